@@ -1,0 +1,215 @@
+"""The laws: pure, vectorised functions of named, bounded parameters.
+
+Every law maps a parameter tensor `theta` of shape (B, P) (B independent problems: skills,
+start points or bootstrap draws) and inputs `x` (tensors broadcastable to (B, M), M points)
+to predictions of shape (B, M). Inputs are normalised so that parameters are O(1):
+
+- `x_params` = ln(N / N_ref): N = parameters (the count the runs give, see `Run.params_kind`)
+- `x_tokens` = ln(D / D_ref): D = training tokens seen
+- `x_flops`  = ln(C / C_ref): C = training FLOPs
+- `loss`     = the intermediate task loss, standardised: (L − L_ref) / L_scale
+- `floor`    = accuracy floor (chance, or estimated from the smallest models)
+- `top`      = the highest attainable accuracy (1, or the skill's `ceiling`)
+
+The references (N_ref, D_ref, C_ref, L_ref, L_scale) are stored with every fit, so the
+parameters can be read back in natural units. Accuracy laws share one shape:
+accuracy = floor + amp·(top − floor)·g(...), with g rising from 0 to 1 and `amp` the plateau
+as a fraction of the room above the floor; the grok threshold is half way up that plateau.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import lmfit
+import numpy as np
+import torch
+
+Tensor = torch.Tensor
+Inputs = Mapping[str, Tensor]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One named parameter: bounds (inclusive, natural units), a start grid, and its meaning."""
+
+    name: str
+    lower: float
+    upper: float
+    starts: tuple[float, ...]
+    doc: str
+
+
+@dataclass(frozen=True)
+class Law:
+    """A law: its formula, parameters with bounds and start grid, and the function itself."""
+
+    name: str
+    formula: str
+    reference: str
+    params: tuple[Param, ...]
+    inputs: tuple[str, ...]
+    fn: Callable[[Tensor, Inputs], Tensor]
+    target: str = "accuracy"  # what it predicts: "accuracy" or "loss"
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params)
+
+    @property
+    def lower(self) -> np.ndarray:
+        return np.array([p.lower for p in self.params])
+
+    @property
+    def upper(self) -> np.ndarray:
+        return np.array([p.upper for p in self.params])
+
+    def __call__(self, theta: Tensor, x: Inputs) -> Tensor:
+        return self.fn(theta, x)
+
+    def start_grid(self) -> np.ndarray:
+        """Cartesian product of every parameter's starts: shape (S, P)."""
+        return np.array(list(itertools.product(*(p.starts for p in self.params))), dtype=np.float64)
+
+    def lmfit_parameters(self, values: np.ndarray | None = None) -> lmfit.Parameters:
+        """The law's parameters as `lmfit.Parameters` (bounds declared once, here)."""
+        out = lmfit.Parameters()
+        for i, p in enumerate(self.params):
+            value = p.starts[0] if values is None else float(np.clip(values[i], p.lower, p.upper))
+            out.add(p.name, value=value, min=p.lower, max=p.upper)
+        return out
+
+
+def _col(theta: Tensor, i: int) -> Tensor:
+    """Parameter i of every problem, shaped (B, 1) to broadcast over points."""
+    return theta[:, i : i + 1]
+
+
+def _rise(x: Inputs, amp: Tensor | float, g: Tensor) -> Tensor:
+    return x["floor"] + amp * (x["top"] - x["floor"]) * g
+
+
+# ----------------------------------------------------------------------------- accuracy laws
+
+
+def _compute_sigmoid(theta: Tensor, x: Inputs) -> Tensor:
+    m, k, amp = _col(theta, 0), _col(theta, 1), _col(theta, 2)
+    return _rise(x, amp, torch.sigmoid(k * (x["x_flops"] - m)))
+
+
+COMPUTE_SIGMOID = Law(
+    name="compute_sigmoid",
+    formula="acc = floor + amp·(top − floor)·σ(k·(ln C/C_ref − m))",
+    reference="Sigmoidal emergence in log compute (Wei et al. 2022; Ruan et al. 2024, sec. 3)",
+    params=(
+        Param("m", -15.0, 15.0, (-3.0, 0.0, 3.0, 7.0), "midpoint, ln(FLOPs/C_ref)"),
+        Param("k", 0.02, 50.0, (0.5, 2.0, 8.0), "steepness per e-fold of FLOPs"),
+        Param("amp", 0.02, 1.0, (0.95, 0.5), "plateau, fraction of the room above the floor"),
+    ),
+    inputs=("x_flops",),
+    fn=_compute_sigmoid,
+)
+
+
+def _grok_scaling(theta: Tensor, x: Inputs) -> Tensor:
+    mu, gamma, k, delta, amp = (_col(theta, i) for i in range(5))
+    xn = x["x_params"]
+    midpoint = mu - gamma * xn  # ln(D_half(N)/D_ref): grok point falls as a power law in N
+    steepness = k * torch.exp(delta * xn)
+    return _rise(x, amp, torch.sigmoid(steepness * (x["x_tokens"] - midpoint)))
+
+
+GROK_SCALING = Law(
+    name="grok_scaling",
+    formula="acc = floor + amp·(top − floor)·σ(k·(N/N_ref)^δ·(ln D/D_ref − mu + γ·ln N/N_ref)); "
+    "D½(N) = D_ref·e^mu·(N/N_ref)^−γ",
+    reference="Per-size sigmoid in log tokens with power laws in N for the transition point and "
+    "steepness (grokking-point scaling; cf. Power et al. 2022, Nanda et al. 2023)",
+    params=(
+        Param("mu", -15.0, 15.0, (-2.0, 0.0, 2.0, 5.0), "ln(D½/D_ref) at N = N_ref"),
+        Param("gamma", -3.0, 6.0, (0.0, 1.0, 2.5), "D½ ∝ N^−γ: larger models grok after fewer tokens"),
+        Param("k", 0.02, 50.0, (0.7, 3.0, 10.0), "steepness per e-fold of tokens at N_ref"),
+        Param("delta", -2.0, 2.0, (0.0,), "steepness ∝ N^δ"),
+        Param("amp", 0.02, 1.0, (0.95, 0.5), "plateau, fraction of the room above the floor"),
+    ),
+    inputs=("x_params", "x_tokens"),
+    fn=_grok_scaling,
+)
+
+
+def _power_law(theta: Tensor, x: Inputs) -> Tensor:
+    a, alpha = _col(theta, 0), _col(theta, 1)
+    return _rise(x, 1.0, torch.exp(-torch.exp(a - alpha * x["x_flops"])))
+
+
+POWER_LAW = Law(
+    name="power_law",
+    formula="−ln Q = A·(C/C_ref)^−α, Q = (acc − floor)/(top − floor), A = e^a",
+    reference="Power law on accuracy above chance (Schaeffer et al. 2023; Gadre et al. 2024)",
+    params=(
+        Param("a", -20.0, 20.0, (-1.0, 0.5, 2.0, 4.0), "ln A: −ln Q at C = C_ref"),
+        Param("alpha", 0.01, 10.0, (0.2, 0.7, 2.0), "power-law exponent in FLOPs"),
+    ),
+    inputs=("x_flops",),
+    fn=_power_law,
+)
+
+
+def _loss_link(theta: Tensor, x: Inputs) -> Tensor:
+    l0, k, amp = _col(theta, 0), _col(theta, 1), _col(theta, 2)
+    return _rise(x, amp, torch.sigmoid(-k * (x["loss"] - l0)))
+
+
+LOSS_LINK = Law(
+    name="loss_link",
+    formula="acc = floor + amp·(top − floor)·σ(−k·(L − L0)), L standardised",
+    reference="Task loss → accuracy sigmoid, step 2 of Bhagia et al. 2024; Du et al. 2024",
+    params=(
+        Param("l0", -20.0, 20.0, (-2.0, -0.5, 0.5, 2.0), "loss at the midpoint (standardised)"),
+        Param("k", 0.02, 100.0, (1.0, 4.0, 15.0), "steepness per standardised loss unit"),
+        Param("amp", 0.02, 1.0, (0.95, 0.5), "plateau, fraction of the room above the floor"),
+    ),
+    inputs=("loss",),
+    fn=_loss_link,
+)
+
+
+# ----------------------------------------------------------------------------- loss law
+
+
+def _loss_law(theta: Tensor, x: Inputs) -> Tensor:
+    e, a, alpha, b, beta = (_col(theta, i) for i in range(5))
+    return torch.exp(e) + torch.exp(a - alpha * x["x_params"]) + torch.exp(b - beta * x["x_tokens"])
+
+
+LOSS_LAW = Law(
+    name="loss_law",
+    formula="L = E + A·(N/N_ref)^−α + B·(D/D_ref)^−β with E = e^e, A = e^a, B = e^b",
+    reference="Hoffmann et al. 2022, approach 3; Besiroglu et al. 2024 (Epoch replication)",
+    params=(
+        Param("e", -5.0, 5.0, (-1.0, 0.0, 0.5, 1.0), "ln E, the irreducible loss"),
+        Param("a", -10.0, 10.0, (-3.0, -1.0, 0.0, 1.0), "ln A at N = N_ref"),
+        Param("alpha", 0.0, 3.0, (0.1, 0.3, 0.6, 1.2), "exponent in parameters"),
+        Param("b", -10.0, 10.0, (-3.0, -1.0, 0.0, 1.0), "ln B at D = D_ref"),
+        Param("beta", 0.0, 3.0, (0.1, 0.3, 0.6, 1.2), "exponent in tokens"),
+    ),
+    inputs=("x_params", "x_tokens"),
+    fn=_loss_law,
+    target="loss",
+)
+
+ACCURACY_LAWS: dict[str, Law] = {law.name: law for law in (COMPUTE_SIGMOID, GROK_SCALING, POWER_LAW)}
+"""Laws that map (parameters, tokens, FLOPs) straight to accuracy."""
+
+LAWS: dict[str, Law] = {law.name: law for law in (COMPUTE_SIGMOID, GROK_SCALING, POWER_LAW, LOSS_LINK, LOSS_LAW)}
+
+
+def logit(p: np.ndarray | Tensor, eps: float = 1e-4):
+    """ln(p/(1−p)) with p clipped to [eps, 1−eps]; works on numpy arrays and tensors."""
+    if isinstance(p, Tensor):
+        p = p.clamp(eps, 1 - eps)
+        return torch.log(p) - torch.log1p(-p)
+    p = np.clip(p, eps, 1 - eps)
+    return np.log(p) - np.log1p(-p)
