@@ -135,7 +135,8 @@ class Series:
         if self.accuracy is None:
             return out
         if self.n is not None:
-            p = self.accuracy
+            # binomial, with p pulled half an item off 0 and 1 so a perfect score keeps a noise
+            p = (self.accuracy * self.n + 0.5) / (self.n + 1)
             with np.errstate(invalid="ignore", divide="ignore"):
                 out = np.sqrt(p * (1 - p) / self.n)
         if self.stderr is not None:

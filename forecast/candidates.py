@@ -1,0 +1,289 @@
+"""Candidate models of one skill: a law, its accuracy floor and (for the two-step chain) the
+intermediate it goes through; fitted by multi-start, polished and reported by lmfit,
+bootstrapped in one batch.
+
+A candidate predicts accuracy at any (N parameters, D tokens); FLOPs are C = κ·N·D with κ
+the group's measured FLOPs per parameter-token (6 when runs give no FLOPs).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import lmfit
+import numpy as np
+import torch
+
+from forecast.errors import FitError
+from forecast.laws import ACCURACY_LAWS, LOSS_LAW, LOSS_LINK, Law
+from forecast.observations import Observations
+from forecast.optimize import DTYPE, huber, minimize_batched
+
+ACCURACY_HUBER = 2.0
+"""Huber threshold for accuracy residuals, in units of each point's noise: points more than
+two standard deviations off a law count linearly, so a bad checkpoint cannot drag it."""
+LOSS_HUBER = 1e-3
+"""Huber threshold on log task-loss residuals (Hoffmann et al. 2022)."""
+TWO_STEP = "two_step"
+
+
+@dataclass(frozen=True)
+class Scales:
+    """Reference scales that make every law's parameters O(1); stored with the fit."""
+
+    params: float  # N_ref, parameters (geometric mean of the pilot sizes)
+    tokens: float  # D_ref, training tokens (geometric mean over fitted checkpoints)
+    flops: float  # C_ref, training FLOPs (geometric mean over fitted checkpoints)
+    flops_per_param_token: float  # κ in C = κ·N·D (6 for the 6ND rule)
+
+    @classmethod
+    def of(cls, obs: Observations) -> Scales:
+        kappa = float(np.median(obs.flops / (obs.params * obs.tokens)))
+        return cls(
+            params=float(np.exp(np.mean(np.log(np.unique(obs.params))))),
+            tokens=float(np.exp(np.mean(np.log(obs.tokens)))),
+            flops=float(np.exp(np.mean(np.log(obs.flops)))),
+            flops_per_param_token=kappa if math.isfinite(kappa) and kappa > 0 else 6.0,
+        )
+
+    def inputs(self, params: np.ndarray, tokens: np.ndarray, flops: np.ndarray | None = None) -> dict[str, torch.Tensor]:
+        """Normalised law inputs for N parameters, D tokens (and C FLOPs, default κ·N·D)."""
+        params, tokens = np.broadcast_arrays(np.asarray(params, float), np.asarray(tokens, float))
+        flops = self.flops_per_param_token * params * tokens if flops is None else np.asarray(flops, float)
+        as_row = lambda a: torch.as_tensor(np.atleast_2d(a), dtype=DTYPE)  # noqa: E731
+        return {
+            "x_params": as_row(np.log(params / self.params)),
+            "x_tokens": as_row(np.log(tokens / self.tokens)),
+            "x_flops": as_row(np.log(flops / self.flops)),
+        }
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Which candidate: `law` (an accuracy law or "two_step"), `floor` ("chance" or
+    "estimated"), `via` (the two-step intermediate: "own" task loss or a metric name)."""
+
+    law: str
+    floor: str = "chance"
+    via: str | None = None
+
+    @property
+    def key(self) -> str:
+        via = f",via={self.via}" if self.via else ""
+        return f"{self.law}[floor={self.floor}{via}]"
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        if self.law == TWO_STEP:
+            return tuple(f"loss.{n}" for n in LOSS_LAW.names) + tuple(f"link.{n}" for n in LOSS_LINK.names)
+        return ACCURACY_LAWS[self.law].names
+
+
+@dataclass(frozen=True, eq=False)
+class CandidateFit:
+    """A fitted candidate: point estimate `theta` (P,), lmfit standard errors, bootstrap
+    `draws` (B, P), the floor used and, for two-step, the loss standardisation."""
+
+    spec: Spec
+    floor: float
+    top: float
+    scales: Scales
+    theta: np.ndarray
+    stderr: np.ndarray
+    draws: np.ndarray
+    converged: bool
+    at_bound: tuple[str, ...]
+    loss_ref: float = 0.0  # two-step: L_ref and L_scale standardise the intermediate loss
+    loss_scale: float = 1.0
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def accuracy(self, theta: np.ndarray, params: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+        """Accuracy (B, M) for parameter rows `theta` (B, P) at N = `params`, D = `tokens`."""
+        return predict_accuracy(self.spec, np.atleast_2d(theta), self.floor, self.top, self.scales,
+                                params, tokens, self.loss_ref, self.loss_scale)
+
+    def plateau(self, theta: np.ndarray) -> np.ndarray:
+        """Accuracy the law rises to, per parameter row (B,): floor + amp·(top − floor)."""
+        theta = np.atleast_2d(theta)
+        amp = np.ones(len(theta)) if self.spec.law == "power_law" else theta[:, -1]
+        return self.floor + amp * (self.top - self.floor)
+
+
+def predict_accuracy(spec: Spec, theta: np.ndarray, floor: float, top: float, scales: Scales,
+                     params: np.ndarray, tokens: np.ndarray, loss_ref: float = 0.0,
+                     loss_scale: float = 1.0) -> np.ndarray:
+    """Evaluate a candidate: accuracy of shape (B, M) at N parameters and D tokens."""
+    x = scales.inputs(params, tokens)
+    x["floor"] = torch.tensor(floor, dtype=DTYPE)
+    x["top"] = torch.tensor(top, dtype=DTYPE)
+    t = torch.as_tensor(theta, dtype=DTYPE)
+    with torch.no_grad():
+        if spec.law == TWO_STEP:
+            loss = LOSS_LAW(t[:, :5], x)
+            x["loss"] = (loss - loss_ref) / loss_scale
+            return LOSS_LINK(t[:, 5:], x).numpy()
+        return ACCURACY_LAWS[spec.law](t, x).numpy()
+
+
+# ----------------------------------------------------------------------------- fitting
+
+
+@dataclass(frozen=True, eq=False)
+class _Problem:
+    """One weighted robust regression: law inputs, targets, per-point noise scale, weights."""
+
+    law: Law
+    x: dict[str, torch.Tensor]  # tensors of shape (1, M) or (B, M)
+    y: torch.Tensor
+    scale: torch.Tensor
+    weights: torch.Tensor  # (1, M) or (B, M)
+    delta: float
+    log_residual: bool = False
+
+    def objective(self, theta: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        pick = lambda t: t if t.shape[0] == 1 else t[rows]  # noqa: E731
+        x = {k: pick(v) if v.dim() == 2 else v for k, v in self.x.items()}
+        pred = self.law(theta, x)
+        y = pick(self.y)
+        residual = (torch.log(pred) - torch.log(y)) if self.log_residual else (pred - y) / pick(self.scale)
+        return (pick(self.weights) * huber(residual, self.delta)).sum(-1)
+
+    def solve(self, starts: np.ndarray, max_iter: int = 400) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        result = minimize_batched(self.objective, starts, self.law.lower, self.law.upper, max_iter=max_iter)
+        return result.theta, result.objective, result.converged
+
+    def residuals_numpy(self, values: np.ndarray) -> np.ndarray:
+        """Residuals for lmfit (row 0 of the data), already scaled and √weighted."""
+        with torch.no_grad():
+            theta = torch.as_tensor(values[None, :], dtype=DTYPE)
+            x = {k: v[:1] if v.dim() == 2 else v for k, v in self.x.items()}
+            pred = self.law(theta, x)
+            if self.log_residual:
+                r = torch.log(pred) - torch.log(self.y[:1])
+            else:
+                r = (pred - self.y[:1]) / self.scale[:1]
+            return (r * self.weights[:1].sqrt()).numpy().ravel()
+
+
+def _best_start(problem: _Problem, law: Law) -> tuple[np.ndarray, bool]:
+    theta, objective, converged = problem.solve(law.start_grid())
+    finite = np.isfinite(objective)
+    if not finite.any():
+        raise FitError(f"{law.name}: the objective is not finite at any start")
+    best = int(np.argmin(np.where(finite, objective, np.inf)))
+    return theta[best], bool(converged[best])
+
+
+def _polish(problem: _Problem, law: Law, start: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], bool]:
+    """lmfit from the best batched start: the single-fit report (stderr, bounds hit)."""
+    params = law.lmfit_parameters(start)
+    result = lmfit.minimize(lambda p: problem.residuals_numpy(np.array([p[n].value for n in law.names])),
+                            params, method="least_squares", loss="huber", f_scale=problem.delta)
+    values = np.array([result.params[n].value for n in law.names])
+    stderr = np.array([np.nan if result.params[n].stderr is None else result.params[n].stderr for n in law.names])
+    at_bound = tuple(
+        p.name for p, v in zip(law.params, values)
+        if (math.isclose(v, p.lower, rel_tol=1e-6, abs_tol=1e-6) or math.isclose(v, p.upper, rel_tol=1e-6, abs_tol=1e-6))
+        and not (p.name == "amp" and math.isclose(v, p.upper))  # a plateau at the top is no warning
+    )
+    # keep the better of the two optima (the batched one is sometimes closer to a bound)
+    before, after = (float(np.sum(_rho(problem.residuals_numpy(v), problem.delta))) for v in (start, values))
+    if not (after <= before * (1 + 1e-9)):
+        values = start
+    return values, stderr, at_bound, bool(result.success)
+
+
+def _rho(r: np.ndarray, delta: float) -> np.ndarray:
+    a = np.abs(r)
+    return np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
+
+
+def _accuracy_problem(law: Law, obs: Observations, scales: Scales, floor: float, noise: float,
+                      weights: np.ndarray, y: np.ndarray, loss: np.ndarray | None = None) -> _Problem:
+    x = scales.inputs(obs.params, obs.tokens, obs.flops)
+    x["floor"] = torch.tensor(floor, dtype=DTYPE)
+    x["top"] = torch.tensor(obs.top, dtype=DTYPE)
+    if loss is not None:
+        x["loss"] = torch.as_tensor(np.atleast_2d(loss), dtype=DTYPE)
+    se = np.where(np.isfinite(obs.stderr), obs.stderr, 0.0)
+    scale = np.sqrt(se**2 + noise**2).clip(min=1e-3)
+    return _Problem(law=law, x=x, y=torch.as_tensor(np.atleast_2d(y), dtype=DTYPE),
+                    scale=torch.as_tensor(scale[None, :], dtype=DTYPE),
+                    weights=torch.as_tensor(np.atleast_2d(weights), dtype=DTYPE), delta=ACCURACY_HUBER)
+
+
+def _loss_problem(obs: Observations, scales: Scales, loss: np.ndarray, weights: np.ndarray) -> _Problem:
+    x = scales.inputs(obs.params, obs.tokens, obs.flops)
+    return _Problem(law=LOSS_LAW, x=x, y=torch.as_tensor(np.atleast_2d(loss), dtype=DTYPE),
+                    scale=torch.ones(1, 1, dtype=DTYPE), weights=torch.as_tensor(np.atleast_2d(weights), dtype=DTYPE),
+                    delta=LOSS_HUBER, log_residual=True)
+
+
+def bootstrap_weights(obs: Observations, draws: int, rng: np.random.Generator) -> np.ndarray:
+    """Resampling weights (draws, M): runs resampled within each model size (seeds and
+    reruns), times checkpoints resampled within each run (multinomial counts)."""
+    weights = np.zeros((draws, len(obs)))
+    for size in obs.sizes:
+        runs = np.unique(obs.run[obs.params == size])
+        picked = rng.multinomial(len(runs), np.full(len(runs), 1 / len(runs)), size=draws)
+        for j, r in enumerate(runs):
+            idx = np.flatnonzero(obs.run == r)
+            counts = rng.multinomial(len(idx), np.full(len(idx), 1 / len(idx)), size=draws)
+            weights[:, idx] = picked[:, j : j + 1] * counts
+    return weights
+
+
+def fit_candidate(spec: Spec, obs: Observations, scales: Scales, *, floor: float, noise: float,
+                  draws: int, rng: np.random.Generator) -> CandidateFit:
+    """Fit one candidate to `obs` and bootstrap it `draws` times (0: no draws).
+
+    Evaluation noise enters the bootstrap by perturbing each accuracy by its stderr.
+    Raises `FitError` when the candidate cannot be fitted to these observations."""
+    ones = np.ones(len(obs))
+    boot_w = bootstrap_weights(obs, draws, rng) if draws else None
+    se = np.where(np.isfinite(obs.stderr), obs.stderr, 0.0)
+    boot_y = np.clip(obs.accuracy + rng.standard_normal((draws, len(obs))) * se, 0, 1) if draws else None
+    notes: list[str] = []
+    if spec.law == TWO_STEP:
+        loss = obs.losses.get(spec.via) if spec.via else None
+        if loss is None:
+            raise FitError(f"no intermediate loss {spec.via!r}")
+        ok = np.isfinite(loss)
+        if ok.sum() < 6 or np.any(loss[ok] <= 0) or len(np.unique(obs.params[ok])) < 2:
+            raise FitError(f"intermediate {spec.via!r} needs positive values at ≥ 6 checkpoints of ≥ 2 sizes")
+        sub = obs.subset(ok)
+        l_obs = loss[ok]
+        stage1 = _loss_problem(sub, scales, l_obs, np.ones(len(sub)))
+        t1, _ = _best_start(stage1, LOSS_LAW)
+        t1, se1, bound1, conv1 = _polish(stage1, LOSS_LAW, t1)
+        loss_ref = float(np.median(l_obs))
+        loss_scale = float(np.std(l_obs)) or 1.0
+        z = (l_obs - loss_ref) / loss_scale
+        stage2 = _accuracy_problem(LOSS_LINK, sub, scales, floor, noise, np.ones(len(sub)), sub.accuracy, z)
+        t2, _ = _best_start(stage2, LOSS_LINK)
+        t2, se2, bound2, conv2 = _polish(stage2, LOSS_LINK, t2)
+        theta = np.concatenate([t1, t2])
+        stderr = np.concatenate([se1, se2])
+        at_bound = tuple(f"loss.{n}" for n in bound1) + tuple(f"link.{n}" for n in bound2)
+        converged = conv1 and conv2
+        draws_out = np.empty((0, len(theta)))
+        if draws:
+            w = boot_w[:, ok]
+            b1 = _loss_problem(sub, scales, np.broadcast_to(l_obs, w.shape), w)
+            d1, _, _ = b1.solve(np.repeat(t1[None], draws, 0))
+            b2 = _accuracy_problem(LOSS_LINK, sub, scales, floor, noise, w, boot_y[:, ok], z)
+            d2, _, _ = b2.solve(np.repeat(t2[None], draws, 0))
+            draws_out = np.concatenate([d1, d2], axis=1)
+        return CandidateFit(spec, floor, obs.top, scales, theta, stderr, draws_out, converged, at_bound,
+                            loss_ref, loss_scale, tuple(notes))
+    law = ACCURACY_LAWS[spec.law]
+    problem = _accuracy_problem(law, obs, scales, floor, noise, ones, obs.accuracy)
+    start, _ = _best_start(problem, law)
+    theta, stderr, at_bound, converged = _polish(problem, law, start)
+    draws_out = np.empty((0, len(theta)))
+    if draws:
+        boot = _accuracy_problem(law, obs, scales, floor, noise, boot_w, boot_y)
+        draws_out, _, _ = boot.solve(np.repeat(theta[None], draws, 0))
+    return CandidateFit(spec, floor, obs.top, scales, theta, stderr, draws_out, converged, at_bound,
+                        notes=tuple(notes))

@@ -1,0 +1,275 @@
+"""`fit(runs) -> Fits`: per skill, every applicable law, chosen by how well it extrapolates.
+
+For each (family, recipe) group and skill:
+1. gather post-warm-up checkpoints (`observations`) and read the noise and the rise;
+   a skill whose trend cannot be read gets `not-predictable` with the reason;
+2. fit every candidate (law × floor × intermediate) on all but the largest pilot size and
+   score it on the largest (the hold-out); weight candidates by that score;
+3. refit the weighted candidates on everything, with bootstrap draws for the intervals;
+4. record parameters, scores, weights, the choice and why.
+Groups are never pooled: runs of different families or recipes are fitted separately.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from forecast import __version__
+from forecast.candidates import TWO_STEP, CandidateFit, Scales, Spec, fit_candidate
+from forecast.errors import DataError, FitError, UsageError
+from forecast.fits import FITTED, NOT_PREDICTABLE, Candidate, Fits, PilotRun, SkillFit
+from forecast.laws import ACCURACY_LAWS, logit
+from forecast.observations import Observations, observations
+from forecast.quantities import format_count
+from forecast.runs import Run
+
+ALL_LAWS = (*ACCURACY_LAWS, TWO_STEP)
+MIN_WEIGHT = 0.05
+"""Candidates whose weight falls below this are dropped from the mixture."""
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """How to fit. Defaults are what the backtests in `benchmarks/` were run with."""
+
+    laws: tuple[str, ...] = ALL_LAWS  # candidate laws to consider
+    draws: int = 400  # bootstrap draws per candidate
+    keep_draws: int = 200  # draws stored in the fit file
+    skip_fraction: float = 0.01  # drop checkpoints before this fraction of a run's tokens (warm-up)
+    min_tokens: float = 0.0  # and before this many tokens
+    smooth: bool = False  # make accuracy non-decreasing in tokens within each run first
+    seed: int = 0
+    via: tuple[str, ...] | None = None  # two-step intermediates; None: own loss, else all metrics
+    max_holdout_error: float = 0.25  # not-predictable if the hold-out misses by more than this
+    # fraction of the skill's rise (and by more than 3 checkpoint noise levels)
+
+    def __post_init__(self) -> None:
+        unknown = [law for law in self.laws if law not in ALL_LAWS]
+        if unknown:
+            raise UsageError(f"unknown law {unknown[0]!r}; choose from {', '.join(ALL_LAWS)}")
+        if self.draws < 0 or self.keep_draws < 0:
+            raise UsageError("draws must be >= 0")
+        if not 0 <= self.skip_fraction < 1:
+            raise UsageError("skip_fraction must be in [0, 1)")
+
+
+def fit(
+    runs: Sequence[Run],
+    *,
+    skills: Sequence[str] | None = None,
+    family: str | None = None,
+    recipe: str | None = None,
+    options: FitOptions | None = None,
+) -> Fits:
+    """Fit every skill of every (family, recipe) group in `runs` (or the chosen ones)."""
+    options = options or FitOptions()
+    if not runs:
+        raise DataError(None, None, "no runs to fit", "give a directory holding run directories")
+    groups: dict[tuple[str, str], list[Run]] = {}
+    for run in runs:
+        if (family is None or run.family == family) and (recipe is None or run.recipe.label == recipe):
+            groups.setdefault(run.group, []).append(run)
+    if not groups:
+        have = ", ".join(sorted({f"{r.family}/{r.recipe.label}" for r in runs}))
+        raise UsageError(f"no runs of family={family!r} recipe={recipe!r}; the runs hold: {have}")
+    wanted = None if not skills or any(s.lower() == "all" for s in skills) else {s.lower() for s in skills}
+    results = []
+    for key in sorted(groups):
+        members = groups[key]
+        names = sorted({s for r in members for s in r.skills})
+        if wanted is not None:
+            unknown = wanted - {n.lower() for n in names}
+            if unknown and len(groups) == 1:
+                raise UsageError(f"unknown skill {sorted(unknown)[0]!r}; the runs hold: {', '.join(names)}")
+            names = [n for n in names if n.lower() in wanted]
+        for name in names:
+            results.append(fit_skill(members, name, options))
+    return Fits(skills=tuple(results), tool=f"forecast {__version__}")
+
+
+def fit_skill(runs: Sequence[Run], skill: str, options: FitOptions) -> SkillFit:
+    """Fit one skill over the runs of one group (see module docstring)."""
+    obs = observations(runs, skill, skip_fraction=options.skip_fraction, min_tokens=options.min_tokens)
+    if options.smooth and len(obs):
+        obs = obs.with_accuracy(obs.smoothed())
+    family, recipe = runs[0].group
+    rng = np.random.default_rng([options.seed, zlib.crc32(f"{family}|{recipe}|{skill}".encode())])
+    smoothed = obs.smoothed() if len(obs) else np.array([])
+    pilots = tuple(
+        PilotRun(name=obs.run_names[i], hash=obs.run_hashes[i], params=float(obs.params[obs.run == i][0]),
+                 seed=obs.run_seeds[i], tokens=tuple(obs.tokens[obs.run == i].tolist()),
+                 flops=tuple(obs.flops[obs.run == i].tolist()), accuracy=tuple(obs.accuracy[obs.run == i].tolist()),
+                 smoothed=tuple(smoothed[obs.run == i].tolist()))
+        for i in range(len(obs.run_names)) if np.any(obs.run == i)
+    )
+    noise = obs.checkpoint_noise() if len(obs) else float("nan")
+    base = dict(family=family, recipe=recipe, skill=skill, chance=obs.chance, top=obs.top,
+                noise=noise, n_eval=obs.sample_count() if len(obs) else None, pilots=pilots,
+                options=asdict(options))
+
+    reason = unreadable(obs, noise, smoothed)
+    if reason:
+        return SkillFit(status=NOT_PREDICTABLE, reason=reason, **base)
+
+    scales = Scales.of(obs)
+    floors = {"chance": obs.chance}
+    estimated = obs.estimated_floor()
+    if estimated is not None:
+        floors["estimated"] = estimated
+    specs = candidate_specs(obs, options, floors)
+    noise_fit = noise if math.isfinite(noise) else 0.01
+
+    sizes = obs.sizes
+    warnings: list[str] = []
+    scores: dict[Spec, tuple[float, float, float]] = {}
+    failures: dict[Spec, str] = {}
+    if len(sizes) >= 3:
+        inner = obs.subset(obs.params < sizes[-1])
+        held = obs.subset(obs.params == sizes[-1])
+        distance = math.log(held.flops.max() / inner.flops.max())
+        for spec in specs:
+            try:
+                cf = fit_candidate(spec, inner, scales, floor=floors[spec.floor], noise=noise_fit, draws=0, rng=rng)
+            except FitError as exc:
+                failures[spec] = str(exc)
+                continue
+            scores[spec] = (*holdout_errors(cf, held), distance)
+        if not scores:
+            return SkillFit(status=NOT_PREDICTABLE, scales=scales, reason="no law could be fitted: "
+                            + "; ".join(f"{s.key}: {m}" for s, m in failures.items()), **base)
+        weights = selection_weights({s: v[0] for s, v in scores.items()})
+    else:
+        weights = {spec: 1.0 / len(specs) for spec in specs}
+        warnings.append(f"only {len(sizes)} model sizes: laws could not be checked by extrapolating to the "
+                        "largest, so they are weighted equally (≥ 3 sizes recommended)")
+
+    candidates: list[Candidate] = []
+    for spec, weight in weights.items():
+        try:
+            cf = fit_candidate(spec, obs, scales, floor=floors[spec.floor], noise=noise_fit,
+                               draws=options.draws, rng=rng)
+        except FitError as exc:
+            failures[spec] = str(exc)
+            continue
+        cf = _keep_draws(cf, options.keep_draws)
+        mae, rms, dist = scores.get(spec, (None, None, None))
+        candidates.append(Candidate(cf, weight, mae, rms, dist))
+    if not candidates:
+        return SkillFit(status=NOT_PREDICTABLE, scales=scales, reason="no law could be fitted: "
+                        + "; ".join(f"{s.key}: {m}" for s, m in failures.items()), **base)
+    total = sum(c.weight for c in candidates)
+    candidates = sorted((Candidate(c.fit, c.weight / total, c.holdout_mae, c.holdout_logit_rms, c.holdout_distance)
+                         for c in candidates), key=lambda c: -c.weight)
+    best = candidates[0]
+    for c in candidates:
+        if c.fit.at_bound:
+            warnings.append(f"{c.key}: parameter(s) {', '.join(c.fit.at_bound)} at a bound")
+        if not c.fit.converged:
+            warnings.append(f"{c.key}: the optimiser did not report convergence")
+    why = explain_choice(candidates, scores, sizes, failures)
+    status, reason = FITTED, None
+    rise = float(np.quantile(smoothed, 0.95) - np.quantile(smoothed, 0.05))
+    if best.holdout_mae is not None and best.holdout_mae > max(3 * noise_fit, options.max_holdout_error * rise, 0.02):
+        status = NOT_PREDICTABLE
+        reason = (f"laws fitted on the smaller sizes miss the largest pilot ({format_count(sizes[-1])} params) by "
+                  f"{100 * best.holdout_mae:.1f} points at best, against a rise of {100 * rise:.1f} points and "
+                  f"noise of {100 * noise_fit:.1f}: the trend does not extrapolate")
+    return SkillFit(status=status, reason=reason, scales=scales, candidates=tuple(candidates), chosen=best.key,
+                    why=why, warnings=tuple(warnings), **base)
+
+
+def unreadable(obs: Observations, noise: float, smoothed: np.ndarray) -> str | None:
+    """Why the skill's trend cannot be read from these runs, or None if it can."""
+    if len(obs) < 3:
+        return f"only {len(obs)} checkpoints after warm-up: too few to fit any law"
+    sizes = obs.sizes
+    if len(sizes) < 2:
+        return (f"a single model size ({format_count(sizes[0])} params): nothing carries the skill across "
+                "sizes; add pilot runs of other sizes")
+    noise = noise if math.isfinite(noise) else 0.0
+    rise = float(np.quantile(smoothed, 0.95) - np.quantile(smoothed, 0.05))
+    level = float(np.median(smoothed))
+    if rise < max(4 * noise, 0.02):
+        if level - obs.chance < max(3 * noise, 0.03):
+            return (f"flat at chance in every pilot run (median accuracy {level:.3f}, chance {obs.chance:.3f}): "
+                    "the transition has not started at these scales and cannot be located from these runs")
+        if level < 0.5 * (obs.chance + obs.top):
+            return (f"the trend ({100 * rise:.1f} points across all pilots) is within the checkpoint-to-checkpoint "
+                    f"noise (±{100 * noise:.1f} points): not predictable from these runs")
+    return None
+
+
+def candidate_specs(obs: Observations, options: FitOptions, floors: dict[str, float]) -> list[Spec]:
+    """Every candidate that applies to these observations."""
+    specs = []
+    n_sizes = len(obs.sizes)
+    for law in options.laws:
+        for floor in floors:
+            if law == TWO_STEP:
+                if options.via is not None:
+                    vias = [v for v in options.via if v in obs.losses or (v == obs.skill and "own" in obs.losses)]
+                    vias = ["own" if v == obs.skill else v for v in vias]
+                elif "own" in obs.losses:
+                    vias = ["own"]
+                else:
+                    vias = sorted(obs.losses)
+                specs += [Spec(law, floor, via) for via in vias]
+            elif law == "grok_scaling":
+                if n_sizes >= 2 and len(obs) >= 2 * 5:
+                    specs.append(Spec(law, floor))
+            elif len(obs) >= len(ACCURACY_LAWS[law].params) + 1:
+                specs.append(Spec(law, floor))
+    return specs
+
+
+def holdout_errors(cf: CandidateFit, held: Observations) -> tuple[float, float]:
+    """(mean absolute error, RMS error in logit of normalised accuracy) on held-out points."""
+    pred = cf.accuracy(cf.theta, held.params, held.tokens)[0]
+    mae = float(np.mean(np.abs(pred - held.accuracy)))
+    plateau = float(cf.plateau(cf.theta)[0])
+    span = max(plateau - cf.floor, 1e-3)
+    q = lambda a: np.clip((a - cf.floor) / span, 0.02, 0.98)  # noqa: E731
+    rms = float(np.sqrt(np.mean((logit(q(pred)) - logit(q(held.accuracy))) ** 2)))
+    return mae, rms
+
+
+def selection_weights(maes: dict[Spec, float]) -> dict[Spec, float]:
+    """Weights ∝ (best MAE / MAE)^4, dropping those below `MIN_WEIGHT`: a law that missed the
+    held-out size by twice the best gets 1/16 of its weight."""
+    best = max(min(maes.values()), 1e-4)
+    raw = {s: (best / max(m, 1e-4)) ** 4 for s, m in maes.items()}
+    total = sum(raw.values())
+    kept = {s: w / total for s, w in raw.items() if w / total >= MIN_WEIGHT}
+    total = sum(kept.values())
+    return {s: w / total for s, w in sorted(kept.items(), key=lambda kv: -kv[1])}
+
+
+def explain_choice(candidates: list[Candidate], scores: dict, sizes: np.ndarray,
+                   failures: dict[Spec, str]) -> str:
+    """One sentence on why the chosen law won."""
+    best = candidates[0]
+    if best.holdout_mae is None:
+        return f"{best.key} (equal weights: too few sizes to score extrapolation)"
+    fitted = f"{format_count(sizes[0])}–{format_count(sizes[-2])}"
+    text = (f"{best.key}: fitted on {fitted} params it predicted the {format_count(sizes[-1])} run(s) within "
+            f"{100 * best.holdout_mae:.1f} points (mean abs.)")
+    ranked = sorted(scores.items(), key=lambda kv: kv[1][0])
+    others = [f"{s.key} {100 * v[0]:.1f}" for s, v in ranked if s != best.fit.spec][:3]
+    if others:
+        text += "; others: " + ", ".join(others)
+    text += f"; weight {best.weight:.2f}"
+    if failures:
+        text += f"; {len(failures)} candidate(s) failed to fit"
+    return text
+
+
+def _keep_draws(cf: CandidateFit, keep: int) -> CandidateFit:
+    if len(cf.draws) <= keep:
+        return cf
+    return CandidateFit(cf.spec, cf.floor, cf.top, cf.scales, cf.theta, cf.stderr, cf.draws[:keep], cf.converged,
+                        cf.at_bound, cf.loss_ref, cf.loss_scale, cf.notes)

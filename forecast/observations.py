@@ -1,0 +1,178 @@
+"""Observations: one skill's checkpoints across a group of runs, as flat arrays ready to fit.
+
+This is where real pilot data is cleaned before any law sees it: checkpoints before
+warm-up are dropped, intermediates (the skill's own task loss, run-level metrics such as
+validation loss, other skills' losses) are aligned by (run, step), and the two numbers
+that decide whether a trend can be read at all are measured: checkpoint-to-checkpoint
+noise and the size of the rise above the floor.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import isotonic_regression
+
+from forecast.runs import Run
+
+
+@dataclass(frozen=True, eq=False)
+class Observations:
+    """Post-warm-up checkpoints of one skill in one group of runs (arrays aligned by point).
+
+    Units: `params` parameters, `tokens` training tokens, `flops` training FLOPs;
+    `accuracy` and `stderr` are fractions; `losses` maps an intermediate's name (`own` for
+    the skill's own task loss) to its value at each point (NaN where not logged)."""
+
+    family: str
+    recipe: str
+    skill: str
+    chance: float
+    top: float  # highest attainable accuracy: the skill's ceiling, else 1
+    run_names: tuple[str, ...]
+    run_hashes: tuple[str, ...]
+    run_seeds: tuple[int | None, ...]
+    run: np.ndarray  # index into run_names, per point
+    step: np.ndarray
+    params: np.ndarray
+    tokens: np.ndarray
+    flops: np.ndarray
+    accuracy: np.ndarray
+    stderr: np.ndarray  # evaluation standard error, NaN where unknown
+    losses: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.accuracy)
+
+    @property
+    def sizes(self) -> np.ndarray:
+        """Distinct model sizes (parameters), ascending."""
+        return np.unique(self.params)
+
+    def subset(self, mask: np.ndarray) -> Observations:
+        """The points where `mask` is true (run names kept, so run indices stay valid)."""
+        pick = lambda a: a[mask]  # noqa: E731
+        return Observations(
+            family=self.family, recipe=self.recipe, skill=self.skill, chance=self.chance, top=self.top,
+            run_names=self.run_names, run_hashes=self.run_hashes, run_seeds=self.run_seeds,
+            run=pick(self.run), step=pick(self.step), params=pick(self.params), tokens=pick(self.tokens),
+            flops=pick(self.flops), accuracy=pick(self.accuracy), stderr=pick(self.stderr),
+            losses={k: pick(v) for k, v in self.losses.items()},
+        )
+
+    def with_accuracy(self, accuracy: np.ndarray) -> Observations:
+        """The same points with replaced accuracies (e.g. smoothed)."""
+        out = self.subset(np.ones(len(self), dtype=bool))
+        object.__setattr__(out, "accuracy", np.asarray(accuracy, dtype=np.float64))
+        return out
+
+    def smoothed(self) -> np.ndarray:
+        """Accuracy made non-decreasing in tokens within each run (isotonic regression,
+        weighted by 1/stderr²): the monotone smoothing option, and the denoised curve the
+        diagnostics read."""
+        out = np.empty_like(self.accuracy)
+        for r in np.unique(self.run):
+            idx = np.flatnonzero(self.run == r)
+            idx = idx[np.argsort(self.tokens[idx], kind="stable")]
+            se = self.stderr[idx]
+            weights = 1.0 / np.where(np.isfinite(se) & (se > 0), se, np.nanmedian(se) if np.isfinite(se).any() else 1.0) ** 2
+            out[idx] = isotonic_regression(self.accuracy[idx], weights=weights).x
+        return out
+
+    def checkpoint_noise(self) -> float:
+        """Checkpoint-to-checkpoint noise of accuracy (one standard deviation).
+
+        From second differences within each run: for white noise on a locally straight
+        trend, Var(y[i+1] − 2y[i] + y[i−1]) = 6σ²; the MAD makes it robust to the
+        transition itself. Falls back to the median evaluation stderr."""
+        second = []
+        for r in np.unique(self.run):
+            idx = np.flatnonzero(self.run == r)
+            idx = idx[np.argsort(self.tokens[idx], kind="stable")]
+            if len(idx) >= 3:
+                second.append(np.diff(self.accuracy[idx], 2))
+        eval_noise = self.eval_noise()
+        if not second:
+            return eval_noise
+        d2 = np.concatenate(second)
+        sigma = 1.4826 * float(np.median(np.abs(d2 - np.median(d2)))) / math.sqrt(6)
+        return max(sigma, eval_noise if math.isfinite(eval_noise) else 0.0)
+
+    def eval_noise(self) -> float:
+        """Median evaluation standard error of accuracy (NaN when no run reports it)."""
+        finite = self.stderr[np.isfinite(self.stderr)]
+        return float(np.median(finite)) if finite.size else float("nan")
+
+    def sample_count(self) -> float | None:
+        """Typical number of evaluation items, from the binomial stderr (n ≈ p(1−p)/se² + 1)."""
+        ok = np.isfinite(self.stderr) & (self.stderr > 0) & (self.accuracy > 0) & (self.accuracy < 1)
+        if not ok.any():
+            return None
+        p = self.accuracy[ok]
+        return float(np.median(p * (1 - p) / self.stderr[ok] ** 2 + 1))
+
+    def estimated_floor(self) -> float | None:
+        """A floor below chance, where the smallest models sit measurably below it (real
+        multiple-choice tasks do: models prefer a wrong option). None when they don't."""
+        smallest = self.params == self.params.min()
+        level = float(np.median(self.accuracy[smallest]))
+        noise = self.checkpoint_noise()
+        margin = 2 * (noise if math.isfinite(noise) else 0.01) / math.sqrt(max(1, smallest.sum()) / 4)
+        return level if level < self.chance - max(margin, 0.005) else None
+
+
+def observations(
+    runs: Sequence[Run],
+    skill: str,
+    *,
+    skip_fraction: float = 0.01,
+    min_tokens: float = 0.0,
+) -> Observations:
+    """Gather `skill` from runs of one group, dropping warm-up checkpoints.
+
+    A checkpoint is dropped when it saw no tokens, fewer than `min_tokens`, or fewer than
+    `skip_fraction` of its run's final tokens (warm-up and the first noisy steps, where a
+    run's accuracy reflects the learning-rate schedule, not its scale). Intermediates
+    aligned to each point: `own` (the skill's task loss), every run-level metric, and
+    every other skill's task loss, each NaN where that run did not log it."""
+    family, recipe = runs[0].group
+    with_skill = [r for r in runs if skill in r.series and r.series[skill].is_skill]
+    chance = with_skill[0].series[skill].chance or 0.0
+    ceiling = with_skill[0].series[skill].ceiling
+    columns: dict[str, list] = {k: [] for k in ("run", "step", "params", "tokens", "flops", "accuracy", "stderr")}
+    loss_columns: dict[str, list] = {}
+    intermediates = sorted({name for r in runs for name, s in r.series.items() if s.has_loss})
+    for i, run in enumerate(with_skill):
+        s = run.series[skill]
+        keep = (s.tokens > 0) & (s.tokens >= min_tokens) & (s.tokens >= skip_fraction * run.final_tokens)
+        count = int(keep.sum())
+        columns["run"].append(np.full(count, i))
+        columns["step"].append(s.step[keep])
+        columns["params"].append(np.full(count, run.params))
+        columns["tokens"].append(s.tokens[keep])
+        columns["flops"].append(s.flops[keep])
+        columns["accuracy"].append(s.accuracy[keep])
+        columns["stderr"].append(s.accuracy_stderr()[keep])
+        for name in intermediates:
+            key = "own" if name == skill else name
+            values = np.full(count, np.nan)
+            other = run.series.get(name)
+            if other is not None and other.loss is not None:
+                by_step = dict(zip(other.step.tolist(), other.loss.tolist()))
+                values = np.array([by_step.get(int(st), np.nan) for st in s.step[keep]], dtype=np.float64)
+            loss_columns.setdefault(key, []).append(values)
+    arrays = {k: np.concatenate(v) if v else np.array([]) for k, v in columns.items()}
+    losses = {k: np.concatenate(v) for k, v in loss_columns.items()}
+    losses = {k: v for k, v in losses.items() if np.isfinite(v).any()}
+    return Observations(
+        family=family, recipe=recipe, skill=skill, chance=float(chance),
+        top=float(ceiling) if ceiling is not None else 1.0,
+        run_names=tuple(r.name for r in with_skill), run_hashes=tuple(r.content_hash() for r in with_skill),
+        run_seeds=tuple(r.seed for r in with_skill),
+        run=arrays["run"].astype(int), step=arrays["step"].astype(np.int64), params=arrays["params"],
+        tokens=arrays["tokens"], flops=arrays["flops"], accuracy=arrays["accuracy"], stderr=arrays["stderr"],
+        losses=losses,
+    )
