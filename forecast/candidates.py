@@ -18,7 +18,7 @@ import torch
 from forecast.errors import FitError
 from forecast.laws import ACCURACY_LAWS, LOSS_LAW, LOSS_LINK, Law
 from forecast.observations import Observations
-from forecast.optimize import DTYPE, huber, minimize_batched
+from forecast.optimize import DTYPE, least_squares_batched
 
 ACCURACY_HUBER = 2.0
 """Huber threshold for accuracy residuals, in units of each point's noise: points more than
@@ -141,16 +141,21 @@ class _Problem:
     delta: float
     log_residual: bool = False
 
-    def objective(self, theta: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    def residuals(self, theta: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """Scaled residuals (b, M) of problems `rows` at parameters `theta` (b, P)."""
         pick = lambda t: t if t.shape[0] == 1 else t[rows]  # noqa: E731
         x = {k: pick(v) if v.dim() == 2 else v for k, v in self.x.items()}
         pred = self.law(theta, x)
         y = pick(self.y)
-        residual = (torch.log(pred) - torch.log(y)) if self.log_residual else (pred - y) / pick(self.scale)
-        return (pick(self.weights) * huber(residual, self.delta)).sum(-1)
+        return (torch.log(pred) - torch.log(y)) if self.log_residual else (pred - y) / pick(self.scale)
 
-    def solve(self, starts: np.ndarray, max_iter: int = 400) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        result = minimize_batched(self.objective, starts, self.law.lower, self.law.upper, max_iter=max_iter)
+    def point_weights(self, rows: torch.Tensor) -> torch.Tensor:
+        return self.weights if self.weights.shape[0] == 1 else self.weights[rows]
+
+    def solve(self, starts: np.ndarray, max_iter: int = 100) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Solve from each start row (B, P) (each row is one problem): (theta, objective, converged)."""
+        result = least_squares_batched(self.residuals, starts, self.law.lower, self.law.upper,
+                                       weights=self.point_weights, huber_delta=self.delta, max_iter=max_iter)
         return result.theta, result.objective, result.converged
 
     def residuals_numpy(self, values: np.ndarray) -> np.ndarray:
@@ -166,8 +171,17 @@ class _Problem:
             return (r * self.weights[:1].sqrt()).numpy().ravel()
 
 
+MAX_STARTS = 64
+"""Start points solved per candidate: the grid's best by initial objective (the loss law's
+grid has 1,024 points; solving all of them buys nothing measurable over its best 64)."""
+
+
 def _best_start(problem: _Problem, law: Law) -> tuple[np.ndarray, bool]:
-    theta, objective, converged = problem.solve(law.start_grid())
+    grid = law.start_grid()
+    if len(grid) > MAX_STARTS:
+        initial = problem.solve(grid, max_iter=0)[1]
+        grid = grid[np.argsort(np.where(np.isfinite(initial), initial, np.inf), kind="stable")[:MAX_STARTS]]
+    theta, objective, converged = problem.solve(grid)
     finite = np.isfinite(objective)
     if not finite.any():
         raise FitError(f"{law.name}: the objective is not finite at any start")
@@ -215,7 +229,7 @@ def _accuracy_problem(law: Law, obs: Observations, scales: Scales, floor: float,
 
 def _loss_problem(obs: Observations, scales: Scales, loss: np.ndarray, weights: np.ndarray) -> _Problem:
     x = scales.inputs(obs.params, obs.tokens, obs.flops)
-    return _Problem(law=LOSS_LAW, x=x, y=torch.as_tensor(np.atleast_2d(loss), dtype=DTYPE),
+    return _Problem(law=LOSS_LAW, x=x, y=torch.as_tensor(np.array(np.atleast_2d(loss)), dtype=DTYPE),
                     scale=torch.ones(1, 1, dtype=DTYPE), weights=torch.as_tensor(np.atleast_2d(weights), dtype=DTYPE),
                     delta=LOSS_HUBER, log_residual=True)
 

@@ -197,3 +197,93 @@ def _two_loop(g: Tensor, s_hist: Tensor, y_hist: Tensor, rho: Tensor, stored: Te
         beta = r * (y * r_vec).sum(-1)
         r_vec = r_vec + s * (alpha - beta)[:, None]
     return r_vec
+
+
+@_on_one_thread
+def least_squares_batched(
+    residuals: Callable[[Tensor, Tensor], Tensor],
+    theta0: np.ndarray,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    *,
+    weights: Callable[[Tensor], Tensor] | None = None,
+    huber_delta: float | None = None,
+    max_iter: int = 100,
+    ftol: float = 1e-10,
+) -> BatchResult:
+    """Minimise B independent robust least-squares problems at once (Levenberg–Marquardt).
+
+    `residuals(theta, rows)` maps parameters (b, P) of problems `rows` to residuals (b, M);
+    `weights(rows)` gives per-point weights (b, M) (bootstrap counts; default 1). With
+    `huber_delta` the objective is Σ w·ρ_δ(r) (Huber), solved by iteratively reweighted
+    least squares inside each LM step (Holland & Welsch 1977); otherwise Σ w·r²/2.
+    Jacobians come from forward differences, one cheap pass per parameter.
+    Far fewer iterations than L-BFGS on these small, well-posed problems (measured ~20 vs
+    ~300), which is what makes bootstrapping thousands of draws cheap.
+    """
+    lo = torch.as_tensor(lower, dtype=DTYPE)
+    hi = torch.as_tensor(upper, dtype=DTYPE)
+    u = to_unconstrained(theta0, np.asarray(lower), np.asarray(upper))
+    batch, dim = u.shape
+    every = torch.arange(batch)
+
+    def resid(u_: Tensor, rows_: Tensor) -> Tensor:
+        return residuals(from_unconstrained(u_, lo, hi), rows_)
+
+    def cost(r: Tensor, w: Tensor) -> Tensor:
+        rho = 0.5 * r * r if huber_delta is None else huber(r, huber_delta)
+        c = (w * rho).sum(-1)
+        return torch.where(torch.isfinite(c), c, torch.full_like(c, torch.inf))
+
+    def point_weights(rows_: Tensor, like: Tensor) -> Tensor:
+        return torch.ones_like(like) if weights is None else weights(rows_).expand_as(like)
+
+    with torch.no_grad():
+        r0 = resid(u, every)
+        f = cost(r0, point_weights(every, r0))
+    lam = torch.full((batch,), 1e-3, dtype=DTYPE)
+    active = torch.isfinite(f)
+    converged = torch.zeros(batch, dtype=torch.bool)
+    eye = torch.eye(dim, dtype=DTYPE)
+    iteration = 0
+    for iteration in range(1, max_iter + 1):
+        rows = active.nonzero().squeeze(1)
+        if len(rows) == 0:
+            break
+        ua = u[rows]
+        columns = []
+        with torch.no_grad():  # forward differences: P cheap passes, no autodiff overhead
+            r = resid(ua, rows)
+            for p in range(dim):
+                h = 1e-7 * (1 + ua[:, p].abs())
+                shifted = ua.clone()
+                shifted[:, p] += h
+                columns.append((resid(shifted, rows) - r) / h[:, None])
+        jac = torch.stack(columns, dim=-1)  # (b, M, P)
+        w = point_weights(rows, r)
+        if huber_delta is not None:  # IRLS: Huber's ρ as a reweighted square
+            w = w * torch.clamp(huber_delta / r.abs().clamp(min=1e-300), max=1.0)
+        ok_points = torch.isfinite(r) & torch.isfinite(jac).all(-1)
+        w = torch.where(ok_points, w, torch.zeros_like(w))
+        r = torch.where(ok_points, r, torch.zeros_like(r))
+        jac = torch.where(ok_points[..., None], jac, torch.zeros_like(jac))
+        jtj = torch.einsum("bmp,bm,bmq->bpq", jac, w, jac)
+        jtr = torch.einsum("bmp,bm,bm->bp", jac, w, r)
+        diag = torch.diagonal(jtj, dim1=-2, dim2=-1)
+        damped = jtj + (lam[rows, None] * diag + 1e-12)[..., None] * eye
+        step = -torch.linalg.solve(damped, jtr[..., None])[..., 0]
+        step = torch.where(torch.isfinite(step), step, torch.zeros_like(step))
+        trial = ua + step
+        with torch.no_grad():
+            r_trial = resid(trial, rows)
+            f_trial = cost(r_trial, point_weights(rows, r_trial))
+        better = f_trial < f[rows]
+        gain = (f[rows] - f_trial) / (1 + f[rows].abs())
+        u[rows] = torch.where(better[:, None], trial, ua)
+        f[rows] = torch.where(better, f_trial, f[rows])
+        lam[rows] = torch.where(better, (lam[rows] / 3).clamp(min=1e-12), lam[rows] * 4)
+        done = (better & (gain < ftol)) | (step.abs().amax(-1) < 1e-12) | (lam[rows] > 1e12)
+        converged[rows[done]] = True
+        active[rows[done]] = False
+    theta = from_unconstrained(u, lo, hi).numpy()
+    return BatchResult(theta=theta, objective=f.numpy(), converged=converged.numpy(), iterations=iteration)
