@@ -87,12 +87,14 @@ def import_long(
     for row in rows:
         by_model.setdefault(row.model, []).append(row)
     model_i, task_i = table.column(columns.model, "--model-column"), table.column(columns.task, "--task-column")
+    metric_i = table.column(columns.metric, "--metric-column")
     missing = [m for m in dict.fromkeys(cells[model_i] for _, cells in table) if m not in by_model]
     left_out = sorted({cells[task_i] for _, cells in table} - {row.task for row in rows})
     if not by_model:
         raise DataError(table.path, columns.metric, f"no rows with metric {' or '.join(metrics)}"
                         + ("" if shots is None else f" and shots {shots}"),
-                        "choose rows that exist with --metric and --shots")
+                        f"choose rows that exist with --metric and --shots; metrics in the file: "
+                        f"{', '.join(sorted({cells[metric_i] for _, cells in table}))}")
     if missing:
         note_skipped(f"{table.path}: no rows with metric {'/'.join(metrics)}"
                      + ("" if shots is None else f" and shots {shots}")

@@ -55,7 +55,7 @@ class Table:
                 found.append((index, skill))
         if not found:
             raise DataError(self.path, flag, f"the regex {pattern.pattern!r} matches no column",
-                            f"fix the regex; some columns are: {self.preview()}", line=1)
+                            f"change the regex; some columns are: {self.preview()}", line=1)
         return found
 
     def preview(self, limit: int = 8) -> str:
