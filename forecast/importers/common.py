@@ -8,6 +8,7 @@ metric implies, else an error), builds the `Series` and validates the run, namin
 from __future__ import annotations
 
 import math
+import os
 import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -102,9 +103,9 @@ def check_overrides_used(chance: Mapping[str, float], runs: Sequence[Run]) -> No
 
 
 def describe_sources(kind: str, paths: Sequence[str | Path]) -> str:
-    """The `source` of an imported run: importer and file(s); many files are summarised
-    by their common folder."""
-    texts = [str(p) for p in paths]
+    """The `source` of an imported run: importer and absolute file path(s); many files are
+    summarised by their common folder."""
+    texts = [os.path.abspath(p) for p in paths]
     if len(texts) > 3:
         folder = Path(texts[0]).parent
         if all(Path(t).parent == folder for t in texts):

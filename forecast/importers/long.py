@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from forecast.errors import DataError, UsageError
-from forecast.importers.common import Point, build_run, check_overrides_used, note_skipped, sanitize_run_name
+from forecast.importers.common import (
+    Point, build_run, check_overrides_used, describe_sources, note_skipped, sanitize_run_name,
+)
 from forecast.importers.table_io import Table, number, read_table
 from forecast.runs import Recipe, Run
 
@@ -205,7 +207,7 @@ def _model_run(table: Table, model: str, rows: list[_Row], metrics: Sequence[str
         file=table.path, name=sanitize_run_name(model), params=first.params,
         points={task: list(by_step.values()) for task, by_step in points.items()},
         chance=chance, family=first.family, recipe=recipe, params_kind=params_kind,
-        metric_of=chosen, source=f"forecast import long: {table.path}",
+        metric_of=chosen, source=describe_sources("long", [table.path]),
         extra={"model": model, "metric": dict(sorted(chosen.items())), "shots": shots},
     )
 

@@ -12,7 +12,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from forecast.errors import DataError, UsageError
-from forecast.importers.common import Point, build_run, check_overrides_used, note_skipped, sanitize_run_name
+from forecast.importers.common import (
+    Point, build_run, check_overrides_used, describe_sources, note_skipped, sanitize_run_name,
+)
 from forecast.importers.table_io import Table, number, read_table
 from forecast.runs import FLOPS_PER_PARAM_TOKEN, Recipe, Run
 
@@ -105,7 +107,7 @@ def import_table(
                 raise DataError(table.path, family_column, "empty family", "give every model its family", line=line)
         runs.append(build_run(
             file=table.path, name=run_name, params=params, points=points, chance=chance, family=family_name,
-            recipe=recipe, params_kind=params_kind, source=f"forecast import table: {table.path} line {line}",
+            recipe=recipe, params_kind=params_kind, source=f"{describe_sources('table', [table.path])} line {line}",
             extra={"model": model},
         ))
     if skipped:

@@ -12,7 +12,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from forecast.errors import DataError, UsageError
-from forecast.importers.common import Point, build_run, check_overrides_used, note_skipped, sanitize_run_name
+from forecast.importers.common import (
+    Point, build_run, check_overrides_used, describe_sources, note_skipped, sanitize_run_name,
+)
 from forecast.importers.table_io import Table, compile_regex, number, read_table
 from forecast.runs import Recipe, Run
 
@@ -71,7 +73,7 @@ def import_wide_csv(
         runs.append(build_run(
             file=table.path, name=name or sanitize_run_name(table.path.stem), params=params, points=points,
             chance=chance, family=family, recipe=recipe, params_kind=params_kind,
-            source=f"forecast import csv: {path}",
+            source=describe_sources("csv", [path]),
             extra={"columns": {kind: {skill: [table.header[i] for i in idx] for skill, idx in by_skill.items()}
                                for kind, by_skill in columns.items()}},
         ))
