@@ -184,3 +184,22 @@ def test_library_runs_round_trip(tmp_path):
     write_runs(runs, tmp_path / "runs")
     (loaded,) = load_runs(tmp_path / "runs")
     assert loaded.content_hash() == runs[0].content_hash()
+
+
+def test_lm_eval_04_groups_are_not_averaged_in(tmp_path):
+    """0.4 writes group aggregates (mmlu_stem) next to subjects; averaging them in would double count."""
+    path = tmp_path / "results_1.json"
+    path.write_text(json.dumps({
+        "results": {"mmlu_stem": {"acc,none": 0.9}, "mmlu_a": {"acc,none": 0.2}, "mmlu_b": {"acc,none": 0.4}},
+        "group_subtasks": {"mmlu_stem": ["mmlu_a", "mmlu_b"]},
+        "config": {"model_args": "pretrained=x,revision=step1"},
+    }))
+    (run,) = import_lm_eval([path], params=1e6, tokens_per_step=1, average={"mmlu_": "mmlu"})
+    assert run.skills == ("mmlu",) and run.series["mmlu"].accuracy[0] == pytest.approx(0.3)
+
+
+def test_chance_of_look_alike_benchmarks():
+    from forecast.chance import chance_for
+
+    assert chance_for("mmlu_pro") == 0.1 and chance_for("mmlu_stem_val") == 0.25
+    assert chance_for("mathqa") == 0.2 and chance_for("gsm8k") == 0.0 and chance_for("ARC-C") == 0.25

@@ -46,6 +46,7 @@ class ResultFile:
     stderrs: Mapping[str, Mapping[tuple[str, str], float]]  # task -> (metric, filter) -> stderr
     samples: Mapping[str, float] = field(default_factory=dict)  # task -> evaluated sample count
     shots: Mapping[str, int] = field(default_factory=dict)  # task -> few-shot examples
+    groups: frozenset[str] = frozenset()  # tasks that aggregate others (0.4 `group_subtasks`)
 
 
 def import_lm_eval(
@@ -143,7 +144,10 @@ def read_result_file(path: Path) -> ResultFile:
     shots = {t: v for t, v in (data.get("n-shot") or {}).items() if isinstance(v, int)}
     if not shots and isinstance(config.get("num_fewshot"), int):
         shots = {t: config["num_fewshot"] for t in metrics}
-    return ResultFile(path, model_args.get("pretrained", ""), _step(path, model_args), metrics, stderrs, samples, shots)
+    groups = data.get("group_subtasks")
+    groups = frozenset(groups) if isinstance(groups, dict) else frozenset()
+    return ResultFile(path, model_args.get("pretrained", ""), _step(path, model_args), metrics, stderrs, samples, shots,
+                      groups)
 
 
 def _model_args(raw: Any) -> dict[str, str]:
@@ -193,7 +197,7 @@ def _model_run(model: str, files: list[ResultFile], run_name: str, params: float
                                 "(duplicate checkpoint)", "keep one results file per checkpoint and task")
             scores[task] = score
     for prefix, skill in average.items():
-        checkpoints = average_subtasks(checkpoints, prefix, skill, files_at)
+        checkpoints = average_subtasks(checkpoints, prefix, skill, files_at, frozenset().union(*(f.groups for f in files)))
         member_metric = next(m for t, m in chosen.items() if t.startswith(prefix))
         chosen = {t: m for t, m in chosen.items() if not t.startswith(prefix)} | {skill: member_metric}
     points: dict[str, list[Point]] = {}

@@ -34,13 +34,17 @@ def average_subtasks(
     prefix: str,
     skill: str,
     files: Mapping[int, Sequence[Path]],
+    groups: frozenset[str] = frozenset(),
 ) -> dict[int, dict[str, Score]]:
     """Replace the tasks named `prefix*` by one task `skill`, at every checkpoint (step -> task -> score).
 
-    Every checkpoint must hold the same number of subtasks, else the average would silently
-    change meaning along training; `files` (step -> files) is for naming them in errors.
+    `groups` are the harness's own aggregates (lm-eval 0.4 `group_subtasks`, e.g.
+    `mmlu_stem`): they are dropped rather than averaged in, which would count their subjects
+    twice. Every checkpoint must hold the same number of subtasks, else the average would
+    silently change meaning along training; `files` (step -> files) names them in errors.
     """
-    members_at = {step: sorted(t for t, s in scores.items() if t.startswith(prefix) and t != skill and s.accuracy is not None)
+    members_at = {step: sorted(t for t, s in scores.items() if t.startswith(prefix) and t != skill and t not in groups
+                               and s.accuracy is not None)
                   for step, scores in checkpoints.items()}
     all_members = sorted({t for members in members_at.values() for t in members})
     if not all_members:
