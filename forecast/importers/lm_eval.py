@@ -198,12 +198,13 @@ def _model_run(model: str, files: list[ResultFile], run_name: str, params: float
             scores[task] = score
     for prefix, skill in average.items():
         checkpoints = average_subtasks(checkpoints, prefix, skill, files_at, frozenset().union(*(f.groups for f in files)))
-        member_metric = next(m for t, m in chosen.items() if t.startswith(prefix))
+        member_metric = next((m for t, m in chosen.items() if t.startswith(prefix)), metrics[0])
         chosen = {t: m for t, m in chosen.items() if not t.startswith(prefix)} | {skill: member_metric}
     points: dict[str, list[Point]] = {}
     for step, scores in checkpoints.items():
         for task, s in scores.items():
-            points.setdefault(task, []).append(Point(step, step * tokens_per_step, None, s.accuracy, s.loss, s.stderr, s.n))
+            points.setdefault(task, []).append(Point(step, step * tokens_per_step, accuracy=s.accuracy, loss=s.loss,
+                                                     stderr=s.stderr, n=s.n))
     shots = sorted({v for f in files for v in f.shots.values()})
     return build_run(
         file=files[0].path if len(files) == 1 else files[0].path.parent, name=run_name, params=params,

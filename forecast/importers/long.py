@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from forecast.errors import DataError, UsageError
@@ -197,12 +197,12 @@ def _model_run(table: Table, model: str, rows: list[_Row], metrics: Sequence[str
                             f"step {row.step} twice (also line {seen[key]}): duplicate checkpoint",
                             "keep one row per checkpoint, or choose rows with --shots", line=row.line)
         seen[key] = row.line
-        old = points.setdefault(row.task, {}).get(row.step, Point(row.step, row.tokens, row.flops))
-        if row.metric in PERPLEXITY_METRICS:
-            new = Point(old.step, old.tokens, old.flops, old.accuracy, math.log(row.value), old.stderr, old.n)
+        point = points.setdefault(row.task, {}).get(row.step, Point(row.step, row.tokens, row.flops))
+        if row.metric in PERPLEXITY_METRICS:  # ln(ppl): nats per token, lower is better
+            point = replace(point, loss=math.log(row.value))
         else:
-            new = Point(old.step, old.tokens, old.flops, row.value, old.loss, row.stderr, row.n)
-        points[row.task][row.step] = new
+            point = replace(point, accuracy=row.value, stderr=row.stderr, n=row.n)
+        points[row.task][row.step] = point
     return build_run(
         file=table.path, name=sanitize_run_name(model), params=first.params,
         points={task: list(by_step.values()) for task, by_step in points.items()},
