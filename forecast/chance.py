@@ -13,6 +13,7 @@ import re
 # (pattern, chance, why). Order matters: more specific patterns first.
 KNOWN_CHANCE: tuple[tuple[str, float, str], ...] = (
     (r"arc[_-]?e(asy)?|arc[_-]?c(hallenge)?|^arc", 0.25, "4-way multiple choice (a few ARC items have 3 or 5)"),
+    (r"mmlu[_-]?pro", 0.1, "10-way multiple choice"),
     (r"mmlu|hendryckstest", 0.25, "4-way multiple choice"),
     (r"hellaswag", 0.25, "4 candidate endings"),
     (r"openbookqa|obqa", 0.25, "4-way multiple choice"),
@@ -20,6 +21,7 @@ KNOWN_CHANCE: tuple[tuple[str, float, str], ...] = (
     (r"logiqa", 0.25, "4-way multiple choice"),
     (r"truthfulqa", 0.23, "MC1 with a varying number of options (~0.23 on average)"),
     (r"csqa|commonsense_?qa", 0.2, "5-way multiple choice"),
+    (r"mathqa", 0.2, "5-way multiple choice"),
     (r"social_?iqa|siqa", 1 / 3, "3-way multiple choice"),
     (r"piqa", 0.5, "2 candidate solutions"),
     (r"winogrande|winograd|xwinograd|wsc", 0.5, "2 candidate referents"),

@@ -591,6 +591,33 @@ def write_runs(runs: Sequence[Run], out_dir: str | Path, *, overwrite: bool = Fa
     return written
 
 
+# ---------------------------------------------------------------------------- summary
+
+
+def run_summary(run: Run) -> dict[str, Any]:
+    """A run at a glance, as plain JSON (what `forecast runs --json` prints, keys stable):
+    `name`, `family`, `recipe` (label), `params`, `params_kind`, `seed`, `checkpoints`
+    (distinct steps), `tokens_min`/`tokens_max` (training tokens seen at the first/last
+    checkpoint), `flops_max` (training FLOPs at the last), `skills` and `metrics` (sorted
+    names), `source`, `path` (the run directory, or null)."""
+    return {
+        "name": run.name,
+        "family": run.family,
+        "recipe": run.recipe.label,
+        "params": _json_number(run.params),
+        "params_kind": run.params_kind,
+        "seed": run.seed,
+        "checkpoints": int(len(run.steps)),
+        "tokens_min": _json_number(run.min_tokens),
+        "tokens_max": _json_number(run.final_tokens),
+        "flops_max": _json_number(run.final_flops),
+        "skills": sorted(run.skills),
+        "metrics": sorted(run.metrics),
+        "source": run.source,
+        "path": None if run.path is None else str(run.path),
+    }
+
+
 # ---------------------------------------------------------------------------- helpers
 
 

@@ -1,0 +1,268 @@
+"""Import lm-evaluation-harness results JSON: one run per evaluated model.
+
+Two layouts are read:
+- 0.4 (`results_<timestamp>.json`): metrics keyed `"acc,none"`, `"acc_stderr,none"`
+  (metric, filter); sample counts in `n-samples`; the checkpoint in `config.model_args`
+  (`revision=step1000`, as a dict or a `k=v,k=v` string).
+- older per-checkpoint files (`410m_step1000.json`): `{"results": {task: {"acc": ..,
+  "acc_stderr": ..}}}`, the step in `config.model_args` or else the file name.
+
+Each task's accuracy is the first metric of the preference list (`acc`, then
+`exact_match`) it reports; perplexity (`ppl`, `perplexity`) becomes its loss as ln(ppl),
+nats per token, lower is better (LAMBADA's loss is a continuous intermediate for other
+skills). Tasks with neither are left out with a `SkippedWarning`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from forecast.errors import DataError, UsageError
+from forecast.importers.common import (
+    Point, build_run, check_overrides_used, describe_sources, note_skipped, sanitize_run_name,
+)
+from forecast.importers.subtasks import Score, average_subtasks
+from forecast.runs import Recipe, Run
+
+PERPLEXITY_METRICS = ("ppl", "perplexity")
+_STEP = re.compile(r"step[_-]?(\d+)")
+_NOT_METRICS = {"alias", "name", "sample_len", "sample_count"}
+
+
+@dataclass(frozen=True)
+class ResultFile:
+    """One results JSON: which model and checkpoint, and each task's metrics."""
+
+    path: Path
+    model: str  # `pretrained` from model_args ('' when absent)
+    step: int
+    metrics: Mapping[str, Mapping[tuple[str, str], float]]  # task -> (metric, filter) -> value
+    stderrs: Mapping[str, Mapping[tuple[str, str], float]]  # task -> (metric, filter) -> stderr
+    samples: Mapping[str, float] = field(default_factory=dict)  # task -> evaluated sample count
+    shots: Mapping[str, int] = field(default_factory=dict)  # task -> few-shot examples
+    groups: frozenset[str] = frozenset()  # tasks that aggregate others (0.4 `group_subtasks`)
+
+
+def import_lm_eval(
+    paths: Sequence[str | Path],
+    *,
+    params: float,
+    tokens_per_step: float,
+    params_kind: str = "unknown",
+    family: str = "default",
+    recipe: Recipe | None = None,
+    name: str | None = None,
+    metrics: Sequence[str] = ("acc", "exact_match"),
+    chance: Mapping[str, float] | None = None,
+    average: Mapping[str, str] | None = None,
+) -> list[Run]:
+    """Read results JSON files (or folders of them) as runs, one per model.
+
+    `params`: parameter count; tokens seen = step × `tokens_per_step` (Pythia: 2,097,152),
+    FLOPs = 6 · params · tokens. `metrics`: accuracy metrics by preference, each `name` or
+    `name,filter`. `average`: prefix -> skill, e.g. {"hendrycksTest-": "mmlu"} (see
+    `subtasks`). The run is named `name`, else the last part of the model's `pretrained`.
+    """
+    if not metrics:
+        raise UsageError("--metric: give at least one accuracy metric, e.g. --metric acc")
+    files = [read_result_file(p) for p in find_result_files(paths)]
+    by_model: dict[str, list[ResultFile]] = {}
+    for result in files:
+        by_model.setdefault(result.model, []).append(result)
+    if name is not None and len(by_model) > 1:
+        raise UsageError(f"--name {name!r}: the files hold {len(by_model)} models ({', '.join(sorted(by_model))}); "
+                         "import them one model at a time")
+    chance = dict(chance or {})
+    runs = []
+    for model, model_files in by_model.items():
+        run_name = name or sanitize_run_name(model.rstrip("/").split("/")[-1] or model_files[0].path.parent.name)
+        runs.append(_model_run(model, model_files, run_name, params, tokens_per_step, metrics, average or {},
+                               chance, family, recipe, params_kind, paths))
+    check_overrides_used(chance, runs)
+    return runs
+
+
+def find_result_files(paths: Sequence[str | Path]) -> list[Path]:
+    """The given files, and every `*.json` under the given folders (sorted)."""
+    if not paths:
+        raise UsageError("give at least one results file or folder")
+    found = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            inside = sorted(p for p in path.rglob("*.json") if p.is_file())
+            if not inside:
+                raise DataError(path, None, "no results JSON files in this folder", "give the folder lm-eval wrote into")
+            found.extend(inside)
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise DataError(path, None, "file not found", "check the path")
+    return found
+
+
+def read_result_file(path: Path) -> ResultFile:
+    """Parse one results JSON (0.4 or older layout)."""
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(path, None, f"not valid JSON ({exc})", "give the results JSON that lm-eval wrote") from None
+    shape_fix = 'give an lm-eval results file: {"results": {task: {"acc,none": ..}}, "config": {..}}'
+    if not isinstance(data, dict) or not isinstance(data.get("results"), dict):
+        raise DataError(path, "results", "wrong JSON shape: no 'results' object of task -> metrics", shape_fix)
+    if not data["results"]:
+        raise DataError(path, "results", "no task results in the file", shape_fix)
+    metrics: dict[str, dict[tuple[str, str], float]] = {}
+    stderrs: dict[str, dict[tuple[str, str], float]] = {}
+    for task, values in data["results"].items():
+        if not isinstance(values, dict):
+            raise DataError(path, f"results.{task}", f"expected an object of metric -> value, got {type(values).__name__}",
+                            shape_fix)
+        for key, value in values.items():
+            if key in _NOT_METRICS or isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue  # names, aliases and "N/A" stderrs
+            metric, _, filt = key.partition(",")
+            filt = filt or "none"
+            if metric.endswith("_stderr"):
+                stderrs.setdefault(task, {})[(metric[: -len("_stderr")], filt)] = float(value)
+            else:
+                metrics.setdefault(task, {})[(metric, filt)] = float(value)
+    config = data.get("config") if isinstance(data.get("config"), dict) else {}
+    model_args = _model_args(config.get("model_args"))
+    samples = {}
+    for task, counts in (data.get("n-samples") or {}).items():
+        if isinstance(counts, dict):
+            count = counts.get("effective", counts.get("original"))
+            if isinstance(count, (int, float)) and count > 0:
+                samples[task] = float(count)
+    shots = {t: v for t, v in (data.get("n-shot") or {}).items() if isinstance(v, int)}
+    if not shots and isinstance(config.get("num_fewshot"), int):
+        shots = {t: config["num_fewshot"] for t in metrics}
+    groups = data.get("group_subtasks")
+    groups = frozenset(groups) if isinstance(groups, dict) else frozenset()
+    return ResultFile(path, model_args.get("pretrained", ""), _step(path, model_args), metrics, stderrs, samples, shots,
+                      groups)
+
+
+def _model_args(raw: Any) -> dict[str, str]:
+    """`config.model_args` as a dict: 0.4 writes a dict, older versions `k=v,k=v`."""
+    if isinstance(raw, dict):
+        return {str(k): str(v) for k, v in raw.items()}
+    if isinstance(raw, str):
+        return dict(part.split("=", 1) for part in raw.split(",") if "=" in part)
+    return {}
+
+
+def _step(path: Path, model_args: Mapping[str, str]) -> int:
+    """Checkpoint step from `revision=step<N>`, else from a file name like `410m_step1000.json`."""
+    from_revision = _STEP.search(model_args.get("revision", ""))
+    from_name = _STEP.search(path.stem)
+    if from_revision and from_name and from_revision.group(1) != from_name.group(1):
+        raise DataError(path, "config.model_args.revision", f"revision says step {from_revision.group(1)} but the "
+                        f"file name says step {from_name.group(1)}", "rename the file to match its revision")
+    found = from_revision or from_name
+    if not found:
+        raise DataError(path, "config.model_args.revision", "no checkpoint step (no revision=step<N>, and the file "
+                        "name has no _step<N>)", "evaluate with revision=step<N>, or name the file <model>_step<N>.json")
+    return int(found.group(1))
+
+
+def _model_run(model: str, files: list[ResultFile], run_name: str, params: float, tokens_per_step: float,
+               metrics: Sequence[str], average: Mapping[str, str], chance: Mapping[str, float], family: str,
+               recipe: Recipe | None, params_kind: str, paths: Sequence[str | Path]) -> Run:
+    tasks = sorted({t for f in files for t in f.metrics})
+    chosen = {t: m for t in tasks if (m := _choose_metric(t, files, metrics)) is not None}
+    with_ppl = {t for f in files for t, ms in f.metrics.items() if any(k[0] in PERPLEXITY_METRICS for k in ms)}
+    left_out = [t for t in tasks if t not in chosen and t not in with_ppl]
+    if left_out:
+        note_skipped(f"{run_name}: {len(left_out)} tasks without metric {'/'.join(metrics)} left out: "
+                     f"{', '.join(left_out[:6])}{', ...' if len(left_out) > 6 else ''}")
+    checkpoints: dict[int, dict[str, Score]] = {}
+    files_at: dict[int, list[Path]] = {}
+    for f in sorted(files, key=lambda f: (f.step, str(f.path))):
+        scores = checkpoints.setdefault(f.step, {})
+        files_at.setdefault(f.step, []).append(f.path)
+        for task in f.metrics:
+            score = _score(f, task, chosen.get(task))
+            if score is None:
+                continue
+            if task in scores:
+                raise DataError(f.path, f"results.{task}", f"step {f.step} of {task!r} is also in {files_at[f.step][0]} "
+                                "(duplicate checkpoint)", "keep one results file per checkpoint and task")
+            scores[task] = score
+    for prefix, skill in average.items():
+        checkpoints = average_subtasks(checkpoints, prefix, skill, files_at, frozenset().union(*(f.groups for f in files)))
+        member_metric = next((m for t, m in chosen.items() if t.startswith(prefix)), metrics[0])
+        chosen = {t: m for t, m in chosen.items() if not t.startswith(prefix)} | {skill: member_metric}
+    points: dict[str, list[Point]] = {}
+    for step, scores in checkpoints.items():
+        for task, s in scores.items():
+            points.setdefault(task, []).append(Point(step, step * tokens_per_step, accuracy=s.accuracy, loss=s.loss,
+                                                     stderr=s.stderr, n=s.n))
+    shots = sorted({v for f in files for v in f.shots.values()})
+    return build_run(
+        file=files[0].path if len(files) == 1 else files[0].path.parent, name=run_name, params=params,
+        points=points, chance=chance, family=family, recipe=recipe, params_kind=params_kind, metric_of=chosen,
+        source=describe_sources("lm-eval", paths),
+        extra={"model": model, "files": len(files), "shots": shots,
+               "metric": {t: m for t, m in sorted(chosen.items()) if t in points}},
+    )
+
+
+def _choose_metric(task: str, files: Sequence[ResultFile], metrics: Sequence[str]) -> str | None:
+    """The first preferred metric (`name` or `name,filter`) the task reports in any file."""
+    for wanted in metrics:
+        name, _, filt = wanted.partition(",")
+        for f in files:
+            if any(k[0] == name and (not filt or k[1] == filt) for k in f.metrics.get(task, {})):
+                return wanted
+    return None
+
+
+def _score(f: ResultFile, task: str, metric: str | None) -> Score | None:
+    """The task's accuracy (by `metric`) and perplexity loss in one file; None if neither."""
+    values = f.metrics[task]
+    accuracy = stderr = loss = None
+    if metric is not None:
+        key = _resolve_filter(f, task, metric)
+        if key is not None:
+            accuracy = values[key]
+            if not 0 <= accuracy <= 1:
+                raise DataError(f.path, f"results.{task}.{','.join(key)}", f"accuracy {accuracy} outside [0, 1]",
+                                "accuracies are fractions; choose another --metric")
+            stderr = f.stderrs.get(task, {}).get(key)
+            if stderr is not None and not (math.isfinite(stderr) and stderr >= 0):
+                raise DataError(f.path, f"results.{task}.{key[0]}_stderr", f"stderr {stderr} is not a finite number >= 0",
+                                "fix or remove the stderr")
+    ppl = [v for (m, _), v in values.items() if m in PERPLEXITY_METRICS]
+    if ppl:
+        if not (math.isfinite(ppl[0]) and ppl[0] > 0):
+            raise DataError(f.path, f"results.{task}.ppl", f"perplexity {ppl[0]} is not a positive finite number",
+                            "fix the value or remove the task")
+        loss = math.log(ppl[0])
+    if accuracy is None and loss is None:
+        return None
+    return Score(accuracy=accuracy, stderr=stderr, n=f.samples.get(task), loss=loss)
+
+
+def _resolve_filter(f: ResultFile, task: str, metric: str) -> tuple[str, str] | None:
+    """The (metric, filter) key to read: the given filter, else `none`, else the only one."""
+    name, _, filt = metric.partition(",")
+    keys = [k for k in f.metrics[task] if k[0] == name]
+    if filt:
+        return (name, filt) if (name, filt) in keys else None
+    if not keys:
+        return None
+    if (name, "none") in keys:
+        return (name, "none")
+    if len(keys) == 1:
+        return keys[0]
+    filters = ", ".join(k[1] for k in keys)
+    raise DataError(f.path, f"results.{task}", f"metric {name!r} has several filters ({filters})",
+                    f"choose one with --metric {name},{keys[0][1]}")
