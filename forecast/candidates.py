@@ -234,70 +234,77 @@ def _loss_problem(obs: Observations, scales: Scales, loss: np.ndarray, weights: 
                     delta=LOSS_HUBER, log_residual=True)
 
 
-def bootstrap_weights(obs: Observations, draws: int, rng: np.random.Generator) -> np.ndarray:
-    """Resampling weights (draws, M): runs resampled within each model size (seeds and
-    reruns), times checkpoints resampled within each run (multinomial counts)."""
-    weights = np.zeros((draws, len(obs)))
+def bootstrap_weights(obs: Observations, draws: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Resampling weights, each (draws, M): `runs` counts how often each point's run was
+    drawn when runs are resampled within each model size (seeds, reruns, budgets);
+    `points` multiplies that by a multinomial resample of the checkpoints within each run."""
+    runs = np.zeros((draws, len(obs)))
+    points = np.zeros((draws, len(obs)))
     for size in obs.sizes:
-        runs = np.unique(obs.run[obs.params == size])
-        picked = rng.multinomial(len(runs), np.full(len(runs), 1 / len(runs)), size=draws)
-        for j, r in enumerate(runs):
+        members = np.unique(obs.run[obs.params == size])
+        picked = rng.multinomial(len(members), np.full(len(members), 1 / len(members)), size=draws)
+        for j, r in enumerate(members):
             idx = np.flatnonzero(obs.run == r)
             counts = rng.multinomial(len(idx), np.full(len(idx), 1 / len(idx)), size=draws)
-            weights[:, idx] = picked[:, j : j + 1] * counts
-    return weights
+            runs[:, idx] = picked[:, j : j + 1]
+            points[:, idx] = picked[:, j : j + 1] * counts
+    return runs, points
 
 
 def fit_candidate(spec: Spec, obs: Observations, scales: Scales, *, floor: float, noise: float,
-                  draws: int, rng: np.random.Generator) -> CandidateFit:
+                  draws: int, rng: np.random.Generator, finals_only: bool = False) -> CandidateFit:
     """Fit one candidate to `obs` and bootstrap it `draws` times (0: no draws).
 
+    With `finals_only`, laws in (N, D) see only each run's final checkpoint (and the
+    bootstrap resamples runs), while the two-step chain's loss→accuracy link still uses
+    every checkpoint: that relation does not depend on the learning-rate schedule.
     Evaluation noise enters the bootstrap by perturbing each accuracy by its stderr.
     Raises `FitError` when the candidate cannot be fitted to these observations."""
-    ones = np.ones(len(obs))
-    boot_w = bootstrap_weights(obs, draws, rng) if draws else None
-    se = np.where(np.isfinite(obs.stderr), obs.stderr, 0.0)
-    boot_y = np.clip(obs.accuracy + rng.standard_normal((draws, len(obs))) * se, 0, 1) if draws else None
-    notes: list[str] = []
+    law_points = obs.final if finals_only else np.ones(len(obs), dtype=bool)
+    if draws:
+        run_w, point_w = bootstrap_weights(obs, draws, rng)
+        boot_w = run_w if finals_only else point_w
+        se = np.where(np.isfinite(obs.stderr), obs.stderr, 0.0)
+        boot_y = np.clip(obs.accuracy + rng.standard_normal((draws, len(obs))) * se, 0, 1)
     if spec.law == TWO_STEP:
         loss = obs.losses.get(spec.via) if spec.via else None
         if loss is None:
             raise FitError(f"no intermediate loss {spec.via!r}")
         ok = np.isfinite(loss)
-        if ok.sum() < 6 or np.any(loss[ok] <= 0) or len(np.unique(obs.params[ok])) < 2:
+        first = ok & law_points
+        if first.sum() < 6 or np.any(loss[ok] <= 0) or len(np.unique(obs.params[first])) < 2:
             raise FitError(f"intermediate {spec.via!r} needs positive values at ≥ 6 checkpoints of ≥ 2 sizes")
-        sub = obs.subset(ok)
-        l_obs = loss[ok]
-        stage1 = _loss_problem(sub, scales, l_obs, np.ones(len(sub)))
+        sub1, sub2 = obs.subset(first), obs.subset(ok)
+        l1, l2 = loss[first], loss[ok]
+        stage1 = _loss_problem(sub1, scales, l1, np.ones(len(sub1)))
         t1, _ = _best_start(stage1, LOSS_LAW)
         t1, se1, bound1, conv1 = _polish(stage1, LOSS_LAW, t1)
-        loss_ref = float(np.median(l_obs))
-        loss_scale = float(np.std(l_obs)) or 1.0
-        z = (l_obs - loss_ref) / loss_scale
-        stage2 = _accuracy_problem(LOSS_LINK, sub, scales, floor, noise, np.ones(len(sub)), sub.accuracy, z)
+        loss_ref = float(np.median(l2))
+        loss_scale = float(np.std(l2)) or 1.0
+        z = (l2 - loss_ref) / loss_scale
+        stage2 = _accuracy_problem(LOSS_LINK, sub2, scales, floor, noise, np.ones(len(sub2)), sub2.accuracy, z)
         t2, _ = _best_start(stage2, LOSS_LINK)
         t2, se2, bound2, conv2 = _polish(stage2, LOSS_LINK, t2)
         theta = np.concatenate([t1, t2])
-        stderr = np.concatenate([se1, se2])
-        at_bound = tuple(f"loss.{n}" for n in bound1) + tuple(f"link.{n}" for n in bound2)
-        converged = conv1 and conv2
         draws_out = np.empty((0, len(theta)))
         if draws:
-            w = boot_w[:, ok]
-            b1 = _loss_problem(sub, scales, np.broadcast_to(l_obs, w.shape), w)
-            d1, _, _ = b1.solve(np.repeat(t1[None], draws, 0))
-            b2 = _accuracy_problem(LOSS_LINK, sub, scales, floor, noise, w, boot_y[:, ok], z)
+            w1 = boot_w[:, first]
+            d1, _, _ = _loss_problem(sub1, scales, np.broadcast_to(l1, w1.shape), w1).solve(np.repeat(t1[None], draws, 0))
+            b2 = _accuracy_problem(LOSS_LINK, sub2, scales, floor, noise, point_w[:, ok], boot_y[:, ok], z)
             d2, _, _ = b2.solve(np.repeat(t2[None], draws, 0))
             draws_out = np.concatenate([d1, d2], axis=1)
-        return CandidateFit(spec, floor, obs.top, scales, theta, stderr, draws_out, converged, at_bound,
-                            loss_ref, loss_scale, tuple(notes))
+        return CandidateFit(spec, floor, obs.top, scales, theta, np.concatenate([se1, se2]), draws_out,
+                            conv1 and conv2, tuple(f"loss.{n}" for n in bound1) + tuple(f"link.{n}" for n in bound2),
+                            loss_ref, loss_scale)
     law = ACCURACY_LAWS[spec.law]
-    problem = _accuracy_problem(law, obs, scales, floor, noise, ones, obs.accuracy)
+    sub = obs.subset(law_points)
+    if len(sub) < len(law.params) + 1:
+        raise FitError(f"{law.name} has {len(law.params)} parameters and needs more than {len(sub)} points")
+    problem = _accuracy_problem(law, sub, scales, floor, noise, np.ones(len(sub)), sub.accuracy)
     start, _ = _best_start(problem, law)
     theta, stderr, at_bound, converged = _polish(problem, law, start)
     draws_out = np.empty((0, len(theta)))
     if draws:
-        boot = _accuracy_problem(law, obs, scales, floor, noise, boot_w, boot_y)
+        boot = _accuracy_problem(law, sub, scales, floor, noise, boot_w[:, law_points], boot_y[:, law_points])
         draws_out, _, _ = boot.solve(np.repeat(theta[None], draws, 0))
-    return CandidateFit(spec, floor, obs.top, scales, theta, stderr, draws_out, converged, at_bound,
-                        notes=tuple(notes))
+    return CandidateFit(spec, floor, obs.top, scales, theta, stderr, draws_out, converged, at_bound)

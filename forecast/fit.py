@@ -42,6 +42,7 @@ class FitOptions:
     keep_draws: int = 200  # draws stored in the fit file
     skip_fraction: float = 0.01  # drop checkpoints before this fraction of a run's tokens (warm-up)
     min_tokens: float = 0.0  # and before this many tokens
+    max_per_run: int = 40  # thin denser runs to this many checkpoints (even in log tokens)
     smooth: bool = False  # make accuracy non-decreasing in tokens within each run first
     seed: int = 0
     via: tuple[str, ...] | None = None  # two-step intermediates; None: own loss, else all metrics
@@ -94,7 +95,8 @@ def fit(
 
 def fit_skill(runs: Sequence[Run], skill: str, options: FitOptions) -> SkillFit:
     """Fit one skill over the runs of one group (see module docstring)."""
-    obs = observations(runs, skill, skip_fraction=options.skip_fraction, min_tokens=options.min_tokens)
+    obs = observations(runs, skill, skip_fraction=options.skip_fraction, min_tokens=options.min_tokens,
+                       max_per_run=options.max_per_run)
     if options.smooth and len(obs):
         obs = obs.with_accuracy(obs.smoothed())
     family, recipe = runs[0].group
@@ -125,7 +127,11 @@ def fit_skill(runs: Sequence[Run], skill: str, options: FitOptions) -> SkillFit:
     noise_fit = noise if math.isfinite(noise) else 0.01
 
     sizes = obs.sizes
+    finals_only = obs.budget_ladder
     warnings: list[str] = []
+    if finals_only:
+        warnings.append("sizes were trained to several token budgets: laws in (params, tokens) were fitted on "
+                        "final checkpoints only (intermediate ones sit mid learning-rate schedule)")
     scores: dict[Spec, tuple[float, float, float]] = {}
     failures: dict[Spec, str] = {}
     if len(sizes) >= 3:
@@ -134,11 +140,12 @@ def fit_skill(runs: Sequence[Run], skill: str, options: FitOptions) -> SkillFit:
         distance = math.log(held.flops.max() / inner.flops.max())
         for spec in specs:
             try:
-                cf = fit_candidate(spec, inner, scales, floor=floors[spec.floor], noise=noise_fit, draws=0, rng=rng)
+                cf = fit_candidate(spec, inner, scales, floor=floors[spec.floor], noise=noise_fit, draws=0, rng=rng,
+                                   finals_only=finals_only)
             except FitError as exc:
                 failures[spec] = str(exc)
                 continue
-            scores[spec] = (*holdout_errors(cf, held), distance)
+            scores[spec] = (*holdout_errors(cf, held.subset(held.final) if finals_only else held), distance)
         if not scores:
             return SkillFit(status=NOT_PREDICTABLE, scales=scales, reason="no law could be fitted: "
                             + "; ".join(f"{s.key}: {m}" for s, m in failures.items()), **base)
@@ -152,7 +159,7 @@ def fit_skill(runs: Sequence[Run], skill: str, options: FitOptions) -> SkillFit:
     for spec, weight in weights.items():
         try:
             cf = fit_candidate(spec, obs, scales, floor=floors[spec.floor], noise=noise_fit,
-                               draws=options.draws, rng=rng)
+                               draws=options.draws, rng=rng, finals_only=finals_only)
         except FitError as exc:
             failures[spec] = str(exc)
             continue

@@ -42,10 +42,23 @@ class Observations:
     flops: np.ndarray
     accuracy: np.ndarray
     stderr: np.ndarray  # evaluation standard error, NaN where unknown
+    final: np.ndarray  # True at each run's last checkpoint
     losses: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.accuracy)
+
+    @property
+    def budget_ladder(self) -> bool:
+        """True when some model size was trained to several token budgets (like the OLMo
+        ladder's 0.5–10× Chinchilla runs). Intermediate checkpoints of such runs sit at
+        different points of different learning-rate schedules, so laws in (N, D) are
+        fitted on final checkpoints only (Bhagia et al. 2024, sec. 3)."""
+        for size in self.sizes:
+            finals = self.tokens[self.final & (self.params == size)]
+            if len(np.unique(np.round(finals, -3))) >= 2:
+                return True
+        return False
 
     @property
     def sizes(self) -> np.ndarray:
@@ -60,7 +73,7 @@ class Observations:
             run_names=self.run_names, run_hashes=self.run_hashes, run_seeds=self.run_seeds,
             run=pick(self.run), step=pick(self.step), params=pick(self.params), tokens=pick(self.tokens),
             flops=pick(self.flops), accuracy=pick(self.accuracy), stderr=pick(self.stderr),
-            losses={k: pick(v) for k, v in self.losses.items()},
+            final=pick(self.final), losses={k: pick(v) for k, v in self.losses.items()},
         )
 
     def with_accuracy(self, accuracy: np.ndarray) -> Observations:
@@ -130,6 +143,7 @@ def observations(
     *,
     skip_fraction: float = 0.01,
     min_tokens: float = 0.0,
+    max_per_run: int = 40,
 ) -> Observations:
     """Gather `skill` from runs of one group, dropping warm-up checkpoints.
 
@@ -137,17 +151,21 @@ def observations(
     `skip_fraction` of its run's final tokens (warm-up and the first noisy steps, where a
     run's accuracy reflects the learning-rate schedule, not its scale). Intermediates
     aligned to each point: `own` (the skill's task loss), every run-level metric, and
-    every other skill's task loss, each NaN where that run did not log it."""
+    every other skill's task loss, each NaN where that run did not log it. Runs logged
+    more densely than `max_per_run` checkpoints are thinned to that many, evenly spaced in
+    log tokens (the last always kept): neighbouring checkpoints of one run carry nearly the
+    same information, and thinning keeps fits fast and the bootstrap honest."""
     family, recipe = runs[0].group
     with_skill = [r for r in runs if skill in r.series and r.series[skill].is_skill]
     chance = with_skill[0].series[skill].chance or 0.0
     ceiling = with_skill[0].series[skill].ceiling
-    columns: dict[str, list] = {k: [] for k in ("run", "step", "params", "tokens", "flops", "accuracy", "stderr")}
+    columns: dict[str, list] = {k: [] for k in ("run", "step", "params", "tokens", "flops", "accuracy", "stderr", "final")}
     loss_columns: dict[str, list] = {}
     intermediates = sorted({name for r in runs for name, s in r.series.items() if s.has_loss})
     for i, run in enumerate(with_skill):
         s = run.series[skill]
         keep = (s.tokens > 0) & (s.tokens >= min_tokens) & (s.tokens >= skip_fraction * run.final_tokens)
+        keep &= _thin(s.tokens, keep, max_per_run)
         count = int(keep.sum())
         columns["run"].append(np.full(count, i))
         columns["step"].append(s.step[keep])
@@ -156,6 +174,7 @@ def observations(
         columns["flops"].append(s.flops[keep])
         columns["accuracy"].append(s.accuracy[keep])
         columns["stderr"].append(s.accuracy_stderr()[keep])
+        columns["final"].append(np.arange(count) == count - 1)
         for name in intermediates:
             key = "own" if name == skill else name
             values = np.full(count, np.nan)
@@ -174,5 +193,18 @@ def observations(
         run_seeds=tuple(r.seed for r in with_skill),
         run=arrays["run"].astype(int), step=arrays["step"].astype(np.int64), params=arrays["params"],
         tokens=arrays["tokens"], flops=arrays["flops"], accuracy=arrays["accuracy"], stderr=arrays["stderr"],
-        losses=losses,
+        final=arrays["final"].astype(bool), losses=losses,
     )
+
+
+def _thin(tokens: np.ndarray, keep: np.ndarray, limit: int) -> np.ndarray:
+    """Mask keeping at most `limit` of the `keep` checkpoints, evenly spaced in ln(tokens)."""
+    idx = np.flatnonzero(keep)
+    if len(idx) <= limit:
+        return np.ones(len(tokens), dtype=bool)
+    log_t = np.log(tokens[idx])
+    targets = np.linspace(log_t[0], log_t[-1], limit)
+    chosen = {int(idx[np.argmin(np.abs(log_t - t))]) for t in targets} | {int(idx[-1])}
+    mask = np.zeros(len(tokens), dtype=bool)
+    mask[sorted(chosen)] = True
+    return mask
