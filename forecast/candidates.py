@@ -106,7 +106,10 @@ class CandidateFit:
     def plateau(self, theta: np.ndarray) -> np.ndarray:
         """Accuracy the law rises to, per parameter row (B,): floor + amp·(top − floor)."""
         theta = np.atleast_2d(theta)
-        amp = np.ones(len(theta)) if self.spec.law == "power_law" else theta[:, -1]
+        if self.spec.law in ("power_law", "log_linear"):
+            amp = np.ones(len(theta))
+        else:
+            amp = theta[:, -1]
         return self.floor + amp * (self.top - self.floor)
 
 
@@ -298,8 +301,8 @@ def fit_candidate(spec: Spec, obs: Observations, scales: Scales, *, floor: float
                             loss_ref, loss_scale)
     law = ACCURACY_LAWS[spec.law]
     sub = obs.subset(law_points)
-    if len(sub) < len(law.params) + 1:
-        raise FitError(f"{law.name} has {len(law.params)} parameters and needs more than {len(sub)} points")
+    if len(sub) < len(law.params):
+        raise FitError(f"{law.name} has {len(law.params)} parameters and needs at least as many points, got {len(sub)}")
     problem = _accuracy_problem(law, sub, scales, floor, noise, np.ones(len(sub)), sub.accuracy)
     start, _ = _best_start(problem, law)
     theta, stderr, at_bound, converged = _polish(problem, law, start)

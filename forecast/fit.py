@@ -43,6 +43,7 @@ class FitOptions:
     skip_fraction: float = 0.01  # drop checkpoints before this fraction of a run's tokens (warm-up)
     min_tokens: float = 0.0  # and before this many tokens
     max_per_run: int = 40  # thin denser runs to this many checkpoints (even in log tokens)
+    min_sizes: int = 3  # fewer model sizes: not-predictable (a trend through two cannot be checked)
     smooth: bool = False  # make accuracy non-decreasing in tokens within each run first
     seed: int = 0
     via: tuple[str, ...] | None = None  # two-step intermediates; None: own loss, else all metrics
@@ -114,7 +115,7 @@ def fit_skill(runs: Sequence[Run], skill: str, options: FitOptions) -> SkillFit:
                 noise=noise, n_eval=obs.sample_count() if len(obs) else None, pilots=pilots,
                 options=asdict(options))
 
-    reason = unreadable(obs, noise, smoothed)
+    reason = unreadable(obs, noise, smoothed, options.min_sizes)
     if reason:
         return SkillFit(status=NOT_PREDICTABLE, reason=reason, **base)
 
@@ -190,7 +191,7 @@ def fit_skill(runs: Sequence[Run], skill: str, options: FitOptions) -> SkillFit:
                     why=why, warnings=tuple(warnings), **base)
 
 
-def unreadable(obs: Observations, noise: float, smoothed: np.ndarray) -> str | None:
+def unreadable(obs: Observations, noise: float, smoothed: np.ndarray, min_sizes: int = 3) -> str | None:
     """Why the skill's trend cannot be read from these runs, or None if it can."""
     if len(obs) < 3:
         return f"only {len(obs)} checkpoints after warm-up: too few to fit any law"
@@ -198,6 +199,10 @@ def unreadable(obs: Observations, noise: float, smoothed: np.ndarray) -> str | N
     if len(sizes) < 2:
         return (f"a single model size ({format_count(sizes[0])} params): nothing carries the skill across "
                 "sizes; add pilot runs of other sizes")
+    if len(sizes) < min_sizes:
+        return (f"only {len(sizes)} model sizes ({', '.join(format_count(s) for s in sizes)} params): a law "
+                f"fitted to them cannot be checked by predicting the largest from the rest; add a size "
+                f"(need {min_sizes})")
     noise = noise if math.isfinite(noise) else 0.0
     rise = float(np.quantile(smoothed, 0.95) - np.quantile(smoothed, 0.05))
     level = float(np.median(smoothed))

@@ -157,6 +157,27 @@ POWER_LAW = Law(
 )
 
 
+def _log_linear(theta: Tensor, x: Inputs) -> Tensor:
+    level, slope = _col(theta, 0), _col(theta, 1)
+    raw = level + slope * x["x_flops"]
+    # clamp to [floor, top] smoothly enough for the optimiser: a straight line between them
+    return torch.minimum(torch.maximum(raw, x["floor"] * torch.ones_like(raw)), x["top"] * torch.ones_like(raw))
+
+
+LOG_LINEAR = Law(
+    name="log_linear",
+    formula="acc = clamp(level + slope·ln(C/C_ref), floor, top)",
+    reference="Accuracy linear in log compute over the middle of the transition "
+    "(Owen 2024; Ruan et al. 2024, sec. 4 as a baseline)",
+    params=(
+        Param("level", -2.0, 3.0, (0.3, 0.6), "accuracy at C = C_ref"),
+        Param("slope", -1.0, 1.0, (0.0, 0.05), "accuracy per e-fold of FLOPs"),
+    ),
+    inputs=("x_flops",),
+    fn=_log_linear,
+)
+
+
 def _loss_link(theta: Tensor, x: Inputs) -> Tensor:
     l0, k, amp = _col(theta, 0), _col(theta, 1), _col(theta, 2)
     return _rise(x, amp, torch.sigmoid(-k * (x["loss"] - l0)))
@@ -200,10 +221,10 @@ LOSS_LAW = Law(
     target="loss",
 )
 
-ACCURACY_LAWS: dict[str, Law] = {law.name: law for law in (COMPUTE_SIGMOID, GROK_SCALING, POWER_LAW)}
+ACCURACY_LAWS: dict[str, Law] = {law.name: law for law in (COMPUTE_SIGMOID, GROK_SCALING, POWER_LAW, LOG_LINEAR)}
 """Laws that map (parameters, tokens, FLOPs) straight to accuracy."""
 
-LAWS: dict[str, Law] = {law.name: law for law in (COMPUTE_SIGMOID, GROK_SCALING, POWER_LAW, LOSS_LINK, LOSS_LAW)}
+LAWS: dict[str, Law] = {law.name: law for law in (*ACCURACY_LAWS.values(), LOSS_LINK, LOSS_LAW)}
 
 
 def logit(p: np.ndarray | Tensor, eps: float = 1e-4):

@@ -108,6 +108,10 @@ class Observations:
             if len(idx) >= 3:
                 second.append(np.diff(self.accuracy[idx], 2))
         eval_noise = self.eval_noise()
+        if not second and len(self.run_names) >= 3:
+            # one checkpoint per run (a leaderboard): model-to-model scatter along compute
+            order = np.argsort(self.flops, kind="stable")
+            second.append(np.diff(self.accuracy[order], 2))
         if not second:
             return eval_noise
         d2 = np.concatenate(second)

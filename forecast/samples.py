@@ -10,7 +10,8 @@ Three sources of uncertainty, combined per sample:
    logit error the law made when it extrapolated from the smaller pilots to the largest
    over a distance d = ln(FLOPs ratio) (the hold-out), and C_max the largest pilot compute.
    Errors grow with the log-distance extrapolated, at the rate the hold-out measured.
-Evaluation noise of a finite benchmark (binomial, n items) is added by `observed`.
+Measurement noise (checkpoint-to-checkpoint, which includes the benchmark's finite sample) is
+added by `observed`.
 Every function of the surface (accuracy, grok point, compute to a target) reads the same
 samples, so `predict` and `plan` agree with each other.
 """
@@ -99,12 +100,16 @@ class SurfaceSamples:
         return np.concatenate([p.fit.floor + 0.5 * (p.fit.plateau(p.rows) - p.fit.floor) for p in self.parts])
 
     def observed(self, accuracy: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Add the benchmark's own sampling noise (binomial over its n items) to model accuracy."""
-        n = self.fit.n_eval
-        if not n:
-            return accuracy
-        p = np.clip(accuracy, 0, 1)
-        return np.clip(p + rng.standard_normal(p.shape) * np.sqrt(p * (1 - p) / n), 0, 1)
+        """Add measurement noise to model accuracy: what one evaluation of the target would
+        read. Its size is the skill's checkpoint-to-checkpoint noise measured in the pilots
+        (which includes the benchmark's finite-sample noise), else binomial over n items."""
+        sigma = self.fit.noise
+        if not (sigma is not None and math.isfinite(sigma)):
+            if not self.fit.n_eval:
+                return accuracy
+            p = np.clip(accuracy, 0, 1)
+            sigma = np.sqrt(p * (1 - p) / self.fit.n_eval)
+        return np.clip(accuracy + rng.standard_normal(accuracy.shape) * sigma, 0, 1)
 
     def grok_tokens(self, params: float, threshold: np.ndarray, low: float, high: float) -> np.ndarray:
         """Per sample, the fewest tokens in [low, high] at which accuracy reaches `threshold`

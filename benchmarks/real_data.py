@@ -1,0 +1,56 @@
+"""Load the real public evaluation data in ../shared/data as runs (for the benchmarks).
+
+Read in place (set FORECAST_SHARED_DATA to point elsewhere); never copied into the project.
+The import settings are the ones README documents for `forecast import`.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+from forecast.importers import LongColumns, import_long, import_table, import_wide_csv
+from forecast.runs import Run
+
+SHARED = Path(os.environ.get("FORECAST_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+OLMO_PARAMS = {"190M": 190_354_176, "370M": 371_262_464, "760M": 758_220_288, "1B": 1_279_395_840,
+               "3B": 2_907_109_450}  # 3B from its FLOPs per token relative to the 1B (see README)
+
+
+def available() -> bool:
+    return SHARED.exists()
+
+
+def pythia() -> list[Run]:
+    """12 runs (pythia and pythia-deduped, 70M–2.8B), zero-shot acc, LAMBADA loss = ln(ppl)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return import_long(SHARED / "pythia" / "pythia_evals.csv", columns=LongColumns(params="nonembedding_params"),
+                           metrics=("acc",), shots=0, params_kind="non-embedding")
+
+
+def olmo() -> list[Run]:
+    """30 OLMo ladder runs: 5 sizes x 6 token budgets, accuracy and bits-per-byte task loss."""
+    runs = []
+    for size, params in OLMO_PARAMS.items():
+        runs += import_wide_csv(
+            sorted((SHARED / "olmo-ladder").glob(f"{size}-*.csv")), params=params, params_kind="total",
+            family="olmo-ladder", tokens_column="throughput/total_tokens",
+            flops_column="throughput/total_training_Gflops", flops_unit=1e9,
+            accuracy_columns=r"^eval/downstream/(mmlu|arc_easy|arc_challenge|[a-z]+)_",
+            loss_columns=r"^eval/downstream_bpb/(mmlu|arc_easy|arc_challenge|[a-z]+)_",
+            metric_columns=r"^eval/(.+)-validation/CrossEntropyLoss$")
+    return runs
+
+
+def leaderboard() -> list[Run]:
+    """Public base models, one checkpoint each (rows without tokens or FLOPs left out)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return import_table(
+            SHARED / "leaderboard" / "base-llm-benchmarks.csv", name_column="Model", family_column="Model Family",
+            params_column="Model Size (B)", params_unit=1e9, params_kind="total",
+            tokens_column="Pretraining Data Size (T)", tokens_unit=1e12, flops_column="FLOPs (1E21)",
+            flops_unit=1e21, missing_tokens="skip")
