@@ -300,9 +300,258 @@ def import_long_command(
 # ============================================================================ fit
 # (fitting engine: `forecast fit`)
 
+from forecast.fit import ALL_LAWS, FitOptions, fit as fit_runs  # noqa: E402
+from forecast.fits import Fits, SkillFit  # noqa: E402
+from forecast.predict import pilot_grok_point  # noqa: E402
+
+FitsDir = Annotated[Path, typer.Option("--fits", help="Directory of fits written by `forecast fit`.")]
+FamilyOpt = Annotated[str | None, typer.Option("--family", help="Which family, when the fits or runs hold several.")]
+RecipeOpt = Annotated[str | None, typer.Option("--recipe", help="Which data recipe, when there are several.")]
+SkillOpt = Annotated[list[str] | None, typer.Option("--skill", help="Skill (repeatable, case-insensitive) or `all`.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+IntervalOpt = Annotated[float, typer.Option("--interval", help="Central probability of the intervals.")]
+
+
+def _fit_options(draws: int, seed: int, laws: str | None, smooth: bool, skip_fraction: float,
+                 min_sizes: int) -> FitOptions:
+    chosen = tuple(x.strip() for x in laws.split(",")) if laws else ALL_LAWS
+    return FitOptions(laws=chosen, draws=draws, seed=seed, smooth=smooth, skip_fraction=skip_fraction,
+                      min_sizes=min_sizes)
+
+
+def _fit_row(sf: SkillFit) -> dict[str, Any]:
+    """The summary `forecast fit` prints per skill (and its --json shape)."""
+    best = sf.candidates[0] if sf.candidates else None
+    grok = pilot_grok_point(sf) if sf.predictable else None
+    return {
+        "skill": sf.skill, "family": sf.family, "recipe": sf.recipe, "status": sf.status, "law": sf.chosen,
+        "holdout_mae": None if best is None else best.holdout_mae,
+        "grok_tokens_at_largest_pilot": None if grok is None else grok.tokens,
+        "largest_pilot_params": max(sf.sizes) if sf.pilots else None,
+        "why": sf.why or None, "reason": sf.reason, "warnings": list(sf.warnings),
+    }
+
+
+@command(app, "fit")
+def fit_command(
+    runs_dir: Annotated[Path, typer.Argument(help="Runs directory (from `forecast import` or `forecast pilot`).")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write the fits (merged with groups already there).")] = Path("fits"),
+    skill: SkillOpt = None,
+    family: FamilyOpt = None,
+    recipe: RecipeOpt = None,
+    draws: Annotated[int, typer.Option("--draws", help="Bootstrap draws per candidate law.")] = FitOptions.draws,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap (fits are reproducible).")] = 0,
+    laws: Annotated[str | None, typer.Option("--laws", help=f"Candidate laws, comma-separated: {', '.join(ALL_LAWS)}.")] = None,
+    smooth: Annotated[bool, typer.Option("--smooth", help="Make accuracy non-decreasing in tokens per run first.")] = False,
+    skip_fraction: Annotated[float, typer.Option("--skip-fraction", help="Ignore checkpoints before this fraction of a run's tokens (warm-up).")] = FitOptions.skip_fraction,
+    min_sizes: Annotated[int, typer.Option("--min-sizes", help="Fewest model sizes to forecast from.")] = FitOptions.min_sizes,
+    json_out: JsonOpt = False,
+) -> None:
+    """Fit every skill's transition, choose laws by how well they extrapolate, write fits/."""
+    options = _fit_options(draws, seed, laws, smooth, skip_fraction, min_sizes)
+    runs = load_runs(runs_dir)
+    with log.status(f"fitting {len(runs)} runs"):
+        fits = fit_runs(runs, skills=skill, family=family, recipe=recipe, options=options)
+    fits.save(out)
+    rows = [_fit_row(sf) for sf in fits.skills]
+    if json_out:
+        print_json(rows)
+        return
+    table = RichTable(title=f"fits of {_n_runs(len(runs))} written to {out}", title_justify="left",
+                      box=rich_box.SIMPLE_HEAD, pad_edge=False)
+    for header in ("family", "skill", "status", "law", "hold-out err", "grok at largest pilot", "note"):
+        table.add_column(header, overflow="fold")
+    for r in rows:
+        grok = "-" if r["grok_tokens_at_largest_pilot"] is None else \
+            f"{format_count(r['grok_tokens_at_largest_pilot'])} tokens"
+        err = "-" if r["holdout_mae"] is None else f"{100 * r['holdout_mae']:.1f} pts"
+        note = r["reason"] or (r["warnings"][0] if r["warnings"] else "")
+        table.add_row(r["family"], r["skill"], r["status"], r["law"] or "-", err, grok, note)
+    console.print(table)
+
 
 # ============================================================================ forecasts
 # (`forecast predict`, `forecast plan`, `forecast backtest`, `forecast demo`)
+
+from forecast.backtest import backtest as backtest_runs  # noqa: E402
+from forecast.plan import plan_budget, plan_target  # noqa: E402
+from forecast.predict import TOKENS_PER_PARAM, SkillForecast, predict as predict_fits  # noqa: E402
+from forecast.quantities import format_flops  # noqa: E402
+
+
+def _interval_text(i: Any, pct: bool = True) -> str:
+    if i is None:
+        return "-"
+    f = (lambda v: f"{100 * v:.1f}") if pct else format_count
+    return f"{f(i.median)} [{f(i.low)}–{f(i.high)}]"
+
+
+def _forecast_table(forecasts: list[SkillForecast], title: str) -> RichTable:
+    level = forecasts[0].level if forecasts else 0.8
+    table = RichTable(title=title, title_justify="left", box=rich_box.SIMPLE_HEAD, pad_edge=False)
+    for header in ("skill", "status", f"accuracy % [{level:.0%}]", "groks at tokens [interval]", "groks at FLOPs",
+                   "P(grok)", "law"):
+        table.add_column(header, overflow="fold")
+    notes = []
+    for f in forecasts:
+        if f.grok is None:
+            grok, grok_flops = ("never within 100× the budget" if f.accuracy is not None else "-"), "-"
+        else:
+            high = "beyond" if f.grok.high_tokens is None else format_count(f.grok.high_tokens)
+            grok = f"{format_count(f.grok.tokens)} [{format_count(f.grok.low_tokens)}–{high}]"
+            grok_flops = format_flops(f.grok.flops)
+        p = "-" if f.p_grok is None else f"{f.p_grok:.2f}"
+        table.add_row(f.skill, f.status, _interval_text(f.accuracy), grok, grok_flops, p, (f.chosen or "-").split("[")[0])
+        if f.reason:
+            notes.append(f"{f.skill}: {f.reason}")
+    shared = {w for f in forecasts for w in f.warnings if "compute is" in w or "smaller than every" in w}
+    notes += sorted(shared)
+    if notes:
+        table.caption = "\n".join(notes)
+        table.caption_justify = "left"
+    return table
+
+
+@command(app, "predict")
+def predict_command(
+    params: Annotated[str, typer.Option("--params", help="Target model size in parameters: 70B, 410M, 7e10.")],
+    tokens: Annotated[str | None, typer.Option("--tokens", help="Planned training tokens: 2T, 300B.")] = None,
+    compute: Annotated[str | None, typer.Option("--compute", help="Planned training FLOPs: 1e24.")] = None,
+    skill: SkillOpt = None,
+    fits_dir: FitsDir = Path("fits"),
+    family: FamilyOpt = None,
+    recipe: RecipeOpt = None,
+    interval: IntervalOpt = 0.8,
+    threshold: Annotated[float | None, typer.Option("--threshold", help="Accuracy that counts as grokked (default: half way from chance to plateau).")] = None,
+    tokens_per_param: Annotated[float, typer.Option("--tokens-per-param", help="Compute-optimal tokens per parameter when neither --tokens nor --compute is given.")] = TOKENS_PER_PARAM,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Also write a PNG of trajectories, fits and the forecast band.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """When and whether a model of --params groks each skill, and its accuracy at the end of training."""
+    target = parse_quantity(params, what="--params")
+    planned_tokens = None if tokens is None else parse_quantity(tokens, what="--tokens")
+    planned_flops = None if compute is None else parse_quantity(compute, what="--compute")
+    fits = Fits.load(fits_dir)
+    forecasts = predict_fits(fits, target, tokens=planned_tokens, flops=planned_flops, skills=skill or ["all"],
+                             family=family, recipe=recipe, level=interval, threshold=threshold,
+                             tokens_per_param=tokens_per_param)
+    if plot is not None:
+        _plot_forecast(fits, forecasts, plot)
+    if json_out:
+        print_json([f.to_json() for f in forecasts])
+        return
+    f0 = forecasts[0]
+    how = "given" if tokens or compute else f"compute-optimal, {tokens_per_param:g} tokens/param"
+    console.print(_forecast_table(forecasts, f"{f0.family}/{f0.recipe} → {format_count(f0.params)} params, "
+                                  f"{format_count(f0.tokens)} tokens ({how}), {format_flops(f0.flops)} FLOPs "
+                                  f"({f0.extrapolation:.3g}× the largest pilot)"))
+
+
+def _plot_forecast(fits: Fits, forecasts: list[SkillForecast], path: Path) -> None:
+    from forecast import plots
+
+    members = fits.select(forecasts[0].family, forecasts[0].recipe, [f.skill for f in forecasts])
+    plots.save(plots.forecast_figure(members, forecasts[0].params, forecasts[0].tokens, forecasts=forecasts,
+                                     level=forecasts[0].level), path)
+    log.print(f"wrote {path}")
+
+
+@command(app, "plan")
+def plan_command(
+    skill: SkillOpt = None,
+    target: Annotated[float | None, typer.Option("--target", help="Accuracy to reach (with --skill): smallest compute that gets there.")] = None,
+    budget: Annotated[str | None, typer.Option("--budget", help="Training FLOPs: what a compute-optimal model at this budget groks.")] = None,
+    fits_dir: FitsDir = Path("fits"),
+    family: FamilyOpt = None,
+    recipe: RecipeOpt = None,
+    interval: IntervalOpt = 0.8,
+    tokens_per_param: Annotated[float, typer.Option("--tokens-per-param", help="Compute-optimal tokens per parameter.")] = TOKENS_PER_PARAM,
+    json_out: JsonOpt = False,
+) -> None:
+    """Compute-budget planning: `--skill S --target 0.6`, or `--budget 1e24`."""
+    fits = Fits.load(fits_dir)
+    if (target is None) == (budget is None):
+        raise UsageError("give either --skill S --target ACC, or --budget FLOPS")
+    if target is not None:
+        if not skill or len(skill) != 1 or skill[0].lower() == "all":
+            raise UsageError("--target needs exactly one --skill")
+        result = plan_target(fits, skill[0], target, family=family, recipe=recipe, level=interval,
+                             tokens_per_param=tokens_per_param)
+        if json_out:
+            print_json(result.to_json())
+            return
+        if result.flops is None:
+            console.print(f"{result.skill} ≥ {target:g}: {result.status}: {result.reason}")
+            return
+        high = "beyond reach" if result.flops.high == float("inf") else format_flops(result.flops.high)
+        console.print(
+            f"{result.family}/{result.recipe}: {result.skill} reaches {target:g} at {format_flops(result.flops.median)} "
+            f"FLOPs [{format_flops(result.flops.low)}–{high}, {interval:.0%}] on the compute-optimal path: "
+            f"{format_count(result.params)} params × {format_count(result.tokens)} tokens "
+            f"({result.tokens_per_param:g} tokens/param; {100 * result.reachable:.0f}% of samples reach it).")
+        return
+    flops = parse_quantity(budget, what="--budget")
+    result = plan_budget(fits, flops, skills=skill, family=family, recipe=recipe, level=interval,
+                         tokens_per_param=tokens_per_param)
+    if json_out:
+        print_json(result.to_json())
+        return
+    console.print(_forecast_table(list(result.forecasts), f"budget {format_flops(flops)} FLOPs → compute-optimal "
+                                  f"{format_count(result.params)} params × {format_count(result.tokens)} tokens"))
+
+
+@command(app, "backtest")
+def backtest_command(
+    runs_dir: Annotated[Path, typer.Argument(help="Runs directory.")],
+    holdout: Annotated[str, typer.Option("--holdout", help="Held-out sizes: largest, largest:K, or params>=X.")] = "largest",
+    skill: SkillOpt = None,
+    family: FamilyOpt = None,
+    recipe: RecipeOpt = None,
+    interval: IntervalOpt = 0.8,
+    draws: Annotated[int, typer.Option("--draws", help="Bootstrap draws per candidate law.")] = FitOptions.draws,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Also write a PNG of held-out actual vs forecast.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Hold out the largest model(s), fit the rest, and score the forecasts against two baselines."""
+    runs = load_runs(runs_dir)
+    with log.status("backtesting"):
+        result = backtest_runs(runs, holdout=holdout, family=family, recipe=recipe, skills=skill,
+                               options=FitOptions(draws=draws), level=interval)
+    if plot is not None:
+        from forecast import plots
+
+        plots.save(plots.backtest_figure(result), plot)
+        log.print(f"wrote {plot}")
+    summary = result.summary()
+    if json_out:
+        print_json({"holdout": holdout, "interval": interval, "summary": summary, "skills": [{
+            "skill": s.skill, "family": s.family, "recipe": s.recipe, "status": s.status, "law": s.law,
+            "reason": s.reason, "mae": s.mae(), "carry_mae": s.mae("carry"), "loglinear_mae": s.mae("loglinear"),
+            "grok_log10_errors": list(s.grok_errors),
+            "points": [p.__dict__ | {"covered": p.covered} for p in s.points]} for s in result.skills]})
+        return
+    table = RichTable(title=f"backtest, held out: {holdout} ({', '.join(n for v in result.held_out.values() for n in v)})",
+                      title_justify="left", box=rich_box.SIMPLE_HEAD, pad_edge=False)
+    for header in ("family", "skill", "law", "actual", f"forecast [{interval:.0%}]", "error", "covered",
+                   "carry err", "loglin err", "grok err (×)"):
+        table.add_column(header, overflow="fold")
+    pts = lambda v: "-" if v is None else f"{100 * v:.1f}"  # noqa: E731
+    for s in result.skills:
+        finals = [p for p in s.points if p.final]
+        last = max(finals, key=lambda p: p.params, default=None) if finals else None
+        if last is None:
+            continue
+        forecast_cell = "-" if last.predicted is None else f"{pts(last.predicted)} [{pts(last.low)}–{pts(last.high)}]"
+        grok = "-" if not s.grok_errors else f"{10 ** abs(s.grok_errors[-1]):.2f}"
+        table.add_row(s.family, s.skill, (s.law or "not-predictable").split("[")[0], pts(last.actual), forecast_cell,
+                      pts(s.mae()), "-" if last.covered is None else ("yes" if last.covered else "no"),
+                      pts(s.mae("carry")), pts(s.mae("loglinear")), grok)
+    table.caption = (f"final checkpoints, accuracy points: MAE {pts(summary['mae'])} (carry {pts(summary['carry_mae'])}, "
+                     f"log-linear {pts(summary['loglinear_mae'])}); mean relative error {pts(summary['relative_error'])}%; "
+                     f"{interval:.0%} interval coverage {pts(summary['coverage'])}% of all held-out checkpoints; "
+                     f"{summary['predicted']}/{summary['skills']} skills predictable")
+    table.caption_justify = "left"
+    console.print(table)
 
 
 # ============================================================================ compare

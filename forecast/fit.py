@@ -23,14 +23,18 @@ from forecast import __version__
 from forecast.candidates import TWO_STEP, CandidateFit, Scales, Spec, fit_candidate
 from forecast.errors import DataError, FitError, UsageError
 from forecast.fits import FITTED, NOT_PREDICTABLE, Candidate, Fits, PilotRun, SkillFit
-from forecast.laws import ACCURACY_LAWS, logit
+from forecast.laws import ACCURACY_LAWS
 from forecast.observations import Observations, observations
 from forecast.quantities import format_count
 from forecast.runs import Run
+from forecast.samples import extrapolation_distance
 
 ALL_LAWS = (*ACCURACY_LAWS, TWO_STEP)
 MIN_WEIGHT = 0.05
 """Candidates whose weight falls below this are dropped from the mixture."""
+MIN_PLATEAU = 0.1
+"""A law whose plateau rises less than this fraction of the way from floor to top shows no
+transition: its grok threshold (half way to the plateau) would be meaningless."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,7 @@ class FitOptions:
     min_tokens: float = 0.0  # and before this many tokens
     max_per_run: int = 40  # thin denser runs to this many checkpoints (even in log tokens)
     min_sizes: int = 3  # fewer model sizes: not-predictable (a trend through two cannot be checked)
+    holdout_origins: int = 2  # hold-outs per skill: fit on sizes below each of the largest ones, predict it
     smooth: bool = False  # make accuracy non-decreasing in tokens within each run first
     seed: int = 0
     via: tuple[str, ...] | None = None  # two-step intermediates; None: own loss, else all metrics
@@ -136,17 +141,8 @@ def fit_skill(runs: Sequence[Run], skill: str, options: FitOptions) -> SkillFit:
     scores: dict[Spec, tuple[float, float, float]] = {}
     failures: dict[Spec, str] = {}
     if len(sizes) >= 3:
-        inner = obs.subset(obs.params < sizes[-1])
-        held = obs.subset(obs.params == sizes[-1])
-        distance = math.log(held.flops.max() / inner.flops.max())
-        for spec in specs:
-            try:
-                cf = fit_candidate(spec, inner, scales, floor=floors[spec.floor], noise=noise_fit, draws=0, rng=rng,
-                                   finals_only=finals_only)
-            except FitError as exc:
-                failures[spec] = str(exc)
-                continue
-            scores[spec] = (*holdout_errors(cf, held.subset(held.final) if finals_only else held), distance)
+        scores, failures = rolling_holdout(specs, obs, scales, floors, noise_fit, finals_only,
+                                           origins=options.holdout_origins, rng=rng)
         if not scores:
             return SkillFit(status=NOT_PREDICTABLE, scales=scales, reason="no law could be fitted: "
                             + "; ".join(f"{s.key}: {m}" for s, m in failures.items()), **base)
@@ -171,7 +167,7 @@ def fit_skill(runs: Sequence[Run], skill: str, options: FitOptions) -> SkillFit:
         return SkillFit(status=NOT_PREDICTABLE, scales=scales, reason="no law could be fitted: "
                         + "; ".join(f"{s.key}: {m}" for s, m in failures.items()), **base)
     total = sum(c.weight for c in candidates)
-    candidates = sorted((Candidate(c.fit, c.weight / total, c.holdout_mae, c.holdout_logit_rms, c.holdout_distance)
+    candidates = sorted((Candidate(c.fit, c.weight / total, c.holdout_mae, c.holdout_shift, c.holdout_distance)
                          for c in candidates), key=lambda c: -c.weight)
     best = candidates[0]
     for c in candidates:
@@ -182,7 +178,13 @@ def fit_skill(runs: Sequence[Run], skill: str, options: FitOptions) -> SkillFit:
     why = explain_choice(candidates, scores, sizes, failures)
     status, reason = FITTED, None
     rise = float(np.quantile(smoothed, 0.95) - np.quantile(smoothed, 0.05))
-    if best.holdout_mae is not None and best.holdout_mae > max(3 * noise_fit, options.max_holdout_error * rise, 0.02):
+    plateau = float(np.median(best.fit.plateau(best.fit.draws if len(best.fit.draws) else best.fit.theta)))
+    room = obs.top - best.fit.floor
+    if plateau - best.fit.floor < max(MIN_PLATEAU * room, 3 * noise_fit):
+        status = NOT_PREDICTABLE
+        reason = (f"the best law ({best.key}) levels off at {plateau:.3f}, barely above its floor "
+                  f"{best.fit.floor:.3f}: no transition is visible in these runs, so when it groks cannot be told")
+    elif best.holdout_mae is not None and best.holdout_mae > max(3 * noise_fit, options.max_holdout_error * rise, 0.02):
         status = NOT_PREDICTABLE
         reason = (f"laws fitted on the smaller sizes miss the largest pilot ({format_count(sizes[-1])} params) by "
                   f"{100 * best.holdout_mae:.1f} points at best, against a rise of {100 * rise:.1f} points and "
@@ -239,15 +241,60 @@ def candidate_specs(obs: Observations, options: FitOptions, floors: dict[str, fl
     return specs
 
 
+def rolling_holdout(specs: list[Spec], obs: Observations, scales: Scales, floors: dict[str, float], noise: float,
+                    finals_only: bool, *, origins: int, rng: np.random.Generator
+                    ) -> tuple[dict[Spec, tuple[float, float, float]], dict[Spec, str]]:
+    """Score every candidate by extrapolation, rolling the origin as in time-series
+    cross-validation: fit on the sizes below the largest and predict the largest, then on
+    the sizes below the second largest and predict that one, ... (`origins` times, while
+    at least two sizes remain to fit on).
+
+    Returns per candidate (mean absolute error over origins, drift, distance): the drift is
+    the RMS over origins of (alignment shift / log-FLOPs distance), scaled to the last
+    origin's distance, which is returned with it; and the failures by candidate."""
+    sizes = obs.sizes
+    results: dict[Spec, list[tuple[float, float, float]]] = {spec: [] for spec in specs}
+    failures: dict[Spec, str] = {}
+    for origin in range(1, min(origins, len(sizes) - 2) + 1):
+        target = sizes[-origin]
+        inner = obs.subset(obs.params < target)
+        held = obs.subset(obs.params == target)
+        held = held.subset(held.final) if finals_only else held
+        distance = float(extrapolation_distance(target, held.flops.max(), inner.sizes.max(), inner.flops.max()))
+        for spec in specs:
+            if spec in failures:
+                continue
+            try:
+                cf = fit_candidate(spec, inner, scales, floor=floors[spec.floor], noise=noise, draws=0, rng=rng,
+                                   finals_only=finals_only)
+            except FitError as exc:
+                if origin == 1:
+                    failures[spec] = str(exc)
+                continue
+            results[spec].append((*holdout_errors(cf, held), distance))
+    scores = {}
+    for spec, found in results.items():
+        if spec in failures or not found:
+            continue
+        maes, shifts, distances = (np.array(v) for v in zip(*found))
+        drift = float(np.sqrt(np.mean((shifts / np.maximum(distances, 1e-3)) ** 2)))
+        scores[spec] = (float(np.mean(maes)), drift * distances[0], float(distances[0]))
+    return scores, failures
+
+
 def holdout_errors(cf: CandidateFit, held: Observations) -> tuple[float, float]:
-    """(mean absolute error, RMS error in logit of normalised accuracy) on held-out points."""
+    """(mean absolute error, best alignment shift) of a law on held-out points.
+
+    The shift is the single offset δ, in e-folds of tokens, for which the law evaluated at
+    tokens·e^δ best matches the held-out points (least absolute error over δ ∈ [−4, 4]):
+    how far the law misplaced the held-out size's transition along the token axis."""
     pred = cf.accuracy(cf.theta, held.params, held.tokens)[0]
     mae = float(np.mean(np.abs(pred - held.accuracy)))
-    plateau = float(cf.plateau(cf.theta)[0])
-    span = max(plateau - cf.floor, 1e-3)
-    q = lambda a: np.clip((a - cf.floor) / span, 0.02, 0.98)  # noqa: E731
-    rms = float(np.sqrt(np.mean((logit(q(pred)) - logit(q(held.accuracy))) ** 2)))
-    return mae, rms
+    shifts = np.linspace(-4.0, 4.0, 161)
+    shifted = cf.accuracy(cf.theta, held.params[None, :], held.tokens[None, :] * np.exp(shifts)[:, None])
+    errors = np.mean(np.abs(shifted - held.accuracy[None, :]), axis=1)
+    best = shifts[np.flatnonzero(errors <= errors.min() + 1e-12)]
+    return mae, float(best[np.argmin(np.abs(best))])  # the smallest shift among equally good ones
 
 
 def selection_weights(maes: dict[Spec, float]) -> dict[Spec, float]:

@@ -34,14 +34,15 @@ class Candidate:
     """A candidate law with its hold-out score and its weight in the forecast mixture.
 
     The hold-out score fits the law on all but the largest pilot size and predicts the
-    largest: `holdout_mae` (accuracy, fraction), `holdout_logit_rms` (error in logit of the
-    normalised accuracy, which sets how fast the interval widens with extrapolation) and
-    `holdout_distance` (ln of the FLOPs ratio that hold-out extrapolated over)."""
+    largest: `holdout_mae` (accuracy, fraction), `holdout_shift` (how far, in e-folds of
+    tokens, the law misplaced the largest size's curve: the shift that best aligns them;
+    it sets how fast forecast intervals widen with extrapolation) and `holdout_distance`
+    (ln of the FLOPs ratio that hold-out extrapolated over)."""
 
     fit: CandidateFit
     weight: float
     holdout_mae: float | None = None
-    holdout_logit_rms: float | None = None
+    holdout_shift: float | None = None
     holdout_distance: float | None = None
 
     @property
@@ -103,9 +104,6 @@ class SkillFit:
         best = max(self.candidates, key=lambda c: c.weight, default=None)
         return best.fit.floor if best else self.chance
 
-    def observed_max(self) -> float:
-        """Highest smoothed accuracy any pilot reached."""
-        return max((max(p.smoothed) for p in self.pilots if p.smoothed), default=float("nan"))
 
 
 @dataclass(frozen=True, eq=False)
@@ -226,7 +224,7 @@ def _candidate_to_json(c: Candidate) -> dict[str, Any]:
     return {
         "law": f.spec.law, "floor_kind": f.spec.floor, "via": f.spec.via,
         "weight": _num(c.weight, 6),
-        "holdout": {"mae": _num(c.holdout_mae, 6), "logit_rms": _num(c.holdout_logit_rms, 6),
+        "holdout": {"mae": _num(c.holdout_mae, 6), "shift": _num(c.holdout_shift, 6),
                     "distance": _num(c.holdout_distance, 6)},
         "floor": f.floor, "top": f.top,
         "params": dict(zip(names, (_num(v) for v in f.theta))),
@@ -257,7 +255,7 @@ def skill_fit_from_json(data: dict[str, Any], file: Path) -> SkillFit:
                 loss_ref=c["loss_ref"], loss_scale=c["loss_scale"], notes=tuple(c["notes"]),
             )
             h = c["holdout"]
-            candidates.append(Candidate(fit, c["weight"], h["mae"], h["logit_rms"], h["distance"]))
+            candidates.append(Candidate(fit, c["weight"], h["mae"], h["shift"], h["distance"]))
         pilots = tuple(PilotRun(
             name=p["name"], hash=p["hash"], params=p["params"], seed=p["seed"], tokens=tuple(p["tokens"]),
             flops=tuple(p["flops"]), accuracy=tuple(nan(a) for a in p["accuracy"]),

@@ -48,8 +48,10 @@ class Interval:
 
     @classmethod
     def of(cls, samples: np.ndarray, level: float) -> Interval:
+        """Quantiles of samples, which may hold inf ("never"): taken as order statistics
+        (no interpolation), so an interval end is inf rather than NaN."""
         tail = (1 - level) / 2
-        low, median, high = np.quantile(samples, [tail, 0.5, 1 - tail])
+        low, median, high = np.quantile(samples, [tail, 0.5, 1 - tail], method="inverted_cdf")
         return cls(float(median), float(low), float(high))
 
     def to_json(self) -> dict[str, float]:
@@ -165,8 +167,8 @@ def predict_skill(sf: SkillFit, params: float, *, tokens: float | None = None, f
     thresholds = samples.threshold(threshold)
     p_grok = float(np.mean(model_acc >= thresholds))
     grok_tokens = samples.grok_tokens(params, thresholds, low=tokens / 1e4, high=tokens * HORIZON)
-    tail = (1 - level) / 2
-    low, median, high = np.quantile(grok_tokens, [tail, 0.5, 1 - tail])
+    when = Interval.of(grok_tokens, level)
+    low, median, high = when.low, when.median, when.high
     grok = None
     if math.isfinite(median):
         high_tokens = float(high) if math.isfinite(high) else None
@@ -174,7 +176,9 @@ def predict_skill(sf: SkillFit, params: float, *, tokens: float | None = None, f
                          high_tokens=high_tokens, low_flops=kappa * params * float(low),
                          high_flops=None if high_tokens is None else kappa * params * high_tokens)
     threshold_median = float(np.median(thresholds))
-    if sf.observed_max() >= threshold_median:
+    largest = max(sf.pilots, key=lambda p: (p.params, max(p.tokens)))
+    pilot_end = float(np.median(samples.accuracy(largest.params, max(largest.tokens))))
+    if pilot_end >= threshold_median:  # the fit says the largest pilot had crossed by its end
         status = GROKKED_IN_PILOTS
     elif grok is not None and grok.tokens <= tokens:
         status = IN_TRANSITION
@@ -188,3 +192,12 @@ def predict_skill(sf: SkillFit, params: float, *, tokens: float | None = None, f
         warnings.append("the target is smaller than every pilot")
     return SkillForecast(status=status, accuracy=accuracy, grok=grok, p_grok=p_grok, threshold=threshold_median,
                          chosen=sf.chosen, warnings=tuple(warnings), **base)
+
+
+def pilot_grok_point(sf: SkillFit) -> GrokPoint | None:
+    """Forecast grok point of the largest pilot size over its own token range (None if the
+    skill is not predictable or does not cross there)."""
+    if not sf.predictable:
+        return None
+    largest = max(sf.pilots, key=lambda p: (p.params, max(p.tokens)))
+    return predict_skill(sf, largest.params, tokens=max(largest.tokens)).grok

@@ -5,13 +5,14 @@ Three sources of uncertainty, combined per sample:
    accuracies perturbed by their evaluation noise) of one candidate law.
 2. **Which law**: candidates contribute samples in proportion to their weight (their
    hold-out extrapolation score), so disagreement between laws widens the interval.
-3. **Extrapolation**: each sample carries a standard-normal shift ε, applied in logit of
-   the normalised accuracy and scaled by σ(C) = s·ln(C / C_max)/d, where s is the RMS
-   logit error the law made when it extrapolated from the smaller pilots to the largest
-   over a distance d = ln(FLOPs ratio) (the hold-out), and C_max the largest pilot compute.
-   Errors grow with the log-distance extrapolated, at the rate the hold-out measured.
-Measurement noise (checkpoint-to-checkpoint, which includes the benchmark's finite sample) is
-added by `observed`.
+3. **Extrapolation**: each sample carries a standard-normal ε that moves the forecast
+   along the token axis beyond the pilots: tokens are read as tokens·e^{ε·s·far/d},
+   where s is how far (in e-folds of tokens) the law misplaced the largest pilot when it was
+   fitted on the smaller ones (the hold-out), d the distance of that hold-out and
+   `extrapolation_distance` the target's: how many e-folds it lies beyond the pilots in
+   parameters or in compute, whichever is further. A law that was off by s over a distance d is taken
+   to drift by s per d of further extrapolation. The drift is along the curve, so every
+   sample stays a monotone transition and still says *when* it groks.
 Every function of the surface (accuracy, grok point, compute to a target) reads the same
 samples, so `predict` and `plan` agree with each other.
 """
@@ -26,14 +27,16 @@ import numpy as np
 from forecast.candidates import CandidateFit
 from forecast.errors import UsageError
 from forecast.fits import SkillFit
-from forecast.laws import logit
 
 SAMPLES = 4000
-MIN_LOGIT_RMS = 0.15
-"""Smallest extrapolation error rate assumed (logit units per hold-out distance): one lucky
+MIN_SHIFT = 0.15
+"""Smallest extrapolation drift assumed (e-folds of tokens per hold-out distance): one lucky
 hold-out must not make a forecast look exact."""
-DEFAULT_LOGIT_RMS = 1.0
-"""Extrapolation error rate assumed when no hold-out was possible (fewer than 3 sizes)."""
+DEFAULT_SHIFT = 1.0
+"""Extrapolation drift assumed when no hold-out was possible (fewer than 3 sizes)."""
+MAX_SLOWDOWN = 0.8
+"""A sample's drift may slow the effect of extra compute by at most this fraction, so that
+accuracy still rises with compute in every sample."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,7 +46,7 @@ class _Part:
     fit: CandidateFit
     rows: np.ndarray  # parameter rows (k, P): bootstrap draws
     eps: np.ndarray  # standard-normal extrapolation shifts (k,)
-    rate: float  # hold-out RMS error in logit units
+    rate: float  # hold-out shift, e-folds of tokens
     distance: float  # hold-out extrapolation distance, ln(FLOPs ratio)
 
 
@@ -68,7 +71,7 @@ class SurfaceSamples:
             if count == 0:
                 continue
             pool = c.fit.draws if len(c.fit.draws) else c.fit.theta[None, :]
-            rate = DEFAULT_LOGIT_RMS if c.holdout_logit_rms is None else max(c.holdout_logit_rms, MIN_LOGIT_RMS)
+            rate = DEFAULT_SHIFT if c.holdout_shift is None else max(abs(c.holdout_shift), MIN_SHIFT)
             distance = c.holdout_distance if c.holdout_distance and c.holdout_distance > 0 else math.log(2.0)
             parts.append(_Part(c.fit, pool[np.arange(count) % len(pool)], rng.standard_normal(count), rate, distance))
         return cls(fit=fit, parts=tuple(parts))
@@ -77,19 +80,21 @@ class SurfaceSamples:
     def size(self) -> int:
         return sum(len(p.rows) for p in self.parts)
 
-    def accuracy(self, params: float, tokens: float | np.ndarray) -> np.ndarray:
-        """Model accuracy samples (K, M) at N = `params` parameters after D = `tokens` tokens:
-        a scalar or an (M,) array shared by all samples, or a (K, M) array, one row each."""
-        tokens = np.asarray(tokens, dtype=float)
+    def accuracy(self, params: float | np.ndarray, tokens: float | np.ndarray) -> np.ndarray:
+        """Model accuracy samples (K, M) for N = `params` parameters after D = `tokens` tokens.
+
+        Each of `params` and `tokens` is a scalar, an (M,) array shared by all samples, or a
+        (K, M) array with one row per sample (e.g. a per-sample point on a compute path)."""
+        params, tokens = np.asarray(params, dtype=float), np.asarray(tokens, dtype=float)
         out, offset = [], 0
         for part in self.parts:
             k = len(part.rows)
+            n = params[offset:offset + k] if params.ndim == 2 else np.atleast_1d(params)[None, :]
             t = tokens[offset:offset + k] if tokens.ndim == 2 else np.atleast_1d(tokens)[None, :]
-            acc = part.fit.accuracy(part.rows, params, t)
-            flops = part.fit.scales.flops_per_param_token * params * t
-            far = np.maximum(0.0, np.log(flops / self.fit.max_flops)) / part.distance
-            shift = part.eps[:, None] * part.rate * far
-            out.append(_shifted(acc, shift, part.fit.floor, part.fit.plateau(part.rows)[:, None]))
+            far = extrapolation_distance(n, part.fit.scales.flops_per_param_token * n * t,
+                                         max(self.fit.sizes), self.fit.max_flops)
+            drift = np.maximum(part.eps[:, None] * part.rate / part.distance, -MAX_SLOWDOWN)
+            out.append(part.fit.accuracy(part.rows, n, t * np.exp(drift * far)))
             offset += k
         return np.concatenate(out, axis=0)
 
@@ -128,8 +133,10 @@ class SurfaceSamples:
         return out
 
 
-def _shifted(acc: np.ndarray, shift: np.ndarray, floor: float, plateau: np.ndarray) -> np.ndarray:
-    """Apply a logit shift to accuracy normalised between floor and plateau."""
-    span = np.maximum(plateau - floor, 1e-9)
-    q = np.clip((acc - floor) / span, 1e-9, 1 - 1e-9)
-    return floor + span / (1 + np.exp(-(logit(q, eps=1e-9) + shift)))
+def extrapolation_distance(params: np.ndarray | float, flops: np.ndarray | float, max_params: float,
+                           max_flops: float) -> np.ndarray:
+    """How far beyond the pilots a model lies, in e-folds: the larger of ln(N / N_max) and
+    ln(C / C_max) (0 inside the pilots). A larger model at a small budget is still an
+    extrapolation in parameters even when its compute is not."""
+    return np.maximum(0.0, np.maximum(np.log(np.asarray(params, float) / max_params),
+                                      np.log(np.asarray(flops, float) / max_flops)))

@@ -1,0 +1,160 @@
+"""Compute-budget planning on the compute-optimal path (D = r·N tokens, r = 20 by default).
+
+- `plan_target`: the smallest training compute (FLOPs) whose compute-optimal model is
+  forecast to reach a target accuracy, with an interval, and its N/D split; or "not
+  reachable under the fitted laws" when the median sample never gets there.
+- `plan_budget`: for a compute-optimal model at a budget, which skills grok and how well.
+
+Both read the same forecast samples as `predict`, so a plan's median compute, fed back to
+`predict`, gives the target accuracy as its median (the round trip the tests check).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from forecast.errors import UsageError
+from forecast.predict import TOKENS_PER_PARAM, Interval, SkillForecast, predict
+from forecast.samples import SurfaceSamples
+
+if TYPE_CHECKING:
+    from forecast.fits import Fits
+
+MAX_FLOPS = 1e32
+"""Search ceiling for plans (FLOPs): ~1e7 × today's largest training runs."""
+
+
+def compute_optimal(flops: float, kappa: float, tokens_per_param: float = TOKENS_PER_PARAM) -> tuple[float, float]:
+    """(parameters, tokens) of the compute-optimal model at `flops` FLOPs, with C = κ·N·D
+    and D = `tokens_per_param`·N."""
+    params = math.sqrt(flops / (kappa * tokens_per_param))
+    return params, tokens_per_param * params
+
+
+@dataclass(frozen=True)
+class TargetPlan:
+    """Smallest compute to reach `target` accuracy on `skill`. `flops` is None when the
+    median sample does not reach it below `MAX_FLOPS`; `reachable` is the fraction of
+    samples that do."""
+
+    skill: str
+    family: str
+    recipe: str
+    target: float
+    level: float
+    tokens_per_param: float
+    reachable: float
+    flops: Interval | None  # FLOPs: median and interval (high may be inf)
+    params: float | None  # parameters of the compute-optimal model at the median FLOPs
+    tokens: float | None  # its training tokens
+    status: str  # "reachable", "not-reachable", "already-reached", "not-predictable"
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        flops = None
+        if self.flops is not None:
+            flops = {k: (v if math.isfinite(v) else None) for k, v in self.flops.to_json().items()}
+        return {"skill": self.skill, "family": self.family, "recipe": self.recipe, "target": self.target,
+                "interval": self.level, "tokens_per_param": self.tokens_per_param, "reachable": self.reachable,
+                "compute": flops, "params": self.params, "tokens": self.tokens, "status": self.status,
+                "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class BudgetPlan:
+    """The compute-optimal model at a budget and its per-skill forecasts."""
+
+    flops: float
+    params: float
+    tokens: float
+    tokens_per_param: float
+    forecasts: tuple[SkillForecast, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"compute": self.flops, "params": self.params, "tokens": self.tokens,
+                "tokens_per_param": self.tokens_per_param, "skills": [f.to_json() for f in self.forecasts]}
+
+
+def plan_target(
+    fits: Fits,
+    skill: str,
+    target: float,
+    *,
+    family: str | None = None,
+    recipe: str | None = None,
+    level: float = 0.8,
+    tokens_per_param: float = TOKENS_PER_PARAM,
+    seed: int = 0,
+) -> TargetPlan:
+    """Smallest compute-optimal training compute forecast to reach `target` accuracy."""
+    if not 0 < target < 1:
+        raise UsageError(f"--target must be an accuracy in (0, 1), got {target}")
+    (sf,) = fits.select(family, recipe, [skill])
+    base = dict(skill=sf.skill, family=sf.family, recipe=sf.recipe, target=target, level=level,
+                tokens_per_param=tokens_per_param)
+    if not sf.predictable:
+        return TargetPlan(**base, reachable=0.0, flops=None, params=None, tokens=None, status="not-predictable",
+                          reason=sf.reason)
+    samples = SurfaceSamples.of(sf, seed=seed)
+    kappa = sf.scales.flops_per_param_token
+    needed = flops_to_reach(samples, target, kappa, tokens_per_param, low=min(min(p.flops) for p in sf.pilots))
+    reachable = float(np.mean(np.isfinite(needed)))
+    interval = Interval.of(needed, level)
+    if not math.isfinite(interval.median):
+        plateau = float(np.median(np.concatenate([p.fit.plateau(p.rows) for p in samples.parts])))
+        return TargetPlan(**base, reachable=reachable, flops=None, params=None, tokens=None, status="not-reachable",
+                          reason=f"not reachable under the fitted laws below {MAX_FLOPS:.0e} FLOPs: only "
+                          f"{100 * reachable:.0f}% of forecast samples get there (median plateau {plateau:.3f})")
+    params, tokens = compute_optimal(interval.median, kappa, tokens_per_param)
+    status = "already-reached" if interval.median <= sf.max_flops else "reachable"
+    return TargetPlan(**base, reachable=reachable, flops=interval, params=params, tokens=tokens, status=status)
+
+
+def flops_to_reach(samples: SurfaceSamples, target: float, kappa: float, tokens_per_param: float,
+                   low: float, high: float = MAX_FLOPS) -> np.ndarray:
+    """Per sample, the fewest FLOPs on the compute-optimal path in [low, high] whose model
+    reaches `target` accuracy (bisection in ln FLOPs); inf when never."""
+
+    def reaches(log_flops: np.ndarray) -> np.ndarray:
+        params, tokens = compute_optimal(1.0, kappa, tokens_per_param)
+        scale = np.sqrt(np.exp(log_flops))[:, None]
+        return samples.accuracy(params * scale, tokens * scale)[:, 0] >= target
+
+    lo = np.full(samples.size, math.log(low))
+    hi = np.full(samples.size, math.log(high))
+    already, ever = reaches(lo), reaches(hi)
+    for _ in range(50):
+        mid = 0.5 * (lo + hi)
+        up = reaches(mid)
+        hi, lo = np.where(up, mid, hi), np.where(up, lo, mid)
+    out = np.exp(hi)
+    out[already] = low
+    out[~ever & ~already] = np.inf
+    return out
+
+
+def plan_budget(
+    fits: Fits,
+    flops: float,
+    *,
+    skills: Sequence[str] | None = None,
+    family: str | None = None,
+    recipe: str | None = None,
+    level: float = 0.8,
+    threshold: float | None = None,
+    tokens_per_param: float = TOKENS_PER_PARAM,
+    seed: int = 0,
+) -> BudgetPlan:
+    """Forecast every skill for the compute-optimal model at `flops` FLOPs."""
+    members = fits.select(family, recipe, skills)
+    kappa = next((s.scales.flops_per_param_token for s in members if s.scales), 6.0)
+    params, tokens = compute_optimal(flops, kappa, tokens_per_param)
+    forecasts = predict(fits, params, tokens=tokens, skills=[s.skill for s in members], family=members[0].family,
+                        recipe=members[0].recipe, level=level, threshold=threshold, seed=seed)
+    return BudgetPlan(flops=flops, params=params, tokens=tokens, tokens_per_param=tokens_per_param,
+                      forecasts=tuple(forecasts))
