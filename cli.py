@@ -360,7 +360,7 @@ def fit_command(
     table = RichTable(title=f"fits of {_n_runs(len(runs))} written to {out}", title_justify="left",
                       box=rich_box.SIMPLE_HEAD, pad_edge=False)
     for header in ("family", "skill", "status", "law", "hold-out err", "grok at largest pilot", "note"):
-        table.add_column(header, overflow="fold")
+        table.add_column(header, overflow="fold", no_wrap=header in ("skill", "status"))
     for r in rows:
         grok = "-" if r["grok_tokens_at_largest_pilot"] is None else \
             f"{format_count(r['grok_tokens_at_largest_pilot'])} tokens"
@@ -391,7 +391,7 @@ def _forecast_table(forecasts: list[SkillForecast], title: str) -> RichTable:
     table = RichTable(title=title, title_justify="left", box=rich_box.SIMPLE_HEAD, pad_edge=False)
     for header in ("skill", "status", f"accuracy % [{level:.0%}]", "groks at tokens [interval]", "groks at FLOPs",
                    "P(grok)", "law"):
-        table.add_column(header, overflow="fold")
+        table.add_column(header, overflow="fold", no_wrap=header in ("skill", "status"))
     notes = []
     for f in forecasts:
         if f.grok is None:
@@ -524,7 +524,8 @@ def backtest_command(
         log.print(f"wrote {plot}")
     summary = result.summary()
     if json_out:
-        print_json({"holdout": holdout, "interval": interval, "summary": summary, "skills": [{
+        print_json({"holdout": holdout, "interval": interval, "summary": summary,
+                    "summary_trajectory": result.summary(final=False), "skills": [{
             "skill": s.skill, "family": s.family, "recipe": s.recipe, "status": s.status, "law": s.law,
             "reason": s.reason, "mae": s.mae(), "carry_mae": s.mae("carry"), "loglinear_mae": s.mae("loglinear"),
             "grok_log10_errors": list(s.grok_errors),

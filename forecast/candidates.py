@@ -9,6 +9,7 @@ the group's measured FLOPs per parameter-token (6 when runs give no FLOPs).
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import lmfit
@@ -195,8 +196,10 @@ def _best_start(problem: _Problem, law: Law) -> tuple[np.ndarray, bool]:
 def _polish(problem: _Problem, law: Law, start: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], bool]:
     """lmfit from the best batched start: the single-fit report (stderr, bounds hit)."""
     params = law.lmfit_parameters(start)
-    result = lmfit.minimize(lambda p: problem.residuals_numpy(np.array([p[n].value for n in law.names])),
-                            params, method="least_squares", loss="huber", f_scale=problem.delta)
+    with warnings.catch_warnings():  # a singular covariance only means "no stderr": reported as NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = lmfit.minimize(lambda p: problem.residuals_numpy(np.array([p[n].value for n in law.names])),
+                                params, method="least_squares", loss="huber", f_scale=problem.delta)
     values = np.array([result.params[n].value for n in law.names])
     stderr = np.array([np.nan if result.params[n].stderr is None else result.params[n].stderr for n in law.names])
     at_bound = tuple(

@@ -1,0 +1,153 @@
+"""`forecast fit / predict / plan / backtest` through the CLI, on a synthetic ladder with a
+known answer, plus their bad-input contract (exit 2, one line, nothing overwritten)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from cli_helpers import assert_one_line_error, invoke, snapshot
+
+from forecast import write_runs
+from forecast.fits import Fits
+from forecast.plan import plan_target
+from forecast.predict import STATUSES, predict
+from forecast.synthetic import GrokTruth, synthetic_ladder
+
+TRUTH = GrokTruth(d_half=1e8, n_ref=1e6, gamma=0.7, k=3.0)
+PREDICT_KEYS = {"skill", "params", "tokens", "compute", "accuracy", "grok", "p_grok", "status", "extrapolation",
+                "warnings"}
+
+
+@pytest.fixture(scope="module")
+def ladder(tmp_path_factory):
+    """Runs of a grokking skill (with task loss) and a flat-at-chance skill; and their fits."""
+    root = tmp_path_factory.mktemp("ladder")
+    rng = np.random.default_rng(0)
+    runs = synthetic_ladder(TRUTH, np.geomspace(1e5, 1e7, 5), tokens_range=(3e6, 3e9), with_loss=True, rng=rng)
+    for run in runs:  # add a skill that never leaves chance
+        acc = np.clip(0.25 + rng.normal(0, 0.005, 20), 0, 1)
+        flat = run.series["skill"].__class__(**{**run.series["skill"].__dict__, "skill": "Flat", "accuracy": acc,
+                                                "loss": None, "chance": 0.25})
+        run.series["Flat"] = flat
+    write_runs(runs, root / "runs")
+    result = invoke("fit", root / "runs", "--out", root / "fits", "--draws", "60", "--json")
+    assert result.exit_code == 0, result.stderr
+    return root, json.loads(result.stdout)
+
+
+def test_fit_reports_every_skill(ladder):
+    root, rows = ladder
+    by_skill = {r["skill"]: r for r in rows}
+    assert by_skill["skill"]["status"] == "fitted" and by_skill["skill"]["law"]
+    assert by_skill["Flat"]["status"] == "not-predictable" and "chance" in by_skill["Flat"]["reason"]
+    assert (root / "fits" / "index.json").exists()
+
+
+def test_predict_json_contract(ladder):
+    root, _ = ladder
+    result = invoke("predict", "--params", "30M", "--tokens", "300M", "--skill", "all", "--fits", root / "fits", "--json")
+    assert result.exit_code == 0, result.stderr
+    out = {f["skill"]: f for f in json.loads(result.stdout)}
+    assert set(out) == {"skill", "Flat"}
+    for f in out.values():
+        assert PREDICT_KEYS <= set(f) and f["status"] in STATUSES
+    grok = out["skill"]
+    assert grok["params"] == 3e7 and grok["tokens"] == 3e8
+    assert grok["accuracy"]["low"] <= grok["accuracy"]["median"] <= grok["accuracy"]["high"]
+    assert grok["grok"]["low"] <= TRUTH.grok_tokens(3e7) <= grok["grok"]["high"]
+    assert grok["status"] == "grokked-in-pilots" and grok["p_grok"] > 0.95
+    flat = out["Flat"]  # no number for a skill the fits call not-predictable
+    assert flat["status"] == "not-predictable" and flat["accuracy"] is None and flat["grok"] is None
+    assert flat["p_grok"] is None and flat["reason"]
+
+
+def test_predict_defaults_to_compute_optimal_and_matches_case_insensitively(ladder):
+    root, _ = ladder
+    result = invoke("predict", "--params", "1e8", "--skill", "SKILL", "--fits", root / "fits", "--json")
+    assert result.exit_code == 0, result.stderr
+    (f,) = json.loads(result.stdout)
+    assert f["skill"] == "skill" and f["tokens"] == pytest.approx(20 * 1e8)
+    human = invoke("predict", "--params", "1e8", "--fits", root / "fits")
+    assert human.exit_code == 0 and "compute-optimal" in human.stdout and "not-predictable" in human.stdout
+
+
+def test_plan_round_trip_through_predict(ladder):
+    root, _ = ladder
+    fits = Fits.load(root / "fits")
+    plan = plan_target(fits, "skill", 0.8)
+    assert plan.status in ("reachable", "already-reached")
+    (f,) = predict(fits, plan.params, tokens=plan.tokens, skills=["skill"])
+    assert f.accuracy.low <= 0.8 <= f.accuracy.high
+    assert f.accuracy.median == pytest.approx(0.8, abs=0.02)
+    result = invoke("plan", "--skill", "skill", "--target", "0.8", "--fits", root / "fits", "--json")
+    assert json.loads(result.stdout)["compute"]["median"] == pytest.approx(plan.flops.median, rel=1e-9)
+    unreachable = invoke("plan", "--skill", "Flat", "--target", "0.9", "--fits", root / "fits", "--json")
+    assert json.loads(unreachable.stdout)["status"] == "not-predictable"
+
+
+def test_plan_budget(ladder):
+    root, _ = ladder
+    result = invoke("plan", "--budget", "1e18", "--fits", root / "fits", "--json")
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["params"] * out["tokens"] * 6 == pytest.approx(1e18, rel=0.01)
+    assert {s["skill"] for s in out["skills"]} == {"skill", "Flat"}
+
+
+def test_backtest_scores_against_baselines(ladder):
+    root, _ = ladder
+    result = invoke("backtest", root / "runs", "--draws", "40", "--json")
+    assert result.exit_code == 0, result.stderr
+    out = json.loads(result.stdout)
+    summary = out["summary"]
+    assert summary["predicted"] == 1 and summary["not_predictable"] == ["Flat"]
+    trajectory = out["summary_trajectory"]  # a grokking skill: the smaller model's curve carried over is late
+    assert trajectory["mae"] < trajectory["carry_mae"] and trajectory["mae"] < trajectory["loglinear_mae"]
+    assert 0 <= summary["coverage"] <= 1
+    human = invoke("backtest", root / "runs", "--draws", "40")
+    assert human.exit_code == 0 and "carry" in human.stdout
+
+
+# ---------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (("predict", "--params", "70Q"), ("--params", "70Q")),
+    (("predict", "--params", "7B", "--tokens", "1T", "--compute", "1e24"), ("--tokens or --compute",)),
+    (("predict", "--params", "7B", "--skill", "gsm9k"), ("unknown skill", "gsm9k", "Flat, skill")),
+    (("predict", "--params", "7B", "--interval", "1.5"), ("--interval",)),
+    (("plan",), ("--target", "--budget")),
+    (("plan", "--target", "0.5"), ("--skill",)),
+    (("plan", "--budget", "lots"), ("--budget",)),
+    (("plan", "--skill", "skill", "--target", "1.2"), ("--target",)),
+])
+def test_bad_forecast_arguments(ladder, args, fragments):
+    root, _ = ladder
+    assert_one_line_error(invoke(*args, "--fits", root / "fits"), *fragments)
+
+
+def test_missing_fits_directory(tmp_path):
+    assert_one_line_error(invoke("predict", "--params", "7B", "--fits", tmp_path / "nope"), "index.json", "forecast fit")
+
+
+def test_corrupt_fit_file(ladder, tmp_path):
+    root, _ = ladder
+    bad = tmp_path / "fits"
+    bad.mkdir()
+    (bad / "index.json").write_text("{not json")
+    assert_one_line_error(invoke("predict", "--params", "7B", "--fits", bad), "index.json", "JSON")
+
+
+def test_fit_of_empty_directory_leaves_out_untouched(ladder, tmp_path):
+    root, _ = ladder
+    before = snapshot(root / "fits")
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(invoke("fit", tmp_path / "empty", "--out", root / "fits"), "no runs found")
+    assert snapshot(root / "fits") == before
+
+
+def test_backtest_bad_holdout(ladder):
+    root, _ = ladder
+    assert_one_line_error(invoke("backtest", root / "runs", "--holdout", "biggest"), "--holdout", "largest:K")
