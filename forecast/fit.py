@@ -15,12 +15,14 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+import dataclasses
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from forecast import __version__
-from forecast.candidates import TWO_STEP, CandidateFit, Scales, Spec, fit_candidate
+from forecast.candidates import TWO_STEP, CandidateFit, Scales, Spec
+from forecast.estimate import Job, fit_jobs
 from forecast.errors import DataError, FitError, UsageError
 from forecast.fits import FITTED, NOT_PREDICTABLE, Candidate, Fits, PilotRun, SkillFit
 from forecast.laws import ACCURACY_LAWS
@@ -94,19 +96,77 @@ def fit(
             if unknown and len(groups) == 1:
                 raise UsageError(f"unknown skill {sorted(unknown)[0]!r}; the runs hold: {', '.join(names)}")
             names = [n for n in names if n.lower() in wanted]
-        for name in names:
-            results.append(fit_skill(members, name, options))
+        results += fit_group(members, names, options)
     return Fits(skills=tuple(results), tool=f"forecast {__version__}")
+
+
+@dataclass
+class _Skill:
+    """One skill's fit in progress: its observations and what is known so far."""
+
+    skill: str
+    obs: Observations
+    base: dict
+    smoothed: np.ndarray
+    noise: float
+    seed: tuple[int, ...]
+    reason: str | None = None
+    scales: Scales | None = None
+    floors: dict[str, float] = field(default_factory=dict)
+    specs: list[Spec] = field(default_factory=list)
+    finals_only: bool = False
+    warnings: list[str] = field(default_factory=list)
+    scores: dict[Spec, tuple[float, float, float]] = field(default_factory=dict)
+    failures: dict[Spec, str] = field(default_factory=dict)
+    weights: dict[Spec, float] = field(default_factory=dict)
+
+    def job(self, spec: Spec, obs: Observations) -> Job:
+        return Job(spec, obs, self.scales, self.floors[spec.floor], self.noise if math.isfinite(self.noise) else 0.01,
+                   self.finals_only, (*self.seed, zlib.crc32(spec.key.encode())))
 
 
 def fit_skill(runs: Sequence[Run], skill: str, options: FitOptions) -> SkillFit:
     """Fit one skill over the runs of one group (see module docstring)."""
+    return fit_group(runs, [skill], options)[0]
+
+
+def fit_group(runs: Sequence[Run], skills: Sequence[str], options: FitOptions) -> list[SkillFit]:
+    """Fit skills over the runs of one group. Every skill's candidates are fitted together,
+    one batch per law and stage (`forecast.estimate.fit_jobs`)."""
+    family, recipe = runs[0].group
+    states = [_prepare_skill(runs, skill, options) for skill in skills]
+    live = [st for st in states if st.reason is None]
+    rolling_holdout([st for st in live if len(st.obs.sizes) >= 3], options.holdout_origins)
+    jobs: list[tuple[_Skill, Spec]] = []
+    for st in live:
+        if len(st.obs.sizes) >= 3:
+            if not st.scores:
+                st.reason = "no law could be fitted: " + "; ".join(f"{s.key}: {m}" for s, m in st.failures.items())
+                continue
+            st.weights = selection_weights({s: v[0] for s, v in st.scores.items()})
+        else:
+            st.weights = {spec: 1.0 / len(st.specs) for spec in st.specs}
+            st.warnings.append(f"only {len(st.obs.sizes)} model sizes: laws could not be checked by extrapolating "
+                               "to the largest, so they are weighted equally (≥ 3 sizes recommended)")
+        jobs += [(st, spec) for spec in st.weights]
+    results = fit_jobs([st.job(spec, st.obs) for st, spec in jobs], draws=options.draws)
+    fitted: dict[int, list[Candidate]] = {}
+    for (st, spec), result in zip(jobs, results):
+        if isinstance(result, FitError):
+            st.failures[spec] = str(result)
+            continue
+        mae, shift, dist = st.scores.get(spec, (None, None, None))
+        fitted.setdefault(id(st), []).append(Candidate(_keep_draws(result, options.keep_draws), st.weights[spec],
+                                                      mae, shift, dist))
+    return [_conclude(st, fitted.get(id(st), []), options) for st in states]
+
+
+def _prepare_skill(runs: Sequence[Run], skill: str, options: FitOptions) -> _Skill:
     obs = observations(runs, skill, skip_fraction=options.skip_fraction, min_tokens=options.min_tokens,
                        max_per_run=options.max_per_run)
     if options.smooth and len(obs):
         obs = obs.with_accuracy(obs.smoothed())
     family, recipe = runs[0].group
-    rng = np.random.default_rng([options.seed, zlib.crc32(f"{family}|{recipe}|{skill}".encode())])
     smoothed = obs.smoothed() if len(obs) else np.array([])
     pilots = tuple(
         PilotRun(name=obs.run_names[i], hash=obs.run_hashes[i], params=float(obs.params[obs.run == i][0]),
@@ -119,78 +179,57 @@ def fit_skill(runs: Sequence[Run], skill: str, options: FitOptions) -> SkillFit:
     base = dict(family=family, recipe=recipe, skill=skill, chance=obs.chance, top=obs.top,
                 noise=noise, n_eval=obs.sample_count() if len(obs) else None, pilots=pilots,
                 options=asdict(options))
-
-    reason = unreadable(obs, noise, smoothed, options.min_sizes)
-    if reason:
-        return SkillFit(status=NOT_PREDICTABLE, reason=reason, **base)
-
-    scales = Scales.of(obs)
-    floors = {"chance": obs.chance}
+    st = _Skill(skill, obs, base, smoothed, noise, (options.seed, zlib.crc32(f"{family}|{recipe}|{skill}".encode())))
+    st.reason = unreadable(obs, noise, smoothed, options.min_sizes)
+    if st.reason:
+        return st
+    st.scales = Scales.of(obs)
+    st.floors = {"chance": obs.chance}
     estimated = obs.estimated_floor()
     if estimated is not None:
-        floors["estimated"] = estimated
-    specs = candidate_specs(obs, options, floors)
-    noise_fit = noise if math.isfinite(noise) else 0.01
+        st.floors["estimated"] = estimated
+    st.specs = candidate_specs(obs, options, st.floors)
+    st.finals_only = obs.budget_ladder
+    if st.finals_only:
+        st.warnings.append("sizes were trained to several token budgets: laws in (params, tokens) were fitted on "
+                           "final checkpoints only (intermediate ones sit mid learning-rate schedule)")
+    return st
 
-    sizes = obs.sizes
-    finals_only = obs.budget_ladder
-    warnings: list[str] = []
-    if finals_only:
-        warnings.append("sizes were trained to several token budgets: laws in (params, tokens) were fitted on "
-                        "final checkpoints only (intermediate ones sit mid learning-rate schedule)")
-    scores: dict[Spec, tuple[float, float, float]] = {}
-    failures: dict[Spec, str] = {}
-    if len(sizes) >= 3:
-        scores, failures = rolling_holdout(specs, obs, scales, floors, noise_fit, finals_only,
-                                           origins=options.holdout_origins, rng=rng)
-        if not scores:
-            return SkillFit(status=NOT_PREDICTABLE, scales=scales, reason="no law could be fitted: "
-                            + "; ".join(f"{s.key}: {m}" for s, m in failures.items()), **base)
-        weights = selection_weights({s: v[0] for s, v in scores.items()})
-    else:
-        weights = {spec: 1.0 / len(specs) for spec in specs}
-        warnings.append(f"only {len(sizes)} model sizes: laws could not be checked by extrapolating to the "
-                        "largest, so they are weighted equally (≥ 3 sizes recommended)")
 
-    candidates: list[Candidate] = []
-    for spec, weight in weights.items():
-        try:
-            cf = fit_candidate(spec, obs, scales, floor=floors[spec.floor], noise=noise_fit,
-                               draws=options.draws, rng=rng, finals_only=finals_only)
-        except FitError as exc:
-            failures[spec] = str(exc)
-            continue
-        cf = _keep_draws(cf, options.keep_draws)
-        mae, rms, dist = scores.get(spec, (None, None, None))
-        candidates.append(Candidate(cf, weight, mae, rms, dist))
+def _conclude(st: _Skill, candidates: list[Candidate], options: FitOptions) -> SkillFit:
+    """The skill's `SkillFit`: status and reason, candidates by weight, the choice and why."""
+    if st.reason is not None:
+        return SkillFit(status=NOT_PREDICTABLE, reason=st.reason, scales=st.scales, **st.base)
     if not candidates:
-        return SkillFit(status=NOT_PREDICTABLE, scales=scales, reason="no law could be fitted: "
-                        + "; ".join(f"{s.key}: {m}" for s, m in failures.items()), **base)
+        return SkillFit(status=NOT_PREDICTABLE, scales=st.scales, reason="no law could be fitted: "
+                        + "; ".join(f"{s.key}: {m}" for s, m in st.failures.items()), **st.base)
     total = sum(c.weight for c in candidates)
-    candidates = sorted((Candidate(c.fit, c.weight / total, c.holdout_mae, c.holdout_shift, c.holdout_distance)
-                         for c in candidates), key=lambda c: -c.weight)
+    candidates = sorted((dataclasses.replace(c, weight=c.weight / total) for c in candidates), key=lambda c: -c.weight)
     best = candidates[0]
+    warnings = list(st.warnings)
     for c in candidates:
         if c.fit.at_bound:
             warnings.append(f"{c.key}: parameter(s) {', '.join(c.fit.at_bound)} at a bound")
         if not c.fit.converged:
             warnings.append(f"{c.key}: the optimiser did not report convergence")
-    why = explain_choice(candidates, scores, sizes, failures)
+    sizes = st.obs.sizes
+    why = explain_choice(candidates, st.scores, sizes, st.failures)
     status, reason = FITTED, None
-    rise = float(np.quantile(smoothed, 0.95) - np.quantile(smoothed, 0.05))
+    noise = st.noise if math.isfinite(st.noise) else 0.01
+    rise = float(np.quantile(st.smoothed, 0.95) - np.quantile(st.smoothed, 0.05))
     plateau = float(np.median(best.fit.plateau(best.fit.draws if len(best.fit.draws) else best.fit.theta)))
-    room = obs.top - best.fit.floor
-    if plateau - best.fit.floor < max(MIN_PLATEAU * room, 3 * noise_fit):
+    room = st.obs.top - best.fit.floor
+    if plateau - best.fit.floor < max(MIN_PLATEAU * room, 3 * noise):
         status = NOT_PREDICTABLE
         reason = (f"the best law ({best.key}) levels off at {plateau:.3f}, barely above its floor "
                   f"{best.fit.floor:.3f}: no transition is visible in these runs, so when it groks cannot be told")
-    elif best.holdout_mae is not None and best.holdout_mae > max(3 * noise_fit, options.max_holdout_error * rise, 0.02):
+    elif best.holdout_mae is not None and best.holdout_mae > max(3 * noise, options.max_holdout_error * rise, 0.02):
         status = NOT_PREDICTABLE
         reason = (f"laws fitted on the smaller sizes miss the largest pilot ({format_count(sizes[-1])} params) by "
                   f"{100 * best.holdout_mae:.1f} points at best, against a rise of {100 * rise:.1f} points and "
-                  f"noise of {100 * noise_fit:.1f}: the trend does not extrapolate")
-    return SkillFit(status=status, reason=reason, scales=scales, candidates=tuple(candidates), chosen=best.key,
-                    why=why, warnings=tuple(warnings), **base)
+                  f"noise of {100 * noise:.1f}: the trend does not extrapolate")
+    return SkillFit(status=status, reason=reason, scales=st.scales, candidates=tuple(candidates), chosen=best.key,
+                    why=why, warnings=tuple(warnings), **st.base)
 
 
 def unreadable(obs: Observations, noise: float, smoothed: np.ndarray, min_sizes: int = 3) -> str | None:
@@ -241,45 +280,42 @@ def candidate_specs(obs: Observations, options: FitOptions, floors: dict[str, fl
     return specs
 
 
-def rolling_holdout(specs: list[Spec], obs: Observations, scales: Scales, floors: dict[str, float], noise: float,
-                    finals_only: bool, *, origins: int, rng: np.random.Generator
-                    ) -> tuple[dict[Spec, tuple[float, float, float]], dict[Spec, str]]:
-    """Score every candidate by extrapolation, rolling the origin as in time-series
-    cross-validation: fit on the sizes below the largest and predict the largest, then on
-    the sizes below the second largest and predict that one, ... (`origins` times, while
-    at least two sizes remain to fit on).
+def rolling_holdout(states: Sequence[_Skill], origins: int) -> None:
+    """Score every candidate of every skill by extrapolation, rolling the origin as in
+    time-series cross-validation: fit on the sizes below the largest and predict the
+    largest, then on the sizes below the second largest and predict that one, ...
+    (`origins` times, while at least two sizes remain to fit on). All fits are batched.
 
-    Returns per candidate (mean absolute error over origins, drift, distance): the drift is
-    the RMS over origins of (alignment shift / log-FLOPs distance), scaled to the last
-    origin's distance, which is returned with it; and the failures by candidate."""
-    sizes = obs.sizes
-    results: dict[Spec, list[tuple[float, float, float]]] = {spec: [] for spec in specs}
-    failures: dict[Spec, str] = {}
-    for origin in range(1, min(origins, len(sizes) - 2) + 1):
-        target = sizes[-origin]
-        inner = obs.subset(obs.params < target)
-        held = obs.subset(obs.params == target)
-        held = held.subset(held.final) if finals_only else held
-        distance = float(extrapolation_distance(target, held.flops.max(), inner.sizes.max(), inner.flops.max()))
-        for spec in specs:
-            if spec in failures:
-                continue
-            try:
-                cf = fit_candidate(spec, inner, scales, floor=floors[spec.floor], noise=noise, draws=0, rng=rng,
-                                   finals_only=finals_only)
-            except FitError as exc:
-                if origin == 1:
-                    failures[spec] = str(exc)
-                continue
-            results[spec].append((*holdout_errors(cf, held), distance))
-    scores = {}
-    for spec, found in results.items():
-        if spec in failures or not found:
+    Sets, per skill and candidate, `scores[spec]` = (mean absolute error over origins,
+    drift, distance): the drift is the RMS over origins of (alignment shift / extrapolation
+    distance), scaled to the last origin's distance, which is returned with it; and
+    `failures[spec]` for candidates that could not be fitted at the first origin."""
+    jobs, keys = [], []
+    for st in states:
+        sizes = st.obs.sizes
+        for origin in range(1, min(origins, len(sizes) - 2) + 1):
+            target = sizes[-origin]
+            inner = st.obs.subset(st.obs.params < target)
+            held = st.obs.subset(st.obs.params == target)
+            held = held.subset(held.final) if st.finals_only else held
+            distance = float(extrapolation_distance(target, held.flops.max(), inner.sizes.max(), inner.flops.max()))
+            for spec in st.specs:
+                jobs.append(st.job(spec, inner))
+                keys.append((st, spec, origin, held, distance))
+    found: dict[tuple[int, Spec], list[tuple[float, float, float]]] = {}
+    for (st, spec, origin, held, distance), result in zip(keys, fit_jobs(jobs, report=False)):
+        if isinstance(result, FitError):
+            if origin == 1:
+                st.failures[spec] = str(result)
             continue
-        maes, shifts, distances = (np.array(v) for v in zip(*found))
-        drift = float(np.sqrt(np.mean((shifts / np.maximum(distances, 1e-3)) ** 2)))
-        scores[spec] = (float(np.mean(maes)), drift * distances[0], float(distances[0]))
-    return scores, failures
+        found.setdefault((id(st), spec), []).append((*holdout_errors(result, held), distance))
+    for st in states:
+        for spec in st.specs:
+            if spec in st.failures or (id(st), spec) not in found:
+                continue
+            maes, shifts, distances = (np.array(v) for v in zip(*found[(id(st), spec)]))
+            drift = float(np.sqrt(np.mean((shifts / np.maximum(distances, 1e-3)) ** 2)))
+            st.scores[spec] = (float(np.mean(maes)), drift * distances[0], float(distances[0]))
 
 
 def holdout_errors(cf: CandidateFit, held: Observations) -> tuple[float, float]:

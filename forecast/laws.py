@@ -83,8 +83,9 @@ class Law:
 
 
 def _col(theta: Tensor, i: int) -> Tensor:
-    """Parameter i of every problem, shaped (B, 1) to broadcast over points."""
-    return theta[:, i : i + 1]
+    """Parameter i of every problem, shaped (..., B, 1) to broadcast over points; leading
+    dimensions evaluate several parameter sets per problem at once (finite differences)."""
+    return theta[..., i : i + 1]
 
 
 def _rise(x: Inputs, amp: Tensor | float, g: Tensor) -> Tensor:

@@ -229,7 +229,14 @@ class Run:
 
     def content_hash(self) -> str:
         """SHA-256 over the canonical metadata and trajectory (not the path): identifies
-        exactly which data a fit saw."""
+        exactly which data a fit saw. Computed once per run object (runs are immutable)."""
+        cached = self.__dict__.get("_content_hash")
+        if cached is None:
+            cached = self._compute_hash()
+            object.__setattr__(self, "_content_hash", cached)
+        return cached
+
+    def _compute_hash(self) -> str:
         meta = json.dumps(self.to_json(), sort_keys=True)
         digest = hashlib.sha256(meta.encode() + b"\0" + self.trajectory_csv().encode())
         return digest.hexdigest()[:16]
