@@ -183,7 +183,7 @@ def _score_skill(sf: SkillFit, train: Sequence[Run], held: Sequence[Run], option
         pred = low = high = None
         if samples is not None:
             model = samples.accuracy(params, target.tokens[idx])
-            observed = samples.observed(model, rng)
+            observed = samples.observed(model, rng, params, target.tokens[idx])
             low, pred, high = np.quantile(observed, [tail, 0.5, 1 - tail], axis=0)
             grok_errors += _grok_error(samples, params, target.subset(target.run == r))
         for j, i in enumerate(idx):

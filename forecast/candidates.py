@@ -99,7 +99,7 @@ class CandidateFit:
     def plateau(self, theta: np.ndarray) -> np.ndarray:
         """Accuracy the law rises to, per parameter row (B,): floor + amp·(top − floor)."""
         theta = np.atleast_2d(theta)
-        if self.spec.law in ("power_law", "log_linear"):
+        if self.spec.law in ("power_law", "power_law_nd", "log_linear"):
             amp = np.ones(len(theta))
         else:
             amp = theta[:, -1]

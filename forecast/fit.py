@@ -116,7 +116,7 @@ class _Skill:
     specs: list[Spec] = field(default_factory=list)
     finals_only: bool = False
     warnings: list[str] = field(default_factory=list)
-    scores: dict[Spec, tuple[float, float, float]] = field(default_factory=dict)
+    scores: dict[Spec, tuple[float, float, float, float]] = field(default_factory=dict)
     failures: dict[Spec, str] = field(default_factory=dict)
     weights: dict[Spec, float] = field(default_factory=dict)
 
@@ -155,9 +155,9 @@ def fit_group(runs: Sequence[Run], skills: Sequence[str], options: FitOptions) -
         if isinstance(result, FitError):
             st.failures[spec] = str(result)
             continue
-        mae, shift, dist = st.scores.get(spec, (None, None, None))
+        mae, shift, misfit, dist = st.scores.get(spec, (None, None, None, None))
         fitted.setdefault(id(st), []).append(Candidate(_keep_draws(result, options.keep_draws), st.weights[spec],
-                                                      mae, shift, dist))
+                                                      mae, shift, dist, misfit))
     return [_conclude(st, fitted.get(id(st), []), options) for st in states]
 
 
@@ -287,9 +287,10 @@ def rolling_holdout(states: Sequence[_Skill], origins: int) -> None:
     (`origins` times, while at least two sizes remain to fit on). All fits are batched.
 
     Sets, per skill and candidate, `scores[spec]` = (mean absolute error over origins,
-    drift, distance): the drift is the RMS over origins of (alignment shift / extrapolation
-    distance), scaled to the last origin's distance, which is returned with it; and
-    `failures[spec]` for candidates that could not be fitted at the first origin."""
+    shift, misfit, distance): shift and misfit (see `holdout_errors`) are RMS over origins
+    per unit of extrapolation distance, scaled to the last origin's distance, which comes
+    with them; and `failures[spec]` for candidates that could not be fitted at the first
+    origin."""
     jobs, keys = [], []
     for st in states:
         sizes = st.obs.sizes
@@ -302,35 +303,41 @@ def rolling_holdout(states: Sequence[_Skill], origins: int) -> None:
             for spec in st.specs:
                 jobs.append(st.job(spec, inner))
                 keys.append((st, spec, origin, held, distance))
-    found: dict[tuple[int, Spec], list[tuple[float, float, float]]] = {}
+    found: dict[tuple[int, Spec], list[tuple[float, float, float, float]]] = {}
     for (st, spec, origin, held, distance), result in zip(keys, fit_jobs(jobs, report=False)):
         if isinstance(result, FitError):
             if origin == 1:
                 st.failures[spec] = str(result)
             continue
-        found.setdefault((id(st), spec), []).append((*holdout_errors(result, held), distance))
+        noise = st.noise if math.isfinite(st.noise) else 0.0
+        found.setdefault((id(st), spec), []).append((*holdout_errors(result, held, noise), distance))
     for st in states:
         for spec in st.specs:
             if spec in st.failures or (id(st), spec) not in found:
                 continue
-            maes, shifts, distances = (np.array(v) for v in zip(*found[(id(st), spec)]))
-            drift = float(np.sqrt(np.mean((shifts / np.maximum(distances, 1e-3)) ** 2)))
-            st.scores[spec] = (float(np.mean(maes)), drift * distances[0], float(distances[0]))
+            maes, shifts, misfits, distances = (np.array(v) for v in zip(*found[(id(st), spec)]))
+            per_distance = lambda v: float(np.sqrt(np.mean((v / np.maximum(distances, 1e-3)) ** 2)))  # noqa: E731
+            st.scores[spec] = (float(np.mean(maes)), per_distance(shifts) * distances[0],
+                               per_distance(misfits) * distances[0], float(distances[0]))
 
 
-def holdout_errors(cf: CandidateFit, held: Observations) -> tuple[float, float]:
-    """(mean absolute error, best alignment shift) of a law on held-out points.
+def holdout_errors(cf: CandidateFit, held: Observations, noise: float) -> tuple[float, float, float]:
+    """(mean absolute error, best alignment shift, misfit) of a law on held-out points.
 
     The shift is the single offset δ, in e-folds of tokens, for which the law evaluated at
     tokens·e^δ best matches the held-out points (least absolute error over δ ∈ [−4, 4]):
-    how far the law misplaced the held-out size's transition along the token axis."""
+    how far the law misplaced the held-out size's transition along the token axis. The
+    misfit is what remains once shifted: the RMS residual (accuracy) beyond the
+    measurement `noise`, i.e. error in the shape of the curve rather than its position."""
     pred = cf.accuracy(cf.theta, held.params, held.tokens)[0]
     mae = float(np.mean(np.abs(pred - held.accuracy)))
     shifts = np.linspace(-4.0, 4.0, 161)
     shifted = cf.accuracy(cf.theta, held.params[None, :], held.tokens[None, :] * np.exp(shifts)[:, None])
     errors = np.mean(np.abs(shifted - held.accuracy[None, :]), axis=1)
-    best = shifts[np.flatnonzero(errors <= errors.min() + 1e-12)]
-    return mae, float(best[np.argmin(np.abs(best))])  # the smallest shift among equally good ones
+    candidates = np.flatnonzero(errors <= errors.min() + 1e-12)
+    best = candidates[np.argmin(np.abs(shifts[candidates]))]  # the smallest shift among equally good ones
+    rms = float(np.sqrt(np.mean((shifted[best] - held.accuracy) ** 2)))
+    return mae, float(shifts[best]), math.sqrt(max(0.0, rms**2 - noise**2))
 
 
 def selection_weights(maes: dict[Spec, float]) -> dict[Spec, float]:

@@ -37,13 +37,15 @@ class Candidate:
     largest: `holdout_mae` (accuracy, fraction), `holdout_shift` (how far, in e-folds of
     tokens, the law misplaced the largest size's curve: the shift that best aligns them;
     it sets how fast forecast intervals widen with extrapolation) and `holdout_distance`
-    (ln of the FLOPs ratio that hold-out extrapolated over)."""
+    (how far that hold-out extrapolated, in e-folds of parameters or FLOPs), and
+    `holdout_misfit` (accuracy error left once the curve is aligned: error of shape)."""
 
     fit: CandidateFit
     weight: float
     holdout_mae: float | None = None
     holdout_shift: float | None = None
     holdout_distance: float | None = None
+    holdout_misfit: float | None = None
 
     @property
     def key(self) -> str:
@@ -225,7 +227,7 @@ def _candidate_to_json(c: Candidate) -> dict[str, Any]:
         "law": f.spec.law, "floor_kind": f.spec.floor, "via": f.spec.via,
         "weight": _num(c.weight, 6),
         "holdout": {"mae": _num(c.holdout_mae, 6), "shift": _num(c.holdout_shift, 6),
-                    "distance": _num(c.holdout_distance, 6)},
+                    "distance": _num(c.holdout_distance, 6), "misfit": _num(c.holdout_misfit, 6)},
         "floor": f.floor, "top": f.top,
         "params": dict(zip(names, (_num(v) for v in f.theta))),
         "stderr": dict(zip(names, (_num(v, 6) for v in f.stderr))),
@@ -255,7 +257,7 @@ def skill_fit_from_json(data: dict[str, Any], file: Path) -> SkillFit:
                 loss_ref=c["loss_ref"], loss_scale=c["loss_scale"], notes=tuple(c["notes"]),
             )
             h = c["holdout"]
-            candidates.append(Candidate(fit, c["weight"], h["mae"], h["shift"], h["distance"]))
+            candidates.append(Candidate(fit, c["weight"], h["mae"], h["shift"], h["distance"], h["misfit"]))
         pilots = tuple(PilotRun(
             name=p["name"], hash=p["hash"], params=p["params"], seed=p["seed"], tokens=tuple(p["tokens"]),
             flops=tuple(p["flops"]), accuracy=tuple(nan(a) for a in p["accuracy"]),

@@ -158,6 +158,28 @@ POWER_LAW = Law(
 )
 
 
+def _power_law_nd(theta: Tensor, x: Inputs) -> Tensor:
+    a, alpha, b, beta = (_col(theta, i) for i in range(4))
+    neg_log_q = torch.exp(a - alpha * x["x_params"]) + torch.exp(b - beta * x["x_tokens"])
+    return _rise(x, 1.0, torch.exp(-neg_log_q))
+
+
+POWER_LAW_ND = Law(
+    name="power_law_nd",
+    formula="−ln Q = A·(N/N_ref)^−α + B·(D/D_ref)^−β, Q = (acc − floor)/(top − floor), A = e^a, B = e^b",
+    reference="Power law on accuracy above chance with separate parameter and data terms, the "
+    "form of the Chinchilla loss law (Hoffmann et al. 2022) applied to −ln Q",
+    params=(
+        Param("a", -20.0, 20.0, (-1.0, 0.5, 2.0), "ln A: the parameter term at N = N_ref"),
+        Param("alpha", 0.0, 5.0, (0.3, 1.0), "exponent in parameters"),
+        Param("b", -20.0, 20.0, (-1.0, 0.5, 2.0), "ln B: the data term at D = D_ref"),
+        Param("beta", 0.0, 5.0, (0.3, 1.0), "exponent in tokens"),
+    ),
+    inputs=("x_params", "x_tokens"),
+    fn=_power_law_nd,
+)
+
+
 def _log_linear(theta: Tensor, x: Inputs) -> Tensor:
     level, slope = _col(theta, 0), _col(theta, 1)
     raw = level + slope * x["x_flops"]
@@ -222,7 +244,8 @@ LOSS_LAW = Law(
     target="loss",
 )
 
-ACCURACY_LAWS: dict[str, Law] = {law.name: law for law in (COMPUTE_SIGMOID, GROK_SCALING, POWER_LAW, LOG_LINEAR)}
+ACCURACY_LAWS: dict[str, Law] = {
+    law.name: law for law in (COMPUTE_SIGMOID, GROK_SCALING, POWER_LAW, POWER_LAW_ND, LOG_LINEAR)}
 """Laws that map (parameters, tokens, FLOPs) straight to accuracy."""
 
 LAWS: dict[str, Law] = {law.name: law for law in (*ACCURACY_LAWS.values(), LOSS_LINK, LOSS_LAW)}

@@ -163,7 +163,7 @@ def predict_skill(sf: SkillFit, params: float, *, tokens: float | None = None, f
     samples = samples or SurfaceSamples.of(sf, seed=seed)
     rng = np.random.default_rng(seed + 1)
     model_acc = samples.accuracy(params, tokens)[:, 0]
-    accuracy = Interval.of(samples.observed(model_acc, rng), level)
+    accuracy = Interval.of(samples.observed(model_acc[:, None], rng, params, tokens)[:, 0], level)
     thresholds = samples.threshold(threshold)
     p_grok = float(np.mean(model_acc >= thresholds))
     grok_tokens = samples.grok_tokens(params, thresholds, low=tokens / 1e4, high=tokens * HORIZON)

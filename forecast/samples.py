@@ -34,6 +34,8 @@ MIN_SHIFT = 0.15
 hold-out must not make a forecast look exact."""
 DEFAULT_SHIFT = 1.0
 """Extrapolation drift assumed when no hold-out was possible (fewer than 3 sizes)."""
+DEFAULT_MISFIT = 0.05
+"""Error of shape assumed (accuracy, per hold-out distance) when no hold-out was possible."""
 MAX_SLOWDOWN = 0.8
 """A sample's drift may slow the effect of extra compute by at most this fraction, so that
 accuracy still rises with compute in every sample."""
@@ -47,7 +49,8 @@ class _Part:
     rows: np.ndarray  # parameter rows (k, P): bootstrap draws
     eps: np.ndarray  # standard-normal extrapolation shifts (k,)
     rate: float  # hold-out shift, e-folds of tokens
-    distance: float  # hold-out extrapolation distance, ln(FLOPs ratio)
+    distance: float  # hold-out extrapolation distance, e-folds
+    misfit: float  # hold-out error of shape, accuracy (at that distance)
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,7 +76,9 @@ class SurfaceSamples:
             pool = c.fit.draws if len(c.fit.draws) else c.fit.theta[None, :]
             rate = DEFAULT_SHIFT if c.holdout_shift is None else max(abs(c.holdout_shift), MIN_SHIFT)
             distance = c.holdout_distance if c.holdout_distance and c.holdout_distance > 0 else math.log(2.0)
-            parts.append(_Part(c.fit, pool[np.arange(count) % len(pool)], rng.standard_normal(count), rate, distance))
+            misfit = DEFAULT_MISFIT if c.holdout_misfit is None else c.holdout_misfit
+            parts.append(_Part(c.fit, pool[np.arange(count) % len(pool)], rng.standard_normal(count), rate, distance,
+                               misfit))
         return cls(fit=fit, parts=tuple(parts))
 
     @property
@@ -91,12 +96,15 @@ class SurfaceSamples:
             k = len(part.rows)
             n = params[offset:offset + k] if params.ndim == 2 else np.atleast_1d(params)[None, :]
             t = tokens[offset:offset + k] if tokens.ndim == 2 else np.atleast_1d(tokens)[None, :]
-            far = extrapolation_distance(n, part.fit.scales.flops_per_param_token * n * t,
-                                         max(self.fit.sizes), self.fit.max_flops)
+            far = self._far(part, n, t)
             drift = np.maximum(part.eps[:, None] * part.rate / part.distance, -MAX_SLOWDOWN)
             out.append(part.fit.accuracy(part.rows, n, t * np.exp(drift * far)))
             offset += k
         return np.concatenate(out, axis=0)
+
+    def _far(self, part: _Part, params: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+        return extrapolation_distance(params, part.fit.scales.flops_per_param_token * params * tokens,
+                                      max(self.fit.sizes), self.fit.max_flops)
 
     def threshold(self, absolute: float | None = None) -> np.ndarray:
         """Grok threshold per sample (K,): `absolute`, else half way from floor to plateau."""
@@ -104,17 +112,27 @@ class SurfaceSamples:
             return np.full(self.size, float(absolute))
         return np.concatenate([p.fit.floor + 0.5 * (p.fit.plateau(p.rows) - p.fit.floor) for p in self.parts])
 
-    def observed(self, accuracy: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Add measurement noise to model accuracy: what one evaluation of the target would
-        read. Its size is the skill's checkpoint-to-checkpoint noise measured in the pilots
-        (which includes the benchmark's finite-sample noise), else binomial over n items."""
+    def observed(self, accuracy: np.ndarray, rng: np.random.Generator, params: float | np.ndarray,
+                 tokens: float | np.ndarray) -> np.ndarray:
+        """What one evaluation of the target would read: model accuracy (K, M) at N =
+        `params`, D = `tokens` plus two errors the law itself does not carry. Measurement
+        noise: the skill's checkpoint-to-checkpoint noise in the pilots (which includes the
+        benchmark's finite sample), else binomial over its n items. Error of shape: the
+        hold-out misfit, growing with the extrapolation distance like the drift."""
         sigma = self.fit.noise
         if not (sigma is not None and math.isfinite(sigma)):
-            if not self.fit.n_eval:
-                return accuracy
             p = np.clip(accuracy, 0, 1)
-            sigma = np.sqrt(p * (1 - p) / self.fit.n_eval)
-        return np.clip(accuracy + rng.standard_normal(accuracy.shape) * sigma, 0, 1)
+            sigma = np.sqrt(p * (1 - p) / self.fit.n_eval) if self.fit.n_eval else 0.0
+        params, tokens = np.asarray(params, dtype=float), np.asarray(tokens, dtype=float)
+        shape, offset = [], 0
+        for part in self.parts:
+            k = len(part.rows)
+            n = params[offset:offset + k] if params.ndim == 2 else np.atleast_1d(params)[None, :]
+            t = tokens[offset:offset + k] if tokens.ndim == 2 else np.atleast_1d(tokens)[None, :]
+            shape.append(np.broadcast_to(part.misfit * self._far(part, n, t) / part.distance, (k, accuracy.shape[1])))
+            offset += k
+        total = np.sqrt(np.square(sigma) + np.square(np.concatenate(shape, axis=0)))
+        return np.clip(accuracy + rng.standard_normal(accuracy.shape) * total, 0, 1)
 
     def grok_tokens(self, params: float, threshold: np.ndarray, low: float, high: float) -> np.ndarray:
         """Per sample, the fewest tokens in [low, high] at which accuracy reaches `threshold`
