@@ -259,6 +259,9 @@ def save(fig: Figure, path: str | Path) -> Path:
             FigureCanvasAgg(fig).print_png(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        # mkstemp makes the file private (0600); an image is for sharing: keep the mode of
+        # the file it replaces, else readable by all like any new file under umask 022
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -492,7 +495,7 @@ def _grid(panels: int, style: PlotStyle, note: Sequence[str], handles: Sequence 
     text = "\n".join(textwrap.fill(p, chars) for p in note if p)
     note_height = (text.count("\n") + 1) * line + 0.1 if text else 0.0
     legend_cols = min(len(handles), max(1, int(width / 1.6)))
-    legend_height = math.ceil(len(handles) / legend_cols) * line * 1.25 + 0.15 if handles else 0.0
+    legend_height = math.ceil(len(handles) / legend_cols) * line * 1.15 + 0.1 if handles else 0.0
     strip = note_height + legend_height
     height = nrows * style.panel_height * panel[1] + strip + (0.0 if panels else 0.3)
     fig = Figure(figsize=(width, height), dpi=style.dpi,

@@ -142,6 +142,7 @@ def test_save_is_atomic(skill_fits, tmp_path, monkeypatch):
     path = plots.save(fig, tmp_path / "sub" / "f.png")
     before = path.read_bytes()
     assert list(path.parent.iterdir()) == [path]
+    assert path.stat().st_mode & 0o777 == 0o644  # not mkstemp's private 0600
 
     def broken(self, handle):
         handle.write(b"partial")
