@@ -38,16 +38,17 @@ from forecast.fits import SkillFit
 from forecast.optimize import one_thread
 from forecast.predict import SkillForecast, predict_skill
 from forecast.quantities import format_count
-from forecast.samples import SurfaceSamples
+from forecast.samples import SAMPLES, SurfaceSamples
 
 CURVE_POINTS = 60
 """Token values (log-spaced) per drawn curve."""
 SCALING_SIZES = 25
 """Model sizes (log-spaced) at which the grok-vs-size curve is computed."""
 PLOT_SAMPLES = 500
-"""Monte-Carlo samples per skill. The same samples are used at every size and token value,
-so bands are smooth curves even with few; the grok search costs ~50 surface evaluations
-per size, which sets the figure's run time."""
+"""Monte-Carlo samples per skill for the grok-vs-size figure, whose grok search costs ~50
+surface evaluations per size. The same samples serve every size, so its bands are smooth
+even with few. (The forecast figure uses `predict`'s own count and seed: its numbers are
+those `predict` prints.)"""
 GROK_SEARCH = 1e3
 """The grok-vs-size search runs from the smallest pilot tokens / this to the largest × this."""
 OVERLAY_SKILLS = 4
@@ -95,7 +96,7 @@ def forecast_figure(
     forecasts: Sequence[SkillForecast] | None = None,
     level: float = 0.8,
     *,
-    samples: int = PLOT_SAMPLES,
+    samples: int = SAMPLES,
     seed: int = 0,
     style: PlotStyle = DEFAULT_STYLE,
 ) -> Figure:
@@ -117,7 +118,7 @@ def forecast_figure(
             f"{pct} interval of model accuracy (without measurement noise); error bar at the end of training: {pct} "
             f"interval of one evaluation (with measurement noise); | on the threshold line: grok point (median "
             f"compute at which accuracy crosses half way from floor to plateau) with its {pct} interval."]
-    if any(budget_ladder(sf) for sf in shown):
+    if any(_budget_ladder(sf) for sf in shown):
         note.append("Sizes trained to several token budgets: the laws describe final checkpoints (large markers); "
                     "intermediate ones sit mid learning-rate schedule.")
     note += _not_predictable(skill_fits, [sf for sf in skill_fits if not sf.predictable])
@@ -276,7 +277,7 @@ def _forecast_panel(ax: Axes, sf: SkillFit, surface: SurfaceSamples, forecast: S
                     colors: dict[float, tuple], level: float, style: PlotStyle) -> None:
     """Pilots, their fitted medians, the target's band, end point and grok point (FLOPs, log x)."""
     kappa = sf.scales.flops_per_param_token
-    ladder = budget_ladder(sf)
+    ladder = _budget_ladder(sf)
     for pilot in sorted(sf.pilots, key=lambda p: p.params):
         color = colors[pilot.params]
         ax.plot(pilot.flops, pilot.accuracy, color=color, marker="o", ms=2.2, lw=0.5, alpha=0.3 if ladder else 0.55)
@@ -377,7 +378,7 @@ def _size_axes(ax: Axes, sizes: Sequence[float], target_params: float | None, st
     ax.xaxis.set_minor_locator(NullLocator())
 
 
-def budget_ladder(sf: SkillFit) -> bool:
+def _budget_ladder(sf: SkillFit) -> bool:
     """True when some pilot size was trained to several token budgets: the fit then read
     only final checkpoints (`Observations.budget_ladder`), which the plots emphasise."""
     finals: dict[float, set[float]] = {}
@@ -570,7 +571,10 @@ def _groups(skill_fits: Sequence[SkillFit]) -> str:
 
 
 def _shorten(text: str | None, limit: int = 110) -> str:
-    text = (text or "").split(":")[0] if text and len(text) > limit else (text or "")
+    """A reason for a note: cut to its first clause when long (reasons read "what: why")."""
+    text = text or ""
+    if len(text) > limit:
+        text = text.split(":")[0]
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -81,6 +81,13 @@ def test_forecast_figure_marks_the_target_and_uses_given_forecasts(skill_fits):
     assert ax.get_xlim()[0] < min(min(p.flops) for p in late.pilots)
 
 
+def test_forecast_figure_computes_what_predict_prints(skill_fits):
+    late = skill_fits[2]
+    printed = predict_skill(late, 3e8, tokens=6e9, level=0.8, seed=3)
+    (ax,) = plots.forecast_figure([late], 3e8, 6e9, seed=3).axes
+    assert ax.get_title().endswith(f"{printed.status}, p(grok) {printed.p_grok:.2f}")
+
+
 def test_nothing_predictable_gives_a_note_and_no_panels(skill_fits, tmp_path):
     fig = plots.forecast_figure([skill_fits[1]], 3e8, 6e9, **FAST)
     assert fig.axes == []
