@@ -1,0 +1,172 @@
+"""Plots: each figure from synthetic fits with a known grok law, saved as a valid PNG."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import matplotlib
+import pytest
+from matplotlib.figure import Figure
+
+from forecast import plots
+from forecast.backtest import Backtest, BacktestPoint, SkillBacktest, backtest
+from forecast.fit import FitOptions, fit
+from forecast.optimize import one_thread
+from forecast.predict import predict_skill
+from forecast.synthetic import GrokTruth, synthetic_ladder
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+SIZES = [1e6, 3e6, 1e7, 3e7]
+OPTIONS = FitOptions(draws=20, keep_draws=20)
+FAST = dict(samples=100)  # Monte-Carlo samples per skill: plenty for a picture test
+
+
+def ladder() -> list:
+    """Two skills that grok at known points and one flat at chance (not predictable)."""
+    skills = [
+        synthetic_ladder(GrokTruth(), SIZES, checkpoints=12, skill="early"),
+        synthetic_ladder(GrokTruth(d_half=1e9, gamma=0.5, chance=0.25, plateau=0.8), SIZES, checkpoints=12,
+                         skill="late"),
+        synthetic_ladder(GrokTruth(d_half=1e15, chance=0.25), SIZES, checkpoints=12, skill="flat"),
+    ]
+    return [dataclasses.replace(runs[0], series={k: v for r in runs for k, v in r.series.items()})
+            for runs in zip(*skills)]
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return ladder()
+
+
+@pytest.fixture(scope="module")
+def skill_fits(runs):
+    fits = fit(runs, options=OPTIONS).skills
+    assert [sf.predictable for sf in fits] == [True, False, True]  # early, flat, late (sorted)
+    return fits
+
+
+def assert_png(path, min_bytes=10_000, max_bytes=2_000_000):
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC
+    assert min_bytes < len(data) < max_bytes
+    assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def note_text(fig: Figure) -> str:
+    """The figure's free text (note, title) with line wrapping undone."""
+    return " ".join(" ".join(t.get_text().split()) for t in fig.texts)
+
+
+def test_forecast_figure_has_a_panel_per_predictable_skill(skill_fits, tmp_path):
+    fig = plots.forecast_figure(skill_fits, 3e8, 6e9, **FAST)
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 2
+    for ax in fig.axes:
+        assert ax.get_xscale() == "log"
+        assert ax.get_title().split("\n")[0] in {"early", "late"}
+    assert any(ax.get_xlabel() == "training compute (FLOPs)" for ax in fig.axes)
+    assert "Not predictable (not shown): flat (flat at chance" in note_text(fig)
+    assert "without measurement noise" in note_text(fig)
+    assert_png(plots.save(fig, tmp_path / "forecast.png"))
+
+
+def test_forecast_figure_marks_the_target_and_uses_given_forecasts(skill_fits):
+    late = skill_fits[2]
+    given = predict_skill(late, 3e8, tokens=6e9, level=0.8)
+    fig = plots.forecast_figure([late], 3e8, 6e9, forecasts=[given], **FAST)
+    (ax,) = fig.axes
+    assert given.status in ax.get_title()
+    # the end-of-training point sits at the target's compute and the x range reaches it
+    assert ax.get_xlim()[1] > given.flops
+    assert ax.get_xlim()[0] < min(min(p.flops) for p in late.pilots)
+
+
+def test_forecast_figure_computes_what_predict_prints(skill_fits):
+    late = skill_fits[2]
+    printed = predict_skill(late, 3e8, tokens=6e9, level=0.8, seed=3)
+    (ax,) = plots.forecast_figure([late], 3e8, 6e9, seed=3).axes
+    assert ax.get_title().endswith(f"{printed.status}, p(grok) {printed.p_grok:.2f}")
+
+
+def test_nothing_predictable_gives_a_note_and_no_panels(skill_fits, tmp_path):
+    fig = plots.forecast_figure([skill_fits[1]], 3e8, 6e9, **FAST)
+    assert fig.axes == []
+    assert "flat" in note_text(fig)
+    assert_png(plots.save(fig, tmp_path / "empty.png"), min_bytes=1_000)
+
+
+def test_grok_scaling_figure_overlays_few_skills_and_splits_on_request(skill_fits, tmp_path):
+    fig = plots.grok_scaling_figure(skill_fits, target_params=3e8, **FAST)
+    (ax,) = fig.axes
+    assert (ax.get_xscale(), ax.get_yscale()) == ("log", "log")
+    assert ax.get_xlabel() == "model size (parameters)"
+    assert "flat" in note_text(fig)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert {"early", "late", "target 300M"} <= set(labels)
+    assert_png(plots.save(fig, tmp_path / "grok.png"))
+    split = plots.grok_scaling_figure(skill_fits, target_params=3e8, panels=True, **FAST)
+    assert len(split.axes) == 2
+    assert "300M groks at" in split.axes[0].get_title()
+
+
+def test_first_crossing_interpolates_in_log_tokens():
+    crossing = plots.first_crossing([1e6, 1e8, 1e10], [0.1, 0.3, 0.9], threshold=0.6)
+    assert crossing.kind == plots.CROSSED
+    assert math.isclose(crossing.tokens, 1e9)  # half way from 0.3 to 0.9, half way in log tokens
+    assert plots.first_crossing([1e6, 1e8], [0.7, 0.9], 0.6) == plots.Crossing(1e6, plots.BEFORE)
+    assert plots.first_crossing([1e6, 1e8], [0.1, 0.2], 0.6) == plots.Crossing(1e8, plots.NEVER)
+
+
+def test_backtest_figure_shows_held_out_trajectories(runs, tmp_path):
+    with one_thread():  # the fit-then-sample pattern runs ~3× faster on one torch thread (2-core CI)
+        result = backtest(runs, options=OPTIONS)
+    fig = plots.backtest_figure(result)
+    assert len(fig.axes) == sum(1 for s in result.skills if s.law) == 2
+    assert all(ax.get_xscale() == "log" for ax in fig.axes)
+    assert "MAE" in fig.axes[0].get_title()
+    assert "flat" in note_text(fig)
+    assert_png(plots.save(fig, tmp_path / "backtest.png"))
+
+
+def test_backtest_figure_with_final_points_only_is_one_scatter(tmp_path):
+    def point(skill, actual, predicted):
+        return BacktestPoint(skill=skill, run=f"{skill}-big", params=1e9, tokens=2e10, flops=1.2e20, final=True,
+                             actual=actual, predicted=predicted, low=predicted - 0.05, high=predicted + 0.05,
+                             carry=actual - 0.1, loglinear=actual + 0.05)
+    skills = tuple(SkillBacktest(skill=s, family="f", recipe="default", status="fitted", reason=None, law="power_law",
+                                 points=(point(s, a, a + 0.02), point(s, a + 0.1, a + 0.07)))
+                   for s, a in (("a", 0.3), ("b", 0.6)))
+    skipped = SkillBacktest(skill="c", family="f", recipe="default", status="not-predictable", reason="flat",
+                            law=None, points=())
+    fig = plots.backtest_figure(Backtest(holdout="largest", level=0.8, skills=(*skills, skipped)))
+    (ax,) = fig.axes
+    assert ax.get_xlabel() == "measured accuracy (held-out)"
+    assert "c (flat)" in note_text(fig)
+    assert_png(plots.save(fig, tmp_path / "scatter.png"))
+
+
+def test_save_is_atomic(skill_fits, tmp_path, monkeypatch):
+    fig = plots.forecast_figure([skill_fits[0]], 3e8, 6e9, **FAST)
+    path = plots.save(fig, tmp_path / "sub" / "f.png")
+    before = path.read_bytes()
+    assert list(path.parent.iterdir()) == [path]
+    assert path.stat().st_mode & 0o777 == 0o644  # not mkstemp's private 0600
+
+    def broken(self, handle):
+        handle.write(b"partial")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(plots.FigureCanvasAgg, "print_png", broken)
+    with pytest.raises(RuntimeError):
+        plots.save(fig, path)
+    assert path.read_bytes() == before  # the old file, untouched
+    assert list(path.parent.iterdir()) == [path]  # and no temporary file left
+
+
+def test_figures_are_deterministic_and_leave_global_state_alone(skill_fits, tmp_path):
+    rc = dict(matplotlib.rcParams)
+    first = plots.save(plots.grok_scaling_figure(skill_fits[:1], 3e8, **FAST), tmp_path / "1.png").read_bytes()
+    second = plots.save(plots.grok_scaling_figure(skill_fits[:1], 3e8, **FAST), tmp_path / "2.png").read_bytes()
+    assert first == second
+    assert dict(matplotlib.rcParams) == rc
