@@ -16,7 +16,7 @@ import torch
 
 from forecast.laws import ACCURACY_LAWS, LOSS_LAW, LOSS_LINK
 from forecast.observations import Observations
-from forecast.optimize import DTYPE
+from forecast.optimize import DTYPE, one_thread
 
 TWO_STEP = "two_step"
 
@@ -114,7 +114,7 @@ def predict_accuracy(spec: Spec, theta: np.ndarray, floor: float, top: float, sc
     x["floor"] = torch.tensor(floor, dtype=DTYPE)
     x["top"] = torch.tensor(top, dtype=DTYPE)
     t = torch.as_tensor(theta, dtype=DTYPE)
-    with torch.no_grad():
+    with torch.no_grad(), one_thread():  # small tensors: extra threads only spin (measured)
         if spec.law == TWO_STEP:
             loss = LOSS_LAW(t[:, :5], x)
             x["loss"] = (loss - loss_ref) / loss_scale
