@@ -229,7 +229,7 @@ def import_table_command(
     flops_unit: Annotated[str, typer.Option("--flops-unit", help="FLOPs per unit of --flops-column (e.g. 1e21).")] = "1",
     skills: Annotated[str | None, typer.Option("--skills", help="Benchmark columns, A,B,C (default: all other columns).")] = None,
     missing_tokens: Annotated[str, typer.Option(
-        "--missing-tokens", help="A model with neither tokens nor FLOPs: error, or skip it.")] = "error",
+        "--missing-tokens", help="A model with neither tokens nor FLOPs: error, skip it, or keep it with unknown tokens.")] = "error",
     params_kind: ImportParamsKind = "unknown",
     family: ImportFamily = "default",
     recipe: ImportRecipe = "default",

@@ -235,7 +235,7 @@ def _conclude(st: _Skill, candidates: list[Candidate], options: FitOptions) -> S
 def unreadable(obs: Observations, noise: float, smoothed: np.ndarray, min_sizes: int = 3) -> str | None:
     """Why the skill's trend cannot be read from these runs, or None if it can."""
     if len(obs) < 3:
-        return f"only {len(obs)} checkpoints after warm-up: too few to fit any law"
+        return (f"only {len(obs)} checkpoints with known training tokens after warm-up: too few to fit any law")
     sizes = obs.sizes
     if len(sizes) < 2:
         return (f"a single model size ({format_count(sizes[0])} params): nothing carries the skill across "

@@ -181,15 +181,16 @@ class Run:
 
     @property
     def final_tokens(self) -> float:
-        return float(max(s.tokens.max() for s in self.series.values()))
+        """Training tokens at the last checkpoint (NaN when the run's tokens are unknown)."""
+        return _nan_extreme(np.fmax, [s.tokens for s in self.series.values()])
 
     @property
     def min_tokens(self) -> float:
-        return float(min(s.tokens.min() for s in self.series.values()))
+        return _nan_extreme(np.fmin, [s.tokens for s in self.series.values()])
 
     @property
     def final_flops(self) -> float:
-        return float(max(s.flops.max() for s in self.series.values()))
+        return _nan_extreme(np.fmax, [s.flops for s in self.series.values()])
 
     def to_json(self) -> dict[str, Any]:
         """The `run.json` content (without the trajectory)."""
@@ -313,9 +314,12 @@ def _validate_series(name: str, s: Series, file: str | Path) -> None:
         raise DataError(file, "step", f"{where} has step {int(dup[0])} twice (duplicate checkpoint)",
                         "keep one row per step and skill")
     for col, values in (("tokens", s.tokens), ("flops", s.flops)):
-        if not np.all(np.isfinite(values)) or np.any(values < 0):
-            raise DataError(file, col, f"{where} has a negative, NaN or infinite {col} value",
-                            f"{col} must be finite and >= 0")
+        if np.any(np.isinf(values)) or np.any(values[np.isfinite(values)] < 0):
+            raise DataError(file, col, f"{where} has a negative or infinite {col} value",
+                            f"{col} must be finite and >= 0 (leave the cell empty if unknown)")
+    if np.isnan(s.tokens).any() and not np.isnan(s.tokens).all():
+        raise DataError(file, "tokens", f"{where} gives tokens on some checkpoints but not others",
+                        "give tokens on every row of a skill, or on none if they are unknown")
     if np.any(np.diff(s.tokens) < 0):
         i = int(np.argmax(np.diff(s.tokens) < 0)) + 1
         raise DataError(file, "tokens", f"{where}: tokens decrease at step {int(s.step[i])} (non-monotone)",
@@ -473,7 +477,7 @@ def _read_trajectory(path: Path, params: float) -> dict[str, Series]:
         if not skill:
             raise DataError(path, "skill", "empty skill name", "name the skill on every row", line=line_no)
         step = cell("step", required=True, integer=True)
-        tokens = cell("tokens", required=True)
+        tokens = cell("tokens")  # empty: unknown (a published model that does not say)
         flops = cell("flops")
         acc = cell("accuracy")
         loss = cell("loss")
@@ -515,7 +519,7 @@ def _read_trajectory(path: Path, params: float) -> dict[str, Series]:
             return [math.nan if v is None else v for v in values]
 
         flops = column(2)
-        tokens = [r[1] for r in items]
+        tokens = [math.nan if r[1] is None else r[1] for r in items]
         if flops is not None:  # fill a missing cell from 6ND
             flops = [FLOPS_PER_PARAM_TOKEN * params * t if math.isnan(f) else f for f, t in zip(flops, tokens)]
         series[skill] = make_series(
@@ -642,5 +646,13 @@ def _csv_number(value: float) -> str:
     return repr(value)
 
 
-def _json_number(value: float) -> int | float:
+def _json_number(value: float) -> int | float | None:
+    """A number for JSON: integral values as int, NaN (unknown) as null."""
+    if math.isnan(value):
+        return None
     return int(value) if float(value) == int(value) and abs(value) < 1e16 else float(value)
+
+
+def _nan_extreme(pick, arrays: Sequence[np.ndarray]) -> float:
+    """The largest (np.fmax) or smallest (np.fmin) value across arrays, ignoring NaN."""
+    return float(pick.reduce(np.concatenate(arrays)))

@@ -156,6 +156,19 @@ def test_olmo_values_are_the_csv_columns(olmo_dir):
 # ---------------------------------------------------------------------------- leaderboard
 
 
+def test_leaderboard_keeps_all_134_models(tmp_path):
+    """With --missing-tokens keep, all 134 rows are runs; 23 have unknown training tokens."""
+    path = shared_data("leaderboard", "base-llm-benchmarks.csv")
+    result = ok(invoke("import", "table", path, *LEADERBOARD_FLAGS, "--missing-tokens", "keep", "--out", tmp_path,
+                       "--json"))
+    written = json.loads(result.stdout)
+    assert len(written) == 134 and all(r["family"] and "GSM8K" in r["skills"] for r in written)
+    unknown = [r["name"] for r in written if r["tokens_max"] is None]
+    assert len(unknown) == 23 and "Qwen--Qwen2-7B" in unknown
+    runs = {r.name: r for r in load_runs(tmp_path)}
+    assert len(runs) == 134 and math.isnan(runs["Qwen--Qwen2-7B"].final_tokens)
+
+
 def test_leaderboard_accounts_for_all_134_models(tmp_path):
     """111 models import; the 23 whose tokens and FLOPs are both unpublished are named as left out."""
     path = shared_data("leaderboard", "base-llm-benchmarks.csv")

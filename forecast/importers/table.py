@@ -8,6 +8,8 @@ original name is kept in the run's `extra.model`.
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from forecast.importers.common import (
 from forecast.importers.table_io import Table, number, read_table
 from forecast.runs import FLOPS_PER_PARAM_TOKEN, Recipe, Run
 
-MISSING_TOKENS = ("error", "skip")
+MISSING_TOKENS = ("error", "skip", "keep")
 
 
 def import_table(
@@ -46,7 +48,8 @@ def import_table(
     the benchmark columns (default: every column not used otherwise); a skill keeps its
     column name and an empty cell skips that benchmark for that model. A row with neither
     tokens nor FLOPs is an error, or left out (with a `SkippedWarning`) when
-    `missing_tokens="skip"`. The family is the `family_column` cell, else `family`.
+    `missing_tokens="skip"`, or kept with unknown (NaN) tokens when `missing_tokens="keep"`:
+    listed by `forecast runs`, left out of fits, which need to place a model in tokens. The family is the `family_column` cell, else `family`.
     """
     if missing_tokens not in MISSING_TOKENS:
         raise UsageError(f"--missing-tokens: use one of {', '.join(MISSING_TOKENS)}, got {missing_tokens!r}")
@@ -68,6 +71,7 @@ def import_table(
     chance = dict(chance or {})
     runs: list[Run] = []
     skipped: list[str] = []
+    unknown: list[str] = []
     seen: dict[str, int] = {}
     for line, row in table:
         model = row[name_i]
@@ -88,9 +92,13 @@ def import_table(
             if missing_tokens == "skip":
                 skipped.append(model)
                 continue
-            raise DataError(table.path, tokens_column or flops_column,
-                            f"model {model!r} has neither training tokens nor FLOPs",
-                            "fill in the cell, or pass --missing-tokens skip to leave such models out", line=line)
+            if missing_tokens == "error":
+                raise DataError(table.path, tokens_column or flops_column,
+                                f"model {model!r} has neither training tokens nor FLOPs",
+                                "fill in the cell, or pass --missing-tokens skip (leave it out) or keep (tokens unknown)",
+                                line=line)
+            unknown.append(model)
+            tokens = math.nan
         points = {}
         for index, skill in skill_cols:
             accuracy = number(table, line, skill, row[index], minimum=0, maximum=1,
@@ -113,6 +121,9 @@ def import_table(
     if skipped:
         note_skipped(f"{table.path}: left out {len(skipped)} models with neither tokens nor FLOPs: "
                      f"{', '.join(skipped)}")
+    if unknown:
+        note_skipped(f"{table.path}: kept {len(unknown)} models whose training tokens are unknown (fits leave them "
+                     f"out): {', '.join(unknown)}")
     check_overrides_used(chance, runs)
     return runs
 
