@@ -19,6 +19,13 @@ from scipy.optimize import isotonic_regression
 from forecast.runs import Run
 
 
+PRIOR_NOISE = 0.02
+"""Accuracy noise assumed before measuring it (2 points: a 1,000-item benchmark's binomial
+noise at p ≈ 0.5 plus as much again of model-to-model scatter)."""
+PRIOR_WEIGHT = 3
+"""How many second differences the prior noise counts as."""
+
+
 @dataclass(frozen=True, eq=False)
 class Observations:
     """Post-warm-up checkpoints of one skill in one group of runs (arrays aligned by point).
@@ -100,7 +107,9 @@ class Observations:
 
         From second differences within each run: for white noise on a locally straight
         trend, Var(y[i+1] − 2y[i] + y[i−1]) = 6σ²; the MAD makes it robust to the
-        transition itself. Falls back to the median evaluation stderr."""
+        transition itself. With few differences (a leaderboard family of four models) the
+        estimate is shrunk towards the evaluation stderr, or `PRIOR_NOISE` when none is
+        known. Falls back to the median evaluation stderr."""
         second = []
         for r in np.unique(self.run):
             idx = np.flatnonzero(self.run == r)
@@ -112,10 +121,16 @@ class Observations:
             # one checkpoint per run (a leaderboard): model-to-model scatter along compute
             order = np.argsort(self.flops, kind="stable")
             second.append(np.diff(self.accuracy[order], 2))
+        prior = eval_noise if math.isfinite(eval_noise) else PRIOR_NOISE
         if not second:
             return eval_noise
         d2 = np.concatenate(second)
-        sigma = 1.4826 * float(np.median(np.abs(d2 - np.median(d2)))) / math.sqrt(6)
+        if len(d2) >= 8:
+            sigma = 1.4826 * float(np.median(np.abs(d2 - np.median(d2)))) / math.sqrt(6)
+        else:  # too few for a robust scale: RMS, shrunk towards the prior below
+            sigma = float(np.sqrt(np.mean(d2**2) / 6))
+        # a few differences say little: shrink towards the prior as if it were PRIOR_WEIGHT of them
+        sigma = math.sqrt((len(d2) * sigma**2 + PRIOR_WEIGHT * prior**2) / (len(d2) + PRIOR_WEIGHT))
         return max(sigma, eval_noise if math.isfinite(eval_noise) else 0.0)
 
     def eval_noise(self) -> float:
