@@ -345,6 +345,7 @@ def fit_command(
     smooth: Annotated[bool, typer.Option("--smooth", help="Make accuracy non-decreasing in tokens per run first.")] = False,
     skip_fraction: Annotated[float, typer.Option("--skip-fraction", help="Ignore checkpoints before this fraction of a run's tokens (warm-up).")] = FitOptions.skip_fraction,
     min_sizes: Annotated[int, typer.Option("--min-sizes", help="Fewest model sizes to forecast from.")] = FitOptions.min_sizes,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Also write a PNG of the grok point against model size, per group.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Fit every skill's transition, choose laws by how well they extrapolate, write fits/."""
@@ -353,6 +354,13 @@ def fit_command(
     with log.status(f"fitting {len(runs)} runs"):
         fits = fit_runs(runs, skills=skill, family=family, recipe=recipe, options=options)
     fits.save(out)
+    if plot is not None:
+        from forecast import plots
+
+        for i, (fam, rec) in enumerate(fits.groups()):
+            path = plot if i == 0 else plot.with_name(f"{plot.stem}-{fam}-{rec}{plot.suffix}")
+            plots.save(plots.grok_scaling_figure(fits.select(fam, rec)), path)
+            log.print(f"wrote {path}")
     rows = [_fit_row(sf) for sf in fits.skills]
     if json_out:
         print_json(rows)
