@@ -9,7 +9,6 @@ costs Python round trips is then per law, not per skill or per draw.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import warnings
 from collections.abc import Sequence

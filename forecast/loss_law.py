@@ -60,7 +60,7 @@ class LossLawFit:
 
     def compute_optimal(self, flops: float, flops_per_param_token: float = 6.0) -> tuple[float, float]:
         """(N, D) minimising L at C = κ·N·D FLOPs (Hoffmann et al. eq. 4)."""
-        a, b = self.beta / (self.alpha + self.beta), self.alpha / (self.alpha + self.beta)
+        a = self.beta / (self.alpha + self.beta)
         g = (self.alpha * self.A / (self.beta * self.B)) ** (1 / (self.alpha + self.beta))
         params = g * (flops / flops_per_param_token) ** a
         return params, flops / (flops_per_param_token * params)

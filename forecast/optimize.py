@@ -12,7 +12,6 @@ autograd, never hand-written. Bounds are enforced by a smooth change of variable
 from __future__ import annotations
 
 import contextlib
-import functools
 from collections.abc import Callable, Iterator
 from typing import Protocol
 from dataclasses import dataclass
@@ -54,7 +53,8 @@ def huber(r: Tensor, delta: float) -> Tensor:
 @contextlib.contextmanager
 def one_thread() -> Iterator[None]:
     """Run torch on one thread: for small tensors, spare cores spin-waiting in OpenMP slow
-    the fit several-fold on a loaded 2-core machine (measured)."""
+    the fit several-fold on a loaded 2-core machine (measured). Also a decorator:
+    `@one_thread()`."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -63,16 +63,7 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _on_one_thread(fn: Callable) -> Callable:
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        with one_thread():
-            return fn(*args, **kwargs)
-
-    return wrapper
-
-
-@_on_one_thread
+@one_thread()
 def minimize_batched(
     objective: Callable[[Tensor, Tensor], Tensor],
     theta0: np.ndarray,

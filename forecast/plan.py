@@ -20,7 +20,7 @@ import numpy as np
 
 from forecast.errors import UsageError
 from forecast.predict import TOKENS_PER_PARAM, Interval, SkillForecast, predict
-from forecast.samples import SurfaceSamples
+from forecast.samples import SurfaceSamples, first_reaching
 
 if TYPE_CHECKING:
     from forecast.fits import Fits
@@ -118,24 +118,14 @@ def plan_target(
 def flops_to_reach(samples: SurfaceSamples, target: float, kappa: float, tokens_per_param: float,
                    low: float, high: float = MAX_FLOPS) -> np.ndarray:
     """Per sample, the fewest FLOPs on the compute-optimal path in [low, high] whose model
-    reaches `target` accuracy (bisection in ln FLOPs); inf when never."""
+    reaches `target` accuracy; inf when never."""
+    params, tokens = compute_optimal(1.0, kappa, tokens_per_param)
 
-    def reaches(log_flops: np.ndarray) -> np.ndarray:
-        params, tokens = compute_optimal(1.0, kappa, tokens_per_param)
-        scale = np.sqrt(np.exp(log_flops))[:, None]
+    def reaches(flops: np.ndarray) -> np.ndarray:
+        scale = np.sqrt(flops)[:, None]
         return samples.accuracy(params * scale, tokens * scale)[:, 0] >= target
 
-    lo = np.full(samples.size, math.log(low))
-    hi = np.full(samples.size, math.log(high))
-    already, ever = reaches(lo), reaches(hi)
-    for _ in range(50):
-        mid = 0.5 * (lo + hi)
-        up = reaches(mid)
-        hi, lo = np.where(up, mid, hi), np.where(up, lo, mid)
-    out = np.exp(hi)
-    out[already] = low
-    out[~ever & ~already] = np.inf
-    return out
+    return first_reaching(reaches, samples.size, low, high)
 
 
 def plan_budget(

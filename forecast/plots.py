@@ -14,12 +14,11 @@ are listed with their reason in a note under the figure.
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 import tempfile
 import textwrap
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,21 +73,10 @@ class PlotStyle:
 DEFAULT_STYLE = PlotStyle()
 
 
-def _torch_on_one_thread(fn: Callable) -> Callable:
-    """Evaluate the surface samples with torch on one thread: the tensors are small, and a
-    second OpenMP thread made each evaluation ~40× slower on a loaded 2-core machine after
-    a fit in the same process (measured; see `forecast.optimize.one_thread`)."""
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        with one_thread():
-            return fn(*args, **kwargs)
-    return wrapper
-
-
 # ============================================================================ figures
 
 
-@_torch_on_one_thread
+@one_thread()  # small tensors: a second OpenMP thread only spins (measured)
 def forecast_figure(
     skill_fits: Sequence[SkillFit],
     target_params: float,
@@ -145,7 +133,7 @@ def forecast_figure(
     return fig
 
 
-@_torch_on_one_thread
+@one_thread()  # small tensors: a second OpenMP thread only spins (measured)
 def grok_scaling_figure(
     skill_fits: Sequence[SkillFit],
     target_params: float | None = None,

@@ -85,21 +85,27 @@ class SurfaceSamples:
     def size(self) -> int:
         return sum(len(p.rows) for p in self.parts)
 
+    def _per_part(self, params: float | np.ndarray, tokens: float | np.ndarray):
+        """Yield (part, its params, its tokens): each a (k, M) slice of a per-sample array
+        or a (1, M) row shared by every sample."""
+        params, tokens = np.asarray(params, dtype=float), np.asarray(tokens, dtype=float)
+        offset = 0
+        for part in self.parts:
+            k = len(part.rows)
+            n = params[offset:offset + k] if params.ndim == 2 else np.atleast_1d(params)[None, :]
+            t = tokens[offset:offset + k] if tokens.ndim == 2 else np.atleast_1d(tokens)[None, :]
+            yield part, n, t
+            offset += k
+
     def accuracy(self, params: float | np.ndarray, tokens: float | np.ndarray) -> np.ndarray:
         """Model accuracy samples (K, M) for N = `params` parameters after D = `tokens` tokens.
 
         Each of `params` and `tokens` is a scalar, an (M,) array shared by all samples, or a
         (K, M) array with one row per sample (e.g. a per-sample point on a compute path)."""
-        params, tokens = np.asarray(params, dtype=float), np.asarray(tokens, dtype=float)
-        out, offset = [], 0
-        for part in self.parts:
-            k = len(part.rows)
-            n = params[offset:offset + k] if params.ndim == 2 else np.atleast_1d(params)[None, :]
-            t = tokens[offset:offset + k] if tokens.ndim == 2 else np.atleast_1d(tokens)[None, :]
-            far = self._far(part, n, t)
+        out = []
+        for part, n, t in self._per_part(params, tokens):
             drift = np.maximum(part.eps[:, None] * part.rate / part.distance, -MAX_SLOWDOWN)
-            out.append(part.fit.accuracy(part.rows, n, t * np.exp(drift * far)))
-            offset += k
+            out.append(part.fit.accuracy(part.rows, n, t * np.exp(drift * self._far(part, n, t))))
         return np.concatenate(out, axis=0)
 
     def _far(self, part: _Part, params: np.ndarray, tokens: np.ndarray) -> np.ndarray:
@@ -123,32 +129,33 @@ class SurfaceSamples:
         if not (sigma is not None and math.isfinite(sigma)):
             p = np.clip(accuracy, 0, 1)
             sigma = np.sqrt(p * (1 - p) / self.fit.n_eval) if self.fit.n_eval else 0.0
-        params, tokens = np.asarray(params, dtype=float), np.asarray(tokens, dtype=float)
-        shape, offset = [], 0
-        for part in self.parts:
-            k = len(part.rows)
-            n = params[offset:offset + k] if params.ndim == 2 else np.atleast_1d(params)[None, :]
-            t = tokens[offset:offset + k] if tokens.ndim == 2 else np.atleast_1d(tokens)[None, :]
-            shape.append(np.broadcast_to(part.misfit * self._far(part, n, t) / part.distance, (k, accuracy.shape[1])))
-            offset += k
+        shape = [np.broadcast_to(part.misfit * self._far(part, n, t) / part.distance, (len(part.rows), accuracy.shape[1]))
+                 for part, n, t in self._per_part(params, tokens)]
         total = np.sqrt(np.square(sigma) + np.square(np.concatenate(shape, axis=0)))
         return np.clip(accuracy + rng.standard_normal(accuracy.shape) * total, 0, 1)
 
     def grok_tokens(self, params: float, threshold: np.ndarray, low: float, high: float) -> np.ndarray:
         """Per sample, the fewest tokens in [low, high] at which accuracy reaches `threshold`
-        (K,): `low` if already there, inf if not reached by `high` (bisection in ln tokens)."""
-        lo = np.full(self.size, math.log(low))
-        hi = np.full(self.size, math.log(high))
-        at = lambda x: self.accuracy(params, np.exp(x)[:, None])[:, 0] >= threshold  # noqa: E731
-        reached, already = at(hi), at(lo)
-        for _ in range(45):
-            mid = 0.5 * (lo + hi)
-            up = at(mid)
-            hi, lo = np.where(up, mid, hi), np.where(up, lo, mid)
-        out = np.exp(hi)
-        out[already] = low
-        out[~reached & ~already] = np.inf
-        return out
+        (K,): `low` if already there, inf if not reached by `high`."""
+        return first_reaching(lambda tokens: self.accuracy(params, tokens[:, None])[:, 0] >= threshold,
+                              self.size, low, high)
+
+
+def first_reaching(reached, size: int, low: float, high: float, iterations: int = 45) -> np.ndarray:
+    """Per sample, the smallest x in [low, high] (x > 0) where the monotone test `reached(x)`
+    (x: (size,) → bool (size,)) turns true, by bisection in ln x: `low` if already true
+    there, inf if still false at `high`."""
+    lo = np.full(size, math.log(low))
+    hi = np.full(size, math.log(high))
+    ever, already = reached(np.exp(hi)), reached(np.exp(lo))
+    for _ in range(iterations):
+        mid = 0.5 * (lo + hi)
+        up = reached(np.exp(mid))
+        hi, lo = np.where(up, mid, hi), np.where(up, lo, mid)
+    out = np.exp(hi)
+    out[already] = low
+    out[~ever & ~already] = np.inf
+    return out
 
 
 def extrapolation_distance(params: np.ndarray | float, flops: np.ndarray | float, max_params: float,

@@ -43,3 +43,15 @@ def test_reproduces_epoch_chinchilla_fit():
     assert fit.beta == pytest.approx(0.3672, rel=0.02)
     assert fit.A == pytest.approx(477.8, rel=0.15)
     assert fit.B == pytest.approx(2143.9, rel=0.15)
+
+
+def test_compute_optimal_split_minimises_the_loss():
+    from forecast.loss_law import LossLawFit
+
+    law = LossLawFit(E=1.8, A=480.0, B=2140.0, alpha=0.35, beta=0.37, objective=0.0, intervals={}, level=0.8,
+                     n_points=0)
+    params, tokens = law.compute_optimal(1e23)
+    assert 6 * params * tokens == pytest.approx(1e23)
+    grid = np.geomspace(params / 3, params * 3, 201)
+    losses = law.predict(grid, 1e23 / (6 * grid))
+    assert grid[np.argmin(losses)] == pytest.approx(params, rel=0.02)
