@@ -26,7 +26,8 @@ app = typer.Typer(
 import_app = typer.Typer(help="Import evaluation results as runs (one directory per run).", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 
-console = Console()  # results
+# results; when piped (not a terminal) rich would assume 80 columns and fold the tables
+console = Console(width=None if sys.stdout.isatty() else 140)
 log = Console(stderr=True)  # progress and logs
 
 
