@@ -6,13 +6,16 @@ Three sources of uncertainty, combined per sample:
 2. **Which law**: candidates contribute samples in proportion to their weight (their
    hold-out extrapolation score), so disagreement between laws widens the interval.
 3. **Extrapolation**: each sample carries a standard-normal ε that moves the forecast
-   along the token axis beyond the pilots: tokens are read as tokens·e^{ε·s·far/d},
-   where s is how far (in e-folds of tokens) the law misplaced the largest pilot when it was
-   fitted on the smaller ones (the hold-out), d the distance of that hold-out and
-   `extrapolation_distance` the target's: how many e-folds it lies beyond the pilots in
-   parameters or in compute, whichever is further. A law that was off by s over a distance d is taken
-   to drift by s per d of further extrapolation. The drift is along the curve, so every
-   sample stays a monotone transition and still says *when* it groks.
+   along the token axis beyond the pilots: tokens are read as tokens·e^{ε·s·far/d}, where
+   s is how far (in e-folds of tokens) the law misplaced the next size when fitted on the
+   smaller ones (the rolling hold-out, `forecast.fit`), d the distance of that hold-out,
+   and far the target's `extrapolation_distance`: how many e-folds it lies beyond the
+   pilots in parameters or in compute, whichever is further. A law that was off by s over
+   a distance d is taken to drift by s per d of further extrapolation. The drift moves along
+   the curve, so every sample stays a monotone transition and still says *when* it groks.
+4. **Shape and measurement** (`observed`, for accuracy intervals only): the hold-out's
+   misfit once aligned, grown with distance like the drift, and the skill's measured
+   checkpoint-to-checkpoint noise.
 Every function of the surface (accuracy, grok point, compute to a target) reads the same
 samples, so `predict` and `plan` agree with each other.
 """
@@ -29,6 +32,7 @@ from forecast.errors import UsageError
 from forecast.fits import SkillFit
 
 SAMPLES = 4000
+"""Monte-Carlo samples per forecast."""
 MIN_SHIFT = 0.15
 """Smallest extrapolation drift assumed (e-folds of tokens per hold-out distance): one lucky
 hold-out must not make a forecast look exact."""
