@@ -1,0 +1,87 @@
+"""Evaluation of a pilot model on held-out problems: exact-match accuracy and answer NLL.
+
+Exact match of greedy decoding is computed in one teacher-forced forward pass: greedy
+decoding reproduces the answer (and stops at its END) exactly when, at every answer
+position, the argmax of the next-token logits given the true prefix is the true token;
+by induction the greedy output then follows the true answer, and at the first position
+where the argmax differs it leaves it. `greedy_generate` decodes for real and the tests
+check that both agree. For scratchpad formats the whole written answer must match.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from forecast.pilot.data import IGNORE, Batch
+from forecast.pilot.model import GPT
+from forecast.pilot.vocab import END_ID, PAD_ID, decode, encode
+
+
+@dataclass(frozen=True)
+class SkillScore:
+    """One skill at one checkpoint."""
+
+    accuracy: float  # fraction of problems answered exactly (greedy decoding)
+    loss: float  # answer NLL: nats summed over the answer's tokens (and END), mean over problems
+    nll_sum: float  # nats summed over every answer token of every problem
+    answer_tokens: int  # answer tokens (END included) over all problems
+    problems: int  # evaluation set size (n)
+
+
+def autocast_for(device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA (tensor cores); plain fp32 elsewhere."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def score(model: GPT, batch: Batch, chunk: int = 512) -> SkillScore:
+    """Exact-match accuracy and answer NLL of `model` on one skill's held-out batch."""
+    device = batch.inputs.device
+    correct = 0
+    nll_sum = 0.0
+    for start in range(0, batch.inputs.shape[0], chunk):
+        inputs, targets = batch.inputs[start:start + chunk], batch.targets[start:start + chunk]
+        with autocast_for(device):
+            logits = model(inputs)
+        logits = logits.float()
+        mask = targets != IGNORE
+        nll = F.cross_entropy(logits.transpose(1, 2), targets.clamp(min=0), reduction="none") * mask
+        nll_sum += float(nll.sum(dtype=torch.float64))
+        right = (logits.argmax(-1) == targets) | ~mask
+        correct += int(right.all(dim=1).sum())
+    problems = batch.inputs.shape[0]
+    answer_tokens = int((batch.targets != IGNORE).sum())
+    return SkillScore(correct / problems, nll_sum / problems, nll_sum, answer_tokens, problems)
+
+
+@torch.no_grad()
+def greedy_generate(model: GPT, prompts: list[str], max_new_tokens: int) -> list[str]:
+    """Greedy decoding of a batch of prompts (full recompute each step, right-padded), each
+    stopped at its END token. Returns the generated answers without END."""
+    device = next(model.parameters()).device
+    lengths = torch.tensor([len(p) for p in prompts], device=device)
+    width = min(int(lengths.max()) + max_new_tokens, model.config.block_size)
+    ids = torch.full((len(prompts), width), PAD_ID, dtype=torch.long, device=device)
+    for row, prompt in enumerate(prompts):
+        ids[row, : len(prompt)] = torch.from_numpy(encode(prompt))
+    done = torch.zeros(len(prompts), dtype=torch.bool, device=device)
+    rows = torch.arange(len(prompts), device=device)
+    answers: list[list[int]] = [[] for _ in prompts]
+    for _ in range(max_new_tokens):
+        if done.all() or int(lengths.max()) >= width:
+            break
+        with autocast_for(device):
+            logits = model(ids[:, : int(lengths.max())])
+        nxt = logits[rows, lengths - 1].argmax(-1)
+        for row in torch.nonzero(~done).flatten().tolist():
+            answers[row].append(int(nxt[row]))
+        done |= nxt == END_ID
+        ids[rows[~done], lengths[~done]] = nxt[~done]
+        lengths = torch.where(done, lengths, lengths + 1)
+    return [decode(a) for a in answers]

@@ -1,0 +1,231 @@
+"""Synthetic skills with known difficulty: problem generators and their text formats.
+
+A skill samples *problems* (rows of integer operands) and renders each one as a
+(prompt, answer) text pair in one of its *formats*. Problems are format-free, so one
+held-out evaluation set serves every format of a skill and recipes that only change the
+format are compared on the same problems.
+
+Addition follows the four formats of Lee et al. 2023, "Teaching Arithmetic to Small
+Transformers" (arXiv:2307.03381, sec. 4 and appendix), written compactly for a
+character-level model (`128+367` throughout):
+
+- plain              `128+367=` -> `495`
+- reverse            `128+367=` -> `594`   (answer digits least-significant first)
+- scratch_simple     `128+367=` -> `a5c1,a9c0,a4c0>495`
+                     one step per digit from the right: answer digit (a) and carry (c)
+- scratch_detailed   `128+367=` -> `8+7+0=15a5c1,2+6+1=9a9c0,1+3+0=4a4c0>495`
+                     each step also writes the digit sum it computes (digits + carry in)
+
+Other operations, in rough order of difficulty for a small transformer: sorting digits
+(`sort`), subtraction (`sub`), multiplication by one digit (`mul1`), and a composite
+two-step word problem (`word`, a tiny GSM8K analogue: "has 12, gets 35, gives 7"), which
+needs an addition then a subtraction.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Example:
+    """One problem as text: the model reads `prompt` and must write `answer` (then END)."""
+
+    prompt: str
+    answer: str
+
+
+class Skill(ABC):
+    """A problem generator with one or more text formats; the first format is the default."""
+
+    kind: ClassVar[str]
+    formats: ClassVar[tuple[str, ...]]
+    description: ClassVar[str]
+
+    @abstractmethod
+    def sample(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        """`count` problems as an int64 array (count, operands), drawn uniformly."""
+
+    @abstractmethod
+    def render(self, problem: tuple[int, ...], fmt: str) -> Example:
+        """The problem as text in format `fmt` (one of `formats`)."""
+
+    @property
+    @abstractmethod
+    def space(self) -> int:
+        """Number of distinct problems: caps the held-out set size (see `data.eval_problems`)."""
+
+    @abstractmethod
+    def max_length(self, fmt: str) -> int:
+        """Upper bound on len(prompt) + len(answer) in characters (= tokens) for format `fmt`:
+        sizes the model's position table."""
+
+    def options(self) -> dict[str, int]:
+        """The generator's options as written in a config file (e.g. {"digits": 3})."""
+        return dict(vars(self))
+
+
+def _reverse_or_plain(value: int, fmt: str) -> str:
+    return str(value)[::-1] if fmt == "reverse" else str(value)
+
+
+@dataclass(frozen=True)
+class Addition(Skill):
+    """a + b with a, b uniform in [0, 10**digits)."""
+
+    digits: int = 3
+    kind: ClassVar[str] = "add"
+    formats: ClassVar[tuple[str, ...]] = ("plain", "reverse", "scratch_simple", "scratch_detailed")
+    description: ClassVar[str] = "multi-digit addition (Lee et al. 2023 formats)"
+
+    def sample(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        return rng.integers(0, 10**self.digits, size=(count, 2))
+
+    @property
+    def space(self) -> int:
+        return 10 ** (2 * self.digits)
+
+    def max_length(self, fmt: str) -> int:
+        d = self.digits
+        # prompt 'a+b=' then: d+1 answer digits; or d steps 'aXcY' (+ 'x+y+c=ss' detailed),
+        # d-1 commas, '>' and the d+1 digit sum
+        answer = {"plain": d + 1, "reverse": d + 1, "scratch_simple": 6 * d + 1, "scratch_detailed": 14 * d + 1}
+        return 2 * d + 2 + answer[fmt]
+
+    def render(self, problem: tuple[int, ...], fmt: str) -> Example:
+        a, b = problem
+        prompt = f"{a}+{b}="
+        if fmt in ("plain", "reverse"):
+            return Example(prompt, _reverse_or_plain(a + b, fmt))
+        width = max(len(str(a)), len(str(b)))
+        da, db = str(a).zfill(width)[::-1], str(b).zfill(width)[::-1]
+        carry, steps = 0, []
+        for x, y in zip(da, db):  # least-significant digit first, as a person adds
+            total = int(x) + int(y) + carry
+            step = f"a{total % 10}c{total // 10}"
+            if fmt == "scratch_detailed":
+                step = f"{x}+{y}+{carry}={total}" + step
+            steps.append(step)
+            carry = total // 10
+        return Example(prompt, ",".join(steps) + f">{a + b}")
+
+
+@dataclass(frozen=True)
+class Subtraction(Skill):
+    """a - b with a >= b, both uniform in [0, 10**digits) (so the answer is non-negative)."""
+
+    digits: int = 3
+    kind: ClassVar[str] = "sub"
+    formats: ClassVar[tuple[str, ...]] = ("plain", "reverse")
+    description: ClassVar[str] = "multi-digit subtraction, non-negative result"
+
+    def sample(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        pairs = rng.integers(0, 10**self.digits, size=(count, 2))
+        return np.sort(pairs, axis=1)[:, ::-1].copy()
+
+    @property
+    def space(self) -> int:
+        return 10 ** (2 * self.digits) // 2
+
+    def max_length(self, fmt: str) -> int:
+        return 2 * self.digits + 2 + self.digits
+
+    def render(self, problem: tuple[int, ...], fmt: str) -> Example:
+        a, b = problem
+        return Example(f"{a}-{b}=", _reverse_or_plain(a - b, fmt))
+
+
+@dataclass(frozen=True)
+class MultiplyDigit(Skill):
+    """a * b with a uniform in [0, 10**digits) and b a single digit in [0, 9]."""
+
+    digits: int = 3
+    kind: ClassVar[str] = "mul1"
+    formats: ClassVar[tuple[str, ...]] = ("plain", "reverse")
+    description: ClassVar[str] = "multi-digit times one-digit multiplication"
+
+    def sample(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        return np.stack([rng.integers(0, 10**self.digits, size=count), rng.integers(0, 10, size=count)], axis=1)
+
+    @property
+    def space(self) -> int:
+        return 10 ** (self.digits + 1)
+
+    def max_length(self, fmt: str) -> int:
+        return self.digits + 3 + self.digits + 1
+
+    def render(self, problem: tuple[int, ...], fmt: str) -> Example:
+        a, b = problem
+        return Example(f"{a}*{b}=", _reverse_or_plain(a * b, fmt))
+
+
+@dataclass(frozen=True)
+class SortDigits(Skill):
+    """Sort `length` random digits ascending: `s:5381=` -> `1358`."""
+
+    length: int = 5
+    kind: ClassVar[str] = "sort"
+    formats: ClassVar[tuple[str, ...]] = ("plain",)
+    description: ClassVar[str] = "sort a list of digits"
+
+    def sample(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        return rng.integers(0, 10, size=(count, self.length))
+
+    @property
+    def space(self) -> int:
+        return 10**self.length
+
+    def max_length(self, fmt: str) -> int:
+        return 2 * self.length + 3
+
+    def render(self, problem: tuple[int, ...], fmt: str) -> Example:
+        digits = "".join(str(d) for d in problem)
+        return Example(f"s:{digits}=", "".join(sorted(digits)))
+
+
+@dataclass(frozen=True)
+class WordProblem(Skill):
+    """Composite two-step skill, a tiny GSM8K analogue: `has12 get35 give7?` -> `40`.
+
+    Solving it chains two single skills: an addition (12 + 35 = 47) then a subtraction
+    (47 - 7 = 40); the amount given away never exceeds what is held. Formats: `plain`,
+    `reverse` (answer digits reversed) and `steps`, a chain-of-thought answer writing each
+    intermediate result (`12+35=47,47-7=40`), the analogue of GSM8K's worked solutions.
+    """
+
+    digits: int = 2
+    kind: ClassVar[str] = "word"
+    formats: ClassVar[tuple[str, ...]] = ("plain", "reverse", "steps")
+    description: ClassVar[str] = "composite word problem: add then subtract"
+
+    def sample(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        high = 10**self.digits
+        a = rng.integers(0, high, size=count)
+        b = rng.integers(0, high, size=count)
+        c = rng.integers(0, np.minimum(a + b, high - 1) + 1)  # gives away at most what it has
+        return np.stack([a, b, c], axis=1)
+
+    @property
+    def space(self) -> int:
+        return 10 ** (3 * self.digits) // 2
+
+    def max_length(self, fmt: str) -> int:
+        d = self.digits
+        answer = {"plain": d + 1, "reverse": d + 1, "steps": 7 * d + 8}
+        return 3 * d + 13 + answer[fmt]
+
+    def render(self, problem: tuple[int, ...], fmt: str) -> Example:
+        a, b, c = problem
+        prompt = f"has{a} get{b} give{c}?"
+        if fmt == "steps":
+            return Example(prompt, f"{a}+{b}={a + b},{a + b}-{c}={a + b - c}")
+        return Example(prompt, _reverse_or_plain(a + b - c, fmt))
+
+
+SKILL_KINDS: dict[str, type[Skill]] = {
+    cls.kind: cls for cls in (Addition, Subtraction, MultiplyDigit, SortDigits, WordProblem)
+}

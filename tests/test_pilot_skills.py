@@ -1,0 +1,115 @@
+"""Skill generators: correct answers in every format, length bounds, held-out sets disjoint."""
+
+import numpy as np
+import pytest
+
+from forecast.pilot.data import IGNORE, collate, eval_problems, training_batch
+from forecast.pilot.recipes import Phase, RecipeSpec
+from forecast.pilot.skills import SKILL_KINDS, Addition, MultiplyDigit, SortDigits, Subtraction, WordProblem
+from forecast.pilot.vocab import decode, encode
+
+
+def test_addition_formats_lee_et_al():
+    add = Addition(digits=3)
+    assert add.render((128, 367), "plain").answer == "495"
+    assert add.render((128, 367), "reverse").answer == "594"
+    assert add.render((128, 367), "scratch_simple").answer == "a5c1,a9c0,a4c0>495"
+    assert add.render((128, 367), "scratch_detailed").answer == "8+7+0=15a5c1,2+6+1=9a9c0,1+3+0=4a4c0>495"
+    assert add.render((999, 1), "scratch_simple").answer == "a0c1,a0c1,a0c1>1000"
+    assert {add.render((5, 7), f).prompt for f in add.formats} == {"5+7="}
+
+
+@pytest.mark.parametrize("fmt", Addition.formats)
+def test_addition_answers_are_correct(fmt):
+    add = Addition(digits=4)
+    for a, b in add.sample(np.random.default_rng(0), 500):
+        answer = add.render((int(a), int(b)), fmt).answer
+        final = answer.split(">")[-1]
+        assert int(final[::-1] if fmt == "reverse" else final) == a + b
+        if fmt.startswith("scratch"):  # each step's digit and carry follow the column sums
+            carry = 0
+            for x, y, step in zip(str(a).zfill(4)[::-1], str(b).zfill(4)[::-1], answer.split(">")[0].split(",")):
+                total = int(x) + int(y) + carry
+                assert step.endswith(f"a{total % 10}c{total // 10}")
+                if fmt == "scratch_detailed":
+                    assert step.startswith(f"{x}+{y}+{carry}={total}")
+                carry = total // 10
+
+
+def test_other_operations():
+    rng = np.random.default_rng(1)
+    for a, b in Subtraction(3).sample(rng, 300):
+        assert a >= b and Subtraction(3).render((a, b), "plain").answer == str(a - b)
+        assert Subtraction(3).render((a, b), "reverse").answer == str(a - b)[::-1]
+    for a, b in MultiplyDigit(3).sample(rng, 300):
+        assert 0 <= b <= 9 and int(MultiplyDigit(3).render((a, b), "plain").answer) == a * b
+    assert SortDigits(5).render((5, 3, 8, 1, 0), "plain").answer == "01358"
+
+
+def test_word_problem_is_add_then_subtract():
+    word = WordProblem(digits=2)
+    assert word.render((12, 35, 7), "plain").prompt == "has12 get35 give7?"
+    assert word.render((12, 35, 7), "plain").answer == "40"
+    assert word.render((12, 35, 7), "reverse").answer == "04"
+    assert word.render((12, 35, 7), "steps").answer == "12+35=47,47-7=40"
+    for a, b, c in word.sample(np.random.default_rng(2), 500):
+        assert 0 <= c <= a + b and int(word.render((a, b, c), "plain").answer) == a + b - c
+
+
+@pytest.mark.parametrize("kind", sorted(SKILL_KINDS))
+def test_max_length_bounds_every_problem(kind):
+    skill = SKILL_KINDS[kind]()
+    problems = skill.sample(np.random.default_rng(3), 3000)
+    for fmt in skill.formats:
+        lengths = [len(e.prompt) + len(e.answer) for e in (skill.render(tuple(map(int, p)), fmt) for p in problems)]
+        assert max(lengths) <= skill.max_length(fmt)
+        example = skill.render(tuple(map(int, problems[0])), fmt)
+        assert len(encode(example.prompt + example.answer)) == len(example.prompt + example.answer)  # in the vocabulary
+
+
+def test_eval_sets_are_fixed_unique_and_held_out_of_training():
+    skills = {"add": Addition(2), "sort": SortDigits(3)}
+    sets = {n: eval_problems(s, 64, seed=7) for n, s in skills.items()}
+    for name, problems in sets.items():
+        assert len({tuple(p) for p in problems}) == 64
+        np.testing.assert_array_equal(problems, eval_problems(skills[name], 64, seed=7))
+    held_out = {n: frozenset(tuple(int(x) for x in p) for p in ps) for n, ps in sets.items()}
+    recipe = RecipeSpec("r", {"add": "reverse"}, (Phase({"add": 1.0, "sort": 1.0}),))
+    seen = set()
+    for step in range(1, 200):  # 200 x 64 draws from 10^4 + 10^3 problems: collisions are certain without exclusion
+        batch = training_batch(skills, recipe, held_out, seed=0, step=step, batch_size=64)
+        for row in batch.inputs.numpy():
+            seen.add(decode(row).split("=")[0] + "=")
+    eval_prompts = {skills[n].render(tuple(int(x) for x in p), "plain").prompt for n in sets for p in sets[n]}
+    assert not seen & eval_prompts
+
+
+def test_training_batches_are_a_function_of_seed_and_step():
+    skills = {"add": Addition(2)}
+    recipe = RecipeSpec("r", {}, (Phase({"add": 1.0}),))
+    held = {"add": frozenset()}
+    a = training_batch(skills, recipe, held, seed=0, step=5, batch_size=16)
+    b = training_batch(skills, recipe, held, seed=0, step=5, batch_size=16)
+    c = training_batch(skills, recipe, held, seed=0, step=6, batch_size=16)
+    assert a.inputs.equal(b.inputs) and not a.inputs.equal(c.inputs)
+
+
+def test_curriculum_phases():
+    recipe = RecipeSpec("c", {}, (Phase({"add": 1.0}, 10), Phase({"sort": 1.0}, 5), Phase({"add": 1.0, "sort": 1.0})))
+    assert [set(recipe.phase_at(s).mix) for s in (1, 10, 11, 15, 16, 1000)] == [
+        {"add"}, {"add"}, {"sort"}, {"sort"}, {"add", "sort"}, {"add", "sort"}]
+    skills = {"add": Addition(2), "sort": SortDigits(3)}
+    batch = training_batch(skills, recipe, {"add": frozenset(), "sort": frozenset()}, 0, 12, 8)
+    assert all(decode(row).startswith("s:") for row in batch.inputs.numpy())
+
+
+def test_loss_only_on_answer_tokens():
+    add = Addition(3)
+    batch = collate([add.render((12, 345), "plain"), add.render((5, 5), "plain")])
+    # '12+345=357$': inputs '12+345=357', targets are '357$' at the positions of '=', '3', '5', '7'
+    assert decode(batch.inputs[0].numpy()) == "12+345=357"
+    targets = batch.targets[0].numpy()
+    assert decode(targets[targets != IGNORE]) == "357"
+    assert (targets != IGNORE).sum() == 4 and targets[-1] == 1  # END is a target
+    assert batch.lengths.tolist() == [10, 6] and batch.tokens == 16
+    assert (batch.targets[1].numpy() != IGNORE).sum() == 3  # '10' + END; padding carries no target
