@@ -6,16 +6,32 @@ stderr. Every `ForecastError` becomes one line on stderr and exit code 2.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
+import warnings
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
+from rich import box as rich_box
 from rich.console import Console
+from rich.table import Table as RichTable
 
-from forecast.errors import ForecastError
+from forecast.backtest import backtest as backtest_runs
+from forecast.errors import ForecastError, UsageError
+from forecast.fit import ALL_LAWS, FitOptions, fit as fit_runs
+from forecast.fits import Fits, SkillFit
+from forecast.importers import (
+    LongColumns, SkippedWarning, import_lm_eval, import_long, import_table, import_wide_csv, parse_chance_overrides,
+)
+from forecast.importers.common import check_params_kind, parse_assignments
+from forecast.plan import plan_budget, plan_target
+from forecast.predict import TOKENS_PER_PARAM, SkillForecast, pilot_grok_point, predict as predict_fits
+from forecast.quantities import format_count, format_flops, parse_quantity
+from forecast.runs import Recipe, Run, load_run, load_runs, run_summary, write_runs
 
 app = typer.Typer(
     help="Forecast when and whether a large model will grok each skill, from small pilot runs.",
@@ -56,20 +72,6 @@ def print_json(data: Any) -> None:
 # ============================================================================ runs & import
 # (runs store: `forecast runs`, `forecast import lm-eval|csv|table|long`)
 
-import warnings  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Annotated  # noqa: E402
-
-from rich import box as rich_box  # noqa: E402
-from rich.table import Table as RichTable  # noqa: E402
-
-from forecast.importers import (  # noqa: E402
-    LongColumns, SkippedWarning, import_lm_eval, import_long, import_table, import_wide_csv, parse_chance_overrides,
-)
-from forecast.importers.common import check_params_kind, parse_assignments  # noqa: E402
-from forecast.errors import UsageError  # noqa: E402
-from forecast.quantities import format_count, parse_quantity  # noqa: E402
-from forecast.runs import Recipe, Run, load_runs, run_summary, write_runs  # noqa: E402
 
 ImportJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 ImportOut = Annotated[Path | None, typer.Option("--out", help="Runs directory to write into (one folder per run).")]
@@ -297,11 +299,6 @@ def import_long_command(
 # ============================================================================ pilot
 # (pilot trainer: `forecast pilot`)
 
-import contextlib  # noqa: E402  (imports kept in this section: other sections are edited in parallel)
-from pathlib import Path  # noqa: E402
-
-from forecast.errors import UsageError  # noqa: E402
-from forecast.runs import load_run  # noqa: E402
 
 @command(app, "pilot")
 def pilot(
@@ -317,10 +314,10 @@ def pilot(
     """Train a pilot ladder of small transformers on synthetic skills, writing runs as they train.
 
     Rerunning the same command resumes an interrupted ladder and skips finished runs."""
-    from forecast.pilot import PRESETS, load_ladder, preset_ladder, resolve_device, train_run
+    from forecast.pilot import load_ladder, preset_names, preset_ladder, resolve_device, train_run
 
     if (preset is None) == (config is None):
-        raise UsageError(f"give exactly one of --preset ({', '.join(PRESETS)}) or --config FILE")
+        raise UsageError(f"give exactly one of --preset ({', '.join(preset_names())}) or --config FILE")
     ladder = preset_ladder(preset) if preset is not None else load_ladder(config)
     if show_config:
         print_json(ladder.to_json())
@@ -389,9 +386,6 @@ def _print_pilot_summary(runs: list[Any], as_json: bool) -> None:
 # ============================================================================ fit
 # (fitting engine: `forecast fit`)
 
-from forecast.fit import ALL_LAWS, FitOptions, fit as fit_runs  # noqa: E402
-from forecast.fits import Fits, SkillFit  # noqa: E402
-from forecast.predict import pilot_grok_point  # noqa: E402
 
 FitsDir = Annotated[Path, typer.Option("--fits", help="Directory of fits written by `forecast fit`.")]
 FamilyOpt = Annotated[str | None, typer.Option("--family", help="Which family, when the fits or runs hold several.")]
@@ -469,11 +463,6 @@ def fit_command(
 
 # ============================================================================ forecasts
 # (`forecast predict`, `forecast plan`, `forecast backtest`, `forecast demo`)
-
-from forecast.backtest import backtest as backtest_runs  # noqa: E402
-from forecast.plan import plan_budget, plan_target  # noqa: E402
-from forecast.predict import TOKENS_PER_PARAM, SkillForecast, predict as predict_fits  # noqa: E402
-from forecast.quantities import format_flops  # noqa: E402
 
 
 def _interval_text(i: Any, pct: bool = True) -> str:

@@ -11,13 +11,13 @@ Modules: `vocab` (characters), `skills` (problem generators and formats), `recip
 
 from forecast.pilot.ladder import Ladder, load_ladder, parse_ladder, resolve_device, run_ladder
 from forecast.pilot.model import GPT, ModelConfig
-from forecast.pilot.presets import PRESETS, preset_ladder
+from forecast.pilot.presets import preset_ladder, preset_names
 from forecast.pilot.recipes import Phase, RecipeSpec
 from forecast.pilot.skills import SKILL_KINDS, Skill
 from forecast.pilot.trainer import EvalConfig, Progress, RunSpec, TrainConfig, train_run
 
 __all__ = [
     "Ladder", "load_ladder", "parse_ladder", "resolve_device", "run_ladder",
-    "GPT", "ModelConfig", "PRESETS", "preset_ladder", "Phase", "RecipeSpec",
+    "GPT", "ModelConfig", "preset_names", "preset_ladder", "Phase", "RecipeSpec",
     "SKILL_KINDS", "Skill", "EvalConfig", "Progress", "RunSpec", "TrainConfig", "train_run",
 ]
