@@ -641,6 +641,37 @@ def backtest_command(
     console.print(table)
 
 
+@command(app, "demo")
+def demo_command(
+    out: Annotated[Path, typer.Option("--out", help="Writes OUT/runs/demo/ (pilot runs) and OUT/fits/.")] = Path("out/demo"),
+    params: Annotated[str, typer.Option("--params", help="Target model size in non-embedding parameters.")] = "1M",
+    device: Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")] = "auto",
+    json_out: JsonOpt = False,
+) -> None:
+    """The main job: train the `demo` pilot ladder, fit every skill, forecast a larger model.
+
+    Rerunning skips finished pilot runs; `forecast predict --fits OUT/fits` forecasts other sizes."""
+    from forecast.demo import run_demo
+    from forecast.pilot import resolve_device
+
+    target = parse_quantity(params, what="--params")
+    torch_device = resolve_device(device)
+    log.print(f"pilot ladder [bold]demo[/] on {torch_device.type} → {out / 'runs' / 'demo'}, then fits → {out / 'fits'}")
+    with _pilot_progress() as (_, report):
+        result = run_demo(out, target, torch_device, report)
+    if json_out:
+        print_json({"runs": str(result.runs_dir), "fits": str(result.fits_dir),
+                    "fit": [_fit_row(sf) for sf in result.fits.skills],
+                    "forecast": [f.to_json() for f in result.forecasts]})
+        return
+    _print_pilot_summary(result.runs, as_json=False)
+    f0 = result.forecasts[0]
+    console.print(_forecast_table(result.forecasts, f"forecast: {format_count(f0.params)} params, "
+                                  f"{format_count(f0.tokens)} tokens (compute-optimal, {TOKENS_PER_PARAM:g} tokens/param), "
+                                  f"{format_flops(f0.flops)} FLOPs ({f0.extrapolation:.3g}× the largest pilot)"))
+    log.print(f"next: forecast predict --fits {result.fits_dir} --params 10M --skill all --plot forecast.png")
+
+
 # ============================================================================ compare
 # (`forecast compare`)
 

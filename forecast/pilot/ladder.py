@@ -186,7 +186,10 @@ def _parse_skills(data: Any, file: str | Path) -> dict[str, Skill]:
         for key, value in options.items():
             if key not in allowed:
                 raise DataError(file, f"{where}.{key}", "unknown option", f"{kind} takes {', '.join(allowed) or 'no options'}")
-            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 9:
+            if allowed[key].type in (bool, "bool"):
+                if not isinstance(value, bool):
+                    raise DataError(file, f"{where}.{key}", f"expected true or false, got {value!r}", f"write e.g. {key} = true")
+            elif not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 9:
                 raise DataError(file, f"{where}.{key}", f"expected a whole number from 1 to 9, got {value!r}", "write e.g. digits = 3")
         skills[name] = cls(**options)
     return skills

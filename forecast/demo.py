@@ -1,0 +1,61 @@
+"""The main job end to end: train the `demo` pilot ladder, fit it, forecast a larger model.
+
+    result = run_demo("out/demo", target_params=1e6)
+    result.forecasts   # one SkillForecast per skill
+
+Each stage writes what the matching command would (runs under `out/runs/demo/`, fits under
+`out/fits/`), so the stages can be rerun or inspected one at a time with `forecast pilot`,
+`forecast fit` and `forecast predict`. Rerunning skips finished pilot runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from forecast.fit import FitOptions, fit
+from forecast.fits import Fits
+from forecast.predict import SkillForecast, predict
+from forecast.runs import Run, load_runs
+
+DEMO_PRESET = "demo"
+DEMO_TARGET_PARAMS = 1e6
+"""Default target: 1M non-embedding parameters, ten times the demo's largest pilot (~100k)."""
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """What the demo made: the pilot runs, their fits, and the forecast for the target."""
+
+    runs_dir: Path  # the pilot runs (one directory per run)
+    fits_dir: Path  # the fits (`forecast predict --fits` reads it)
+    runs: list[Run]
+    fits: Fits
+    forecasts: list[SkillForecast]
+
+
+def run_demo(
+    out: str | Path,
+    target_params: float = DEMO_TARGET_PARAMS,
+    device: str | torch.device = "cpu",
+    progress: Callable | None = None,
+    fit_options: FitOptions | None = None,
+) -> DemoResult:
+    """Pilot ladder -> fits -> forecast for a model of `target_params` non-embedding
+    parameters trained compute-optimally (20 tokens per parameter, as `forecast predict`).
+
+    `progress` receives the trainer's `Progress` reports (see `forecast.pilot.train_run`)."""
+    from forecast.pilot import preset_ladder, run_ladder
+
+    out = Path(out)
+    ladder = preset_ladder(DEMO_PRESET)
+    runs_dir, fits_dir = out / "runs" / ladder.name, out / "fits"
+    run_ladder(ladder.run_specs(), runs_dir, device, progress)
+    runs = load_runs(runs_dir)
+    fits = fit(runs, options=fit_options or FitOptions())
+    fits.save(fits_dir)
+    forecasts = predict(fits, target_params, skills=["all"])
+    return DemoResult(runs_dir, fits_dir, runs, fits, forecasts)
