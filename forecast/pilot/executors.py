@@ -219,7 +219,11 @@ def submitit_executor(cluster: str, folder: str | Path, options: SlurmOptions) -
     except ImportError:
         raise UsageError("--executor slurm needs submitit: pip install 'forecast[slurm]' "
                          "(or pip install submitit), or use --executor local") from None
-    executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
+    try:
+        executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
+    except RuntimeError:  # SlurmExecutor: "Could not detect srun"
+        raise UsageError("--executor slurm: no Slurm on this machine (srun not found); run it on the cluster's "
+                         "login node, or use --executor local (or submitit-local to try the jobs locally)") from None
     parameters: dict[str, Any] = {
         "name": options.job_name, "timeout_min": options.time_min, "tasks_per_node": 1, "nodes": 1,
         "cpus_per_task": options.cpus_per_task, "gpus_per_node": options.gpus_per_task,
