@@ -114,15 +114,9 @@ def check_jobs(jobs: int, device: torch.device) -> None:
 # ---------------------------------------------------------------------------- in this process
 
 
-def run_sequential(jobs: Sequence[RunJob], progress: ProgressFn | None = None,
-                   started: Callable[[RunJob], None] | None = None) -> list[Path]:
+def run_sequential(jobs: Sequence[RunJob], progress: ProgressFn | None = None) -> list[Path]:
     """Run the jobs in turn in this process; the first failure raises (as `forecast pilot` always did)."""
-    paths = []
-    for job in jobs:
-        if started is not None:
-            started(job)
-        paths.append(Path(job(progress)))
-    return paths
+    return [Path(job(progress)) for job in jobs]
 
 
 # ---------------------------------------------------------------------------- process pool
