@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -165,7 +166,7 @@ def test_worker_files_mark_running_and_failed(tmp_path):
     with pytest.raises(ValueError), worker_files(run_dir, spec.train.steps):
         raise ValueError("bad thing\nmore")
     assert (run_dir / ERROR_FILE).read_text() == "ValueError: bad thing\n"
-    assert run_status(run_dir, spec) .state == "failed" and not (run_dir / WORKER_FILE).exists()
+    assert run_status(run_dir, spec).state == "failed" and not (run_dir / WORKER_FILE).exists()
     (run_dir / WORKER_FILE).write_text(json.dumps({"pid": 1, "host": "elsewhere", "heartbeat": time.time() - 3600}))
     (run_dir / ERROR_FILE).unlink()
     status = run_status(run_dir, spec)
@@ -191,8 +192,6 @@ def test_status_table_and_errors(sequential, tmp_path):
 
 
 def test_slurm_without_submitit_is_a_usage_error(monkeypatch, tmp_path):
-    import sys
-
     monkeypatch.setitem(sys.modules, "submitit", None)  # import submitit -> ImportError
     assert_one_line_error(invoke("pilot", "--preset", "tiny", "--executor", "slurm", "--out", tmp_path),
                           "--executor slurm needs submitit", "pip install")
