@@ -302,42 +302,174 @@ def import_long_command(
 
 @command(app, "pilot")
 def pilot(
+    directory: Path = typer.Argument(None, help="With --status: a ladder directory, OUT/<ladder name>."),
     preset: str = typer.Option(None, "--preset", help="Built-in ladder: tiny, demo, formats, formats_cpu, curriculum, curriculum_cpu."),
     config: Path = typer.Option(None, "--config", help="Ladder config file (.toml or .json); see README 'Pilot runs'."),
     out: Path = typer.Option(Path("runs"), "--out", help="Runs go to OUT/<ladder name>/<run name>/."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA when present), cpu or cuda."),
     seeds: int = typer.Option(None, "--seeds", min=1, help="Train seeds 0..K-1 (default: the config's seeds)."),
-    threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch (default: one per core)."),
+    threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch per run (default: one per core; "
+                                "with --jobs N, cores // N; on Slurm, 1). Runs are identical for equal thread counts."),
+    executor: str = typer.Option("local", "--executor", help="local: this machine; slurm: one Slurm job per run "
+                                 "(submitit); submitit-local: the Slurm jobs as local processes, without a cluster."),
+    jobs: int = typer.Option(1, "--jobs", help="Runs at once with --executor local (a process pool; on GPUs one run "
+                             "per GPU); 1 trains them in turn in this process."),
+    status: bool = typer.Option(False, "--status", help="Show which runs are finished, running, failed or pending, and exit."),
+    partition: str = typer.Option(None, "--partition", help="Slurm partition (default: the cluster's)."),
+    time_min: int = typer.Option(60, "--time", help="Slurm time limit per run, in minutes; a job that hits it requeues and resumes."),
+    gpus_per_task: int = typer.Option(None, "--gpus-per-task", help="GPUs per Slurm job (default: 1 with --device cuda, else 0)."),
+    array_parallelism: int = typer.Option(64, "--array-parallelism", help="Most Slurm array tasks running at once."),
+    wait_jobs: bool = typer.Option(False, "--wait", help="With --executor slurm: wait for the jobs and print the summary."),
     show_config: bool = typer.Option(False, "--show-config", help="Print the ladder config as JSON (usable with --config) and exit."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Train a pilot ladder of small transformers on synthetic skills, writing runs as they train.
 
     Rerunning the same command resumes an interrupted ladder and skips finished runs."""
-    from forecast.pilot import load_ladder, preset_names, preset_ladder, resolve_device, train_run
+    from forecast.pilot import load_ladder, preset_names, preset_ladder
+    from forecast.pilot.executors import EXECUTORS
 
+    if executor not in EXECUTORS:
+        raise UsageError(f"--executor {executor}: unknown executor; use {', '.join(EXECUTORS)}")
+    if jobs < 1:
+        raise UsageError(f"--jobs {jobs}: give a positive number of parallel runs, e.g. --jobs 2")
+    if status and directory is not None and preset is None and config is None:
+        _print_sweep_status(directory, None, as_json)
+        return
+    if directory is not None:
+        raise UsageError(f"{directory}: a directory argument goes with --status alone; to train, "
+                         "give --preset or --config (and --out)")
     if (preset is None) == (config is None):
-        raise UsageError(f"give exactly one of --preset ({', '.join(preset_names())}) or --config FILE")
+        raise UsageError(f"give exactly one of --preset ({', '.join(preset_names())}) or --config FILE"
+                         + (", or a ladder directory with --status" if status else ""))
     ladder = preset_ladder(preset) if preset is not None else load_ladder(config)
     if show_config:
         print_json(ladder.to_json())
         return
-    torch_device = resolve_device(device)
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(threads)
     specs = ladder.run_specs(seeds)
     family_dir = out / ladder.name
-    log.print(f"pilot ladder [bold]{ladder.name}[/]: {len(specs)} runs on {torch_device.type} -> {family_dir}")
-    paths = []
+    if status:
+        _print_sweep_status(family_dir, specs, as_json)
+    elif executor == "local":
+        _pilot_local(ladder, specs, family_dir, device, threads, jobs, as_json)
+    else:
+        _pilot_submitit(ladder, specs, family_dir, executor, device, threads, as_json, wait_jobs or executor != "slurm",
+                        partition, time_min, gpus_per_task, array_parallelism)
+
+
+def _pilot_local(ladder: Any, specs: list[Any], family_dir: Path, device: str, threads: int | None, jobs: int,
+                 as_json: bool) -> None:
+    """Train on this machine: in turn (--jobs 1), or in a process pool."""
+    from forecast.pilot import resolve_device
+    from forecast.pilot.executors import check_jobs, default_threads, make_jobs, run_pool, run_sequential
+    from forecast.pilot.sweep import SweepError, record_sweep
+
+    torch_device = resolve_device(device)
+    check_jobs(jobs, torch_device)
+    if jobs == 1:
+        if threads is not None:
+            import torch
+
+            torch.set_num_threads(threads)
+        log.print(f"pilot ladder [bold]{ladder.name}[/]: {len(specs)} runs on {torch_device.type} -> {family_dir}")
+        with _pilot_progress() as (bars, report):
+            overall = bars.add_task("ladder", total=len(specs), info="")
+            paths = []
+            for job in make_jobs(specs, family_dir, torch_device.type, None):
+                bars.update(overall, description=f"ladder ({job.spec.name})")
+                paths.extend(run_sequential([job], report))
+                bars.advance(overall)
+        _print_pilot_summary([load_run(p) for p in paths], as_json)
+        return
+    threads = threads or default_threads(jobs)
+    record_sweep(family_dir, _swept_ladder(ladder, specs), {"executor": "local", "jobs": jobs, "threads": threads})
+    log.print(f"pilot ladder [bold]{ladder.name}[/]: {len(specs)} runs, {jobs} at a time on {torch_device.type} "
+              f"({threads} torch thread{'s' if threads > 1 else ''} each) -> {family_dir}")
     with _pilot_progress() as (bars, report):
         overall = bars.add_task("ladder", total=len(specs), info="")
-        for spec in specs:
-            bars.update(overall, description=f"ladder ({spec.name})")
-            paths.append(train_run(spec, family_dir, torch_device, report))
-            bars.advance(overall)
-    _print_pilot_summary([load_run(p) for p in paths], as_json)
+        outcomes = run_pool(make_jobs(specs, family_dir, torch_device.type, threads), jobs, torch_device, report,
+                            lambda _: bars.advance(overall))
+    _finish_sweep(outcomes, as_json, SweepError)
+
+
+def _pilot_submitit(ladder: Any, specs: list[Any], family_dir: Path, executor: str, device: str,
+                    threads: int | None, as_json: bool, wait: bool, partition: str | None, time_min: int,
+                    gpus_per_task: int | None, array_parallelism: int) -> None:
+    """Submit the unfinished runs as one submitit job array; wait for them unless on Slurm without --wait."""
+    from forecast.pilot.executors import Outcome, SlurmOptions, make_jobs, submit_submitit, submitit_executor, wait_submitit
+    from forecast.pilot.sweep import FAILED, FINISHED, PENDING, SweepError, counts, record_sweep, sweep_status
+
+    if device not in ("auto", "cpu", "cuda"):  # resolved on the node that runs each job
+        raise UsageError(f"--device: unknown device {device!r}; use auto, cpu or cuda")
+    for flag, value in (("--time", time_min), ("--array-parallelism", array_parallelism)):
+        if value < 1:
+            raise UsageError(f"{flag} {value}: give a positive number")
+    if gpus_per_task is not None and gpus_per_task < 0:
+        raise UsageError(f"--gpus-per-task {gpus_per_task}: give 0 or more GPUs")
+    gpus = gpus_per_task if gpus_per_task is not None else int(device == "cuda")
+    threads = threads or 1
+    options = SlurmOptions(partition=partition, time_min=time_min, gpus_per_task=gpus, cpus_per_task=threads,
+                           array_parallelism=array_parallelism, job_name=f"pilot-{ladder.name}")
+    cluster = "slurm" if executor == "slurm" else "local"
+    submitter = submitit_executor(cluster, family_dir / ".submitit", options)
+    statuses = sweep_status(family_dir, specs)
+    todo = [spec for spec, st in zip(specs, statuses) if st.state in (FAILED, PENDING)]
+    finished = [spec for spec, st in zip(specs, statuses) if st.state == FINISHED]
+    state = counts(statuses)
+    log.print(f"pilot ladder [bold]{ladder.name}[/]: {len(specs)} runs ({state['finished']} finished, "
+              f"{state['running']} running); submitting {len(todo)} via submitit ({cluster}) -> {family_dir}")
+    run_jobs = make_jobs(todo, family_dir, device, threads)
+    submitted = submit_submitit(run_jobs, submitter)
+    job_ids = {job.spec.name: handle.job_id for job, handle in zip(run_jobs, submitted)}
+    record_sweep(family_dir, _swept_ladder(ladder, specs),
+                 {"executor": executor, "threads": threads, "gpus_per_task": gpus, "job_ids": job_ids})
+    if not wait:
+        if as_json:
+            print_json({"submitted": job_ids, "ladder_dir": str(family_dir)})
+        else:
+            console.print(f"submitted {len(job_ids)} job(s): {', '.join(job_ids.values()) or '-'}; "
+                          f"follow with: forecast pilot --status {family_dir}")
+        return
+    with _pilot_progress() as (bars, _):
+        overall = bars.add_task("ladder", total=len(run_jobs), info="")
+        outcomes = wait_submitit(run_jobs, submitted, grace_s=15.0 if cluster == "slurm" else 2.0, done=lambda _: bars.advance(overall))
+    by_name = {o.name: o for o in [*(Outcome(s.name, family_dir / s.name) for s in finished), *outcomes]}
+    _finish_sweep([by_name[s.name] for s in specs if s.name in by_name], as_json, SweepError)
+
+
+def _swept_ladder(ladder: Any, specs: list[Any]) -> dict[str, Any]:
+    """The ladder config with the seeds actually run (for `.sweep.json`)."""
+    return ladder.to_json() | {"seeds": sorted({s.seed for s in specs})}
+
+
+def _finish_sweep(outcomes: list[Any], as_json: bool, error: type[Exception]) -> None:
+    """Summary of the runs that finished; then one line naming the failed ones, if any."""
+    _print_pilot_summary([load_run(o.path) for o in outcomes if o.error is None], as_json)
+    failed = [o for o in outcomes if o.error is not None]
+    if failed:
+        raise error(f"{len(failed)} of {len(outcomes)} runs failed ({'; '.join(f'{o.name}: {o.error}' for o in failed)}); "
+                    "fix and rerun the same command: only unfinished runs run again")
+
+
+def _print_sweep_status(family_dir: Path, specs: list[Any] | None, as_json: bool) -> None:
+    """`forecast pilot --status`: one row per run, its state and what it is doing."""
+    from forecast.pilot.sweep import counts, sweep_status
+
+    statuses = sweep_status(family_dir, specs)
+    tally = counts(statuses)
+    if as_json:
+        print_json({"ladder_dir": str(family_dir), "counts": tally, "runs": [s.to_json() for s in statuses]})
+        return
+    table = RichTable(title=f"{_n_runs(len(statuses))} in {family_dir}", title_justify="left",
+                      caption=", ".join(f"{v} {k}" for k, v in tally.items()), caption_justify="left",
+                      box=rich_box.SIMPLE_HEAD, pad_edge=False)
+    for header in ("run", "state", "evaluated to step", "detail"):
+        table.add_column(header, overflow="fold", no_wrap=header in ("run", "state"),
+                         justify="right" if header.startswith("evaluated") else "left")
+    for s in statuses:
+        step = "-" if s.step is None else f"{s.step}/{s.steps if s.steps is not None else '?'}"
+        table.add_row(s.name, s.state, step, s.detail)
+    console.print(table)
 
 
 @contextlib.contextmanager

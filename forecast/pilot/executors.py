@@ -1,0 +1,274 @@
+"""Running the runs of a ladder: in turn, in a local process pool, or as Slurm jobs (submitit).
+
+Every run is an independent job (`RunJob`: a picklable callable around `train_run`)
+writing its own run directory, so a sweep can be resubmitted: complete runs are skipped,
+interrupted ones resume from their last evaluation (the trainer's `.state.pt`).
+
+- `run_sequential`: one run after another in this process (the default `forecast pilot`).
+- `run_pool`: a 'spawn' process pool (torch is not fork-safe) of `jobs` workers. Each
+  worker sets torch's CPU threads (default: cores // jobs) and owns one device for its
+  life: `cuda:i` for worker i on a machine with GPUs, so one run per GPU at a time.
+- `submit_submitit`: one submitit job per run, submitted as a job array (`executor.batch()`);
+  `RunJob.checkpoint` makes a preempted or timed-out job requeue itself, and the requeued
+  job resumes from the run's last evaluation. `submitit_executor("slurm", ...)` builds
+  the Slurm executor; `"local"` runs the same jobs as local subprocesses (for tests and
+  trying a config without a cluster).
+
+Determinism: a run's trajectory depends on its spec, the device and torch's CPU thread
+count, so every worker sets the thread count explicitly (`RunJob.threads`); a sequential
+sweep with `--threads T` gives byte-identical runs to a pool whose workers use T threads.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from forecast.errors import UsageError
+from forecast.pilot.sweep import ERROR_FILE, error_line, is_complete, worker_files
+from forecast.pilot.trainer import Progress, RunSpec, train_run
+
+EXECUTORS = ("local", "slurm", "submitit-local")
+ProgressFn = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """One run as a job: picklable, so a pool worker or a Slurm node can run it.
+
+    `device` is resolved where the job runs ('auto' on a Slurm node picks that node's GPU);
+    `threads` is torch's CPU thread count there (None: leave torch's default)."""
+
+    spec: RunSpec
+    family_dir: str
+    device: str = "auto"
+    threads: int | None = None
+
+    def __call__(self, progress: ProgressFn | None = None) -> str:
+        """Train (resume, or skip) the run; returns its directory."""
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
+        device = _worker_device(self.device)
+        run_dir = Path(self.family_dir) / self.spec.name
+        # a complete run is skipped by train_run: no worker file, so its directory is not touched
+        with worker_files(run_dir, self.spec.train.steps, announce=not is_complete(run_dir)) as beat:
+            def report(p: Progress) -> None:
+                beat(p)
+                if progress is not None:
+                    progress(p)
+            return str(train_run(self.spec, self.family_dir, device, report))
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
+        """submitit's hook on preemption or timeout: resubmit this same job. The trainer
+        checkpoints after every evaluation, so the requeued job loses no evaluations."""
+        from submitit.helpers import DelayedSubmission
+
+        return DelayedSubmission(self, *args, **kwargs)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one job of a sweep ended: its run directory, or the error's last line."""
+
+    name: str
+    path: Path | None = None
+    error: str | None = None
+
+
+def make_jobs(specs: Sequence[RunSpec], family_dir: str | Path, device: str, threads: int | None) -> list[RunJob]:
+    """One job per spec, all writing into `family_dir`."""
+    return [RunJob(spec, str(Path(family_dir).absolute()), device, threads) for spec in specs]
+
+
+def cpu_cores() -> int:
+    """CPU cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def default_threads(jobs: int) -> int:
+    """Torch threads per worker so that `jobs` workers share the cores: cores // jobs, at least 1."""
+    return max(1, cpu_cores() // jobs)
+
+
+def check_jobs(jobs: int, device: torch.device) -> None:
+    """`--jobs` must be positive, and on GPUs at most one run per GPU at a time."""
+    if jobs < 1:
+        raise UsageError(f"--jobs {jobs}: give a positive number of parallel runs, e.g. --jobs 2")
+    if device.type == "cuda" and jobs > torch.cuda.device_count():
+        raise UsageError(f"--jobs {jobs}: this machine has {torch.cuda.device_count()} GPU(s) and runs one run "
+                         "per GPU at a time; use --jobs up to that, or --device cpu")
+
+
+# ---------------------------------------------------------------------------- in this process
+
+
+def run_sequential(jobs: Sequence[RunJob], progress: ProgressFn | None = None) -> list[Path]:
+    """Run the jobs in turn in this process; the first failure raises (as `forecast pilot` always did)."""
+    return [Path(job(progress)) for job in jobs]
+
+
+# ---------------------------------------------------------------------------- process pool
+
+_WORKER: dict[str, Any] = {}  # per worker process: its device and the progress queue
+
+
+def run_pool(jobs: Sequence[RunJob], workers: int, device: torch.device,
+             progress: ProgressFn | None = None, done: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+    """Run the jobs in a 'spawn' pool of `workers` processes; a failing job is reported in
+    its `Outcome` and the others go on. Worker i trains on `cuda:i` when `device` is CUDA,
+    else on `device`; progress events come back through a queue (at most ~5 per second
+    per run, and every evaluation)."""
+    context = multiprocessing.get_context("spawn")
+    devices, events = context.Queue(), context.Queue()
+    for i in range(workers):
+        devices.put(f"cuda:{i}" if device.type == "cuda" else device.type)
+    outcomes: dict[str, Outcome] = {}
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(devices, events)) as pool:
+        futures: dict[Future, RunJob] = {pool.submit(_pool_run, job): job for job in jobs}
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+            _drain(events, progress)
+            for future in finished:
+                job = futures[future]
+                error = future.exception()
+                outcome = Outcome(job.spec.name, error=error_line(error)) if error is not None else \
+                    Outcome(job.spec.name, Path(future.result()))
+                outcomes[job.spec.name] = outcome
+                if done is not None:
+                    done(outcome)
+        _drain(events, progress)
+    return [outcomes[job.spec.name] for job in jobs]
+
+
+def _init_worker(devices: Any, events: Any) -> None:
+    _WORKER["device"] = devices.get()
+    _WORKER["events"] = events
+
+
+def _pool_run(job: RunJob) -> str:
+    """A job in a pool worker: on the worker's own device, progress sent to the parent."""
+    last = [0.0]
+
+    def send(p: Progress) -> None:
+        now = time.monotonic()
+        if p.status != "training" or now - last[0] > 0.2:
+            last[0] = now
+            _WORKER["events"].put(p)
+
+    job = RunJob(job.spec, job.family_dir, _WORKER["device"], job.threads)
+    return job(send)
+
+
+def _drain(events: Any, progress: ProgressFn | None) -> None:
+    while True:
+        try:
+            event = events.get_nowait()
+        except queue.Empty:
+            return
+        if progress is not None:
+            progress(event)
+
+
+def _worker_device(name: str) -> torch.device:
+    """'auto'/'cpu'/'cuda' as `resolve_device`; 'cuda:i' as given (a pool worker's GPU)."""
+    from forecast.pilot.ladder import resolve_device
+
+    return torch.device(name) if name.startswith("cuda:") else resolve_device(name)
+
+
+# ---------------------------------------------------------------------------- submitit (Slurm)
+
+
+@dataclass(frozen=True)
+class SlurmOptions:
+    """What each Slurm job asks for (one run per job, one task per job)."""
+
+    partition: str | None = None  # None: the cluster's default partition
+    time_min: int = 60  # wall-clock limit per job; a job that hits it is requeued and resumes
+    gpus_per_task: int = 0  # GPUs per job (0 for CPU runs)
+    cpus_per_task: int = 1  # also torch's thread count in the job
+    mem_gb: float | None = None  # None: the cluster's default
+    array_parallelism: int = 64  # most array tasks running at once
+    job_name: str = "forecast-pilot"
+
+
+def submitit_executor(cluster: str, folder: str | Path, options: SlurmOptions) -> Any:
+    """A submitit executor: 'slurm', or 'local' (the same jobs as local subprocesses).
+    `UsageError` if submitit is not installed."""
+    try:
+        import submitit
+    except ImportError:
+        raise UsageError("--executor slurm needs submitit: pip install 'forecast[slurm]' "
+                         "(or pip install submitit), or use --executor local") from None
+    try:
+        executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
+    except RuntimeError:  # SlurmExecutor: "Could not detect srun"
+        raise UsageError("--executor slurm: no Slurm on this machine (srun not found); run it on the cluster's "
+                         "login node, or use --executor local (or submitit-local to try the jobs locally)") from None
+    parameters: dict[str, Any] = {
+        "name": options.job_name, "timeout_min": options.time_min, "tasks_per_node": 1, "nodes": 1,
+        "cpus_per_task": options.cpus_per_task, "gpus_per_node": options.gpus_per_task,
+        "mem_gb": options.mem_gb, "slurm_array_parallelism": options.array_parallelism,
+    }
+    if options.partition:
+        parameters["slurm_partition"] = options.partition
+    executor.update_parameters(**parameters)
+    return executor
+
+
+def submit_submitit(jobs: Sequence[RunJob], executor: Any) -> list[Any]:
+    """Submit one submitit job per run, as one job array; returns submitit's jobs."""
+    if not jobs:
+        return []
+    with executor.batch():
+        submitted = [executor.submit(job) for job in jobs]
+    return submitted
+
+
+def wait_submitit(jobs: Sequence[RunJob], submitted: Sequence[Any], poll_s: float = 0.5, grace_s: float = 15.0,
+                  done: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+    """Wait for submitted jobs; a failed job's outcome carries the error's last line (from
+    the run's error file when the worker wrote one, else from submitit). A job that ended
+    without a result file within `grace_s` (slow shared filesystems) was killed."""
+    outcomes: dict[int, Outcome] = {}
+    while len(outcomes) < len(jobs):
+        for i, (job, handle) in enumerate(zip(jobs, submitted)):
+            if i in outcomes or not handle.done():
+                continue
+            outcomes[i] = _submitit_outcome(job, handle, grace_s)
+            if done is not None:
+                done(outcomes[i])
+        if len(outcomes) < len(jobs):
+            time.sleep(poll_s)
+    return [outcomes[i] for i in range(len(jobs))]
+
+
+def _submitit_outcome(job: RunJob, handle: Any, grace_s: float) -> Outcome:
+    deadline = time.monotonic() + grace_s
+    while not handle.paths.result_pickle.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    error_file = Path(job.family_dir) / job.spec.name / ERROR_FILE
+    if not handle.paths.result_pickle.exists():
+        return Outcome(job.spec.name, error=f"job {handle.job_id} ended without a result (killed, preempted without "
+                                            f"requeue, or out of memory?); log: {handle.paths.stderr}")
+    try:
+        return Outcome(job.spec.name, Path(handle.result()))
+    except Exception as exc:  # submitit's FailedJobError: the worker raised
+        if error_file.exists():
+            return Outcome(job.spec.name, error=error_file.read_text().strip())
+        parts = str(exc).split("-" * 22)  # FailedJobError: message, ----, traceback, ----, log paths
+        lines = [line.strip() for line in (parts[1] if len(parts) > 2 else str(exc)).splitlines() if line.strip()]
+        return Outcome(job.spec.name, error=f"job {handle.job_id}: {lines[-1] if lines else type(exc).__name__}")
