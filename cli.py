@@ -623,6 +623,7 @@ def _forecast_table(forecasts: list[SkillForecast], title: str) -> RichTable:
         if f.reason:
             notes.append(f"{f.skill}: {f.reason}")
     shared = {w for f in forecasts for w in f.warnings if "compute is" in w or "smaller than every" in w}
+    notes += [f"{f.skill}: {w}" for f in forecasts for w in f.warnings if "earliest any pilot" in w]
     notes += sorted(shared)
     if notes:
         table.caption = "\n".join(notes)

@@ -43,15 +43,17 @@ def run_demo(
     device: str | torch.device = "cpu",
     progress: Callable | None = None,
     fit_options: FitOptions | None = None,
+    preset: str = DEMO_PRESET,
 ) -> DemoResult:
     """Pilot ladder -> fits -> forecast for a model of `target_params` non-embedding
     parameters trained compute-optimally (20 tokens per parameter, as `forecast predict`).
 
-    `progress` receives the trainer's `Progress` reports (see `forecast.pilot.train_run`)."""
+    `progress` receives the trainer's `Progress` reports (see `forecast.pilot.train_run`);
+    `preset` swaps the ladder (the tests use `tiny`)."""
     from forecast.pilot import preset_ladder, run_ladder
 
     out = Path(out)
-    ladder = preset_ladder(DEMO_PRESET)
+    ladder = preset_ladder(preset)
     runs_dir, fits_dir = out / "runs" / ladder.name, out / "fits"
     run_ladder(ladder.run_specs(), runs_dir, device, progress)
     runs = load_runs(runs_dir)

@@ -23,6 +23,7 @@ import numpy as np
 
 from forecast.errors import UsageError
 from forecast.fits import NOT_PREDICTABLE, SkillFit
+from forecast.quantities import format_count
 from forecast.samples import SurfaceSamples
 
 if TYPE_CHECKING:
@@ -190,6 +191,10 @@ def predict_skill(sf: SkillFit, params: float, *, tokens: float | None = None, f
                         "read the interval, not the median")
     if params < min(sf.sizes):
         warnings.append("the target is smaller than every pilot")
+    earliest = min(float(min(p.tokens)) for p in sf.pilots)
+    if grok is not None and grok.tokens < earliest:
+        warnings.append(f"the median grok point is below {format_count(earliest)} tokens, the earliest any pilot "
+                        "was evaluated at: the pilots cannot resolve how early it comes")
     return SkillForecast(status=status, accuracy=accuracy, grok=grok, p_grok=p_grok, threshold=threshold_median,
                          chosen=sf.chosen, warnings=tuple(warnings), **base)
 

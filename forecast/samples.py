@@ -107,9 +107,10 @@ class SurfaceSamples:
         Each of `params` and `tokens` is a scalar, an (M,) array shared by all samples, or a
         (K, M) array with one row per sample (e.g. a per-sample point on a compute path)."""
         out = []
-        for part, n, t in self._per_part(params, tokens):
-            drift = np.maximum(part.eps[:, None] * part.rate / part.distance, -MAX_SLOWDOWN)
-            out.append(part.fit.accuracy(part.rows, n, t * np.exp(drift * self._far(part, n, t))))
+        with np.errstate(over="ignore", invalid="ignore"):  # bisections probe far beyond the pilots: overflow reads as inf tokens
+            for part, n, t in self._per_part(params, tokens):
+                drift = np.maximum(part.eps[:, None] * part.rate / part.distance, -MAX_SLOWDOWN)
+                out.append(part.fit.accuracy(part.rows, n, t * np.exp(drift * self._far(part, n, t))))
         return np.concatenate(out, axis=0)
 
     def _far(self, part: _Part, params: np.ndarray, tokens: np.ndarray) -> np.ndarray:

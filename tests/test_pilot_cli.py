@@ -76,7 +76,7 @@ def test_resume_after_kill_is_identical(tiny, tmp_path):
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     first = tmp_path / "tiny" / "tiny-reverse-xs-s0"
     deadline = time.monotonic() + 60
-    while not ((first / ".state.pt").exists() and (first / "trajectory.csv").exists()):
+    while not all((first / f).exists() for f in (".state.pt", "trajectory.csv", "run.json")):  # save_run writes run.json last
         assert process.poll() is None and time.monotonic() < deadline, "ladder ended before its first evaluation"
         time.sleep(0.005)
     os.kill(process.pid, signal.SIGKILL)

@@ -1,0 +1,98 @@
+"""The main job (`forecast demo`) and the demo runs and fits shipped in the repository."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+from forecast import Fits, load_runs
+from forecast.demo import run_demo
+from forecast.predict import STATUSES, predict
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED_RUNS, SHIPPED_FITS = REPO / "runs" / "demo", REPO / "fits"
+
+
+def test_demo_flow_on_the_tiny_ladder(tmp_path):
+    """pilot -> fit -> predict wiring, on the seconds-long ladder (two sizes: too few to
+    forecast from, so every skill must say not-predictable rather than give a number)."""
+    import torch
+
+    torch.set_num_threads(1)
+    result = run_demo(tmp_path, 1e6, "cpu", preset="tiny")
+    assert result.runs_dir == tmp_path / "runs" / "tiny" and len(result.runs) == 2
+    assert Fits.load(result.fits_dir).skills and {f.skill for f in result.forecasts} == {"add", "sort"}
+    for f in result.forecasts:
+        assert f.status == "not-predictable" and f.accuracy is None and "sizes" in f.reason
+
+
+def _grok_step(series, level=0.5):
+    """First evaluated step at which accuracy reaches `level` (None if never)."""
+    hits = np.flatnonzero(series.accuracy >= level)
+    return None if not hits.size else float(series.tokens[hits[0]])
+
+
+@pytest.mark.skipif(not SHIPPED_RUNS.exists(), reason="runs/demo is not in this checkout")
+def test_shipped_demo_runs_show_transitions_that_come_sooner_for_larger_models():
+    runs = load_runs(SHIPPED_RUNS)
+    by_size: dict[float, list] = {}
+    for run in runs:
+        by_size.setdefault(run.params, []).append(run)
+    sizes = sorted(by_size)
+    assert len(sizes) >= 4
+    grokking = []
+    for skill in ("add", "sub"):
+        largest = by_size[sizes[-1]]
+        assert all(r.series[skill].accuracy[0] < 0.05 for r in runs)  # near chance at the start
+        assert max(r.series[skill].accuracy.max() for r in largest) >= 0.8  # grokked at the larger sizes
+        # mean grok point (tokens to 50%) over seeds, for sizes where every seed got there
+        points = {}
+        for size in sizes:
+            steps = [_grok_step(r.series[skill]) for r in by_size[size]]
+            if all(s is not None for s in steps):
+                points[size] = np.mean(steps)
+        assert len(points) >= 3, points
+        ordered = [points[s] for s in sorted(points)]
+        assert ordered[-1] < ordered[0], points  # larger models grok sooner
+        grokking.append(skill)
+    assert max(r.series["word"].accuracy.max() for r in runs) < 0.5  # the harder skill has not
+
+
+@pytest.mark.skipif(not SHIPPED_FITS.exists(), reason="fits/ is not in this checkout")
+def test_predict_70b_on_the_shipped_fits(monkeypatch):
+    monkeypatch.chdir(REPO)  # `--fits` defaults to ./fits
+    result = CliRunner().invoke(app, ["predict", "--params", "70B", "--skill", "all", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert {r["skill"] for r in rows} == {"add", "sub", "word"}
+    for r in rows:
+        assert r["status"] in STATUSES
+        if r["status"] == "not-predictable":
+            assert r["accuracy"] is None and r["grok"] is None and r["p_grok"] is None
+
+
+@pytest.mark.skipif(not SHIPPED_FITS.exists(), reason="fits/ is not in this checkout")
+def test_shipped_fits_forecast_grok_points_for_a_larger_size():
+    fits = Fits.load(SHIPPED_FITS)
+    forecasts = {f.skill: f for f in predict(fits, 1e6, skills=["all"])}
+    for skill in ("add", "sub"):
+        f = forecasts[skill]
+        assert f.status != "not-predictable", f.reason
+        assert f.grok is not None and f.grok.low_tokens <= f.grok.tokens
+
+
+@pytest.mark.skipif(not SHIPPED_FITS.exists(), reason="fits/ is not in this checkout")
+@pytest.mark.parametrize("skill,target", [("add", 0.6), ("add", 0.8), ("sub", 0.7)])
+def test_plan_round_trips_through_predict_on_the_shipped_fits(skill, target):
+    """The compute `plan` names for a target accuracy, fed back to `predict`, forecasts that
+    accuracy within its interval."""
+    from forecast.plan import plan_target
+
+    fits = Fits.load(SHIPPED_FITS)
+    plan = plan_target(fits, skill, target)
+    assert plan.flops is not None, plan.reason
+    (f,) = predict(fits, plan.params, flops=plan.flops.median, skills=[skill])
+    assert f.accuracy.low <= target <= f.accuracy.high
