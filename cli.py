@@ -809,5 +809,60 @@ def demo_command(
 # (`forecast compare`)
 
 
+@command(app, "compare")
+def compare_command(
+    runs_dir: Annotated[Path, typer.Argument(help="Runs directory with several recipes (or families).")],
+    by: Annotated[str, typer.Option("--by", help="What differs between the compared groups: recipe or family.")] = "recipe",
+    skill: SkillOpt = None,
+    family: FamilyOpt = None,
+    recipe: RecipeOpt = None,
+    target_params: Annotated[str | None, typer.Option("--target-params", help="Extrapolate to this size in parameters: 70B, 1M.")] = None,
+    baseline: Annotated[str | None, typer.Option("--baseline", help="Recipe to compare against (default: the fastest at the largest pilot size).")] = None,
+    threshold: Annotated[float | None, typer.Option("--threshold", help="Accuracy that counts as grokked (default: half way from floor to plateau, per recipe).")] = None,
+    interval: IntervalOpt = 0.8,
+    draws: Annotated[int, typer.Option("--draws", help="Bootstrap draws per candidate law.")] = FitOptions.draws,
+    laws: Annotated[str | None, typer.Option("--laws", help=f"Candidate laws, comma-separated: {', '.join(ALL_LAWS)}.")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Also write a PNG: trajectories and grok tokens vs size per recipe.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Which recipe makes each skill grok sooner, by how much, and whether that holds at the target size."""
+    from forecast.compare import compare
+
+    target = None if target_params is None else parse_quantity(target_params, what="--target-params")
+    runs = load_runs(runs_dir)
+    with log.status(f"fitting {len(runs)} runs"):
+        fits = fit_runs(runs, family=family, recipe=recipe,
+                        options=_fit_options(draws, 0, laws, False, FitOptions.skip_fraction, FitOptions.min_sizes))
+    results = compare(fits, by=by, skills=skill, family=family, recipe=recipe, target_params=target,
+                      baseline=baseline, threshold=threshold, level=interval)
+    if plot is not None:
+        from forecast import plots
+        from forecast.compare_plot import compare_figure
+
+        plots.save(compare_figure(results, fits), plot)
+        log.print(f"wrote {plot}")
+    if json_out:
+        print_json([c.to_json() for c in results])
+        return
+    for c in results:
+        table = RichTable(title=f"{c.skill}: tokens to grok threshold by {c.by} ({c.fixed}), baseline {c.baseline}",
+                          title_justify="left", box=rich_box.SIMPLE_HEAD, pad_edge=False)
+        sizes = sorted({s.params for s in c.speeds}, key=float)
+        table.add_column(c.by)
+        for n in sizes:
+            pilot = any(s.pilot for s in c.speeds if s.params == n)
+            table.add_column(f"{format_count(n)}{'' if pilot else ' (target)'}", overflow="fold")
+        for group in sorted({s.group for s in c.speeds}):
+            cells = []
+            for n in sizes:
+                sp = next(s for s in c.speeds if s.group == group and s.params == n)
+                cells.append("never" if sp.tokens is None else _interval_text(sp.tokens, pct=False))
+            table.add_row(group, *cells)
+        for group, why in c.not_predictable.items():
+            table.add_row(group, *(["not predictable"] + [""] * (len(sizes) - 1)))
+        table.caption = "\n".join([v.text for v in c.verdicts] + [f"{g}: {why}" for g, why in c.not_predictable.items()])
+        table.caption_justify = "left"
+        console.print(table)
+
 if __name__ == "__main__":
     app()
