@@ -856,7 +856,9 @@ def compare_command(
             cells = []
             for n in sizes:
                 sp = next(s for s in c.speeds if s.group == group and s.params == n)
-                cells.append("never" if sp.tokens is None else _interval_text(sp.tokens, pct=False))
+                t = sp.tokens
+                cells.append("never" if t is None else f"{format_count(t.median)} [{format_count(t.low)}–"
+                             f"{'beyond' if t.high == float('inf') else format_count(t.high)}]")
             table.add_row(group, *cells)
         for group, why in c.not_predictable.items():
             table.add_row(group, *(["not predictable"] + [""] * (len(sizes) - 1)))

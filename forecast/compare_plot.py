@@ -64,8 +64,9 @@ def _speeds(ax, c: SkillComparison, colors: dict, style: PlotStyle) -> None:
         ax.plot(n[pilot], med[pilot], color=color, lw=1.5, marker="o", ms=3)
         ax.fill_between(n[pilot], lo[pilot], hi[pilot], color=color, alpha=style.band_alpha, lw=0)
         if (~pilot).any():
-            last = np.flatnonzero(pilot)[-1]
-            ax.plot([n[last], n[~pilot][0]], [med[last], med[~pilot][0]], color=color, lw=1.2, ls="--")
+            if pilot.any():  # dashed from the largest pilot that crossed on to the target
+                last = np.flatnonzero(pilot)[-1]
+                ax.plot([n[last], n[~pilot][0]], [med[last], med[~pilot][0]], color=color, lw=1.2, ls="--")
             ax.errorbar(n[~pilot], med[~pilot], yerr=[med[~pilot] - lo[~pilot], hi[~pilot] - med[~pilot]],
                         color=color, marker="*", ms=9, capsize=3, lw=1)
         sizes += list(n)
