@@ -525,6 +525,7 @@ RecipeOpt = Annotated[str | None, typer.Option("--recipe", help="Which data reci
 SkillOpt = Annotated[list[str] | None, typer.Option("--skill", help="Skill (repeatable, case-insensitive) or `all`.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 IntervalOpt = Annotated[float, typer.Option("--interval", help="Central probability of the intervals.")]
+DrawsOpt = Annotated[int, typer.Option("--draws", help="Bootstrap draws per candidate law.")]
 
 
 def _fit_options(draws: int, seed: int, laws: str | None, smooth: bool, skip_fraction: float,
@@ -554,7 +555,7 @@ def fit_command(
     skill: SkillOpt = None,
     family: FamilyOpt = None,
     recipe: RecipeOpt = None,
-    draws: Annotated[int, typer.Option("--draws", help="Bootstrap draws per candidate law.")] = FitOptions.draws,
+    draws: DrawsOpt = FitOptions.draws,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap (fits are reproducible).")] = 0,
     laws: Annotated[str | None, typer.Option("--laws", help=f"Candidate laws, comma-separated: {', '.join(ALL_LAWS)}.")] = None,
     smooth: Annotated[bool, typer.Option("--smooth", help="Make accuracy non-decreasing in tokens per run first.")] = False,
@@ -727,7 +728,7 @@ def backtest_command(
     family: FamilyOpt = None,
     recipe: RecipeOpt = None,
     interval: IntervalOpt = 0.8,
-    draws: Annotated[int, typer.Option("--draws", help="Bootstrap draws per candidate law.")] = FitOptions.draws,
+    draws: DrawsOpt = FitOptions.draws,
     plot: Annotated[Path | None, typer.Option("--plot", help="Also write a PNG of held-out actual vs forecast.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -820,7 +821,7 @@ def compare_command(
     baseline: Annotated[str | None, typer.Option("--baseline", help="Recipe to compare against (default: the fastest at the largest pilot size).")] = None,
     threshold: Annotated[float | None, typer.Option("--threshold", help="Accuracy that counts as grokked (default: half way from floor to plateau, per recipe).")] = None,
     interval: IntervalOpt = 0.8,
-    draws: Annotated[int, typer.Option("--draws", help="Bootstrap draws per candidate law.")] = FitOptions.draws,
+    draws: DrawsOpt = FitOptions.draws,
     laws: Annotated[str | None, typer.Option("--laws", help=f"Candidate laws, comma-separated: {', '.join(ALL_LAWS)}.")] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="Also write a PNG: trajectories and grok tokens vs size per recipe.")] = None,
     json_out: JsonOpt = False,
