@@ -602,7 +602,8 @@ def _interval_text(i: Any, pct: bool = True) -> str:
     if i is None:
         return "-"
     f = (lambda v: f"{100 * v:.1f}") if pct else format_count
-    return f"{f(i.median)} [{f(i.low)}–{f(i.high)}]"
+    high = "beyond" if i.high == float("inf") else f(i.high)  # an interval with no upper end (never within the horizon)
+    return f"{f(i.median)} [{f(i.low)}–{high}]"
 
 
 def _forecast_table(forecasts: list[SkillForecast], title: str) -> RichTable:
@@ -857,9 +858,7 @@ def compare_command(
             cells = []
             for n in sizes:
                 sp = next(s for s in c.speeds if s.group == group and s.params == n)
-                t = sp.tokens
-                cells.append("never" if t is None else f"{format_count(t.median)} [{format_count(t.low)}–"
-                             f"{'beyond' if t.high == float('inf') else format_count(t.high)}]")
+                cells.append("never" if sp.tokens is None else _interval_text(sp.tokens, pct=False))
             table.add_row(group, *cells)
         for group, why in c.not_predictable.items():
             table.add_row(group, *(["not predictable"] + [""] * (len(sizes) - 1)))
