@@ -21,8 +21,8 @@ import real_data  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from forecast.backtest import backtest  # noqa: E402
-from forecast.fit import FitOptions  # noqa: E402
+from forecast.backtesting import backtest  # noqa: E402
+from forecast.fitting import FitOptions  # noqa: E402
 
 
 def cases(quick: bool):

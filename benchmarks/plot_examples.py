@@ -17,8 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import real_data  # noqa: E402
 
 from forecast import plots  # noqa: E402
-from forecast.backtest import backtest  # noqa: E402
-from forecast.fit import FitOptions, fit  # noqa: E402
+from forecast.backtesting import backtest  # noqa: E402
+from forecast.fitting import FitOptions, fit  # noqa: E402
 from forecast.synthetic import GrokTruth, synthetic_ladder  # noqa: E402
 
 

@@ -1,25 +1,55 @@
 """forecast: when and whether a large language model will grok each downstream skill.
 
-Flow: runs (`load_runs`) -> fits (`fit`) -> forecasts (`Fits.predict`, `Fits.plan_target`,
-`Fits.plan_budget`, `backtest`) -> rendering (the CLI, `forecast.plots`).
+Flow: runs (`load_runs`) -> fits (`fit`) -> forecasts (`Fits.predict`, `Fits.plan`,
+`compare`, `backtest`) -> rendering (the CLI, `forecast.plots`).
+
+    import forecast
+    runs = forecast.load_runs("runs/demo")
+    fits = forecast.fit(runs)
+    fits.predict(7e9, skills=["all"])
+
+Names are imported on first use (PEP 562), so `import forecast` and the command line's
+start-up do not pay for torch, scipy or matplotlib until a command needs them.
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
 
-from forecast.errors import DataError, FitError, ForecastError, UsageError  # noqa: E402
-from forecast.quantities import format_count, format_flops, parse_quantity  # noqa: E402
-from forecast.runs import (  # noqa: E402
-    Recipe, Run, Series, load_run, load_runs, make_series, save_run, write_runs,
-)
-from forecast.fit import FitOptions, fit  # noqa: E402
-from forecast.fits import Fits, SkillFit  # noqa: E402
-from forecast.loss_law import LossLawFit, fit_loss_law  # noqa: E402
-from forecast.backtest import Backtest, backtest  # noqa: E402
+import importlib
+from typing import Any
 
-__all__ = [
-    "DataError", "FitError", "ForecastError", "UsageError",
-    "Recipe", "Run", "Series", "load_run", "load_runs", "make_series", "save_run", "write_runs",
-    "format_count", "format_flops", "parse_quantity",
-    "FitOptions", "fit", "Fits", "SkillFit", "LossLawFit", "fit_loss_law", "Backtest", "backtest",
-    "__version__",
-]
+from forecast.version import __version__
+
+_EXPORTS = {
+    "DataError": "forecast.errors", "FitError": "forecast.errors", "ForecastError": "forecast.errors",
+    "UsageError": "forecast.errors",
+    "format_count": "forecast.quantities", "format_flops": "forecast.quantities",
+    "parse_quantity": "forecast.quantities",
+    "Recipe": "forecast.runs", "Run": "forecast.runs", "Series": "forecast.runs", "make_series": "forecast.runs",
+    "load_run": "forecast.run_files", "load_runs": "forecast.run_files", "save_run": "forecast.run_files",
+    "scan_runs": "forecast.run_files", "write_runs": "forecast.run_files", "validate_run": "forecast.run_checks",
+    "Status": "forecast.status", "Note": "forecast.status",
+    "FitOptions": "forecast.fitting", "fit": "forecast.fitting",
+    "Fits": "forecast.fits", "SkillFit": "forecast.results",
+    "SkillForecast": "forecast.predict", "TargetPlan": "forecast.plan", "BudgetPlan": "forecast.plan",
+    "compare": "forecast.comparison", "SkillComparison": "forecast.comparison",
+    "LossLawFit": "forecast.loss_law", "fit_loss_law": "forecast.loss_law",
+    "Backtest": "forecast.backtesting", "backtest": "forecast.backtesting",
+    "plots": "forecast.plots",
+}
+
+__all__ = [*_EXPORTS, "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'forecast' has no attribute {name!r}")
+    value = importlib.import_module(module)
+    if name != "plots":
+        value = getattr(value, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -14,11 +14,24 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from forecast.laws import ACCURACY_LAWS, LOSS_LAW, LOSS_LINK
+from forecast.laws import ACCURACY_LAWS, LOSS_LAW, LOSS_LINK, Law
 from forecast.observations import Observations
-from forecast.optimize import DTYPE, one_thread
+from forecast.optimize import DTYPE
+from forecast.quantities import FLOPS_PER_PARAM_TOKEN
 
 TWO_STEP = "two_step"
+CHAIN: tuple[tuple[str, Law], ...] = (("loss", LOSS_LAW), ("link", LOSS_LINK))
+"""The two-step chain's stages, in order, with the prefix of their parameters' names:
+task loss L(N, D), then the link from that loss to accuracy."""
+
+
+def chain_parts(theta: np.ndarray | torch.Tensor) -> list:
+    """θ of a two-step candidate (..., P) split into each stage's columns, by declaration."""
+    parts, start = [], 0
+    for _, law in CHAIN:
+        parts.append(theta[..., start:start + law.size])
+        start += law.size
+    return parts
 
 
 @dataclass(frozen=True)
@@ -37,8 +50,17 @@ class Scales:
             params=float(np.exp(np.mean(np.log(np.unique(obs.params))))),
             tokens=float(np.exp(np.mean(np.log(obs.tokens)))),
             flops=float(np.exp(np.mean(np.log(obs.flops)))),
-            flops_per_param_token=kappa if math.isfinite(kappa) and kappa > 0 else 6.0,
+            flops_per_param_token=kappa if math.isfinite(kappa) and kappa > 0 else FLOPS_PER_PARAM_TOKEN,
         )
+
+    def to_json(self) -> dict[str, float]:
+        return {"params": self.params, "tokens": self.tokens, "flops": self.flops,
+                "flops_per_param_token": self.flops_per_param_token}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Scales:
+        return cls(params=float(data["params"]), tokens=float(data["tokens"]), flops=float(data["flops"]),
+                   flops_per_param_token=float(data["flops_per_param_token"]))
 
     def inputs(self, params: np.ndarray, tokens: np.ndarray, flops: np.ndarray | None = None) -> dict[str, torch.Tensor]:
         """Normalised law inputs for N parameters, D tokens (and C FLOPs, default κ·N·D)."""
@@ -69,8 +91,14 @@ class Spec:
     @property
     def param_names(self) -> tuple[str, ...]:
         if self.law == TWO_STEP:
-            return tuple(f"loss.{n}" for n in LOSS_LAW.names) + tuple(f"link.{n}" for n in LOSS_LINK.names)
+            return tuple(f"{prefix}.{n}" for prefix, law in CHAIN for n in law.names)
         return ACCURACY_LAWS[self.law].names
+
+    @property
+    def amp_name(self) -> str | None:
+        """The plateau parameter's name, or None for laws that rise all the way to the top."""
+        names = self.param_names
+        return next((n for n in names if n.split(".")[-1] == "amp"), None)
 
 
 @dataclass(frozen=True, eq=False)
@@ -99,11 +127,15 @@ class CandidateFit:
     def plateau(self, theta: np.ndarray) -> np.ndarray:
         """Accuracy the law rises to, per parameter row (B,): floor + amp·(top − floor)."""
         theta = np.atleast_2d(theta)
-        if self.spec.law in ("power_law", "power_law_nd", "log_linear"):
-            amp = np.ones(len(theta))
-        else:
-            amp = theta[:, -1]
+        name = self.spec.amp_name
+        amp = np.ones(len(theta)) if name is None else theta[:, self.spec.param_names.index(name)]
         return self.floor + amp * (self.top - self.floor)
+
+    def param(self, name: str, theta: np.ndarray | None = None) -> np.ndarray:
+        """Parameter `name` (as in `spec.param_names`) of each row of `theta` (default: the
+        point estimate)."""
+        rows = np.atleast_2d(self.theta if theta is None else theta)
+        return rows[:, self.spec.param_names.index(name)]
 
 
 def predict_accuracy(spec: Spec, theta: np.ndarray, floor: float, top: float, scales: Scales,
@@ -114,9 +146,9 @@ def predict_accuracy(spec: Spec, theta: np.ndarray, floor: float, top: float, sc
     x["floor"] = torch.tensor(floor, dtype=DTYPE)
     x["top"] = torch.tensor(top, dtype=DTYPE)
     t = torch.as_tensor(theta, dtype=DTYPE)
-    with torch.no_grad(), one_thread():  # small tensors: extra threads only spin (measured)
+    with torch.no_grad():
         if spec.law == TWO_STEP:
-            loss = LOSS_LAW(t[:, :5], x)
-            x["loss"] = (loss - loss_ref) / loss_scale
-            return LOSS_LINK(t[:, 5:], x).numpy()
+            loss_theta, link_theta = chain_parts(t)
+            x["loss"] = (LOSS_LAW(loss_theta, x) - loss_ref) / loss_scale
+            return LOSS_LINK(link_theta, x).numpy()
         return ACCURACY_LAWS[spec.law](t, x).numpy()

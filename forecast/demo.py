@@ -16,10 +16,12 @@ from pathlib import Path
 
 import torch
 
-from forecast.fit import FitOptions, fit
+from forecast.fitting import FitOptions, fit
 from forecast.fits import Fits
-from forecast.predict import SkillForecast, predict
-from forecast.runs import Run, load_runs
+from forecast.optimize import torch_threads
+from forecast.predict import SkillForecast
+from forecast.run_files import load_runs
+from forecast.runs import Run
 
 DEMO_PRESET = "demo"
 DEMO_TARGET_PARAMS = 1e6
@@ -44,20 +46,24 @@ def run_demo(
     progress: Callable | None = None,
     fit_options: FitOptions | None = None,
     preset: str = DEMO_PRESET,
+    threads: int | None = None,
 ) -> DemoResult:
     """Pilot ladder -> fits -> forecast for a model of `target_params` non-embedding
     parameters trained compute-optimally (20 tokens per parameter, as `forecast predict`).
 
     `progress` receives the trainer's `Progress` reports (see `forecast.pilot.train_run`);
-    `preset` swaps the ladder (the tests use `tiny`)."""
-    from forecast.pilot import preset_ladder, run_ladder
+    `preset` swaps the ladder (the tests use `tiny`); `threads` is torch's CPU thread count
+    while training (None: torch's default)."""
+    from forecast.pilot import preset_ladder, resolve_device, run_ladder
 
     out = Path(out)
     ladder = preset_ladder(preset)
     runs_dir, fits_dir = out / "runs" / ladder.name, out / "fits"
-    run_ladder(ladder.run_specs(), runs_dir, device, progress)
+    with torch_threads(threads):
+        run_ladder(ladder.run_specs(), runs_dir, resolve_device(device) if isinstance(device, str) else device,
+                   progress)
     runs = load_runs(runs_dir)
     fits = fit(runs, options=fit_options or FitOptions())
     fits.save(fits_dir)
-    forecasts = predict(fits, target_params, skills=["all"])
+    forecasts = fits.predict(target_params, skills=["all"])
     return DemoResult(runs_dir, fits_dir, runs, fits, forecasts)

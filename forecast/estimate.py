@@ -22,7 +22,7 @@ from forecast.candidates import TWO_STEP, CandidateFit, Scales, Spec
 from forecast.errors import FitError
 from forecast.laws import ACCURACY_LAWS, LOSS_LAW, LOSS_LINK, Law
 from forecast.observations import Observations
-from forecast.optimize import DTYPE, least_squares_batched
+from forecast.optimize import DTYPE, huber, least_squares_batched
 
 ACCURACY_HUBER = 2.0
 """Huber threshold for accuracy residuals, in units of each point's noise: points more than
@@ -225,7 +225,7 @@ def polish(problem: _Problem, start: np.ndarray) -> tuple[np.ndarray, np.ndarray
     values = np.array([result.params[n].value for n in law.names])
     stderr = np.array([np.nan if result.params[n].stderr is None else result.params[n].stderr for n in law.names])
     # keep the better of the two optima (the batched one is sometimes closer to a bound)
-    before, after = (float(np.sum(_rho(problem.residuals_numpy(v), problem.delta))) for v in (start, values))
+    before, after = (float(np.sum(huber(problem.residuals_numpy(v), problem.delta))) for v in (start, values))
     if not (after <= before * (1 + 1e-9)):
         values = start
     return values, stderr, _at_bound(law, values), bool(result.success)
@@ -237,11 +237,6 @@ def _at_bound(law: Law, values: np.ndarray) -> tuple[str, ...]:
         if (math.isclose(v, p.lower, rel_tol=1e-6, abs_tol=1e-6) or math.isclose(v, p.upper, rel_tol=1e-6, abs_tol=1e-6))
         and not (p.name == "amp" and math.isclose(v, p.upper, rel_tol=1e-6))  # a plateau at the top is no warning
     )
-
-
-def _rho(r: np.ndarray, delta: float) -> np.ndarray:
-    a = np.abs(r)
-    return np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
 
 
 def bootstrap_weights(obs: Observations, draws: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

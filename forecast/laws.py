@@ -42,16 +42,36 @@ class Param:
     doc: str
 
 
+class Named:
+    """A law's parameters by name: `p.m` is column `m` of θ, shaped (..., B, 1) to
+    broadcast over points. Leading dimensions evaluate several parameter sets per problem
+    at once (the finite differences of the least-squares solver)."""
+
+    __slots__ = ("_theta", "_index")
+
+    def __init__(self, theta: Tensor, names: tuple[str, ...]) -> None:
+        self._theta = theta
+        self._index = {name: i for i, name in enumerate(names)}
+
+    def __getattr__(self, name: str) -> Tensor:
+        try:
+            i = self._index[name]
+        except KeyError:
+            raise AttributeError(name) from None
+        return self._theta[..., i : i + 1]
+
+
 @dataclass(frozen=True)
 class Law:
-    """A law: its formula, parameters with bounds and start grid, and the function itself."""
+    """A law: its formula, parameters with bounds and start grid, and the function itself
+    (`fn(p, x)` reads parameters by name: `p.m`, `p.k`)."""
 
     name: str
     formula: str
     reference: str
     params: tuple[Param, ...]
     inputs: tuple[str, ...]
-    fn: Callable[[Tensor, Inputs], Tensor]
+    fn: Callable[[Named, Inputs], Tensor]
     target: str = "accuracy"  # what it predicts: "accuracy" or "loss"
 
     @property
@@ -66,8 +86,16 @@ class Law:
     def upper(self) -> np.ndarray:
         return np.array([p.upper for p in self.params])
 
+    @property
+    def size(self) -> int:
+        return len(self.params)
+
     def __call__(self, theta: Tensor, x: Inputs) -> Tensor:
-        return self.fn(theta, x)
+        return self.fn(Named(theta, self.names), x)
+
+    def column(self, theta: np.ndarray, name: str) -> np.ndarray:
+        """Parameter `name` of every row of `theta` (B, P): shape (B,)."""
+        return np.atleast_2d(theta)[:, self.names.index(name)]
 
     def start_grid(self) -> np.ndarray:
         """Cartesian product of every parameter's starts: shape (S, P)."""
@@ -82,22 +110,20 @@ class Law:
         return out
 
 
-def _col(theta: Tensor, i: int) -> Tensor:
-    """Parameter i of every problem, shaped (..., B, 1) to broadcast over points; leading
-    dimensions evaluate several parameter sets per problem at once (finite differences)."""
-    return theta[..., i : i + 1]
-
-
 def _rise(x: Inputs, amp: Tensor | float, g: Tensor) -> Tensor:
     return x["floor"] + amp * (x["top"] - x["floor"]) * g
+
+
+AMP = Param("amp", 0.02, 1.0, (0.95, 0.5), "plateau, fraction of the room above the floor")
+"""The plateau parameter every saturating accuracy law shares."""
+STEEPNESS_STARTS = (0.5, 2.0, 8.0)
 
 
 # ----------------------------------------------------------------------------- accuracy laws
 
 
-def _compute_sigmoid(theta: Tensor, x: Inputs) -> Tensor:
-    m, k, amp = _col(theta, 0), _col(theta, 1), _col(theta, 2)
-    return _rise(x, amp, torch.sigmoid(k * (x["x_flops"] - m)))
+def _compute_sigmoid(p: Named, x: Inputs) -> Tensor:
+    return _rise(x, p.amp, torch.sigmoid(p.k * (x["x_flops"] - p.m)))
 
 
 COMPUTE_SIGMOID = Law(
@@ -106,20 +132,19 @@ COMPUTE_SIGMOID = Law(
     reference="Sigmoidal emergence in log compute (Wei et al. 2022; Ruan et al. 2024, sec. 3)",
     params=(
         Param("m", -15.0, 15.0, (-3.0, 0.0, 3.0, 7.0), "midpoint, ln(FLOPs/C_ref)"),
-        Param("k", 0.02, 50.0, (0.5, 2.0, 8.0), "steepness per e-fold of FLOPs"),
-        Param("amp", 0.02, 1.0, (0.95, 0.5), "plateau, fraction of the room above the floor"),
+        Param("k", 0.02, 50.0, STEEPNESS_STARTS, "steepness per e-fold of FLOPs"),
+        AMP,
     ),
     inputs=("x_flops",),
     fn=_compute_sigmoid,
 )
 
 
-def _grok_scaling(theta: Tensor, x: Inputs) -> Tensor:
-    mu, gamma, k, delta, amp = (_col(theta, i) for i in range(5))
+def _grok_scaling(p: Named, x: Inputs) -> Tensor:
     xn = x["x_params"]
-    midpoint = mu - gamma * xn  # ln(D_half(N)/D_ref): grok point falls as a power law in N
-    steepness = k * torch.exp(delta * xn)
-    return _rise(x, amp, torch.sigmoid(steepness * (x["x_tokens"] - midpoint)))
+    midpoint = p.mu - p.gamma * xn  # ln(D_half(N)/D_ref): grok point falls as a power law in N
+    steepness = p.k * torch.exp(p.delta * xn)
+    return _rise(x, p.amp, torch.sigmoid(steepness * (x["x_tokens"] - midpoint)))
 
 
 GROK_SCALING = Law(
@@ -133,16 +158,15 @@ GROK_SCALING = Law(
         Param("gamma", -3.0, 6.0, (0.0, 1.0, 2.5), "D½ ∝ N^−γ: larger models grok after fewer tokens"),
         Param("k", 0.02, 50.0, (0.7, 3.0, 10.0), "steepness per e-fold of tokens at N_ref"),
         Param("delta", -2.0, 2.0, (0.0,), "steepness ∝ N^δ"),
-        Param("amp", 0.02, 1.0, (0.95, 0.5), "plateau, fraction of the room above the floor"),
+        AMP,
     ),
     inputs=("x_params", "x_tokens"),
     fn=_grok_scaling,
 )
 
 
-def _power_law(theta: Tensor, x: Inputs) -> Tensor:
-    a, alpha = _col(theta, 0), _col(theta, 1)
-    return _rise(x, 1.0, torch.exp(-torch.exp(a - alpha * x["x_flops"])))
+def _power_law(p: Named, x: Inputs) -> Tensor:
+    return _rise(x, 1.0, torch.exp(-torch.exp(p.a - p.alpha * x["x_flops"])))
 
 
 POWER_LAW = Law(
@@ -158,9 +182,8 @@ POWER_LAW = Law(
 )
 
 
-def _power_law_nd(theta: Tensor, x: Inputs) -> Tensor:
-    a, alpha, b, beta = (_col(theta, i) for i in range(4))
-    neg_log_q = torch.exp(a - alpha * x["x_params"]) + torch.exp(b - beta * x["x_tokens"])
+def _power_law_nd(p: Named, x: Inputs) -> Tensor:
+    neg_log_q = torch.exp(p.a - p.alpha * x["x_params"]) + torch.exp(p.b - p.beta * x["x_tokens"])
     return _rise(x, 1.0, torch.exp(-neg_log_q))
 
 
@@ -180,9 +203,8 @@ POWER_LAW_ND = Law(
 )
 
 
-def _log_linear(theta: Tensor, x: Inputs) -> Tensor:
-    level, slope = _col(theta, 0), _col(theta, 1)
-    raw = level + slope * x["x_flops"]
+def _log_linear(p: Named, x: Inputs) -> Tensor:
+    raw = p.level + p.slope * x["x_flops"]
     # clamp to [floor, top] smoothly enough for the optimiser: a straight line between them
     return torch.minimum(torch.maximum(raw, x["floor"] * torch.ones_like(raw)), x["top"] * torch.ones_like(raw))
 
@@ -201,9 +223,8 @@ LOG_LINEAR = Law(
 )
 
 
-def _loss_link(theta: Tensor, x: Inputs) -> Tensor:
-    l0, k, amp = _col(theta, 0), _col(theta, 1), _col(theta, 2)
-    return _rise(x, amp, torch.sigmoid(-k * (x["loss"] - l0)))
+def _loss_link(p: Named, x: Inputs) -> Tensor:
+    return _rise(x, p.amp, torch.sigmoid(-p.k * (x["loss"] - p.l0)))
 
 
 LOSS_LINK = Law(
@@ -213,7 +234,7 @@ LOSS_LINK = Law(
     params=(
         Param("l0", -20.0, 20.0, (-2.0, -0.5, 0.5, 2.0), "loss at the midpoint (standardised)"),
         Param("k", 0.02, 100.0, (1.0, 4.0, 15.0), "steepness per standardised loss unit"),
-        Param("amp", 0.02, 1.0, (0.95, 0.5), "plateau, fraction of the room above the floor"),
+        AMP,
     ),
     inputs=("loss",),
     fn=_loss_link,
@@ -223,9 +244,16 @@ LOSS_LINK = Law(
 # ----------------------------------------------------------------------------- loss law
 
 
-def _loss_law(theta: Tensor, x: Inputs) -> Tensor:
-    e, a, alpha, b, beta = (_col(theta, i) for i in range(5))
-    return torch.exp(e) + torch.exp(a - alpha * x["x_params"]) + torch.exp(b - beta * x["x_tokens"])
+def log_loss_law(p: Named, x: Inputs) -> Tensor:
+    """ln L(N, D) = ln(E + A·N^−α + B·D^−β), written as a log-sum-exp of the three terms'
+    logs: stable for the extreme starts of a grid search. The one declaration of the loss
+    law's formula (Hoffmann et al. 2022, eq. 2); `loss_law` and `forecast.loss_law` use it."""
+    terms = torch.broadcast_tensors(p.e, p.a - p.alpha * x["x_params"], p.b - p.beta * x["x_tokens"])
+    return torch.logsumexp(torch.stack(terms), dim=0)
+
+
+def _loss_law(p: Named, x: Inputs) -> Tensor:
+    return torch.exp(log_loss_law(p, x))
 
 
 LOSS_LAW = Law(

@@ -10,14 +10,16 @@ intervals come from a bootstrap over the points, refitted from the best solution
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from forecast.errors import FitError
-from forecast.laws import LOSS_LAW, Law, Param
+from forecast.laws import LOSS_LAW, Law, Named, Param, log_loss_law
 from forecast.optimize import DTYPE, huber, minimize_batched
+from forecast.quantities import FLOPS_PER_PARAM_TOKEN
 
 HUBER_DELTA = 1e-3
 """Huber threshold on log-loss residuals (Hoffmann et al. 2022, appendix D.2)."""
@@ -54,11 +56,18 @@ class LossLawFit:
     n_points: int
 
     def predict(self, params: np.ndarray | float, tokens: np.ndarray | float) -> np.ndarray:
-        """Loss at N parameters trained on D tokens."""
-        params, tokens = np.asarray(params, dtype=float), np.asarray(tokens, dtype=float)
-        return self.E + self.A * params ** -self.alpha + self.B * tokens ** -self.beta
+        """Loss at N parameters trained on D tokens (the law's one formula, `laws.log_loss_law`)."""
+        params, tokens = np.broadcast_arrays(np.asarray(params, dtype=float), np.asarray(tokens, dtype=float))
+        theta = torch.tensor([[math.log(self.E), math.log(self.A), self.alpha, math.log(self.B), self.beta]],
+                             dtype=DTYPE)
+        x = {"x_params": torch.as_tensor(np.log(params), dtype=DTYPE).reshape(1, -1),
+             "x_tokens": torch.as_tensor(np.log(tokens), dtype=DTYPE).reshape(1, -1)}
+        with torch.no_grad():
+            out = torch.exp(log_loss_law(Named(theta, _RAW_LAW.names), x)).numpy()[0]
+        return out.reshape(params.shape) if params.ndim else float(out[0])
 
-    def compute_optimal(self, flops: float, flops_per_param_token: float = 6.0) -> tuple[float, float]:
+    def compute_optimal(self, flops: float,
+                        flops_per_param_token: float = FLOPS_PER_PARAM_TOKEN) -> tuple[float, float]:
         """(N, D) minimising L at C = κ·N·D FLOPs (Hoffmann et al. eq. 4)."""
         a = self.beta / (self.alpha + self.beta)
         g = (self.alpha * self.A / (self.beta * self.B)) ** (1 / (self.alpha + self.beta))
@@ -68,11 +77,8 @@ class LossLawFit:
 
 def _objective(x: dict[str, torch.Tensor], log_loss: torch.Tensor, weights: torch.Tensor):
     def objective(theta: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        e, a, alpha, b, beta = (theta[:, i : i + 1] for i in range(5))
         w = weights if len(weights) == 1 else weights[rows]
-        # log-sum-exp form of ln L: stable for the grid's extreme starts
-        terms = torch.stack(torch.broadcast_tensors(e, a - alpha * x["x_params"], b - beta * x["x_tokens"]))
-        residual = torch.logsumexp(terms, dim=0) - log_loss
+        residual = log_loss_law(Named(theta, _RAW_LAW.names), x) - log_loss
         return (w * huber(residual, HUBER_DELTA)).sum(-1)
 
     return objective
@@ -128,5 +134,7 @@ def fit_loss_law(
 
 
 def _natural(theta: np.ndarray) -> dict[str, np.ndarray]:
-    return {"E": np.exp(theta[:, 0]), "A": np.exp(theta[:, 1]), "B": np.exp(theta[:, 3]),
-            "alpha": theta[:, 2], "beta": theta[:, 4]}
+    """Parameters in natural units from the law's (ln E, ln A, α, ln B, β), by name."""
+    col = lambda name: _RAW_LAW.column(theta, name)  # noqa: E731
+    return {"E": np.exp(col("e")), "A": np.exp(col("a")), "B": np.exp(col("b")), "alpha": col("alpha"),
+            "beta": col("beta")}

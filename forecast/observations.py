@@ -24,6 +24,10 @@ PRIOR_NOISE = 0.02
 noise at p ≈ 0.5 plus as much again of model-to-model scatter)."""
 PRIOR_WEIGHT = 3
 """How many second differences the prior noise counts as."""
+BUDGET_RATIO = 1.25
+"""Runs of one size whose final token counts differ by more than this factor were trained
+to different budgets (OLMo's ladder: 2× apart); seeds of one budget end within a few
+percent of each other (their batches hold different numbers of tokens)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,6 +55,7 @@ class Observations:
     stderr: np.ndarray  # evaluation standard error, NaN where unknown
     final: np.ndarray  # True at each run's last checkpoint
     losses: dict[str, np.ndarray] = field(default_factory=dict)
+    examples: np.ndarray | None = None  # training examples seen (step × examples per step), NaN where unknown
 
     def __len__(self) -> int:
         return len(self.accuracy)
@@ -63,7 +68,7 @@ class Observations:
         fitted on final checkpoints only (Bhagia et al. 2024, sec. 3)."""
         for size in self.sizes:
             finals = self.tokens[self.final & (self.params == size)]
-            if len(np.unique(np.round(finals, -3))) >= 2:
+            if len(finals) >= 2 and finals.max() > BUDGET_RATIO * finals.min():
                 return True
         return False
 
@@ -81,6 +86,7 @@ class Observations:
             run=pick(self.run), step=pick(self.step), params=pick(self.params), tokens=pick(self.tokens),
             flops=pick(self.flops), accuracy=pick(self.accuracy), stderr=pick(self.stderr),
             final=pick(self.final), losses={k: pick(v) for k, v in self.losses.items()},
+            examples=None if self.examples is None else pick(self.examples),
         )
 
     def with_accuracy(self, accuracy: np.ndarray) -> Observations:
@@ -109,7 +115,7 @@ class Observations:
         trend, Var(y[i+1] − 2y[i] + y[i−1]) = 6σ²; the MAD makes it robust to the
         transition itself. With few differences (a leaderboard family of four models) the
         estimate is shrunk towards the evaluation stderr, or `PRIOR_NOISE` when none is
-        known. Falls back to the median evaluation stderr."""
+        known; with none, it is that prior. Always finite."""
         second = []
         for r in np.unique(self.run):
             idx = np.flatnonzero(self.run == r)
@@ -123,7 +129,7 @@ class Observations:
             second.append(np.diff(self.accuracy[order], 2))
         prior = eval_noise if math.isfinite(eval_noise) else PRIOR_NOISE
         if not second:
-            return eval_noise
+            return prior
         d2 = np.concatenate(second)
         if len(d2) >= 8:
             sigma = 1.4826 * float(np.median(np.abs(d2 - np.median(d2)))) / math.sqrt(6)
@@ -152,7 +158,7 @@ class Observations:
         smallest = self.params == self.params.min()
         level = float(np.median(self.accuracy[smallest]))
         noise = self.checkpoint_noise()
-        margin = 2 * (noise if math.isfinite(noise) else 0.01) / math.sqrt(max(1, smallest.sum()) / 4)
+        margin = 2 * noise / math.sqrt(max(1, smallest.sum()) / 4)
         return level if level < self.chance - max(margin, 0.005) else None
 
 
@@ -178,7 +184,8 @@ def observations(
     with_skill = [r for r in runs if skill in r.series and r.series[skill].is_skill]
     chance = with_skill[0].series[skill].chance or 0.0
     ceiling = with_skill[0].series[skill].ceiling
-    columns: dict[str, list] = {k: [] for k in ("run", "step", "params", "tokens", "flops", "accuracy", "stderr", "final")}
+    columns: dict[str, list] = {k: [] for k in ("run", "step", "params", "tokens", "flops", "accuracy", "stderr", "final",
+                                                 "examples")}
     loss_columns: dict[str, list] = {}
     intermediates = sorted({name for r in runs for name, s in r.series.items() if s.has_loss})
     for i, run in enumerate(with_skill):
@@ -194,6 +201,8 @@ def observations(
         columns["accuracy"].append(s.accuracy[keep])
         columns["stderr"].append(s.accuracy_stderr()[keep])
         columns["final"].append(np.arange(count) == count - 1)
+        per_step = run.examples_per_step
+        columns["examples"].append(s.step[keep] * per_step if per_step else np.full(count, np.nan))
         for name in intermediates:
             key = "own" if name == skill else name
             values = np.full(count, np.nan)
@@ -208,11 +217,11 @@ def observations(
     return Observations(
         family=family, recipe=recipe, skill=skill, chance=float(chance),
         top=float(ceiling) if ceiling is not None else 1.0,
-        run_names=tuple(r.name for r in with_skill), run_hashes=tuple(r.content_hash() for r in with_skill),
+        run_names=tuple(r.name for r in with_skill), run_hashes=tuple(r.content_hash for r in with_skill),
         run_seeds=tuple(r.seed for r in with_skill),
         run=arrays["run"].astype(int), step=arrays["step"].astype(np.int64), params=arrays["params"],
         tokens=arrays["tokens"], flops=arrays["flops"], accuracy=arrays["accuracy"], stderr=arrays["stderr"],
-        final=arrays["final"].astype(bool), losses=losses,
+        final=arrays["final"].astype(bool), losses=losses, examples=arrays["examples"].astype(float),
     )
 
 

@@ -44,26 +44,30 @@ def from_unconstrained(u: Tensor, lower: Tensor, upper: Tensor) -> Tensor:
     return lower + (upper - lower) * torch.sigmoid(u)
 
 
-def huber(r: Tensor, delta: float) -> Tensor:
-    """Huber's ρ: quadratic within ±delta, linear outside (Huber 1964)."""
-    a = r.abs()
-    return torch.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
+def huber(r: Tensor | np.ndarray, delta: float) -> Tensor | np.ndarray:
+    """Huber's ρ: quadratic within ±delta, linear outside (Huber 1964); tensors or arrays."""
+    where = torch.where if isinstance(r, Tensor) else np.where
+    a = abs(r)
+    return where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
 
 
 @contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """Run torch on one thread: for small tensors, spare cores spin-waiting in OpenMP slow
-    the fit several-fold on a loaded 2-core machine (measured). Also a decorator:
-    `@one_thread()`."""
+def torch_threads(count: int | None) -> Iterator[None]:
+    """Run the block with torch on `count` CPU threads (None: leave it), restoring the
+    previous count after. Fits are many small tensors, where a second OpenMP thread only
+    spins (measured several-fold slower on a loaded 2-core machine), so `FitOptions`
+    asks for one; callers choose, nothing below this sets threads on its own."""
+    if count is None:
+        yield
+        return
     before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(count)
     try:
         yield
     finally:
         torch.set_num_threads(before)
 
 
-@one_thread()
 def minimize_batched(
     objective: Callable[[Tensor, Tensor], Tensor],
     theta0: np.ndarray,
@@ -217,10 +221,9 @@ def least_squares_batched(
     (Holland & Welsch 1977); otherwise Σ w·r²/2. Jacobians come from forward differences,
     one cheap pass per parameter. Far fewer iterations than L-BFGS on these small,
     well-posed problems (measured ~20 vs ~300), which is what makes bootstrapping
-    thousands of draws cheap. Runs torch on one thread: callers keep batches cache-sized,
-    where extra threads only spin (measured on 2 cores).
+    thousands of draws cheap.
     """
-    with one_thread(), torch.no_grad():
+    with torch.no_grad():
         return _levenberg_marquardt(problem, theta0, lower, upper, huber_delta, max_iter, ftol)
 
 

@@ -14,16 +14,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from forecast.errors import UsageError
-from forecast.predict import TOKENS_PER_PARAM, Interval, SkillForecast, predict
+from forecast.predict import Interval, SkillForecast, check_level, check_tokens_per_param, predict
+from forecast.quantities import FLOPS_PER_PARAM_TOKEN, TOKENS_PER_PARAM
+from forecast.results import SkillFit
 from forecast.samples import SurfaceSamples, first_reaching
-
-if TYPE_CHECKING:
-    from forecast.fits import Fits
+from forecast.schema import TargetPlanJson
 
 MAX_FLOPS = 1e32
 """Search ceiling for plans (FLOPs): ~1e7 × today's largest training runs."""
@@ -55,14 +55,11 @@ class TargetPlan:
     status: str  # "reachable", "not-reachable", "already-reached", "not-predictable"
     reason: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        flops = None
-        if self.flops is not None:
-            flops = {k: (v if math.isfinite(v) else None) for k, v in self.flops.to_json().items()}
+    def to_json(self) -> TargetPlanJson:
         return {"skill": self.skill, "family": self.family, "recipe": self.recipe, "target": self.target,
-                "interval": self.level, "tokens_per_param": self.tokens_per_param, "reachable": self.reachable,
-                "compute": flops, "params": self.params, "tokens": self.tokens, "status": self.status,
-                "reason": self.reason}
+                "level": self.level, "tokens_per_param": self.tokens_per_param, "reachable": self.reachable,
+                "flops": None if self.flops is None else self.flops.to_json(), "params": self.params,
+                "tokens": self.tokens, "status": self.status, "reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -76,32 +73,32 @@ class BudgetPlan:
     forecasts: tuple[SkillForecast, ...]
 
     def to_json(self) -> dict[str, Any]:
-        return {"compute": self.flops, "params": self.params, "tokens": self.tokens,
+        """`forecast plan --budget --json` (kind "plan-budget"): the model, then one
+        `schema.ForecastJson` per skill."""
+        return {"flops": self.flops, "params": self.params, "tokens": self.tokens,
                 "tokens_per_param": self.tokens_per_param, "skills": [f.to_json() for f in self.forecasts]}
 
 
 def plan_target(
-    fits: Fits,
-    skill: str,
+    sf: SkillFit,
     target: float,
     *,
-    family: str | None = None,
-    recipe: str | None = None,
     level: float = 0.8,
     tokens_per_param: float = TOKENS_PER_PARAM,
     seed: int = 0,
 ) -> TargetPlan:
     """Smallest compute-optimal training compute forecast to reach `target` accuracy."""
     if not 0 < target < 1:
-        raise UsageError(f"--target must be an accuracy in (0, 1), got {target}")
-    (sf,) = fits.select(family, recipe, [skill])
+        raise UsageError(f"--target must be an accuracy in (0, 1), e.g. 0.6; got {target}")
+    check_level(level)
+    check_tokens_per_param(tokens_per_param)
     base = dict(skill=sf.skill, family=sf.family, recipe=sf.recipe, target=target, level=level,
                 tokens_per_param=tokens_per_param)
     if not sf.predictable:
         return TargetPlan(**base, reachable=0.0, flops=None, params=None, tokens=None, status="not-predictable",
                           reason=sf.reason)
     samples = SurfaceSamples.of(sf, seed=seed)
-    kappa = sf.scales.flops_per_param_token
+    kappa = sf.flops_per_param_token
     needed = flops_to_reach(samples, target, kappa, tokens_per_param, low=min(min(p.flops) for p in sf.pilots))
     reachable = float(np.mean(np.isfinite(needed)))
     interval = Interval.of(needed, level)
@@ -111,8 +108,11 @@ def plan_target(
                           reason=f"not reachable under the fitted laws below {MAX_FLOPS:.0e} FLOPs: only "
                           f"{100 * reachable:.0f}% of forecast samples get there (median plateau {plateau:.3f})")
     params, tokens = compute_optimal(interval.median, kappa, tokens_per_param)
-    status = "already-reached" if interval.median <= sf.max_flops else "reachable"
-    return TargetPlan(**base, reachable=reachable, flops=interval, params=params, tokens=tokens, status=status)
+    if interval.median <= sf.max_flops:
+        return TargetPlan(**base, reachable=reachable, flops=interval, params=params, tokens=tokens,
+                          status="already-reached", reason=f"the pilots' compute already reaches {target:g} on the "
+                          "compute-optimal path (median sample)")
+    return TargetPlan(**base, reachable=reachable, flops=interval, params=params, tokens=tokens, status="reachable")
 
 
 def flops_to_reach(samples: SurfaceSamples, target: float, kappa: float, tokens_per_param: float,
@@ -129,22 +129,18 @@ def flops_to_reach(samples: SurfaceSamples, target: float, kappa: float, tokens_
 
 
 def plan_budget(
-    fits: Fits,
+    skill_fits: Sequence[SkillFit],
     flops: float,
     *,
-    skills: Sequence[str] | None = None,
-    family: str | None = None,
-    recipe: str | None = None,
     level: float = 0.8,
     threshold: float | None = None,
     tokens_per_param: float = TOKENS_PER_PARAM,
     seed: int = 0,
 ) -> BudgetPlan:
     """Forecast every skill for the compute-optimal model at `flops` FLOPs."""
-    members = fits.select(family, recipe, skills)
-    kappa = next((s.scales.flops_per_param_token for s in members if s.scales), 6.0)
+    check_tokens_per_param(tokens_per_param)
+    kappa = next((s.flops_per_param_token for s in skill_fits if s.scales), FLOPS_PER_PARAM_TOKEN)
     params, tokens = compute_optimal(flops, kappa, tokens_per_param)
-    forecasts = predict(fits, params, tokens=tokens, skills=[s.skill for s in members], family=members[0].family,
-                        recipe=members[0].recipe, level=level, threshold=threshold, seed=seed)
+    forecasts = predict(skill_fits, params, tokens=tokens, level=level, threshold=threshold, seed=seed)
     return BudgetPlan(flops=flops, params=params, tokens=tokens, tokens_per_param=tokens_per_param,
                       forecasts=tuple(forecasts))

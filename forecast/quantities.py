@@ -12,6 +12,13 @@ import re
 
 from forecast.errors import UsageError
 
+FLOPS_PER_PARAM_TOKEN = 6.0
+"""Training FLOPs per parameter per token when a run does not give its FLOPs: the 6ND rule
+(2 forward + 4 backward multiply-adds per parameter per token; Kaplan et al. 2020, sec. 2.1)."""
+TOKENS_PER_PARAM = 20.0
+"""Compute-optimal training tokens per parameter (Hoffmann et al. 2022, table 3), the default
+training length when neither the runs nor the user say otherwise."""
+
 _SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12, "p": 1e15}
 _PATTERN = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]*)?(?:e[+-]?[0-9]+)?|\.[0-9]+(?:e[+-]?[0-9]+)?)\s*([kmbgtp]?)\s*$", re.I)
 

@@ -8,7 +8,7 @@ Three sources of uncertainty, combined per sample:
 3. **Extrapolation**: each sample carries a standard-normal ε that moves the forecast
    along the token axis beyond the pilots: tokens are read as tokens·e^{ε·s·far/d}, where
    s is how far (in e-folds of tokens) the law misplaced the next size when fitted on the
-   smaller ones (the rolling hold-out, `forecast.fit`), d the distance of that hold-out,
+   smaller ones (the rolling hold-out, `forecast.fitting`), d the distance of that hold-out,
    and far the target's `extrapolation_distance`: how many e-folds it lies beyond the
    pilots in parameters or in compute, whichever is further. A law that was off by s over
    a distance d is taken to drift by s per d of further extrapolation. The drift moves along
@@ -29,7 +29,7 @@ import numpy as np
 
 from forecast.candidates import CandidateFit
 from forecast.errors import UsageError
-from forecast.fits import SkillFit
+from forecast.results import SkillFit
 
 SAMPLES = 4000
 """Monte-Carlo samples per forecast."""
@@ -40,6 +40,11 @@ DEFAULT_SHIFT = 1.0
 """Extrapolation drift assumed when no hold-out was possible (fewer than 3 sizes)."""
 DEFAULT_MISFIT = 0.05
 """Error of shape assumed (accuracy, per hold-out distance) when no hold-out was possible."""
+MAX_EXTRAPOLATION = math.log(1e6)
+"""Farthest a forecast reaches beyond the largest pilot, in e-folds of parameters or compute
+(`extrapolation_distance`): six decades of compute, three of parameters on the
+compute-optimal path. Beyond it no law fitted to the pilots is evidence of anything, and
+`predict` says `out-of-range` instead of printing a number."""
 MAX_SLOWDOWN = 0.8
 """A sample's drift may slow the effect of extra compute by at most this fraction, so that
 accuracy still rises with compute in every sample."""
@@ -78,9 +83,10 @@ class SurfaceSamples:
             if count == 0:
                 continue
             pool = c.fit.draws if len(c.fit.draws) else c.fit.theta[None, :]
-            rate = DEFAULT_SHIFT if c.holdout_shift is None else max(abs(c.holdout_shift), MIN_SHIFT)
-            distance = c.holdout_distance if c.holdout_distance and c.holdout_distance > 0 else math.log(2.0)
-            misfit = DEFAULT_MISFIT if c.holdout_misfit is None else c.holdout_misfit
+            h = c.holdout
+            rate = DEFAULT_SHIFT if h is None or not math.isfinite(h.shift) else max(abs(h.shift), MIN_SHIFT)
+            distance = h.distance if h is not None and math.isfinite(h.distance) and h.distance > 0 else math.log(2.0)
+            misfit = DEFAULT_MISFIT if h is None or not math.isfinite(h.misfit) else h.misfit
             parts.append(_Part(c.fit, pool[np.arange(count) % len(pool)], rng.standard_normal(count), rate, distance,
                                misfit))
         return cls(fit=fit, parts=tuple(parts))
@@ -114,7 +120,7 @@ class SurfaceSamples:
         return np.concatenate(out, axis=0)
 
     def _far(self, part: _Part, params: np.ndarray, tokens: np.ndarray) -> np.ndarray:
-        return extrapolation_distance(params, part.fit.scales.flops_per_param_token * params * tokens,
+        return extrapolation_distance(params, self.fit.flops_per_param_token * params * tokens,
                                       max(self.fit.sizes), self.fit.max_flops)
 
     def threshold(self, absolute: float | None = None) -> np.ndarray:

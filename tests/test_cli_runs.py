@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
-from cli_helpers import invoke
+from helpers import invoke, output
 
 from forecast import Recipe, Run, make_series, write_runs
 
-SUMMARY_KEYS = {"name", "family", "recipe", "params", "params_kind", "seed", "checkpoints", "tokens_min",
+SUMMARY_KEYS = {"name", "family", "recipe", "params", "params_kind", "seed", "complete", "checkpoints", "tokens_min",
                 "tokens_max", "flops_max", "skills", "metrics", "source", "path"}
 
 
@@ -28,9 +26,7 @@ def _ladder(tmp_path):
 
 
 def test_runs_json(tmp_path):
-    result = invoke("runs", _ladder(tmp_path), "--json")
-    assert result.exit_code == 0, result.stderr
-    data = json.loads(result.stdout)
+    data = output(invoke("runs", _ladder(tmp_path), "--json"), "runs")["runs"]
     assert [d["name"] for d in data] == ["pilot-1M", "pilot-4M"]
     first = data[0]
     assert set(first) == SUMMARY_KEYS
@@ -55,7 +51,7 @@ def test_runs_table(tmp_path):
 
 def test_runs_of_one_run_directory(tmp_path):
     result = invoke("runs", _ladder(tmp_path) / "pilot-4M", "--json")
-    assert [d["name"] for d in json.loads(result.stdout)] == ["pilot-4M"]
+    assert [d["name"] for d in output(result, "runs")["runs"]] == ["pilot-4M"]
 
 
 def test_import_prints_what_it_wrote(tmp_path):
@@ -66,6 +62,6 @@ def test_import_prints_what_it_wrote(tmp_path):
     table = invoke(*args)
     assert table.exit_code == 0 and "wrote 1 run to" in table.stdout and "r " in table.stdout
     again = invoke(*args, "--overwrite", "--json")
-    (summary,) = json.loads(again.stdout)
+    (summary,) = output(again, "import")["runs"]
     assert summary["path"] == str(tmp_path / "runs" / "r") and summary["skills"] == ["piqa"]
     assert summary["source"] == f"forecast import csv: {csv_path}"

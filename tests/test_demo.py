@@ -1,16 +1,13 @@
 """The main job (`forecast demo`) and the demo runs and fits shipped in the repository."""
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
+from helpers import invoke, output
 
-from cli import app
-from forecast import Fits, load_runs
+from forecast import Fits, Status, load_runs
 from forecast.demo import run_demo
-from forecast.predict import STATUSES, predict
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_RUNS, SHIPPED_FITS = REPO / "runs" / "demo", REPO / "fits"
@@ -64,24 +61,22 @@ def test_shipped_demo_runs_show_transitions_that_come_sooner_for_larger_models()
 @pytest.mark.skipif(not SHIPPED_FITS.exists(), reason="fits/ is not in this checkout")
 def test_predict_70b_on_the_shipped_fits(monkeypatch):
     monkeypatch.chdir(REPO)  # `--fits` defaults to ./fits
-    result = CliRunner().invoke(app, ["predict", "--params", "70B", "--skill", "all", "--json"])
-    assert result.exit_code == 0, result.output
-    rows = json.loads(result.stdout)
+    rows = output(invoke("predict", "--params", "70B", "--skill", "all", "--json"), "predict")["forecasts"]
     assert {r["skill"] for r in rows} == {"add", "sub", "word"}
     for r in rows:
-        assert r["status"] in STATUSES
-        if r["status"] == "not-predictable":
+        assert r["status"] in set(Status)
+        if r["status"] in ("not-predictable", "out-of-range"):
             assert r["accuracy"] is None and r["grok"] is None and r["p_grok"] is None
 
 
 @pytest.mark.skipif(not SHIPPED_FITS.exists(), reason="fits/ is not in this checkout")
 def test_shipped_fits_forecast_grok_points_for_a_larger_size():
     fits = Fits.load(SHIPPED_FITS)
-    forecasts = {f.skill: f for f in predict(fits, 1e6, skills=["all"])}
+    forecasts = {f.skill: f for f in fits.predict(1e6, skills=["all"])}
     for skill in ("add", "sub"):
         f = forecasts[skill]
         assert f.status != "not-predictable", f.reason
-        assert f.grok is not None and f.grok.low_tokens <= f.grok.tokens
+        assert f.grok is not None and (f.grok.tokens is None or f.grok.low is None or f.grok.low <= f.grok.tokens)
 
 
 @pytest.mark.skipif(not SHIPPED_FITS.exists(), reason="fits/ is not in this checkout")
@@ -89,10 +84,8 @@ def test_shipped_fits_forecast_grok_points_for_a_larger_size():
 def test_plan_round_trips_through_predict_on_the_shipped_fits(skill, target):
     """The compute `plan` names for a target accuracy, fed back to `predict`, forecasts that
     accuracy within its interval."""
-    from forecast.plan import plan_target
-
     fits = Fits.load(SHIPPED_FITS)
-    plan = plan_target(fits, skill, target)
+    plan = fits.plan(skill=skill, target=target)
     assert plan.flops is not None, plan.reason
-    (f,) = predict(fits, plan.params, flops=plan.flops.median, skills=[skill])
+    (f,) = fits.predict(plan.params, flops=plan.flops.median, skills=[skill])
     assert f.accuracy.low <= target <= f.accuracy.high

@@ -8,10 +8,10 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import REPO, shared_data
+from helpers import REPO, shared_data
 
-from forecast.fit import FitOptions, fit
-from forecast.predict import STATUSES
+from forecast.fitting import FitOptions, fit
+from forecast.status import Status
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import real_data  # noqa: E402  (the README's import settings, shared with the benchmarks)
@@ -35,7 +35,7 @@ def _check(fits, expected_skills):
     assert {s.skill for s in fits.skills} >= expected_skills
     for sf in fits.skills:
         if sf.predictable:
-            assert sf.chosen and sf.why and sf.candidates
+            assert sf.law and sf.why and sf.candidates
             for c in sf.candidates:
                 assert np.all(np.isfinite(c.fit.theta)) and len(c.fit.draws)
                 assert sf.chance - 0.1 <= c.fit.floor <= sf.chance + 1e-9
@@ -55,7 +55,7 @@ def test_olmo_every_skill_fitted_or_explained(olmo_fits):
     _check(olmo_fits, {"mmlu", "hellaswag", "arc_easy", "arc_challenge", "boolq", "csqa", "openbookqa", "piqa",
                        "socialiqa", "winogrande"})
     assert sum(s.predictable for s in olmo_fits.skills) >= 8
-    assert any("final checkpoints only" in w for s in olmo_fits.skills for w in s.warnings)
+    assert any(n.code == "budget-ladder" for s in olmo_fits.skills for n in s.notes)
 
 
 @pytest.mark.parametrize("which", ["pythia", "olmo"])
@@ -63,7 +63,7 @@ def test_predict_70b_on_real_fits(which, pythia_fits, olmo_fits):
     fits = pythia_fits if which == "pythia" else olmo_fits
     family = "pythia" if which == "pythia" else None
     forecasts = fits.predict(70e9, skills=["all"], family=family)
-    assert forecasts and all(f.status in STATUSES for f in forecasts)
+    assert forecasts and all(f.status in set(Status) for f in forecasts)
     for f in forecasts:
         if f.status == "not-predictable":
             assert f.accuracy is None and f.grok is None and f.p_grok is None and f.reason

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from cli_helpers import assert_one_line_error, invoke, snapshot
+from helpers import assert_one_line_error, invoke, snapshot
 
 from forecast import Recipe, Run, make_series, write_runs
 

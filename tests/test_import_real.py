@@ -4,13 +4,11 @@ with the exact command lines the README documents."""
 from __future__ import annotations
 
 import csv
-import json
 import math
 
 import numpy as np
 import pytest
-from cli_helpers import invoke
-from conftest import shared_data
+from helpers import invoke, output, shared_data
 
 from forecast import load_runs
 
@@ -73,7 +71,7 @@ def test_every_pythia_folder_imports_with_one_command(pythia_dir):
 
 
 def test_pythia_410m_summary(pythia_dir):
-    summaries = json.loads(ok(invoke("runs", pythia_dir / "pythia-410m", "--json")).stdout)
+    summaries = output(invoke("runs", pythia_dir / "pythia-410m", "--json"), "runs")["runs"]
     (s,) = summaries
     assert s["params"] == 302_311_424 and s["params_kind"] == "non-embedding"
     assert s["checkpoints"] >= 20 and s["tokens_min"] == 0 and s["tokens_max"] == 143_000 * PYTHIA_TOKENS_PER_STEP
@@ -161,7 +159,7 @@ def test_leaderboard_keeps_all_134_models(tmp_path):
     path = shared_data("leaderboard", "base-llm-benchmarks.csv")
     result = ok(invoke("import", "table", path, *LEADERBOARD_FLAGS, "--missing-tokens", "keep", "--out", tmp_path,
                        "--json"))
-    written = json.loads(result.stdout)
+    written = output(result, "import")["runs"]
     assert len(written) == 134 and all(r["family"] and "GSM8K" in r["skills"] for r in written)
     unknown = [r["name"] for r in written if r["tokens_max"] is None]
     assert len(unknown) == 23 and "Qwen--Qwen2-7B" in unknown
@@ -174,7 +172,7 @@ def test_leaderboard_accounts_for_all_134_models(tmp_path):
     path = shared_data("leaderboard", "base-llm-benchmarks.csv")
     result = ok(invoke("import", "table", path, *LEADERBOARD_FLAGS, "--missing-tokens", "skip", "--out", tmp_path,
                        "--json"))
-    written = json.loads(result.stdout)
+    written = output(result, "import")["runs"]
     note = result.stderr.strip()
     assert len(note.splitlines()) == 1 and "left out 23 models" in note and "Qwen/Qwen2-7B" in note
     assert len(written) == 111 and len(written) + 23 == 134

@@ -183,7 +183,7 @@ def test_library_runs_round_trip(tmp_path):
         runs = import_long(path)
     write_runs(runs, tmp_path / "runs")
     (loaded,) = load_runs(tmp_path / "runs")
-    assert loaded.content_hash() == runs[0].content_hash()
+    assert loaded.content_hash == runs[0].content_hash
 
 
 def test_lm_eval_04_groups_are_not_averaged_in(tmp_path):

@@ -5,11 +5,13 @@ import csv
 import numpy as np
 import pytest
 
+from helpers import shared_data
+
 from forecast import FitError
 from forecast.loss_law import fit_loss_law
-from tests.conftest import shared_data
 
 
+@pytest.mark.slow
 def test_recovers_planted_parameters():
     rng = np.random.default_rng(0)
     params = np.repeat([1e7, 3e7, 1e8, 3e8, 1e9], 8)
@@ -20,6 +22,8 @@ def test_recovers_planted_parameters():
     assert fit.E == pytest.approx(truth["E"], rel=0.05)
     assert fit.alpha == pytest.approx(truth["alpha"], rel=0.1)
     assert fit.beta == pytest.approx(truth["beta"], rel=0.1)
+    assert fit.A == pytest.approx(truth["A"], rel=0.3)  # A and B trade off against α and β: looser
+    assert fit.B == pytest.approx(truth["B"], rel=0.3)
     np.testing.assert_allclose(fit.predict(params, tokens), loss, rtol=0.01)
     low, high = fit.intervals["alpha"]
     assert low <= fit.alpha <= high

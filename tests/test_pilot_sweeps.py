@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from cli_helpers import assert_one_line_error, invoke
+from helpers import assert_one_line_error, invoke, output
 from forecast.pilot import preset_ladder
 from forecast.pilot.executors import SlurmOptions, make_jobs, submit_submitit, submitit_executor, wait_submitit
 from forecast.pilot.sweep import (
@@ -61,16 +61,16 @@ def _flat(text: str) -> str:
 
 def _status(*args: object) -> dict:
     result = invoke("pilot", "--status", *args, "--json")
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
+    return output(result, "pilot-status")
 
 
+@pytest.mark.slow
 def test_process_pool_matches_sequential(sequential, tmp_path):
     result = invoke(*TINY4, "--jobs", "2", "--out", tmp_path, "--json")
     assert result.exit_code == 0, result.output
     family_dir = tmp_path / "tiny"
     assert _trajectories(family_dir) == _trajectories(sequential) and len(_trajectories(sequential)) == 4
-    assert [r["name"] for r in json.loads(result.stdout)] == [s.name for s in preset_ladder("tiny").run_specs(2)]
+    assert [r["name"] for r in output(result, "pilot")["runs"]] == [s.name for s in preset_ladder("tiny").run_specs(2)]
     assert "2 at a time" in _flat(result.stderr) and "1 torch thread each" in _flat(result.stderr)
     assert not list(family_dir.glob("*/.*"))  # no worker, error or checkpoint files left
     recorded = json.loads((family_dir / SWEEP_FILE).read_text())
@@ -79,6 +79,7 @@ def test_process_pool_matches_sequential(sequential, tmp_path):
     assert status["counts"] == {"finished": 4, "running": 0, "failed": 0, "pending": 0}
 
 
+@pytest.mark.slow
 def test_submitit_sweep_with_a_failing_job_then_resubmission(sequential, tmp_path):
     """One run's directory holds another run: that job fails and is reported, the other three
     finish; after the conflict is removed, resubmitting trains only that run."""
@@ -117,6 +118,7 @@ def test_submitit_sweep_with_a_failing_job_then_resubmission(sequential, tmp_pat
     assert _status(family_dir)["counts"]["finished"] == 4
 
 
+@pytest.mark.slow
 def test_killed_and_preempted_jobs_lose_no_evaluations(sequential, tmp_path):
     """kill -9 one job's worker mid-run, send the other the preemption signal (USR2, as Slurm
     does before preempting): the preempted job checkpoints, requeues and finishes; the killed

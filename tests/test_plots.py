@@ -10,9 +10,9 @@ import pytest
 from matplotlib.figure import Figure
 
 from forecast import plots
-from forecast.backtest import Backtest, BacktestPoint, SkillBacktest, backtest
-from forecast.fit import FitOptions, fit
-from forecast.optimize import one_thread
+from forecast.backtesting import Backtest, BacktestPoint, SkillBacktest, backtest
+from forecast.fitting import FitOptions, fit
+from forecast.optimize import torch_threads
 from forecast.predict import predict_skill
 from forecast.synthetic import GrokTruth, synthetic_ladder
 
@@ -119,7 +119,7 @@ def test_first_crossing_interpolates_in_log_tokens():
 
 
 def test_backtest_figure_shows_held_out_trajectories(runs, tmp_path):
-    with one_thread():  # the fit-then-sample pattern runs ~3× faster on one torch thread (2-core CI)
+    with torch_threads(1):  # the fit-then-sample pattern runs ~3× faster on one torch thread (2-core CI)
         result = backtest(runs, options=OPTIONS)
     fig = plots.backtest_figure(result)
     assert len(fig.axes) == sum(1 for s in result.skills if s.law) == 2

@@ -22,7 +22,7 @@ def test_round_trip(tmp_path):
     assert loaded.recipe.format == "plain" and loaded.skills == ("add",) and loaded.metrics == ("val_loss",)
     np.testing.assert_allclose(loaded.series["add"].flops, 6 * 1e6 * np.array([0, 1e5, 2e5]))
     assert np.isnan(loaded.series["add"].loss[2])
-    assert loaded.content_hash() == run.content_hash()
+    assert loaded.content_hash == run.content_hash
 
 
 def test_write_refuses_to_overwrite(tmp_path):

@@ -11,14 +11,17 @@ import math
 import os
 import re
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from forecast.chance import chance_for
 from forecast.errors import DataError, UsageError
-from forecast.runs import FLOPS_PER_PARAM_TOKEN, PARAMS_KINDS, Recipe, Run, Series, make_series, validate_run
+from forecast.quantities import FLOPS_PER_PARAM_TOKEN
+from forecast.run_files import write_runs
+from forecast.run_checks import validate_run
+from forecast.runs import PARAMS_KINDS, Recipe, Run, Series, make_series
 
 # Metrics whose chance level follows from the metric itself: exact-match generation and
 # pass@k cannot be guessed right by a random answer.
@@ -200,3 +203,27 @@ def _series(skill: str, points: Sequence[Point], params: float, chance: float | 
 def note_skipped(message: str) -> None:
     """Tell the caller that part of the input was left out on purpose (see `SkippedWarning`)."""
     warnings.warn(message, SkippedWarning, stacklevel=3)
+
+
+def import_and_write(read: Callable[[], list[Run]], out: str | Path | None, overwrite: bool
+                     ) -> tuple[list[Run], list[Path], list[str]]:
+    """Run an importer (`read`), then write its runs all-or-nothing under `out`.
+
+    Returns the runs, the directories written, and the notes about input left out
+    (`SkippedWarning`s), which callers print only once everything succeeded, so that a
+    failure is exactly one error. An import that yields no skill at all is an error, not
+    an empty success."""
+    if out is None:
+        raise UsageError("--out is required: the runs directory to write into, e.g. --out runs/")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SkippedWarning)
+        runs = read()
+    notes = [str(w.message) for w in caught if issubclass(w.category, SkippedWarning)]
+    empty = [run.name for run in runs if not run.skills]
+    if not runs or empty:
+        what = f"run {empty[0]!r} would hold" if empty else "the input holds"
+        detail = f" ({notes[0]})" if notes else ""
+        raise UsageError(f"nothing to import: {what} no skill with an accuracy{detail}; check --metric "
+                         "(or the column and skill flags) against the file")
+    written = write_runs(runs, out, overwrite=overwrite)
+    return runs, written, notes

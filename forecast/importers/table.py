@@ -18,7 +18,8 @@ from forecast.importers.common import (
     Point, build_run, check_overrides_used, describe_sources, note_skipped, sanitize_run_name,
 )
 from forecast.importers.table_io import Table, number, read_table
-from forecast.runs import FLOPS_PER_PARAM_TOKEN, Recipe, Run
+from forecast.quantities import FLOPS_PER_PARAM_TOKEN
+from forecast.runs import Recipe, Run
 
 MISSING_TOKENS = ("error", "skip", "keep")
 

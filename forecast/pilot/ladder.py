@@ -47,6 +47,8 @@ from forecast.pilot.skills import SKILL_KINDS, Skill
 from forecast.pilot.trainer import VAL_LOSS, EvalConfig, Progress, RunSpec, TrainConfig, train_run
 
 _SIZE_FIELDS = {"layers": "n_layer", "width": "n_embd", "heads": "n_head"}
+LADDER_FORMAT = 1
+"""Version of the ladder config (an optional `format` key; `--show-config` writes it)."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ class Ladder:
     def to_json(self) -> dict[str, Any]:
         """The config in the file format (`load_ladder` reads it back)."""
         return {
-            "name": self.name, "seeds": list(self.seeds),
+            "format": LADDER_FORMAT, "name": self.name, "seeds": list(self.seeds),
             "skills": {n: {"kind": s.kind, **s.options()} for n, s in self.skills.items()},
             "sizes": {n: {**{k: getattr(m, f) for k, f in _SIZE_FIELDS.items()},
                           **({"lr": self.size_lr[n]} if n in self.size_lr else {})} for n, m in self.sizes.items()},
@@ -111,7 +113,10 @@ def parse_ladder(data: Any, file: str | Path) -> Ladder:
     """Validate a config mapping (the file format above) into a `Ladder`."""
     if not isinstance(data, Mapping):
         raise DataError(file, None, "expected a table/object at the top level", "see the README's pilot config example")
-    _no_unknown(data, {"name", "seeds", "skills", "sizes", "train", "eval", "recipes"}, file, "")
+    _no_unknown(data, {"format", "kind", "name", "seeds", "skills", "sizes", "train", "eval", "recipes"}, file, "")
+    if data.get("format", LADDER_FORMAT) != LADDER_FORMAT:
+        raise DataError(file, "format", f"unsupported ladder config format {data.get('format')!r}",
+                        f"this version reads format {LADDER_FORMAT}")
     name = data.get("name")
     if not isinstance(name, str) or not LABEL.match(name):
         raise DataError(file, "name", f"expected a ladder name of letters, digits, '_' or '.', got {name!r}",

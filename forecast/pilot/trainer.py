@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -27,12 +26,14 @@ import torch
 import torch.nn.functional as F
 
 from forecast.errors import UsageError
+from forecast.io import atomic_save
 from forecast.pilot.data import IGNORE, collate, eval_problems, training_batch
 from forecast.pilot.evaluate import SkillScore, autocast_for, score
 from forecast.pilot.model import GPT, ModelConfig
 from forecast.pilot.recipes import RecipeSpec
 from forecast.pilot.skills import Skill
-from forecast.runs import METADATA_FILE, Run, make_series, save_run
+from forecast.run_files import save_run
+from forecast.runs import METADATA_FILE, Run, make_series
 
 STATE_FILE = ".state.pt"  # hidden: `load_runs` and git (via *.pt) ignore it; deleted when the run completes
 VAL_LOSS = "val_loss"  # run-level metric: mean NLL per answer token over all held-out sets
@@ -286,14 +287,6 @@ def _as_run(spec: RunSpec, rows: list[dict[str, Any]], device: torch.device, com
 def _save_state(path: Path, config: dict[str, Any], device: torch.device, step: int, tokens: int, flops: float,
                 rows: list[dict[str, Any]], model: GPT, optimizer: torch.optim.Optimizer) -> None:
     """Write the checkpoint atomically: a kill leaves the previous one or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {"config": config, "device": device.type, "step": step, "tokens": tokens, "flops": flops,
              "rows": rows, "model": model.state_dict(), "optimizer": optimizer.state_dict()}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.stem}.", suffix=".tmp.pt")
-    os.close(fd)
-    try:
-        torch.save(state, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_save(path, lambda tmp: torch.save(state, tmp), suffix=".tmp.pt")

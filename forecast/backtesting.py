@@ -22,12 +22,14 @@ from typing import Any
 import numpy as np
 
 from forecast.errors import UsageError
-from forecast.fit import FitOptions, fit
-from forecast.fits import SkillFit
+from forecast.fitting import FitOptions, fit, group_runs
 from forecast.observations import Observations, observations
+from forecast.predict import check_level
 from forecast.quantities import parse_quantity
+from forecast.results import SkillFit, match_skills, wants_all
 from forecast.runs import Run
 from forecast.samples import SurfaceSamples
+from forecast.schema import finite
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,12 @@ class BacktestPoint:
     def covered(self) -> bool | None:
         return None if self.low is None else bool(self.low <= self.actual <= self.high)
 
+    def to_json(self) -> dict[str, Any]:
+        return {"skill": self.skill, "run": self.run, "params": self.params, "tokens": self.tokens,
+                "flops": self.flops, "final": self.final, "actual": self.actual, "predicted": finite(self.predicted),
+                "low": finite(self.low), "high": finite(self.high), "covered": self.covered,
+                "carry": finite(self.carry), "loglinear": finite(self.loglinear)}
+
 
 @dataclass(frozen=True)
 class SkillBacktest:
@@ -72,6 +80,12 @@ class SkillBacktest:
                   if (p.final or not final) and getattr(p, which) is not None]
         return float(np.mean(errors)) if errors else None
 
+    def to_json(self) -> dict[str, Any]:
+        return {"skill": self.skill, "family": self.family, "recipe": self.recipe, "status": self.status,
+                "law": self.law, "reason": self.reason, "mae": self.mae(), "carry_mae": self.mae("carry"),
+                "loglinear_mae": self.mae("loglinear"), "grok_log10_errors": list(self.grok_errors),
+                "points": [p.to_json() for p in self.points]}
+
 
 @dataclass(frozen=True)
 class Backtest:
@@ -82,9 +96,19 @@ class Backtest:
     skills: tuple[SkillBacktest, ...]
     held_out: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)  # group -> run names
 
+    def to_json(self) -> dict[str, Any]:
+        """`forecast backtest --json` (kind "backtest"): summaries over final checkpoints and over
+        every held-out checkpoint, then each skill with its points."""
+        return {"holdout": self.holdout, "level": self.level, "summary": self.summary(),
+                "summary_trajectory": self.summary(final=False),
+                "held_out": [{"family": f, "recipe": r, "runs": list(names)} for (f, r), names in self.held_out.items()],
+                "skills": [s.to_json() for s in self.skills]}
+
     def summary(self, final: bool = True) -> dict[str, Any]:
         """Errors over the predictable skills' final (or all) points, with the baselines on
-        the same points: MAE and mean relative error (fractions), interval coverage."""
+        the same points: MAE and mean relative error (fractions); `coverage`, the share of
+        those points inside their interval; `coverage_all_checkpoints` over every held-out
+        checkpoint."""
         pts = [p for s in self.skills if s.law for p in s.points if p.predicted is not None and (p.final or not final)]
         every = [p for s in self.skills if s.law for p in s.points if p.predicted is not None]
 
@@ -100,8 +124,8 @@ class Backtest:
             "not_predictable": [s.skill for s in self.skills if not s.law],
             "points": len(pts),
             "mae": err("predicted"), "relative_error": err("predicted", True),
-            "coverage": float(np.mean([p.covered for p in every])) if every else None,
-            "coverage_final": float(np.mean([p.covered for p in pts])) if pts else None,
+            "coverage": float(np.mean([p.covered for p in pts])) if pts else None,
+            "coverage_all_checkpoints": float(np.mean([p.covered for p in every])) if every else None,
             "carry_mae": err("carry"), "carry_relative_error": err("carry", True),
             "loglinear_mae": err("loglinear"), "loglinear_relative_error": err("loglinear", True),
             "grok_log10_error": float(np.mean(np.abs(grok))) if grok else None,
@@ -137,12 +161,8 @@ def backtest(
 ) -> Backtest:
     """Per (family, recipe) group: hold out sizes by `holdout`, fit the rest, score."""
     options = options or FitOptions()
-    groups: dict[tuple[str, str], list[Run]] = {}
-    for run in runs:
-        if (family is None or run.family == family) and (recipe is None or run.recipe.label == recipe):
-            groups.setdefault(run.group, []).append(run)
-    if not groups:
-        raise UsageError(f"no runs of family={family!r} recipe={recipe!r}")
+    check_level(level)
+    groups = group_runs(runs, family, recipe)
     results: list[SkillBacktest] = []
     held_out: dict[tuple[str, str], tuple[str, ...]] = {}
     for key in sorted(groups):
@@ -154,8 +174,9 @@ def backtest(
             continue  # nothing to learn from, or nothing to check
         held_out[key] = tuple(r.name for r in held)
         names = sorted({s for r in held for s in r.skills} & {s for r in train for s in r.skills})
-        if skills and not any(s.lower() == "all" for s in skills):
-            names = [n for n in names if n.lower() in {s.lower() for s in skills}]
+        if not wants_all(skills):
+            names = match_skills(names, skills) if len(groups) == 1 else \
+                [n for n in names if n.lower() in {s.lower() for s in skills}]
         fits = fit(train, skills=names, options=options) if names else None
         for sf in fits.skills if fits else ():
             results.append(_score_skill(sf, train, held, options, level, seed))
@@ -193,8 +214,8 @@ def _score_skill(sf: SkillFit, train: Sequence[Run], held: Sequence[Run], option
                 predicted=None if pred is None else float(pred[j]), low=None if low is None else float(low[j]),
                 high=None if high is None else float(high[j]), carry=float(carry[i]), loglinear=float(loglinear[i]),
             ))
-    return SkillBacktest(skill=sf.skill, family=sf.family, recipe=sf.recipe, status=sf.status, reason=sf.reason,
-                         law=sf.chosen if sf.predictable else None, points=tuple(points),
+    return SkillBacktest(skill=sf.skill, family=sf.family, recipe=sf.recipe, status=str(sf.status), reason=sf.reason,
+                         law=sf.law if sf.predictable else None, points=tuple(points),
                          grok_errors=tuple(grok_errors))
 
 

@@ -12,7 +12,6 @@ Groups are never pooled: runs of different families or recipes are fitted separa
 
 from __future__ import annotations
 
-import math
 import zlib
 from collections.abc import Sequence
 import dataclasses
@@ -20,20 +19,22 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from forecast import __version__
-from forecast.candidates import TWO_STEP, CandidateFit, Scales, Spec
+from forecast.candidates import TWO_STEP, Scales, Spec
 from forecast.estimate import Job, fit_jobs
 from forecast.errors import DataError, FitError, UsageError
-from forecast.fits import FITTED, NOT_PREDICTABLE, Candidate, Fits, PilotRun, SkillFit
+from forecast.fits import Fits
 from forecast.laws import ACCURACY_LAWS
-from forecast.observations import Observations, observations
+from forecast.observations import PRIOR_NOISE, Observations, observations
+from forecast.optimize import torch_threads
 from forecast.quantities import format_count
+from forecast.results import Candidate, HoldoutScore, PilotRun, SkillFit, match_skills, wants_all
 from forecast.runs import Run
 from forecast.samples import extrapolation_distance
+from forecast.selection import explain_choice, holdout_errors, selection_weights
+from forecast.status import Note, NoteCode, Status
+from forecast.version import __version__
 
 ALL_LAWS = (*ACCURACY_LAWS, TWO_STEP)
-MIN_WEIGHT = 0.05
-"""Candidates whose weight falls below this are dropped from the mixture."""
 MIN_PLATEAU = 0.1
 """A law whose plateau rises less than this fraction of the way from floor to top shows no
 transition: its grok threshold (half way to the plateau) would be meaningless."""
@@ -56,6 +57,9 @@ class FitOptions:
     via: tuple[str, ...] | None = None  # two-step intermediates; None: own loss, else all metrics
     max_holdout_error: float = 0.25  # not-predictable if the hold-out misses by more than this
     # fraction of the skill's rise (and by more than 3 checkpoint noise levels)
+    threads: int | None = 1  # torch CPU threads while fitting (None: leave torch's setting);
+    # fits are many small tensors, where extra threads only spin (measured on 2 cores)
+    allow_incomplete: bool = False  # fit pilot runs whose training did not finish (else left out)
 
     def __post_init__(self) -> None:
         unknown = [law for law in self.laws if law not in ALL_LAWS]
@@ -77,8 +81,43 @@ def fit(
 ) -> Fits:
     """Fit every skill of every (family, recipe) group in `runs` (or the chosen ones)."""
     options = options or FitOptions()
+    runs = usable_runs(runs, options)
+    with torch_threads(options.threads):
+        return _fit(runs, skills, family, recipe, options)
+
+
+def usable_runs(runs: Sequence[Run], options: FitOptions) -> list[Run]:
+    """The runs a fit may use: a pilot run whose training did not finish (`complete: false`)
+    would pose as a model trained to fewer tokens, so it is left out unless
+    `allow_incomplete`; a `DataError` when nothing is left."""
     if not runs:
         raise DataError(None, None, "no runs to fit", "give a directory holding run directories")
+    kept = [r for r in runs if options.allow_incomplete or r.complete is not False]
+    if not kept:
+        raise DataError(runs[0].path, "extra.complete", "every run is incomplete (training did not finish)",
+                        "finish training (rerun `forecast pilot`), or pass --allow-incomplete")
+    return kept
+
+
+def _fit(runs: Sequence[Run], skills: Sequence[str] | None, family: str | None, recipe: str | None,
+         options: FitOptions) -> Fits:
+    groups = group_runs(runs, family, recipe)
+    results = []
+    for key in sorted(groups):
+        members = groups[key]
+        names = sorted({s for r in members for s in r.skills})
+        if not wants_all(skills):
+            if len(groups) == 1:
+                names = match_skills(names, skills)  # an unknown name is an error
+            else:
+                names = [n for n in names if n.lower() in {s.lower() for s in skills}]
+        results += fit_group(members, names, options)
+    return Fits(skills=tuple(results), tool=f"forecast {__version__}")
+
+
+def group_runs(runs: Sequence[Run], family: str | None = None, recipe: str | None = None
+               ) -> dict[tuple[str, str], list[Run]]:
+    """Runs by (family, recipe label), keeping the chosen ones; `UsageError` when none is."""
     groups: dict[tuple[str, str], list[Run]] = {}
     for run in runs:
         if (family is None or run.family == family) and (recipe is None or run.recipe.label == recipe):
@@ -86,18 +125,7 @@ def fit(
     if not groups:
         have = ", ".join(sorted({f"{r.family}/{r.recipe.label}" for r in runs}))
         raise UsageError(f"no runs of family={family!r} recipe={recipe!r}; the runs hold: {have}")
-    wanted = None if not skills or any(s.lower() == "all" for s in skills) else {s.lower() for s in skills}
-    results = []
-    for key in sorted(groups):
-        members = groups[key]
-        names = sorted({s for r in members for s in r.skills})
-        if wanted is not None:
-            unknown = wanted - {n.lower() for n in names}
-            if unknown and len(groups) == 1:
-                raise UsageError(f"unknown skill {sorted(unknown)[0]!r}; the runs hold: {', '.join(names)}")
-            names = [n for n in names if n.lower() in wanted]
-        results += fit_group(members, names, options)
-    return Fits(skills=tuple(results), tool=f"forecast {__version__}")
+    return groups
 
 
 @dataclass
@@ -115,14 +143,14 @@ class _Skill:
     floors: dict[str, float] = field(default_factory=dict)
     specs: list[Spec] = field(default_factory=list)
     finals_only: bool = False
-    warnings: list[str] = field(default_factory=list)
-    scores: dict[Spec, tuple[float, float, float, float]] = field(default_factory=dict)
+    notes: list[Note] = field(default_factory=list)
+    scores: dict[Spec, HoldoutScore] = field(default_factory=dict)
     failures: dict[Spec, str] = field(default_factory=dict)
     weights: dict[Spec, float] = field(default_factory=dict)
 
     def job(self, spec: Spec, obs: Observations) -> Job:
-        return Job(spec, obs, self.scales, self.floors[spec.floor], self.noise if math.isfinite(self.noise) else 0.01,
-                   self.finals_only, (*self.seed, zlib.crc32(spec.key.encode())))
+        return Job(spec, obs, self.scales, self.floors[spec.floor], self.noise, self.finals_only,
+                   (*self.seed, zlib.crc32(spec.key.encode())))
 
 
 def fit_skill(runs: Sequence[Run], skill: str, options: FitOptions) -> SkillFit:
@@ -143,11 +171,11 @@ def fit_group(runs: Sequence[Run], skills: Sequence[str], options: FitOptions) -
             if not st.scores:
                 st.reason = "no law could be fitted: " + "; ".join(f"{s.key}: {m}" for s, m in st.failures.items())
                 continue
-            st.weights = selection_weights({s: v[0] for s, v in st.scores.items()})
+            st.weights = selection_weights({s: v.mae for s, v in st.scores.items()})
         else:
             st.weights = {spec: 1.0 / len(st.specs) for spec in st.specs}
-            st.warnings.append(f"only {len(st.obs.sizes)} model sizes: laws could not be checked by extrapolating "
-                               "to the largest, so they are weighted equally (≥ 3 sizes recommended)")
+            st.notes.append(Note(NoteCode.FEW_SIZES, f"only {len(st.obs.sizes)} model sizes: laws could not be checked "
+                                 "by extrapolating to the largest, so they are weighted equally (≥ 3 sizes recommended)"))
         jobs += [(st, spec) for spec in st.weights]
     results = fit_jobs([st.job(spec, st.obs) for st, spec in jobs], draws=options.draws)
     fitted: dict[int, list[Candidate]] = {}
@@ -155,9 +183,8 @@ def fit_group(runs: Sequence[Run], skills: Sequence[str], options: FitOptions) -
         if isinstance(result, FitError):
             st.failures[spec] = str(result)
             continue
-        mae, shift, misfit, dist = st.scores.get(spec, (None, None, None, None))
-        fitted.setdefault(id(st), []).append(Candidate(_keep_draws(result, options.keep_draws), st.weights[spec],
-                                                      mae, shift, dist, misfit))
+        kept = dataclasses.replace(result, draws=result.draws[:options.keep_draws])
+        fitted.setdefault(id(st), []).append(Candidate(kept, st.weights[spec], st.scores.get(spec)))
     return [_conclude(st, fitted.get(id(st), []), options) for st in states]
 
 
@@ -172,10 +199,12 @@ def _prepare_skill(runs: Sequence[Run], skill: str, options: FitOptions) -> _Ski
         PilotRun(name=obs.run_names[i], hash=obs.run_hashes[i], params=float(obs.params[obs.run == i][0]),
                  seed=obs.run_seeds[i], tokens=tuple(obs.tokens[obs.run == i].tolist()),
                  flops=tuple(obs.flops[obs.run == i].tolist()), accuracy=tuple(obs.accuracy[obs.run == i].tolist()),
-                 smoothed=tuple(smoothed[obs.run == i].tolist()))
+                 smoothed=tuple(smoothed[obs.run == i].tolist()),
+                 examples=None if obs.examples is None or not np.isfinite(obs.examples[obs.run == i]).any()
+                 else tuple(obs.examples[obs.run == i].tolist()))
         for i in range(len(obs.run_names)) if np.any(obs.run == i)
     )
-    noise = obs.checkpoint_noise() if len(obs) else float("nan")
+    noise = obs.checkpoint_noise() if len(obs) else PRIOR_NOISE
     base = dict(family=family, recipe=recipe, skill=skill, chance=obs.chance, top=obs.top,
                 noise=noise, n_eval=obs.sample_count() if len(obs) else None, pilots=pilots,
                 options=asdict(options))
@@ -191,45 +220,47 @@ def _prepare_skill(runs: Sequence[Run], skill: str, options: FitOptions) -> _Ski
     st.specs = candidate_specs(obs, options, st.floors)
     st.finals_only = obs.budget_ladder
     if st.finals_only:
-        st.warnings.append("sizes were trained to several token budgets: laws in (params, tokens) were fitted on "
-                           "final checkpoints only (intermediate ones sit mid learning-rate schedule)")
+        st.notes.append(Note(NoteCode.BUDGET_LADDER, "sizes were trained to several token budgets: laws in "
+                             "(params, tokens) were fitted on final checkpoints only (intermediate ones sit mid "
+                             "learning-rate schedule)"))
     return st
 
 
 def _conclude(st: _Skill, candidates: list[Candidate], options: FitOptions) -> SkillFit:
     """The skill's `SkillFit`: status and reason, candidates by weight, the choice and why."""
     if st.reason is not None:
-        return SkillFit(status=NOT_PREDICTABLE, reason=st.reason, scales=st.scales, **st.base)
+        return SkillFit(status=Status.NOT_PREDICTABLE, reason=st.reason, scales=st.scales, **st.base)
     if not candidates:
-        return SkillFit(status=NOT_PREDICTABLE, scales=st.scales, reason="no law could be fitted: "
+        return SkillFit(status=Status.NOT_PREDICTABLE, scales=st.scales, reason="no law could be fitted: "
                         + "; ".join(f"{s.key}: {m}" for s, m in st.failures.items()), **st.base)
     total = sum(c.weight for c in candidates)
     candidates = sorted((dataclasses.replace(c, weight=c.weight / total) for c in candidates), key=lambda c: -c.weight)
     best = candidates[0]
-    warnings = list(st.warnings)
+    notes = list(st.notes)
     for c in candidates:
         if c.fit.at_bound:
-            warnings.append(f"{c.key}: parameter(s) {', '.join(c.fit.at_bound)} at a bound")
+            notes.append(Note(NoteCode.AT_BOUND, f"{c.key}: parameter(s) {', '.join(c.fit.at_bound)} at a bound"))
         if not c.fit.converged:
-            warnings.append(f"{c.key}: the optimiser did not report convergence")
+            notes.append(Note(NoteCode.NOT_CONVERGED, f"{c.key}: the optimiser did not report convergence"))
     sizes = st.obs.sizes
     why = explain_choice(candidates, st.scores, sizes, st.failures)
-    status, reason = FITTED, None
-    noise = st.noise if math.isfinite(st.noise) else 0.01
+    status, reason = Status.FITTED, None
+    noise = st.noise
     rise = float(np.quantile(st.smoothed, 0.95) - np.quantile(st.smoothed, 0.05))
     plateau = float(np.median(best.fit.plateau(best.fit.draws if len(best.fit.draws) else best.fit.theta)))
     room = st.obs.top - best.fit.floor
+    mae = best.holdout.mae if best.holdout else None
     if plateau - best.fit.floor < max(MIN_PLATEAU * room, 3 * noise):
-        status = NOT_PREDICTABLE
+        status = Status.NOT_PREDICTABLE
         reason = (f"the best law ({best.key}) levels off at {plateau:.3f}, barely above its floor "
                   f"{best.fit.floor:.3f}: no transition is visible in these runs, so when it groks cannot be told")
-    elif best.holdout_mae is not None and best.holdout_mae > max(3 * noise, options.max_holdout_error * rise, 0.02):
-        status = NOT_PREDICTABLE
+    elif mae is not None and mae > max(3 * noise, options.max_holdout_error * rise, 0.02):
+        status = Status.NOT_PREDICTABLE
         reason = (f"laws fitted on the smaller sizes miss the largest pilot ({format_count(sizes[-1])} params) by "
-                  f"{100 * best.holdout_mae:.1f} points at best, against a rise of {100 * rise:.1f} points and "
+                  f"{100 * mae:.1f} points at best, against a rise of {100 * rise:.1f} points and "
                   f"noise of {100 * noise:.1f}: the trend does not extrapolate")
-    return SkillFit(status=status, reason=reason, scales=st.scales, candidates=tuple(candidates), chosen=best.key,
-                    why=why, warnings=tuple(warnings), **st.base)
+    return SkillFit(status=status, reason=reason, scales=st.scales, candidates=tuple(candidates), law=best.key,
+                    why=why, notes=tuple(notes), **st.base)
 
 
 def unreadable(obs: Observations, noise: float, smoothed: np.ndarray, min_sizes: int = 3) -> str | None:
@@ -244,7 +275,6 @@ def unreadable(obs: Observations, noise: float, smoothed: np.ndarray, min_sizes:
         return (f"only {len(sizes)} model sizes ({', '.join(format_count(s) for s in sizes)} params): a law "
                 f"fitted to them cannot be checked by predicting the largest from the rest; add a size "
                 f"(need {min_sizes})")
-    noise = noise if math.isfinite(noise) else 0.0
     rise = float(np.quantile(smoothed, 0.95) - np.quantile(smoothed, 0.05))
     level = float(np.median(smoothed))
     if rise < max(4 * noise, 0.02):
@@ -286,11 +316,10 @@ def rolling_holdout(states: Sequence[_Skill], origins: int) -> None:
     largest, then on the sizes below the second largest and predict that one, ...
     (`origins` times, while at least two sizes remain to fit on). All fits are batched.
 
-    Sets, per skill and candidate, `scores[spec]` = (mean absolute error over origins,
-    shift, misfit, distance): shift and misfit (see `holdout_errors`) are RMS over origins
-    per unit of extrapolation distance, scaled to the last origin's distance, which comes
-    with them; and `failures[spec]` for candidates that could not be fitted at the first
-    origin."""
+    Sets, per skill and candidate, `scores[spec]`, a `HoldoutScore`: mean absolute error
+    over origins; shift and misfit (see `holdout_errors`) as RMS over origins per unit of
+    extrapolation distance, scaled to the last origin's distance, which comes with them;
+    and `failures[spec]` for candidates that could not be fitted at the first origin."""
     jobs, keys = [], []
     for st in states:
         sizes = st.obs.sizes
@@ -309,69 +338,12 @@ def rolling_holdout(states: Sequence[_Skill], origins: int) -> None:
             if origin == 1:
                 st.failures[spec] = str(result)
             continue
-        noise = st.noise if math.isfinite(st.noise) else 0.0
-        found.setdefault((id(st), spec), []).append((*holdout_errors(result, held, noise), distance))
+        found.setdefault((id(st), spec), []).append((*holdout_errors(result, held, st.noise), distance))
     for st in states:
         for spec in st.specs:
             if spec in st.failures or (id(st), spec) not in found:
                 continue
             maes, shifts, misfits, distances = (np.array(v) for v in zip(*found[(id(st), spec)]))
             per_distance = lambda v: float(np.sqrt(np.mean((v / np.maximum(distances, 1e-3)) ** 2)))  # noqa: E731
-            st.scores[spec] = (float(np.mean(maes)), per_distance(shifts) * distances[0],
-                               per_distance(misfits) * distances[0], float(distances[0]))
-
-
-def holdout_errors(cf: CandidateFit, held: Observations, noise: float) -> tuple[float, float, float]:
-    """(mean absolute error, best alignment shift, misfit) of a law on held-out points.
-
-    The shift is the single offset δ, in e-folds of tokens, for which the law evaluated at
-    tokens·e^δ best matches the held-out points (least absolute error over δ ∈ [−4, 4]):
-    how far the law misplaced the held-out size's transition along the token axis. The
-    misfit is what remains once shifted: the RMS residual (accuracy) beyond the
-    measurement `noise`, i.e. error in the shape of the curve rather than its position."""
-    pred = cf.accuracy(cf.theta, held.params, held.tokens)[0]
-    mae = float(np.mean(np.abs(pred - held.accuracy)))
-    shifts = np.linspace(-4.0, 4.0, 161)
-    shifted = cf.accuracy(cf.theta, held.params[None, :], held.tokens[None, :] * np.exp(shifts)[:, None])
-    errors = np.mean(np.abs(shifted - held.accuracy[None, :]), axis=1)
-    candidates = np.flatnonzero(errors <= errors.min() + 1e-12)
-    best = candidates[np.argmin(np.abs(shifts[candidates]))]  # the smallest shift among equally good ones
-    rms = float(np.sqrt(np.mean((shifted[best] - held.accuracy) ** 2)))
-    return mae, float(shifts[best]), math.sqrt(max(0.0, rms**2 - noise**2))
-
-
-def selection_weights(maes: dict[Spec, float]) -> dict[Spec, float]:
-    """Weights ∝ (best MAE / MAE)^4, dropping those below `MIN_WEIGHT`: a law that missed the
-    held-out size by twice the best gets 1/16 of its weight."""
-    best = max(min(maes.values()), 1e-4)
-    raw = {s: (best / max(m, 1e-4)) ** 4 for s, m in maes.items()}
-    total = sum(raw.values())
-    kept = {s: w / total for s, w in raw.items() if w / total >= MIN_WEIGHT}
-    total = sum(kept.values())
-    return {s: w / total for s, w in sorted(kept.items(), key=lambda kv: -kv[1])}
-
-
-def explain_choice(candidates: list[Candidate], scores: dict, sizes: np.ndarray,
-                   failures: dict[Spec, str]) -> str:
-    """One sentence on why the chosen law won."""
-    best = candidates[0]
-    if best.holdout_mae is None:
-        return f"{best.key} (equal weights: too few sizes to score extrapolation)"
-    fitted = f"{format_count(sizes[0])}–{format_count(sizes[-2])}"
-    text = (f"{best.key}: fitted on {fitted} params it predicted the {format_count(sizes[-1])} run(s) within "
-            f"{100 * best.holdout_mae:.1f} points (mean abs.)")
-    ranked = sorted(scores.items(), key=lambda kv: kv[1][0])
-    others = [f"{s.key} {100 * v[0]:.1f}" for s, v in ranked if s != best.fit.spec][:3]
-    if others:
-        text += "; others: " + ", ".join(others)
-    text += f"; weight {best.weight:.2f}"
-    if failures:
-        text += f"; {len(failures)} candidate(s) failed to fit"
-    return text
-
-
-def _keep_draws(cf: CandidateFit, keep: int) -> CandidateFit:
-    if len(cf.draws) <= keep:
-        return cf
-    return CandidateFit(cf.spec, cf.floor, cf.top, cf.scales, cf.theta, cf.stderr, cf.draws[:keep], cf.converged,
-                        cf.at_bound, cf.loss_ref, cf.loss_scale, cf.notes)
+            st.scores[spec] = HoldoutScore(mae=float(np.mean(maes)), shift=per_distance(shifts) * distances[0],
+                                           misfit=per_distance(misfits) * distances[0], distance=float(distances[0]))

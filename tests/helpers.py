@@ -1,19 +1,44 @@
-"""Helpers for CLI tests: invoke `forecast` in-process and check the error contract."""
+"""What the tests share: the real data's location, the CLI in-process, and its contracts.
+
+Imported as `from helpers import ...` (pytest puts tests/ on the path)."""
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
+from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from cli import app
 
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("FORECAST_SHARED_DATA", REPO.parent / "shared" / "data"))
 RUNNER = CliRunner()
+
+
+def shared_data(*parts: str) -> Path:
+    """Path under ../shared/data, skipping the test with a reason when it is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real evaluation data not found at {path} (set FORECAST_SHARED_DATA)")
+    return path
 
 
 def invoke(*args: object):
     """Run `forecast ARGS...` in-process; returns typer's Result (stdout, stderr, exit_code)."""
     return RUNNER.invoke(app, [str(a) for a in args])
+
+
+def output(result, kind: str) -> dict[str, Any]:
+    """The `--json` document of a successful command: checks exit 0, the envelope's format
+    and kind, and that it is strict JSON (no NaN or Infinity)."""
+    assert result.exit_code == 0, (result.exit_code, result.stdout, result.stderr)
+    data = json.loads(result.stdout, parse_constant=lambda c: pytest.fail(f"non-JSON number {c} in output"))
+    assert data["format"] == 1 and data["kind"] == kind, data.get("kind")
+    return data
 
 
 def snapshot(directory: Path) -> dict[str, bytes]:

@@ -1,0 +1,276 @@
+"""The fits directory on disk (`forecast fit` writes it, every forecast reads it).
+
+Layout (format `schema.FITS_FORMAT`):
+
+    fits/
+      index.json                        groups, and each skill's file with its SHA-256
+      <family>--<recipe>/<skill>-<hash>.json   one `SkillFit` (schema.SkillFitJson)
+
+A write is one atomic switch: new skill files get new names (their content hash), the
+index is renamed into place last, and only then are files no index lists removed. A kill
+at any moment leaves the old index pointing at the old files, or the new index at the new
+ones, never a mix; loading checks every file against the hash the index gives. Fitting a
+subset of skills replaces those skills and keeps every other one. Folder names are
+unique per (family, recipe): labels that a file system cannot hold verbatim get a short
+hash of the exact label.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from forecast.candidates import CandidateFit, Scales, Spec
+from forecast.errors import DataError
+from forecast.io import atomic_write_text, check_writable_dir, read_json, read_text
+from forecast.results import Candidate, HoldoutScore, PilotRun, SkillFit
+from forecast.schema import FITS_FORMAT, CandidateJson, SkillFitJson, finite, finite_list
+from forecast.status import Note, Status
+
+INDEX_FILE = "index.json"
+REFIT = "re-run `forecast fit RUNS --out DIR` to regenerate it"
+
+
+def slug(label: str) -> str:
+    """A folder-name-safe form of a label, unique per label: kept verbatim when it is
+    plain ASCII letters, digits, '.', '_' or '-'; otherwise the safe part plus a short
+    hash of the exact label (so `pythiä` and `pythiö` get different folders)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("._") or "_"
+    if safe == label:
+        return safe
+    return f"{safe}-{hashlib.sha256(label.encode()).hexdigest()[:6]}"
+
+
+def group_dir(family: str, recipe: str) -> str:
+    return f"{slug(family)}--{slug(recipe)}"
+
+
+# ---------------------------------------------------------------------------- to JSON
+
+
+def skill_fit_to_json(fit: SkillFit, tool: str) -> SkillFitJson:
+    return {
+        "format": FITS_FORMAT,
+        "tool": tool,
+        "family": fit.family,
+        "recipe": fit.recipe,
+        "skill": fit.skill,
+        "status": str(fit.status),
+        "reason": fit.reason,
+        "chance": fit.chance,
+        "top": fit.top,
+        "noise": finite(fit.noise),
+        "n_eval": finite(fit.n_eval),
+        "law": fit.law,
+        "why": fit.why,
+        "notes": [n.to_json() for n in fit.notes],
+        "scales": None if fit.scales is None else fit.scales.to_json(),
+        "candidates": [_candidate_to_json(c) for c in fit.candidates],
+        "pilots": [{
+            "name": p.name, "hash": p.hash, "params": p.params, "seed": p.seed,
+            "tokens": finite_list(p.tokens), "flops": finite_list(p.flops),
+            "accuracy": finite_list(p.accuracy, 6), "smoothed": finite_list(p.smoothed, 6),
+            "examples": None if p.examples is None else finite_list(p.examples),
+        } for p in fit.pilots],
+        "options": fit.options,
+    }
+
+
+def _candidate_to_json(c: Candidate) -> CandidateJson:
+    f = c.fit
+    names = f.spec.param_names
+    h = c.holdout
+    return {
+        "law": f.spec.law, "floor_kind": f.spec.floor, "via": f.spec.via,
+        "weight": finite(c.weight, 6),
+        "holdout": {"mae": finite(h.mae, 6), "shift": finite(h.shift, 6), "distance": finite(h.distance, 6),
+                    "misfit": finite(h.misfit, 6), "loglik": finite(h.loglik, 6)} if h else
+                   {"mae": None, "shift": None, "distance": None, "misfit": None, "loglik": None},
+        "floor": f.floor, "top": f.top,
+        "params": dict(zip(names, finite_list(f.theta))),
+        "stderr": dict(zip(names, finite_list(f.stderr, 6))),
+        "converged": f.converged, "at_bound": list(f.at_bound),
+        "loss_ref": f.loss_ref, "loss_scale": f.loss_scale, "notes": list(f.notes),
+        "draws": [finite_list(row, 6) for row in f.draws],
+    }
+
+
+# ---------------------------------------------------------------------------- from JSON
+
+
+def _finite_number(value: Any, file: Path, field: str, *, lower: float | None = None,
+                   upper: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise DataError(file, field, f"expected a finite number, got {value!r}", REFIT)
+    if (lower is not None and value < lower) or (upper is not None and value > upper):
+        raise DataError(file, field, f"{value!r} is out of range [{lower}, {upper}]", REFIT)
+    return float(value)
+
+
+def _array(rows: Any, file: Path, field: str, width: int) -> np.ndarray:
+    values = np.array([[np.nan if v is None else v for v in row] for row in rows], dtype=float).reshape(-1, width)
+    return values
+
+
+def skill_fit_from_json(data: Any, file: Path) -> SkillFit:
+    """Read one skill file, checking that every number a forecast reads is finite."""
+    if not isinstance(data, dict) or data.get("format") != FITS_FORMAT:
+        found = data.get("format") if isinstance(data, dict) else None
+        raise DataError(file, "format", f"unsupported fits format {found!r}",
+                        f"this version reads format {FITS_FORMAT}; {REFIT}")
+    try:
+        status = Status(data["status"])
+        scales = None if data["scales"] is None else Scales.from_json(data["scales"])
+        if scales is not None and not all(math.isfinite(v) and v > 0 for v in scales.to_json().values()):
+            raise DataError(file, "scales", "non-finite or non-positive reference scale", REFIT)
+        chance = _finite_number(data["chance"], file, "chance", lower=0, upper=1)
+        top = _finite_number(data["top"], file, "top", lower=0, upper=1)
+        candidates = []
+        for i, c in enumerate(data["candidates"]):
+            where = f"candidates[{i}]"
+            spec = Spec(c["law"], c["floor_kind"], c["via"])
+            names = spec.param_names
+            theta = np.array([np.nan if c["params"][n] is None else c["params"][n] for n in names], dtype=float)
+            draws = _array(c["draws"], file, f"{where}.draws", len(names))
+            if not np.all(np.isfinite(theta)):
+                raise DataError(file, f"{where}.params", "holds a missing or non-finite parameter", REFIT)
+            if not np.all(np.isfinite(draws)):
+                raise DataError(file, f"{where}.draws", "holds a missing or non-finite draw", REFIT)
+            weight = _finite_number(c["weight"], file, f"{where}.weight", lower=0, upper=1)
+            fit = CandidateFit(
+                spec=spec, floor=_finite_number(c["floor"], file, f"{where}.floor", lower=0, upper=1),
+                top=_finite_number(c["top"], file, f"{where}.top", lower=0, upper=1), scales=scales,
+                theta=theta, stderr=np.array([np.nan if c["stderr"][n] is None else c["stderr"][n] for n in names]),
+                draws=draws, converged=bool(c["converged"]), at_bound=tuple(c["at_bound"]),
+                loss_ref=_finite_number(c["loss_ref"], file, f"{where}.loss_ref"),
+                loss_scale=_finite_number(c["loss_scale"], file, f"{where}.loss_scale"), notes=tuple(c["notes"]),
+            )
+            h = c["holdout"]
+            holdout = None if h["mae"] is None else HoldoutScore(
+                mae=h["mae"], shift=h["shift"] if h["shift"] is not None else math.nan,
+                misfit=h["misfit"] if h["misfit"] is not None else math.nan,
+                distance=h["distance"] if h["distance"] is not None else math.nan, loglik=h.get("loglik"))
+            candidates.append(Candidate(fit, weight, holdout))
+        if status == Status.FITTED:
+            if not candidates:
+                raise DataError(file, "candidates", "a fitted skill with no candidate law", REFIT)
+            if sum(c.weight for c in candidates) <= 0:
+                raise DataError(file, "candidates", "every candidate has weight 0", REFIT)
+        pilots = tuple(PilotRun(
+            name=p["name"], hash=p["hash"], params=_finite_number(p["params"], file, "pilots.params", lower=0),
+            seed=p["seed"], tokens=tuple(np.nan if t is None else t for t in p["tokens"]),
+            flops=tuple(np.nan if t is None else t for t in p["flops"]),
+            accuracy=tuple(np.nan if a is None else a for a in p["accuracy"]),
+            smoothed=tuple(np.nan if a is None else a for a in p["smoothed"]),
+            examples=None if p.get("examples") is None else tuple(np.nan if e is None else e for e in p["examples"]),
+        ) for p in data["pilots"])
+        if status == Status.FITTED and not pilots:
+            raise DataError(file, "pilots", "a fitted skill with no pilot runs", REFIT)
+        return SkillFit(
+            family=str(data["family"]), recipe=str(data["recipe"]), skill=str(data["skill"]), status=status,
+            reason=data["reason"], chance=chance, top=top,
+            noise=np.nan if data["noise"] is None else _finite_number(data["noise"], file, "noise", lower=0),
+            n_eval=data["n_eval"], pilots=pilots, scales=scales, candidates=tuple(candidates), law=data["law"],
+            why=data["why"], notes=tuple(Note.from_json(n) for n in data["notes"]), options=data["options"],
+        )
+    except DataError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise DataError(file, str(exc).strip("'") or None, "missing or malformed entry in a fit file", REFIT) from None
+
+
+# ---------------------------------------------------------------------------- the directory
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _read_index(path: Path) -> dict[str, Any]:
+    index = read_json(path, "fits index", REFIT)
+    if not isinstance(index, dict) or index.get("format") != FITS_FORMAT or not isinstance(index.get("groups"), list):
+        raise DataError(path, "format", f"not a fits index of format {FITS_FORMAT}", REFIT)
+    for g in index["groups"]:
+        if not isinstance(g, dict) or not isinstance(g.get("skills"), dict) or not {"family", "recipe"} <= set(g):
+            raise DataError(path, "groups", "malformed group entry", REFIT)
+        for entry in g["skills"].values():
+            if not isinstance(entry, dict) or not isinstance(entry.get("file"), str) or "sha256" not in entry:
+                raise DataError(path, "groups.skills", "malformed skill entry (needs file and sha256)", REFIT)
+    return index
+
+
+def save_fits(skill_fits: Sequence[SkillFit], tool: str, out_dir: str | Path) -> list[Path]:
+    """Write skill fits under `out_dir`, merged with what is there (see module docstring):
+    a skill present in `skill_fits` replaces that skill; every other skill stays."""
+    out_dir = Path(out_dir)
+    check_writable_dir(out_dir, "--out")
+    index_path = out_dir / INDEX_FILE
+    existing: dict[tuple[str, str], dict[str, dict[str, str]]] = {}
+    superseded: list[Path] = []
+    if index_path.exists():
+        old = read_json(index_path, "fits index", REFIT)
+        if isinstance(old, dict) and old.get("format") == 1 and isinstance(old.get("groups"), list):
+            # format 1 (forecast 0.1) cannot be merged: replaced whole, its files removed after the switch
+            superseded = [out_dir / rel for g in old["groups"] for rel in g.get("skills", {}).values()
+                          if isinstance(rel, str)]
+        else:
+            for g in _read_index(index_path)["groups"]:
+                existing[(g["family"], g["recipe"])] = dict(g["skills"])
+    for stale in out_dir.rglob(".*.tmp"):  # left by a write that was killed
+        stale.unlink(missing_ok=True)
+    merged = {key: dict(skills) for key, skills in existing.items()}
+    written = []
+    for fit in skill_fits:
+        text = json.dumps(skill_fit_to_json(fit, tool), indent=1, allow_nan=False) + "\n"
+        digest = _sha(text)
+        rel = f"{group_dir(fit.family, fit.recipe)}/{slug(fit.skill)}-{digest[:10]}.json"
+        if not (out_dir / rel).exists() or _sha((out_dir / rel).read_text()) != digest:
+            atomic_write_text(out_dir / rel, text)
+        merged.setdefault((fit.family, fit.recipe), {})[fit.skill] = {"file": rel, "sha256": digest}
+        written.append(out_dir / rel)
+    index = {"format": FITS_FORMAT, "tool": tool, "groups": [
+        {"family": f, "recipe": r, "skills": dict(sorted(merged[(f, r)].items()))} for f, r in sorted(merged)]}
+    atomic_write_text(index_path, json.dumps(index, indent=1) + "\n")
+    # the switch is done; files no index lists are leftovers of earlier writes
+    listed = {out_dir / e["file"] for skills in merged.values() for e in skills.values()}
+    for folder in {file.parent for file in listed}:
+        for file in folder.glob("*.json"):
+            if file not in listed:
+                file.unlink(missing_ok=True)
+    for file in superseded:
+        if file not in listed:
+            file.unlink(missing_ok=True)
+    return written
+
+
+def load_fits(path: str | Path) -> tuple[list[SkillFit], str]:
+    """Every skill fit listed in `path/index.json`, each checked against its hash; and
+    the tool that wrote the index."""
+    path = Path(path)
+    index_path = path / INDEX_FILE
+    if path.exists() and not path.is_dir():
+        raise DataError(path, None, "not a directory", "give the directory `forecast fit --out` wrote")
+    if not index_path.exists():
+        raise DataError(path, None, "no fits here (no index.json)", "run `forecast fit RUNS --out DIR` first")
+    index = _read_index(index_path)
+    skills = []
+    for group in index["groups"]:
+        for entry in group["skills"].values():
+            file = path / entry["file"]
+            text = read_text(file, "fit file listed in index.json", REFIT)
+            if _sha(text) != entry["sha256"]:
+                raise DataError(file, None, "does not match the hash index.json gives (changed or partly written)",
+                                REFIT)
+            try:
+                data = json.loads(text, parse_constant=lambda c: None)
+            except json.JSONDecodeError as exc:
+                raise DataError(file, None, f"not valid JSON ({exc.msg})", REFIT, line=exc.lineno) from None
+            skills.append(skill_fit_from_json(data, file))
+    return skills, str(index.get("tool", ""))

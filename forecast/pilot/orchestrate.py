@@ -1,0 +1,99 @@
+"""A ladder's sweep from start to summary: what `forecast pilot` runs, as library calls.
+
+- `run_local`: train the runs on this machine, in turn (`jobs` 1) or in a process pool,
+  returning one `Outcome` per run (finished runs are skipped, interrupted ones resume).
+- `submit`: send the unfinished runs to Slurm (or submitit's local executor) as one job
+  array, optionally waiting for them.
+Progress goes to callbacks the caller passes (the CLI draws bars with them); torch's
+thread count is set only for runs trained in this process, and put back after.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from forecast.errors import UsageError
+from forecast.optimize import torch_threads
+from forecast.pilot.executors import (
+    Outcome, SlurmOptions, check_jobs, default_threads, make_jobs, run_pool, run_sequential, submit_submitit,
+    submitit_executor, wait_submitit,
+)
+from forecast.pilot.ladder import Ladder, resolve_device
+from forecast.pilot.sweep import FINISHED, counts, record_sweep, sweep_status, unfinished
+from forecast.pilot.trainer import Progress, RunSpec
+
+ProgressFn = Callable[[Progress], None]
+
+
+def swept_ladder(ladder: Ladder, specs: Sequence[RunSpec]) -> dict[str, Any]:
+    """The ladder config with the seeds actually run (for `.sweep.json`)."""
+    return ladder.to_json() | {"seeds": sorted({s.seed for s in specs})}
+
+
+def run_local(ladder: Ladder, specs: Sequence[RunSpec], family_dir: Path, device: str = "auto",
+              threads: int | None = None, jobs: int = 1, progress: ProgressFn | None = None,
+              done: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+    """Train `specs` on this machine: in turn in this process (`jobs` 1, on `threads`
+    torch threads, None: torch's default), or in a pool of `jobs` processes (each on
+    `threads`, default cores // jobs). `done` hears of each finished run."""
+    torch_device = resolve_device(device)
+    if jobs < 1:
+        raise UsageError(f"--jobs {jobs}: give a positive number of parallel runs, e.g. --jobs 2")
+    check_jobs(jobs, torch_device)
+    if jobs == 1:
+        outcomes = []
+        with torch_threads(threads):
+            for job in make_jobs(specs, family_dir, torch_device.type, None):
+                path = run_sequential([job], progress)[0]
+                outcome = Outcome(job.spec.name, path)
+                outcomes.append(outcome)
+                if done:
+                    done(outcome)
+        return outcomes
+    threads = threads or default_threads(jobs)
+    record_sweep(family_dir, swept_ladder(ladder, specs), {"executor": "local", "jobs": jobs, "threads": threads})
+    return run_pool(make_jobs(specs, family_dir, torch_device.type, threads), jobs, torch_device, progress,
+                    done or (lambda _: None))
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A submitted sweep: the job id of each submitted run, what was already finished, and
+    (when waited for) every run's outcome."""
+
+    job_ids: dict[str, str]
+    finished: tuple[str, ...]
+    outcomes: tuple[Outcome, ...] | None
+    state: dict[str, int]
+
+
+def submit(ladder: Ladder, specs: Sequence[RunSpec], family_dir: Path, executor: str, options: SlurmOptions,
+           device: str = "auto", wait: bool = True, done: Callable[[Outcome], None] | None = None,
+           started: Callable[[dict[str, int], int, str], None] | None = None) -> Submission:
+    """Submit the runs that are neither finished nor running as one submitit job array;
+    with `wait`, wait for them and return every run's outcome. `started(state counts,
+    runs to submit, cluster)` hears once the submission is sure to go ahead."""
+    if device not in ("auto", "cpu", "cuda"):  # resolved on the node that runs each job
+        raise UsageError(f"--device: unknown device {device!r}; use auto, cpu or cuda")
+    cluster = "slurm" if executor == "slurm" else "local"
+    submitter = submitit_executor(cluster, Path(family_dir) / ".submitit", options)
+    statuses = sweep_status(family_dir, specs)
+    state = counts(statuses)
+    finished = tuple(s.name for s, st in zip(specs, statuses) if st.state == FINISHED)
+    run_jobs = make_jobs(unfinished(family_dir, specs), family_dir, device, options.cpus_per_task)
+    if started is not None:
+        started(state, len(run_jobs), cluster)
+    handles = submit_submitit(run_jobs, submitter)
+    job_ids = {job.spec.name: handle.job_id for job, handle in zip(run_jobs, handles)}
+    record_sweep(family_dir, swept_ladder(ladder, specs),
+                 {"executor": executor, "threads": options.cpus_per_task, "gpus_per_task": options.gpus_per_task,
+                  "job_ids": job_ids})
+    if not wait:
+        return Submission(job_ids, finished, None, state)
+    outcomes = wait_submitit(run_jobs, handles, grace_s=15.0 if cluster == "slurm" else 2.0,
+                             done=done or (lambda _: None))
+    by_name = {o.name: o for o in [*(Outcome(n, Path(family_dir) / n) for n in finished), *outcomes]}
+    return Submission(job_ids, finished, tuple(by_name[s.name] for s in specs if s.name in by_name), state)

@@ -1,0 +1,252 @@
+"""The file formats and every `--json` output, written down as typed, commented structures.
+
+This module is the contract (as lm-evaluation-harness's `result_schema.py` is for its
+results): what a key holds, in which unit, and when it is null. Result objects build
+these shapes in their own `to_json`; nothing else builds JSON by hand. Conventions:
+
+- Every JSON document `forecast` writes or prints carries `"format"`: the version of its
+  shape. Files: `RUN_FORMAT` (run.json), `FITS_FORMAT` (fits files); printed output:
+  `OUTPUT_FORMAT` with a `"kind"` naming the command (`envelope`).
+- Numbers are plain JSON numbers in natural units: `params` parameters, `tokens` training
+  tokens, `flops` training FLOPs, accuracies as fractions in [0, 1].
+- What is unknown or unbounded is `null`, never NaN or Infinity (`finite`, `clean`): an
+  interval end "beyond the horizon" is null, with the bound it is beyond given beside it.
+- One name per quantity, the same in code and JSON (`flops`, `level`, `law`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, TypedDict
+
+RUN_FORMAT = 1
+"""Version of run.json and trajectory.csv."""
+FITS_FORMAT = 2
+"""Version of the fits files (index.json and one file per skill). 2: warnings carry codes,
+candidates carry their hold-out scores by name, grok points below the pilots are bounds."""
+OUTPUT_FORMAT = 1
+"""Version of every `--json` output (`envelope`)."""
+
+
+# ============================================================================ numbers
+
+
+def finite(value: float | None, digits: int | None = None) -> float | None:
+    """A float for JSON: None for None, NaN and ±inf; rounded to `digits` significant
+    digits when given (bootstrap draws do not need 17)."""
+    if value is None:
+        return None
+    value = float(value)
+    if not math.isfinite(value):
+        return None
+    return float(f"{value:.{digits}g}") if digits else value
+
+
+def number(value: float | None) -> int | float | None:
+    """`finite`, with integral values as int (parameter and token counts read as such)."""
+    out = finite(value)
+    if out is None:
+        return None
+    return int(out) if out == int(out) and abs(out) < 1e16 else out
+
+
+def clean(data: Any) -> Any:
+    """`data` with every non-finite float replaced by None, recursively (a safety net: the
+    printed JSON is checked with `allow_nan=False`, so a stray NaN must not crash it)."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, Mapping):
+        return {k: clean(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [clean(v) for v in data]
+    return data
+
+
+def envelope(kind: str, **payload: Any) -> dict[str, Any]:
+    """A printed `--json` document: `{"format": OUTPUT_FORMAT, "kind": kind, ...payload}`."""
+    return clean({"format": OUTPUT_FORMAT, "kind": kind, **payload})
+
+
+# ============================================================================ runs (files)
+
+
+class RecipeJson(TypedDict):
+    label: str  # what runs are grouped by
+    format: str | None  # data format (e.g. "reverse"), if structured
+    mix: dict[str, float] | None  # skill -> weight
+    curriculum: list[dict[str, Any]] | None  # ordered phases, e.g. {"steps": 500, "mix": {...}}
+
+
+class RunJson(TypedDict):
+    """run.json."""
+
+    format: int  # RUN_FORMAT
+    name: str  # = the folder name
+    params: int | float  # parameter count; params_kind says which
+    params_kind: str  # "non-embedding" | "total" | "unknown"
+    family: str  # ladder / model family
+    recipe: RecipeJson
+    seed: int | None
+    source: str  # "forecast pilot" or "forecast import <kind>: <paths>"
+    extra: dict[str, Any]  # free-form; pilots record "complete" and their config
+
+
+TRAJECTORY_COLUMNS = ("step", "tokens", "flops", "skill", "accuracy", "loss", "prob", "stderr", "n", "chance",
+                      "ceiling")
+"""trajectory.csv, one row per checkpoint × skill:
+step (optimizer step), tokens (training tokens seen; empty = unknown), flops (training FLOPs;
+empty = 6·params·tokens), skill, accuracy (fraction; empty on a run-level metric's rows),
+loss (task loss, lower is better: NLL of the answer in nats, or bits per byte), prob (mean
+probability of the correct answer: a continuous accuracy that moves before greedy accuracy
+does), stderr (of accuracy), n (evaluation items), chance (random-guess accuracy), ceiling
+(best attainable accuracy, if below 1)."""
+TRAJECTORY_REQUIRED = ("step", "tokens", "skill", "accuracy", "chance")
+
+
+class RunSummaryJson(TypedDict):
+    """One run in `forecast runs --json` and `forecast import --json`."""
+
+    name: str
+    family: str
+    recipe: str  # label
+    params: int | float
+    params_kind: str
+    seed: int | None
+    complete: bool | None  # pilots: whether training finished; null for imported runs
+    checkpoints: int  # distinct steps
+    tokens_min: float | None  # training tokens at the first checkpoint (null: unknown)
+    tokens_max: float | None  # at the last
+    flops_max: float | None  # training FLOPs at the last
+    skills: list[str]
+    metrics: list[str]  # run-level loss-only metrics
+    source: str
+    path: str | None  # the run directory
+
+
+# ============================================================================ fits (files)
+
+
+class NoteJson(TypedDict):
+    code: str  # stable identifier, e.g. "budget-ladder", "parameter-at-bound" (see results.NoteCode)
+    message: str
+
+
+class HoldoutJson(TypedDict):
+    """How a candidate extrapolated when fitted on smaller sizes (rolling origin)."""
+
+    mae: float | None  # mean absolute error of accuracy at the held-out final checkpoints
+    shift: float | None  # e-folds of tokens the law misplaced the held-out curve by
+    distance: float | None  # e-folds (params or FLOPs) that hold-out extrapolated
+    misfit: float | None  # accuracy error of shape left once aligned
+    loglik: float | None  # mean log likelihood of the held-out finals under the law's predictive
+
+
+class CandidateJson(TypedDict):
+    law: str
+    floor_kind: str  # "chance" or "estimated"
+    via: str | None  # two-step intermediate
+    weight: float | None
+    holdout: HoldoutJson
+    floor: float
+    top: float
+    params: dict[str, float | None]  # point estimate, by parameter name
+    stderr: dict[str, float | None]
+    converged: bool
+    at_bound: list[str]
+    loss_ref: float
+    loss_scale: float
+    notes: list[str]
+    draws: list[list[float | None]]  # bootstrap draws, rows in the order of `params`
+
+
+class SkillFitJson(TypedDict):
+    """fits/<family>--<recipe>/<skill>.json."""
+
+    format: int  # FITS_FORMAT
+    tool: str
+    family: str
+    recipe: str
+    skill: str
+    status: str  # "fitted" | "not-predictable"
+    reason: str | None
+    chance: float
+    top: float
+    noise: float | None
+    n_eval: float | None
+    law: str | None  # the chosen candidate's key
+    why: str
+    notes: list[NoteJson]
+    scales: dict[str, float] | None
+    candidates: list[CandidateJson]
+    pilots: list[dict[str, Any]]  # name, hash, params, seed, tokens, flops, accuracy, smoothed
+    options: dict[str, Any]
+
+
+# ============================================================================ printed output
+
+
+class IntervalJson(TypedDict):
+    median: float | None
+    low: float | None
+    high: float | None  # null: beyond the search horizon (see the enclosing object)
+
+
+class GrokJson(TypedDict):
+    """When a skill crosses its grok threshold."""
+
+    tokens: float | None  # median training tokens; null when only a bound is known
+    flops: float | None
+    low: float | None  # interval in tokens
+    high: float | None  # null: beyond `horizon_tokens`
+    flops_low: float | None
+    flops_high: float | None
+    before_tokens: float | None  # set when the crossing is earlier than any pilot evaluation: "< before_tokens"
+    horizon_tokens: float | None  # the search horizon a null `high` lies beyond
+    note: str | None  # what cannot be told (e.g. the when of a transition that has not started)
+
+
+class ForecastJson(TypedDict):
+    """One skill in `forecast predict --json` (kind "predict") and `plan --budget`."""
+
+    skill: str
+    family: str
+    recipe: str
+    params: float
+    tokens: float
+    flops: float
+    tokens_source: str  # "given", "from-flops", "family-tokens-per-param", "default-tokens-per-param"
+    status: str  # see README "Statuses"
+    accuracy: IntervalJson | None
+    grok: GrokJson | None
+    p_grok: float | None
+    threshold: float | None
+    confidence: str | None  # "high" | "medium" | "low"
+    confidence_reason: str | None
+    extrapolation: float | None  # target FLOPs / largest pilot FLOPs
+    level: float
+    law: str | None
+    borrowed_from: list[str]  # other families that informed the forecast (pooled laws)
+    reason: str | None
+    notes: list[NoteJson]
+
+
+class TargetPlanJson(TypedDict):
+    """`forecast plan --skill S --target A --json` (kind "plan-target")."""
+
+    skill: str
+    family: str
+    recipe: str
+    target: float
+    level: float
+    tokens_per_param: float
+    reachable: float  # share of forecast samples that reach the target below the search ceiling
+    flops: IntervalJson | None
+    params: float | None
+    tokens: float | None
+    status: str  # "reachable" | "not-reachable" | "already-reached" | "not-predictable"
+    reason: str | None
+
+
+def finite_list(values: Sequence[float], digits: int | None = None) -> list[float | None]:
+    return [finite(v, digits) for v in values]
