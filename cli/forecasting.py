@@ -117,7 +117,8 @@ def predict_command(
     how = {"given": "given", "from-flops": "from --compute",
            "given-tokens-per-param": f"{f0.tokens / f0.params:.3g} tokens/param",
            "group-tokens-per-param": f"{f0.tokens / f0.params:.3g} tokens/param, as the runs were trained",
-           "default-tokens-per-param": f"compute-optimal, {TOKENS_PER_PARAM:g} tokens/param"}[f0.tokens_source]
+           "default-tokens-per-param": f"compute-optimal, {TOKENS_PER_PARAM:g} tokens/param",
+           "unknown-like-pilots": "unknown: trained like the runs"}[f0.tokens_source]
     far = "" if f0.extrapolation is None else f" ({f0.extrapolation:.3g}× the largest pilot)"
     console.print(forecast_table(forecasts, f"{f0.family}/{f0.recipe} → {format_count(f0.params)} params, "
                                  f"{format_count(f0.tokens)} tokens ({how}), {format_flops(f0.flops)} FLOPs{far}"))

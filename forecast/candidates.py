@@ -118,18 +118,28 @@ class CandidateFit:
     loss_ref: float = 0.0  # two-step: L_ref and L_scale standardise the intermediate loss
     loss_scale: float = 1.0
     notes: tuple[str, ...] = field(default_factory=tuple)
+    least: float | None = None  # the least plateau allowed (what the pilots reached); None: the floor
+
+    @property
+    def least_plateau(self) -> float:
+        return self.floor if self.least is None else self.least
 
     def accuracy(self, theta: np.ndarray, params: np.ndarray, tokens: np.ndarray) -> np.ndarray:
         """Accuracy (B, M) for parameter rows `theta` (B, P) at N = `params`, D = `tokens`."""
         return predict_accuracy(self.spec, np.atleast_2d(theta), self.floor, self.top, self.scales,
-                                params, tokens, self.loss_ref, self.loss_scale)
+                                params, tokens, self.loss_ref, self.loss_scale, self.least_plateau)
 
     def plateau(self, theta: np.ndarray) -> np.ndarray:
-        """Accuracy the law rises to, per parameter row (B,): floor + amp·(top − floor)."""
+        """Accuracy the law rises to, per parameter row (B,): least + amp·(top − least), the
+        top itself for laws without a plateau parameter, the level for the level law."""
         theta = np.atleast_2d(theta)
+        if self.spec.law == "level":
+            return theta[:, 0]
         name = self.spec.amp_name
-        amp = np.ones(len(theta)) if name is None else theta[:, self.spec.param_names.index(name)]
-        return self.floor + amp * (self.top - self.floor)
+        if name is None:
+            return np.full(len(theta), self.top)
+        amp = theta[:, self.spec.param_names.index(name)]
+        return self.least_plateau + amp * (self.top - self.least_plateau)
 
     def param(self, name: str, theta: np.ndarray | None = None) -> np.ndarray:
         """Parameter `name` (as in `spec.param_names`) of each row of `theta` (default: the
@@ -140,11 +150,12 @@ class CandidateFit:
 
 def predict_accuracy(spec: Spec, theta: np.ndarray, floor: float, top: float, scales: Scales,
                      params: np.ndarray, tokens: np.ndarray, loss_ref: float = 0.0,
-                     loss_scale: float = 1.0) -> np.ndarray:
+                     loss_scale: float = 1.0, least: float | None = None) -> np.ndarray:
     """Evaluate a candidate: accuracy of shape (B, M) at N parameters and D tokens."""
     x = scales.inputs(params, tokens)
     x["floor"] = torch.tensor(floor, dtype=DTYPE)
     x["top"] = torch.tensor(top, dtype=DTYPE)
+    x["least"] = torch.tensor(floor if least is None else least, dtype=DTYPE)
     t = torch.as_tensor(theta, dtype=DTYPE)
     with torch.no_grad():
         if spec.law == TWO_STEP:

@@ -30,7 +30,7 @@ import numpy as np
 from forecast.candidates import CandidateFit, Scales, Spec
 from forecast.errors import DataError
 from forecast.io import atomic_write_text, check_writable_dir, read_json, read_text
-from forecast.results import Candidate, HoldoutScore, PilotRun, SkillFit
+from forecast.results import Calibration, Candidate, HoldoutScore, PilotRun, SkillFit
 from forecast.schema import FITS_FORMAT, CandidateJson, SkillFitJson, finite, finite_list
 from forecast.status import Note, Status
 
@@ -72,6 +72,7 @@ def skill_fit_to_json(fit: SkillFit, tool: str) -> SkillFitJson:
         "why": fit.why,
         "notes": [n.to_json() for n in fit.notes],
         "scales": None if fit.scales is None else fit.scales.to_json(),
+        "calibration": None if fit.calibration is None else fit.calibration.to_json(),
         "candidates": [_candidate_to_json(c) for c in fit.candidates],
         "pilots": [{
             "name": p.name, "hash": p.hash, "params": p.params, "seed": p.seed,
@@ -80,6 +81,11 @@ def skill_fit_to_json(fit: SkillFit, tool: str) -> SkillFitJson:
             "examples": None if p.examples is None else finite_list(p.examples),
         } for p in fit.pilots],
         "options": fit.options,
+        "tokens_known": fit.tokens_known,
+        "borrowed_from": list(fit.borrowed_from),
+        "flat": fit.flat,
+        "accelerating": fit.accelerating,
+        "span": fit.span,
     }
 
 
@@ -91,13 +97,13 @@ def _candidate_to_json(c: Candidate) -> CandidateJson:
         "law": f.spec.law, "floor_kind": f.spec.floor, "via": f.spec.via,
         "weight": finite(c.weight, 6),
         "holdout": {"mae": finite(h.mae, 6), "shift": finite(h.shift, 6), "distance": finite(h.distance, 6),
-                    "misfit": finite(h.misfit, 6), "loglik": finite(h.loglik, 6)} if h else
-                   {"mae": None, "shift": None, "distance": None, "misfit": None, "loglik": None},
+                    "error": finite(h.error, 6), "loglik": finite(h.loglik, 6), "origins": h.origins} if h else
+                   {"mae": None, "shift": None, "distance": None, "error": None, "loglik": None, "origins": 0},
         "floor": f.floor, "top": f.top,
         "params": dict(zip(names, finite_list(f.theta))),
         "stderr": dict(zip(names, finite_list(f.stderr, 6))),
         "converged": f.converged, "at_bound": list(f.at_bound),
-        "loss_ref": f.loss_ref, "loss_scale": f.loss_scale, "notes": list(f.notes),
+        "loss_ref": f.loss_ref, "loss_scale": f.loss_scale, "notes": list(f.notes), "least": finite(f.least),
         "draws": [finite_list(row, 6) for row in f.draws],
     }
 
@@ -151,12 +157,14 @@ def skill_fit_from_json(data: Any, file: Path) -> SkillFit:
                 draws=draws, converged=bool(c["converged"]), at_bound=tuple(c["at_bound"]),
                 loss_ref=_finite_number(c["loss_ref"], file, f"{where}.loss_ref"),
                 loss_scale=_finite_number(c["loss_scale"], file, f"{where}.loss_scale"), notes=tuple(c["notes"]),
+                least=None if c.get("least") is None else _finite_number(c["least"], file, f"{where}.least", lower=0, upper=1),
             )
             h = c["holdout"]
             holdout = None if h["mae"] is None else HoldoutScore(
                 mae=h["mae"], shift=h["shift"] if h["shift"] is not None else math.nan,
-                misfit=h["misfit"] if h["misfit"] is not None else math.nan,
-                distance=h["distance"] if h["distance"] is not None else math.nan, loglik=h.get("loglik"))
+                error=h["error"] if h["error"] is not None else math.nan,
+                distance=h["distance"] if h["distance"] is not None else math.nan, loglik=h.get("loglik"),
+                origins=int(h.get("origins") or 1))
             candidates.append(Candidate(fit, weight, holdout))
         if status == Status.FITTED:
             if not candidates:
@@ -178,7 +186,12 @@ def skill_fit_from_json(data: Any, file: Path) -> SkillFit:
             reason=data["reason"], chance=chance, top=top,
             noise=np.nan if data["noise"] is None else _finite_number(data["noise"], file, "noise", lower=0),
             n_eval=data["n_eval"], pilots=pilots, scales=scales, candidates=tuple(candidates), law=data["law"],
+            calibration=None if data.get("calibration") is None else Calibration.from_json(data["calibration"]),
             why=data["why"], notes=tuple(Note.from_json(n) for n in data["notes"]), options=data["options"],
+            tokens_known=bool(data.get("tokens_known", True)),
+            borrowed_from=tuple(data.get("borrowed_from", ())), flat=bool(data.get("flat", False)),
+            accelerating=bool(data.get("accelerating", False)),
+            span=float(data.get("span", 0.0)),
         )
     except DataError:
         raise

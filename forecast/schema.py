@@ -136,10 +136,11 @@ class HoldoutJson(TypedDict):
     """How a candidate extrapolated when fitted on smaller sizes (rolling origin)."""
 
     mae: float | None  # mean absolute error of accuracy at the held-out final checkpoints
-    shift: float | None  # e-folds of tokens the law misplaced the held-out curve by
-    distance: float | None  # e-folds (params or FLOPs) that hold-out extrapolated
-    misfit: float | None  # accuracy error of shape left once aligned
+    shift: float | None  # e-folds of tokens the law misplaced held-out curves by, per e-fold out
+    distance: float | None  # e-folds (params or FLOPs) the farthest hold-out extrapolated
+    error: float | None  # accuracy error beyond noise per e-fold of extrapolation
     loglik: float | None  # mean log likelihood of the held-out finals under the law's predictive
+    origins: int  # held-out sizes
 
 
 class CandidateJson(TypedDict):
@@ -213,9 +214,10 @@ class ForecastJson(TypedDict):
     family: str
     recipe: str
     params: float
-    tokens: float
-    flops: float
-    tokens_source: str  # "given", "from-flops", "family-tokens-per-param", "default-tokens-per-param"
+    tokens: float | None  # planned training tokens; null when the runs gave none (trained like them)
+    flops: float | None
+    tokens_source: str  # "given", "from-flops", "given-tokens-per-param", "group-tokens-per-param",
+    # "default-tokens-per-param", or "unknown-like-pilots" (the runs gave no tokens)
     status: str  # see README "Statuses"
     accuracy: IntervalJson | None
     grok: GrokJson | None
