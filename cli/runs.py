@@ -187,9 +187,18 @@ def import_long_command(
     out: ImportOut = None,
     metric: Annotated[list[str] | None, typer.Option(
         "--metric", help="Accuracy metric, repeatable as a preference list (default: acc).")] = None,
+    loss_metrics: Annotated[str, typer.Option(
+        "--loss-metrics", help="Loss-like metrics (lower is better) by preference, A,B,...; ppl/perplexity become "
+                               "ln(ppl). A task with only a loss is a run-level metric (validation loss).")
+    ] = "loss,nll,bpb,ppl,perplexity",
+    error_metrics: Annotated[str, typer.Option(
+        "--error-metrics", help="Error-rate metrics, A,B,...: accuracy = 1 - value.")] = "error,error_rate,err,1-acc",
     shots: Annotated[int | None, typer.Option("--shots", help="Keep only rows with this many few-shot examples.")] = None,
+    where: Annotated[list[str] | None, typer.Option(
+        "--where", help="Keep only rows whose COLUMN holds VALUE, COLUMN=VALUE (repeatable).")] = None,
     model_column: Annotated[str, typer.Option("--model-column")] = "model",
-    step_column: Annotated[str, typer.Option("--step-column")] = "step",
+    step_column: Annotated[str | None, typer.Option(
+        "--step-column", help="[default: step, if present; an empty step is the final checkpoint]")] = None,
     task_column: Annotated[str, typer.Option("--task-column")] = "task",
     metric_column: Annotated[str, typer.Option("--metric-column")] = "metric",
     value_column: Annotated[str, typer.Option("--value-column")] = "value",
@@ -200,6 +209,8 @@ def import_long_command(
     stderr_column: Annotated[str | None, typer.Option("--stderr-column", help="[default: stderr, if present]")] = None,
     n_column: Annotated[str | None, typer.Option("--n-column", help="Sample counts [default: n, if present]")] = None,
     shots_column: Annotated[str | None, typer.Option("--shots-column", help="[default: shots, if present]")] = None,
+    chance_column: Annotated[str | None, typer.Option(
+        "--chance-column", help="Per-row chance level of the task [default: chance, if present]")] = None,
     tokens_per_step: ImportTokensPerStep = None,
     params_kind: ImportParamsKind = "unknown",
     family: ImportFamily = "default",
@@ -210,16 +221,23 @@ def import_long_command(
 ) -> None:
     """Import a tidy evaluation table (one row per model × checkpoint × task × metric); one run per model."""
     from forecast.importers import LongColumns, check_params_kind, import_long, parse_chance_overrides
+    from forecast.importers.long_rows import parse_where
     from forecast.runs import Recipe
 
     columns = LongColumns(
         model=model_column, step=step_column, task=task_column, metric=metric_column, value=value_column,
         params=params_column, family=family_column, tokens=tokens_column, flops=flops_column,
-        stderr=stderr_column, n=n_column, shots=shots_column,
+        stderr=stderr_column, n=n_column, shots=shots_column, chance=chance_column,
     )
     _write_imported(lambda: import_long(
         file, columns=columns, metrics=tuple(metric) if metric else ("acc",), shots=shots,
+        loss_metrics=_names(loss_metrics), error_metrics=_names(error_metrics), where=parse_where(where or []),
         tokens_per_step=None if tokens_per_step is None else parse_quantity(tokens_per_step, what="--tokens-per-step"),
         family=family, recipe=Recipe(recipe), params_kind=check_params_kind(params_kind),
         chance=parse_chance_overrides(chance or []),
     ), out, overwrite, json_out)
+
+
+def _names(text: str) -> tuple[str, ...]:
+    """A comma-separated list of names (empty: none)."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
