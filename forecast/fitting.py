@@ -60,6 +60,8 @@ class FitOptions:
     threads: int | None = 1  # torch CPU threads while fitting (None: leave torch's setting);
     # fits are many small tensors, where extra threads only spin (measured on 2 cores)
     allow_incomplete: bool = False  # fit pilot runs whose training did not finish (else left out)
+    losses: bool = False  # also fit L(N, D) to every loss series (forecast.loss_fit), for `predict --metric loss`
+    # (`forecast fit` does; off by default here, as backtests and recipe comparisons need none)
 
     def __post_init__(self) -> None:
         unknown = [law for law in self.laws if law not in ALL_LAWS]
@@ -79,11 +81,34 @@ def fit(
     recipe: str | None = None,
     options: FitOptions | None = None,
 ) -> Fits:
-    """Fit every skill of every (family, recipe) group in `runs` (or the chosen ones)."""
+    """Fit every skill of every (family, recipe) group in `runs` (or the chosen ones); with
+    `options.losses`, also the loss law of every loss series (`fit_group_losses`)."""
     options = options or FitOptions()
     runs = usable_runs(runs, options)
+    losses = tuple(fit_group_losses(runs, skills, family, recipe, options))
+    if losses and not wants_all(skills):  # names of loss-only metrics are not skills to fit
+        metrics = {f.metric.lower() for f in losses if f.kind == "metric"}
+        skills = [s for s in skills if s.lower() not in metrics]
+        if not skills:
+            return Fits(skills=(), tool=f"forecast {__version__}", losses=losses)
     with torch_threads(options.threads):
-        return _fit(runs, skills, family, recipe, options)
+        fits = _fit(runs, skills, family, recipe, options)
+    return dataclasses.replace(fits, losses=losses)
+
+
+def fit_group_losses(runs: Sequence[Run], skills: Sequence[str] | None, family: str | None, recipe: str | None,
+                     options: FitOptions) -> list:
+    """The loss laws beside the skills' fits (`forecast.loss_fit`): every loss series of the
+    chosen groups, or with `skills` named, those skills' task losses and the run-level
+    metrics named among them."""
+    if not options.losses:
+        return []
+    from forecast.loss_fit import fit_losses
+
+    chosen = [r for r in runs if (family is None or r.family == family) and (recipe is None or r.recipe.label == recipe)]
+    return fit_losses(chosen, metrics=None if wants_all(skills) else skills, draws=min(options.draws, 200),
+                      seed=options.seed, skip_fraction=options.skip_fraction, max_per_run=options.max_per_run,
+                      threads=options.threads)
 
 
 def usable_runs(runs: Sequence[Run], options: FitOptions) -> list[Run]:
