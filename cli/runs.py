@@ -63,6 +63,25 @@ def _required_quantity(text: str | None, flag: str, hint: str) -> float:
     return parse_quantity(required(text, flag, hint), what=flag)
 
 
+def _params_option(items: list[str] | None) -> float | dict[str, float]:
+    """`--params 410M` (one model), or `--params MODEL=COUNT` repeated (one per model)."""
+    from forecast.errors import UsageError
+    from forecast.importers import parse_assignments
+
+    items = items or []
+    if not items:
+        raise UsageError("--params is required: the model's parameter count, e.g. --params 410M "
+                         "(or --params MODEL=COUNT for each model)")
+    if all("=" not in item for item in items):
+        if len(items) > 1:
+            raise UsageError(f"--params given {len(items)} times without MODEL=: write --params MODEL=COUNT per model")
+        return parse_quantity(items[0], what="--params")
+    if any("=" not in item for item in items):
+        raise UsageError("--params: give one count for one model, or MODEL=COUNT for every model, not both")
+    return {model: parse_quantity(count, what=f"--params {model}")
+            for model, count in parse_assignments(items, "--params", "pythia-410m=302311424").items()}
+
+
 def _unit_quantity(text: str, flag: str) -> float:
     return parse_quantity(text, what=flag)
 
@@ -71,7 +90,9 @@ def _unit_quantity(text: str, flag: str) -> float:
 def import_lm_eval_command(
     paths: Annotated[list[Path], typer.Argument(help="Results JSON files, or folders of them.")],
     out: ImportOut = None,
-    params: ImportParams = None,
+    params: Annotated[list[str] | None, typer.Option(
+        "--params", help="Parameter count (410M, 4.1e8), or MODEL=COUNT per model when the files hold several "
+                         "(repeatable; MODEL is the run name or the model's pretrained).")] = None,
     tokens_per_step: ImportTokensPerStep = None,
     params_kind: ImportParamsKind = "unknown",
     family: ImportFamily = "default",
@@ -82,6 +103,10 @@ def import_lm_eval_command(
                          "NAME or NAME,FILTER.")] = None,
     average: Annotated[list[str] | None, typer.Option(
         "--average", help="Average subtasks into one skill, PREFIX=SKILL, e.g. hendrycksTest-=mmlu (repeatable).")] = None,
+    samples: Annotated[bool, typer.Option(
+        "--samples", help="Also read samples_<task>_<date>.jsonl (lm-eval --log_samples) beside each results file: "
+                          "mean probability of the correct choice (prob) and mean NLL of the correct answer (loss).")
+    ] = False,
     chance: ImportChance = None,
     overwrite: ImportOverwrite = False,
     json_out: ImportJson = False,
@@ -91,7 +116,7 @@ def import_lm_eval_command(
     from forecast.runs import Recipe
 
     _write_imported(lambda: import_lm_eval(
-        paths, params=_required_quantity(params, "--params", "the model's parameter count, e.g. --params 410M"),
+        paths, params=_params_option(params), samples=samples,
         tokens_per_step=_required_quantity(tokens_per_step, "--tokens-per-step",
                                   "training tokens per optimizer step, e.g. 2097152 for Pythia"),
         params_kind=check_params_kind(params_kind), family=family, recipe=Recipe(recipe), name=name,
