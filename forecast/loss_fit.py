@@ -50,6 +50,9 @@ Chinchilla points the best 20 already find the full grid's optimum)."""
 MAX_ITER = 300
 """L-BFGS iterations per start and per bootstrap draw (Chinchilla converges within 200)."""
 MIN_POINTS = 5
+MIN_SIZES = 3
+"""Fewest model sizes (and distinct token counts) the law is fitted to: with two sizes, E and
+the size term A·N^−α are not identifiable."""
 
 
 @dataclass(frozen=True)
@@ -204,10 +207,12 @@ def fit_loss_series(runs: Sequence[Run], name: str, kind: str, *, draws: int = 2
     reason = None
     if len(loss) < MIN_POINTS:
         reason = f"only {len(loss)} checkpoints log {name!r} after warm-up: the loss law has 5 parameters"
-    elif len(sizes) < 2:
-        reason = f"a single model size ({format_count(sizes[0])} params): the law's size term cannot be told"
-    elif len(np.unique(tokens)) < 2:
-        reason = "every point has the same training tokens: the law's data term cannot be told"
+    elif len(sizes) < MIN_SIZES:
+        reason = (f"only {len(sizes)} model size{'s' if len(sizes) > 1 else ''} "
+                  f"({', '.join(format_count(s) for s in sizes)} params): E, A and α of the law need at least "
+                  f"{MIN_SIZES} (two sizes give two levels for three unknowns)")
+    elif len(np.unique(tokens)) < MIN_SIZES:
+        reason = f"fewer than {MIN_SIZES} distinct training-token counts: the law's data term cannot be told"
     if reason:
         return LossFit(status=Status.NOT_PREDICTABLE, reason=reason, law=None, draws=np.empty((0, 5)), drift=DEFAULT_DRIFT,
                        scatter=0.0, holdout=None, **base)
@@ -241,12 +246,13 @@ def _holdout(params: np.ndarray, tokens: np.ndarray, flops: np.ndarray, loss: np
     scale: the u (e-folds of N and D alike) with law(N·e^−u, D·e^−u) = the measured loss,
     linearised, u = Δln L / (d ln L / du). Pooled over the origins: the RMS shift, its part
     beyond the run-to-run `scatter` (in the same units), the RMS distance extrapolated
-    (e-folds, `extrapolation_distance`), the points scored; None when no origin leaves two
-    sizes to fit on."""
+    (e-folds, `extrapolation_distance`), the points scored; None when no origin leaves
+    `MIN_SIZES` sizes to fit on."""
     shifts, noise, distances = [], [], []
     for cut in HOLDOUT_CUTS:
         inner = params <= cut * sizes.max()
-        if len(np.unique(params[inner])) < 2 or inner.sum() < MIN_POINTS or len(np.unique(tokens[inner])) < 2:
+        if (len(np.unique(params[inner])) < MIN_SIZES or inner.sum() < MIN_POINTS
+                or len(np.unique(tokens[inner])) < MIN_SIZES):
             continue
         try:
             law = fit_loss_law(params[inner], tokens[inner], loss[inner], bootstrap=0, starts=GRID_STARTS,

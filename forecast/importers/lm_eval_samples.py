@@ -13,12 +13,12 @@ For a loglikelihood task (`multiple_choice`, `loglikelihood`) each entry of
 `filtered_resps` is one request's (log-likelihood, is-greedy) pair, written as strings by
 the harness (`sanitize_list`); older harness versions write numbers and booleans. The
 correct choice is `target` read as a choice index, else the choice whose continuation is
-`target`. Per task, over its items:
+`target` (where an item logs `acc`, the reading that agrees with it). Per task, over its items:
 - `prob`: mean probability of the correct choice, normalised over the choices
   (softmax of the log-likelihoods); with a single continuation (LAMBADA), its probability;
 - `loss`: mean negative log-likelihood of the correct continuation, nats.
 Where an item logs `acc`, the choice read as correct must agree with it (argmax), which
-catches a target that is not the correct choice's index.
+catches a target that names no correct choice.
 """
 
 from __future__ import annotations
@@ -80,13 +80,12 @@ def read_samples(path: Path) -> SampleScores | None:
         if doc in seen:
             raise DataError(path, "doc_id", f"doc_id {doc} twice (also line {seen[doc]})", FIX, line=line)
         seen[doc] = line
-        gold = _gold(path, line, item, len(lls))
+        gold = _gold(path, line, item, lls)
         if len(lls) == 1:
             probs.append(math.exp(lls[0]))
         else:
             shifted = np.exp(np.asarray(lls) - max(lls))
             probs.append(float(shifted[gold] / shifted.sum()))
-            _check_acc(path, line, item, lls, gold)
         losses.append(-lls[gold])
     if not probs:
         raise DataError(path, None, "no items", FIX)
@@ -155,32 +154,29 @@ def _continuations(item: dict[str, Any]) -> list[str]:
     return []
 
 
-def _gold(path: Path, line: int, item: dict[str, Any], choices: int) -> int:
-    """Index of the correct choice: `target` as an index, else the choice it spells."""
-    target = item.get("target")
-    if choices == 1:
+def _gold(path: Path, line: int, item: dict[str, Any], lls: Sequence[float]) -> int:
+    """Index of the correct choice: `target` as a choice index, else the choice whose
+    continuation it spells (a target such as "7" may be either: the reading the item's
+    `acc` agrees with wins)."""
+    if len(lls) == 1:
         return 0
+    target = item.get("target")
     if isinstance(target, list) and len(target) == 1:
         target = target[0]
     text = str(target).strip() if target is not None else ""
-    if text.lstrip("-").isdigit():
-        index = int(text)
-        if 0 <= index < choices:
-            return index
-        raise DataError(path, "target", f"target {text} is not a choice index (the item has {choices} choices)", FIX,
+    readings = [int(text)] if text.isdigit() and int(text) < len(lls) else []
+    readings += [i for i, c in enumerate(_continuations(item)) if c.strip() == text and i not in readings]
+    if not readings:
+        raise DataError(path, "target", f"target {target!r} is neither a choice index nor a choice's text "
+                        f"(the item has {len(lls)} choices)", "give the samples file lm-eval wrote for this task",
                         line=line)
-    matches = [i for i, c in enumerate(_continuations(item)) if c.strip() == text]
-    if len(matches) == 1:
-        return matches[0]
-    raise DataError(path, "target", f"target {target!r} names no single choice of the {choices}",
-                    "the correct choice must be the target's index or its continuation text", line=line)
-
-
-def _check_acc(path: Path, line: int, item: dict[str, Any], lls: Sequence[float], gold: int) -> None:
     acc = _number(item.get("acc"))
-    if acc is None or sorted(lls)[-1] == sorted(lls)[-2]:
-        return
-    if (int(np.argmax(lls)) == gold) != (acc >= 0.5):
-        raise DataError(path, "target", f"the item's acc is {acc:g}, but the choice read as correct (index {gold}) "
-                        f"{'is' if int(np.argmax(lls)) == gold else 'is not'} the most likely one",
-                        "the target must be the correct choice's index or text", line=line)
+    tie = sorted(lls)[-1] == sorted(lls)[-2]
+    if acc is not None and not tie:
+        agreeing = [i for i in readings if (int(np.argmax(lls)) == i) == (acc >= 0.5)]
+        if not agreeing:
+            raise DataError(path, "target", f"the item's acc is {acc:g}, but the choice read as correct from target "
+                            f"{target!r} (index {readings[0]}) {'is' if int(np.argmax(lls)) == readings[0] else 'is not'}"
+                            " the most likely one", "the target must be the correct choice's index or text", line=line)
+        return agreeing[0]
+    return readings[0]
