@@ -92,7 +92,7 @@ def import_lm_eval_command(
     out: ImportOut = None,
     params: Annotated[list[str] | None, typer.Option(
         "--params", help="Parameter count (410M, 4.1e8), or MODEL=COUNT per model when the files hold several "
-                         "(repeatable; MODEL is the run name or the model's pretrained).")] = None,
+                         "(repeatable; MODEL is the run name, the model's pretrained, or its folder).")] = None,
     tokens_per_step: ImportTokensPerStep = None,
     params_kind: ImportParamsKind = "unknown",
     family: ImportFamily = "default",

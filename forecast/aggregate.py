@@ -5,10 +5,11 @@ Per member, the forecast samples of `forecast.samples` at the target: the model 
 (law draws, choice of law, extrapolation drift) and what one evaluation would read (plus
 evaluation noise and the law's error of shape). The average's samples are
     mean over members of sorted(model accuracy)  +  mean over members of (read − model)
-The first term couples the members' law uncertainty comonotonically: the extrapolation
-errors of tasks of one model are taken as fully correlated (they share its scale, and
-often its loss), so the average's quantiles are the mean of the members' quantiles, the
-widest coupling. The second averages the members' evaluation noise and shape errors as
+(the reading error taken about accuracy 0.5, so that no bound clips it; the sum is clipped
+to [0, 1]). The first term couples the members' law uncertainty comonotonically: the
+extrapolation errors of tasks of one model are taken as fully correlated (they share its
+scale, and often its loss), so the average's quantiles are the mean of the members'
+quantiles, the widest coupling. The second averages the members' evaluation noise and shape errors as
 independent, so they shrink as 1/√k. A member with no number (not predictable, out of
 range) makes the average not predictable, naming it.
 """
@@ -102,8 +103,10 @@ def aggregate_forecast(name: str, members: Sequence[SkillFit], params: float, *,
         samples = SurfaceSamples.of(sf, seed=seed)
         rng = np.random.default_rng([seed + 1, i])  # each member's noise its own: independent across members
         acc = samples.accuracy(params, tokens)[:, 0]
-        read = samples.observed(acc[:, None], rng, params, tokens)[:, 0]
+        # the reading error, unclipped: read about 0.5, where no bound cuts it off (and a
+        # binomial noise, where that is all that is known, is at its largest)
+        middle = np.full((len(acc), 1), 0.5)
+        error.append(samples.observed(middle, rng, params, tokens)[:, 0] - 0.5)
         model.append(np.sort(acc))
-        error.append(read - acc)
     combined = np.clip(np.mean(model, axis=0) + np.mean(error, axis=0), 0, 1)
     return AggregateForecast(status="predicted", accuracy=Interval.of(combined, level), **base)

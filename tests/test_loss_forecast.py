@@ -201,3 +201,20 @@ def test_aggregate_flag_parsing():
     for bad in (["avg"], ["=a"], ["avg="], ["x=a", "x=b"]):
         with pytest.raises(forecast.UsageError):
             parse_aggregates(bad)
+
+
+def test_predict_aggregate_through_the_command_line():
+    """--aggregate on the shipped demo fits: the average of the members' forecasts, with its
+    quantiles the mean of theirs (law uncertainty fully correlated across tasks)."""
+    data = output(invoke("predict", "--params", "1M", "--fits", "fits", "--aggregate", "avg=all",
+                         "--aggregate", "pair=add,sub", "--json"), "predict")
+    members = {f["skill"]: f for f in data["forecasts"]}
+    avg, pair = data["aggregates"]
+    assert avg["name"] == "avg" and sorted(avg["members"]) == sorted(members) and avg["status"] == "predicted"
+    assert pair["members"] == ["add", "sub"] and pair["method"].startswith("average of the members")
+    mean_median = np.mean([members[m]["accuracy"]["median"] for m in pair["members"]])
+    assert pair["accuracy"]["median"] == pytest.approx(mean_median, abs=0.03)
+    assert pair["accuracy"]["low"] <= pair["accuracy"]["median"] <= pair["accuracy"]["high"]
+    assert pair["chance"] == 0.0  # exact-match pilot skills
+    assert_one_line_error(invoke("predict", "--params", "1M", "--fits", "fits", "--aggregate", "x=add,nope"),
+                          "--skill nope", "unknown skill")

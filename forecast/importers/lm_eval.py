@@ -88,7 +88,8 @@ def import_lm_eval(
     chance = dict(chance or {})
     names = {model: name or sanitize_run_name(model.rstrip("/").split("/")[-1] or model_files[0].path.parent.name)
              for model, model_files in by_model.items()}
-    sizes = _params_per_model(params, names)
+    folders = {model: {f.path.parent.name for f in model_files} for model, model_files in by_model.items()}
+    sizes = _params_per_model(params, names, {m: sorted(f)[0] for m, f in folders.items() if len(f) == 1})
     runs = []
     for model, model_files in by_model.items():
         runs.append(_model_run(model, model_files, names[model], sizes[model], tokens_per_step, metrics, average or {},
@@ -97,10 +98,11 @@ def import_lm_eval(
     return runs
 
 
-def _params_per_model(params: float | Mapping[str, float], names: Mapping[str, str]) -> dict[str, float]:
+def _params_per_model(params: float | Mapping[str, float], names: Mapping[str, str],
+                      folders: Mapping[str, str]) -> dict[str, float]:
     """Each model's parameter count: one count for one model, else a mapping naming every
-    model (by `pretrained` or run name). A single count for several models is refused: they
-    would all get the same size, silently."""
+    model (by `pretrained`, run name, or the folder holding its files). A single count for
+    several models is refused: they would all get the same size, silently."""
     listing = ", ".join(sorted(names.values()))
     if not isinstance(params, Mapping):
         if len(names) > 1:
@@ -110,7 +112,7 @@ def _params_per_model(params: float | Mapping[str, float], names: Mapping[str, s
         return {model: float(params) for model in names}
     out, used = {}, set()
     for model, run_name in names.items():
-        key = model if model in params else run_name if run_name in params else None
+        key = next((k for k in (model, run_name, folders.get(model)) if k is not None and k in params), None)
         if key is None:
             raise UsageError(f"--params: no count for model {run_name!r} (pretrained={model!r}); "
                              f"give --params {run_name}=N for each of: {listing}")
