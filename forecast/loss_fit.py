@@ -7,11 +7,12 @@ task loss. Per series (`fit_losses`):
    Chinchilla table does) are fitted on final checkpoints only;
 2. fit the law as Hoffmann et al. (2022) approach 3 (`forecast.loss_law`), with a bootstrap
    over **runs** for the parameter draws;
-3. hold out the largest size(s) (params above half, then a quarter, of the largest), refit
-   on the rest and read each miss as a shift of scale (the law reached at e^−u times the
-   parameters and tokens) per e-fold extrapolated: the extrapolation error a forecast grows
-   with distance; and the run-to-run scatter around the law (robust SD of log residuals). `forecast.loss_forecast` turns these into forecast samples.
-Groups are never pooled. The file form of a `LossFit` is `to_json`/`from_json` here.
+3. hold out the largest size(s) (params above ¾, ½, ¼ of the largest), refit on the rest
+   and read each miss as a shift of scale (the law reached at e^−u times the parameters
+   and tokens) per e-fold extrapolated: the extrapolation error a forecast grows with
+   distance; and the run-to-run scatter around the law (robust SD of log residuals).
+`forecast.loss_forecast` turns these into forecast samples. Groups are never pooled. The
+file form of a `LossFit` is `to_json`/`from_json` here.
 """
 
 from __future__ import annotations
@@ -36,9 +37,11 @@ from forecast.status import Note, NoteCode, Status
 BUDGET_RATIO = 1.25
 """Runs of one size whose final tokens differ by more than this factor were trained to
 different budgets: fitted on final checkpoints only (as `observations.BUDGET_RATIO`)."""
-HOLDOUT_CUTS = (0.5, 0.25)
+HOLDOUT_CUTS = (0.75, 0.5, 0.25)
 """Rolling hold-out origins: each holds out every run above this fraction of the largest
-size's parameters (the largest size of a 2×-spaced ladder, then the two largest)."""
+size's parameters (the largest size of a ladder, then the two largest, ...); an origin
+needs `MIN_SIZES` sizes left to fit on, and one that splits the runs as another does is
+not counted twice."""
 MIN_DRIFT = 0.02
 """Smallest extrapolation error assumed, as a shift of scale (e-folds of N and D) per e-fold
 extrapolated: one lucky hold-out must not make a forecast look exact."""
@@ -248,12 +251,13 @@ def _holdout(params: np.ndarray, tokens: np.ndarray, flops: np.ndarray, loss: np
     beyond the run-to-run `scatter` (in the same units), the RMS distance extrapolated
     (e-folds, `extrapolation_distance`), the points scored; None when no origin leaves
     `MIN_SIZES` sizes to fit on."""
-    shifts, noise, distances = [], [], []
+    shifts, noise, distances, splits = [], [], [], set()
     for cut in HOLDOUT_CUTS:
         inner = params <= cut * sizes.max()
         if (len(np.unique(params[inner])) < MIN_SIZES or inner.sum() < MIN_POINTS
-                or len(np.unique(tokens[inner])) < MIN_SIZES):
+                or len(np.unique(tokens[inner])) < MIN_SIZES or int(inner.sum()) in splits):
             continue
+        splits.add(int(inner.sum()))
         try:
             law = fit_loss_law(params[inner], tokens[inner], loss[inner], bootstrap=0, starts=GRID_STARTS,
                                max_iter=MAX_ITER)

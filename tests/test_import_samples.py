@@ -13,7 +13,7 @@ import pytest
 from helpers import assert_one_line_error, invoke, output, shared_data, snapshot
 
 import forecast
-from forecast.importers import import_lm_eval
+from forecast.importers import SkippedWarning, import_lm_eval
 
 FIXTURES = Path(__file__).parent / "fixtures" / "lm-eval-samples"
 HAND = FIXTURES / "hand"
@@ -28,7 +28,8 @@ def test_samples_match_a_hand_computation():
     item 1: ln [0.1, 0.5, 0.3, 0.1], correct 0: p = 0.1, NLL = ln 10 = 2.302585;
     item 2 (target "7" is the text of choice 2; older numeric layout): [-1.2, -1.6, -0.9, -2.5]:
     p = e^-0.9 / (e^-1.2 + e^-1.6 + e^-0.9 + e^-2.5) = 0.409954, NLL 0.9."""
-    (run,) = import_lm_eval([HAND], params=1e6, tokens_per_step=100, samples=True, chance={"toy_add_mc": 0.25})
+    with pytest.warns(SkippedWarning, match="no log-likelihood samples for toy_add_gen"):
+        (run,) = import_lm_eval([HAND], params=1e6, tokens_per_step=100, samples=True, chance={"toy_add_mc": 0.25})
     s = run.series["toy_add_mc"]
     p = [math.exp(-0.5) / sum(math.exp(v) for v in (-2, -0.5, -1.5, -3)), 0.1,
          math.exp(-0.9) / sum(math.exp(v) for v in (-1.2, -1.6, -0.9, -2.5))]
