@@ -71,6 +71,9 @@ def fit_command(
     runs = load_fittable(runs_dir, allow_incomplete)
     with log.status(f"fitting {plural(len(runs), 'run')}"):
         fits = forecast.fit(runs, skills=skill, family=family, recipe=recipe, options=options)
+    if not fits.skills and not fits.losses:
+        raise UsageError(f"nothing to fit in {runs_dir}: no skill with an accuracy"
+                         + (" (and --no-losses leaves out the loss metrics)" if not losses else " and no loss metric"))
     fits.save(out)
     if plot is not None:
         for i, (fam, rec) in enumerate(fits.groups()):
@@ -79,7 +82,7 @@ def fit_command(
             log.print(f"wrote {path}")
     rows = fits.summaries()
     if json_out:
-        print_json("fit", out=str(out), skills=rows, losses=[f.to_json(fits.tool) for f in fits.losses])
+        print_json("fit", out=str(out), skills=rows, losses=[f.summary() for f in fits.losses])
         return
     if rows or not fits.losses:
         console.print(fit_table(rows, [(sf.skill, sf.notes) for sf in fits.skills],

@@ -31,7 +31,7 @@ from forecast.optimize import torch_threads
 from forecast.quantities import FLOPS_PER_PARAM_TOKEN, format_count
 from forecast.runs import Run
 from forecast.samples import extrapolation_distance
-from forecast.schema import FITS_FORMAT, LossFitJson, finite, finite_list
+from forecast.schema import FITS_FORMAT, LossFitJson, LossFitSummaryJson, finite, finite_list
 from forecast.status import Note, NoteCode, Status
 
 BUDGET_RATIO = 1.25
@@ -119,6 +119,15 @@ class LossFit:
             raise FitError(f"{self.metric}: no loss law ({self.reason})")
         return LossLawFit(**self.law, objective=math.nan, intervals={}, level=math.nan, n_points=self.n_points,
                           draws=self.draws)
+
+    def summary(self) -> LossFitSummaryJson:
+        """The fit at a glance (`forecast fit --json` "losses"): no draws, no points."""
+        return {
+            "metric": self.metric, "kind": self.kind, "family": self.family, "recipe": self.recipe,
+            "status": str(self.status), "reason": self.reason, "law": self.law, "drift": finite(self.drift, 6),
+            "scatter": finite(self.scatter, 6), "holdout": self.holdout, "runs": len(self.runs),
+            "points": self.n_points, "finals_only": self.finals_only, "notes": [n.to_json() for n in self.notes],
+        }
 
     def to_json(self, tool: str) -> LossFitJson:
         return {

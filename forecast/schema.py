@@ -272,6 +272,25 @@ class LossFitJson(TypedDict):
     options: dict[str, Any]
 
 
+class LossFitSummaryJson(TypedDict):
+    """One loss law in `forecast fit --json` ("losses"): a `LossFitJson` without draws and points."""
+
+    metric: str
+    kind: str  # "metric" | "task"
+    family: str
+    recipe: str
+    status: str  # "fitted" | "not-predictable"
+    reason: str | None
+    law: dict[str, float] | None  # E, A, B, alpha, beta
+    drift: float | None
+    scatter: float | None
+    holdout: dict[str, float] | None
+    runs: int  # runs fitted
+    points: int  # checkpoints fitted
+    finals_only: bool
+    notes: list[NoteJson]
+
+
 class LossForecastJson(TypedDict):
     """One loss series in `forecast predict --metric loss --json` (kind "predict-loss")."""
 
