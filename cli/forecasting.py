@@ -11,6 +11,7 @@ from cli.common import (
     DrawsOpt, FamilyOpt, FitsDir, IntervalOpt, JsonOpt, PlotOpt, RecipeOpt, SkillOpt, ThresholdOpt, TokensPerParamOpt,
     console, log, output_file, plural, print_json, quantity,
 )
+from cli.losses import aggregate_table, loss_fit_table, loss_forecast_table, loss_plan_table
 from cli.render import backtest_table, fit_table, forecast_table, target_plan_text
 from forecast.errors import UsageError
 from forecast.quantities import TOKENS_PER_PARAM, format_count, format_flops
@@ -21,13 +22,15 @@ DEFAULT_DRAWS = 400  # = FitOptions.draws (kept here so that --help does not imp
 
 
 def fit_options(draws: int, seed: int = 0, laws: str | None = None, smooth: bool = False,
-                skip_fraction: float | None = None, min_sizes: int | None = None, allow_incomplete: bool = False):
+                skip_fraction: float | None = None, min_sizes: int | None = None, allow_incomplete: bool = False,
+                losses: bool = False):
     """`FitOptions` from the flags (validated by `FitOptions` itself)."""
     from forecast.fitting import FitOptions
 
     chosen = {} if not laws else {"laws": tuple(x.strip() for x in laws.split(",") if x.strip())}
     extra = {k: v for k, v in (("skip_fraction", skip_fraction), ("min_sizes", min_sizes)) if v is not None}
-    return FitOptions(draws=draws, seed=seed, smooth=smooth, allow_incomplete=allow_incomplete, **chosen, **extra)
+    return FitOptions(draws=draws, seed=seed, smooth=smooth, allow_incomplete=allow_incomplete, losses=losses,
+                      **chosen, **extra)
 
 
 def load_fittable(runs_dir: Path, allow_incomplete: bool):
@@ -56,17 +59,21 @@ def fit_command(
     skip_fraction: Annotated[float | None, typer.Option("--skip-fraction", help="Ignore checkpoints before this fraction of a run's tokens (warm-up; default 0.01).")] = None,
     min_sizes: Annotated[int | None, typer.Option("--min-sizes", help="Fewest model sizes to forecast from (default 3).")] = None,
     allow_incomplete: Annotated[bool, typer.Option("--allow-incomplete", help="Also fit pilot runs whose training did not finish.")] = False,
+    losses: Annotated[bool, typer.Option("--losses/--no-losses", help="Also fit L(N, D) to every loss series (validation and task losses), for `predict --metric loss`.")] = True,
     plot: PlotOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Fit every skill's transition, choose laws by how well they extrapolate, write fits/."""
     import forecast
 
-    options = fit_options(draws, seed, laws, smooth, skip_fraction, min_sizes, allow_incomplete)
+    options = fit_options(draws, seed, laws, smooth, skip_fraction, min_sizes, allow_incomplete, losses)
     plot = output_file(plot)
     runs = load_fittable(runs_dir, allow_incomplete)
     with log.status(f"fitting {plural(len(runs), 'run')}"):
         fits = forecast.fit(runs, skills=skill, family=family, recipe=recipe, options=options)
+    if not fits.skills and not fits.losses:
+        raise UsageError(f"nothing to fit in {runs_dir}: no skill with an accuracy"
+                         + (" (and --no-losses leaves out the loss metrics)" if not losses else " and no loss metric"))
     fits.save(out)
     if plot is not None:
         for i, (fam, rec) in enumerate(fits.groups()):
@@ -75,10 +82,13 @@ def fit_command(
             log.print(f"wrote {path}")
     rows = fits.summaries()
     if json_out:
-        print_json("fit", out=str(out), skills=rows)
+        print_json("fit", out=str(out), skills=rows, losses=[f.summary() for f in fits.losses])
         return
-    console.print(fit_table(rows, [(sf.skill, sf.notes) for sf in fits.skills],
-                            f"fits of {plural(len(runs), 'run')} written to {out}"))
+    if rows or not fits.losses:
+        console.print(fit_table(rows, [(sf.skill, sf.notes) for sf in fits.skills],
+                                f"fits of {plural(len(runs), 'run')} written to {out}"))
+    if fits.losses:
+        console.print(loss_fit_table(fits.losses, f"loss laws of {plural(len(runs), 'run')} written to {out}"))
 
 
 def predict_command(
@@ -92,6 +102,8 @@ def predict_command(
     interval: IntervalOpt = 0.8,
     threshold: ThresholdOpt = None,
     tokens_per_param: TokensPerParamOpt = None,
+    metric: Annotated[str, typer.Option("--metric", help="What to forecast: accuracy (per skill) or loss (validation and task losses, from L(N, D)).")] = "accuracy",
+    aggregate: Annotated[list[str] | None, typer.Option("--aggregate", help="Also forecast an average of tasks from its members' fits, NAME=task1,task2,... or NAME=all (repeatable).")] = None,
     plot: PlotOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -100,8 +112,19 @@ def predict_command(
 
     target = quantity("--params")(params)
     planned_tokens, planned_flops = quantity("--tokens")(tokens), quantity("--compute")(compute)
+    if metric not in ("accuracy", "loss"):
+        raise UsageError(f"--metric {metric}: choose accuracy or loss")
     plot = output_file(plot)
     fits = forecast.Fits.load(fits_dir)
+    if metric == "loss":
+        if plot is not None or aggregate or threshold is not None:
+            raise UsageError("--metric loss takes no --plot, --aggregate or --threshold")
+        predict_loss_output(fits, target, planned_tokens, planned_flops, skill, family, recipe, interval,
+                            tokens_per_param, json_out)
+        return
+    from forecast.aggregate import parse_aggregates
+
+    wanted = parse_aggregates(aggregate or [])
     forecasts = fits.predict(target, tokens=planned_tokens, flops=planned_flops, skills=skill or ["all"],
                              family=family, recipe=recipe, level=interval, threshold=threshold,
                              tokens_per_param=tokens_per_param)
@@ -110,8 +133,12 @@ def predict_command(
         figure = forecast.plots.forecast_figure(members, target, forecasts[0].tokens, forecasts=forecasts, level=interval)
         forecast.plots.save(figure, plot)
         log.print(f"wrote {plot}")
+    averages = [fits.predict_aggregate(name, members, target, tokens=forecasts[0].tokens, family=forecasts[0].family,
+                                       recipe=forecasts[0].recipe, level=interval)
+                for name, members in wanted.items()]
     if json_out:
-        print_json("predict", forecasts=[f.to_json() for f in forecasts])
+        print_json("predict", forecasts=[f.to_json() for f in forecasts],
+                   **({"aggregates": [a.to_json() for a in averages]} if wanted else {}))
         return
     f0 = forecasts[0]
     how = {"given": "given", "from-flops": "from --compute",
@@ -122,6 +149,24 @@ def predict_command(
     far = "" if f0.extrapolation is None else f" ({f0.extrapolation:.3g}× the largest pilot)"
     console.print(forecast_table(forecasts, f"{f0.family}/{f0.recipe} → {format_count(f0.params)} params, "
                                  f"{format_count(f0.tokens)} tokens ({how}), {format_flops(f0.flops)} FLOPs{far}"))
+    if averages:
+        console.print(aggregate_table(averages))
+
+
+def predict_loss_output(fits, target: float, tokens: float | None, flops: float | None, skill: list[str] | None,
+                        family: str | None, recipe: str | None, interval: float, tokens_per_param: float | None,
+                        json_out: bool) -> None:
+    """`predict --metric loss`: each loss series at the target (table or JSON kind "predict-loss")."""
+    forecasts = fits.predict_loss(target, tokens=tokens, flops=flops, metrics=skill, family=family, recipe=recipe,
+                                  level=interval, tokens_per_param=tokens_per_param)
+    if json_out:
+        print_json("predict-loss", forecasts=[f.to_json() for f in forecasts])
+        return
+    f0 = forecasts[0]
+    far = "" if f0.extrapolation is None else f" ({f0.extrapolation:.3g}× the largest run)"
+    console.print(loss_forecast_table(forecasts, f"{f0.family}/{f0.recipe} → {format_count(f0.params)} params, "
+                                      f"{format_count(f0.tokens)} tokens ({f0.tokens_source}), "
+                                      f"{format_flops(f0.flops)} FLOPs{far}"))
 
 
 def plan_command(
@@ -133,15 +178,24 @@ def plan_command(
     recipe: RecipeOpt = None,
     interval: IntervalOpt = 0.8,
     tokens_per_param: Annotated[float, typer.Option("--tokens-per-param", help="Compute-optimal tokens per parameter.")] = TOKENS_PER_PARAM,
+    loss: Annotated[float | None, typer.Option("--loss", help="Loss to reach: smallest compute whose compute-optimal model gets there (per loss series, or --skill).")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Compute-budget planning: `--skill S --target 0.6`, or `--budget 1e24`."""
+    """Compute-budget planning: `--skill S --target 0.6`, `--budget 1e24`, or `--loss 2.1`."""
     import forecast
 
-    if (target is None) == (budget is None):
-        raise UsageError("give either --skill S --target ACC, or --budget FLOPS")
+    if sum(v is not None for v in (target, budget, loss)) != 1:
+        raise UsageError("give one of --skill S --target ACC, --budget FLOPS, or --loss L")
     flops = quantity("--budget")(budget)
     fits = forecast.Fits.load(fits_dir)
+    if loss is not None:
+        plans = fits.plan_loss(loss, metrics=skill, family=family, recipe=recipe, level=interval)
+        if json_out:
+            print_json("plan-loss", plans=[p.to_json() for p in plans])
+        else:
+            console.print(loss_plan_table(plans, f"{plans[0].family}/{plans[0].recipe}: smallest compute reaching loss "
+                                          f"{loss:g} (compute-optimal N and D)"))
+        return
     if target is not None:
         if not skill or len(skill) != 1 or skill[0].lower() == "all":
             raise UsageError("--target needs exactly one --skill")

@@ -9,6 +9,7 @@ the group's measured FLOPs per parameter-token (6 when runs give no FLOPs).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -163,3 +164,27 @@ def predict_accuracy(spec: Spec, theta: np.ndarray, floor: float, top: float, sc
             x["loss"] = (LOSS_LAW(loss_theta, x) - loss_ref) / loss_scale
             return LOSS_LINK(link_theta, x).numpy()
         return ACCURACY_LAWS[spec.law](t, x).numpy()
+
+
+def candidate_specs(obs: Observations, laws: Sequence[str], via: Sequence[str] | None,
+                    floors: dict[str, float]) -> list[Spec]:
+    """Every candidate that applies to these observations (the level once, on the chance floor)."""
+    specs = []
+    n_sizes = len(obs.sizes)
+    for law in dict.fromkeys((*laws, "level")):  # the no-trend level always stands
+        for floor in (floors if law != "level" else ["chance"]):
+            if law == TWO_STEP:
+                if via is not None:
+                    vias = [v for v in via if v in obs.losses or (v == obs.skill and "own" in obs.losses)]
+                    vias = ["own" if v == obs.skill else v for v in vias]
+                elif "own" in obs.losses:
+                    vias = ["own"]
+                else:
+                    vias = sorted(obs.losses)
+                specs += [Spec(law, floor, via) for via in vias]
+            elif law == "grok_scaling":
+                if n_sizes >= 2 and len(obs) >= 2 * 5:
+                    specs.append(Spec(law, floor))
+            elif law == "level" or len(obs) >= len(ACCURACY_LAWS[law].params) + 1:
+                specs.append(Spec(law, floor))
+    return specs

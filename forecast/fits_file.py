@@ -30,6 +30,7 @@ import numpy as np
 from forecast.candidates import CandidateFit, Scales, Spec
 from forecast.errors import DataError
 from forecast.io import atomic_write_text, check_writable_dir, read_json, read_text
+from forecast.loss_fit import LossFit
 from forecast.results import Calibration, Candidate, HoldoutScore, PilotRun, SkillFit
 from forecast.schema import FITS_FORMAT, CandidateJson, SkillFitJson, finite, finite_list
 from forecast.status import Note, Status
@@ -219,13 +220,15 @@ def _read_index(path: Path) -> dict[str, Any]:
     return index
 
 
-def save_fits(skill_fits: Sequence[SkillFit], tool: str, out_dir: str | Path) -> list[Path]:
-    """Write skill fits under `out_dir`, merged with what is there (see module docstring):
-    a skill present in `skill_fits` replaces that skill; every other skill stays."""
+def save_fits(skill_fits: Sequence[SkillFit], tool: str, out_dir: str | Path,
+              loss_fits: Sequence[LossFit] = ()) -> list[Path]:
+    """Write skill fits (and loss fits) under `out_dir`, merged with what is there (see
+    module docstring): a skill (or loss series) present replaces that one; every other stays."""
     out_dir = Path(out_dir)
     check_writable_dir(out_dir, "--out")
     index_path = out_dir / INDEX_FILE
     existing: dict[tuple[str, str], dict[str, dict[str, str]]] = {}
+    old_losses: dict[tuple[str, str, str], dict[str, str]] = {}
     superseded: list[Path] = []
     if index_path.exists():
         old = read_json(index_path, "fits index", REFIT)
@@ -234,8 +237,10 @@ def save_fits(skill_fits: Sequence[SkillFit], tool: str, out_dir: str | Path) ->
             superseded = [out_dir / rel for g in old["groups"] for rel in g.get("skills", {}).values()
                           if isinstance(rel, str)]
         else:
-            for g in _read_index(index_path)["groups"]:
+            old_index = _read_index(index_path)
+            for g in old_index["groups"]:
                 existing[(g["family"], g["recipe"])] = dict(g["skills"])
+            old_losses = _loss_entries(old_index, index_path)
     for stale in out_dir.rglob(".*.tmp"):  # left by a write that was killed
         stale.unlink(missing_ok=True)
     merged = {key: dict(skills) for key, skills in existing.items()}
@@ -248,12 +253,18 @@ def save_fits(skill_fits: Sequence[SkillFit], tool: str, out_dir: str | Path) ->
             atomic_write_text(out_dir / rel, text)
         merged.setdefault((fit.family, fit.recipe), {})[fit.skill] = {"file": rel, "sha256": digest}
         written.append(out_dir / rel)
+    losses = _write_loss_files(loss_fits, tool, out_dir, old_losses)
+    written += [out_dir / e["file"] for key, e in losses.items() if key in {(f.family, f.recipe, f.metric)
+                                                                             for f in loss_fits}]
     index = {"format": FITS_FORMAT, "tool": tool, "groups": [
         {"family": f, "recipe": r, "skills": dict(sorted(merged[(f, r)].items()))} for f, r in sorted(merged)]}
+    if losses:
+        index["losses"] = [{"family": f, "recipe": r, "metric": m, **losses[(f, r, m)]} for f, r, m in sorted(losses)]
     atomic_write_text(index_path, json.dumps(index, indent=1) + "\n")
     # the switch is done; files no index lists are leftovers of earlier writes
     listed = {out_dir / e["file"] for skills in merged.values() for e in skills.values()}
-    for folder in {file.parent for file in listed}:
+    listed |= {out_dir / e["file"] for e in losses.values()}
+    for folder in {file.parent for file in listed} | {(out_dir / e["file"]).parent for e in old_losses.values()}:
         for file in folder.glob("*.json"):
             if file not in listed:
                 file.unlink(missing_ok=True)
@@ -261,6 +272,54 @@ def save_fits(skill_fits: Sequence[SkillFit], tool: str, out_dir: str | Path) ->
         if file not in listed:
             file.unlink(missing_ok=True)
     return written
+
+
+# ---------------------------------------------------------------------------- loss fits
+# Listed in index.json under "losses": [{family, recipe, metric, file, sha256}], one file
+# per loss series, <family>--<recipe>/losses/<metric>-<hash>.json (schema.LossFitJson).
+
+
+def _loss_entries(index: dict[str, Any], path: Path) -> dict[tuple[str, str, str], dict[str, str]]:
+    entries = index.get("losses", [])
+    if not isinstance(entries, list) or not all(
+            isinstance(e, dict) and isinstance(e.get("file"), str) and "sha256" in e and {"family", "recipe", "metric"} <= set(e)
+            for e in entries):
+        raise DataError(path, "losses", "malformed loss entry (needs family, recipe, metric, file and sha256)", REFIT)
+    return {(e["family"], e["recipe"], e["metric"]): {"file": e["file"], "sha256": e["sha256"]} for e in entries}
+
+
+def _write_loss_files(loss_fits: Sequence[LossFit], tool: str, out_dir: Path,
+                      old: dict[tuple[str, str, str], dict[str, str]]) -> dict[tuple[str, str, str], dict[str, str]]:
+    """Write each loss fit's file (named by its content hash); the merged entries."""
+    merged = dict(old)
+    for fit in loss_fits:
+        text = json.dumps(fit.to_json(tool), indent=1, allow_nan=False) + "\n"
+        digest = _sha(text)
+        rel = f"{group_dir(fit.family, fit.recipe)}/losses/{slug(fit.metric)}-{digest[:10]}.json"
+        if not (out_dir / rel).exists() or _sha((out_dir / rel).read_text()) != digest:
+            atomic_write_text(out_dir / rel, text)
+        merged[(fit.family, fit.recipe, fit.metric)] = {"file": rel, "sha256": digest}
+    return merged
+
+
+def load_loss_fits(path: str | Path) -> list[LossFit]:
+    """Every loss fit listed in `path/index.json` ("losses"), each checked against its hash."""
+    path = Path(path)
+    index_path = path / INDEX_FILE
+    if not index_path.exists():
+        raise DataError(path, None, "no fits here (no index.json)", "run `forecast fit RUNS --out DIR` first")
+    out = []
+    for entry in _loss_entries(_read_index(index_path), index_path).values():
+        file = path / entry["file"]
+        text = read_text(file, "loss-fit file listed in index.json", REFIT)
+        if _sha(text) != entry["sha256"]:
+            raise DataError(file, None, "does not match the hash index.json gives (changed or partly written)", REFIT)
+        try:
+            data = json.loads(text, parse_constant=lambda c: None)
+        except json.JSONDecodeError as exc:
+            raise DataError(file, None, f"not valid JSON ({exc.msg})", REFIT, line=exc.lineno) from None
+        out.append(LossFit.from_json(data, file))
+    return out
 
 
 def load_fits(path: str | Path) -> tuple[list[SkillFit], str]:

@@ -23,15 +23,15 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from forecast.candidates import TWO_STEP, Scales, Spec
+from forecast.candidates import TWO_STEP, Scales, Spec, candidate_specs
 from forecast.estimate import Job, fit_jobs
+from forecast.loss_fit import fit_losses
 from forecast.errors import DataError, FitError, UsageError
 from forecast.fits import Fits
 from forecast.laws import ACCURACY_LAWS, POOLED_LAWS
 from forecast.observations import PRIOR_NOISE, Observations, observations
 from forecast.optimize import torch_threads
 from forecast.pooled import POOLED_SPEC, PoolContext, cross_family_items, fit_pooled
-from forecast.quantities import format_count
 from forecast.results import Calibration, Candidate, HoldoutScore, PilotRun, SkillFit, match_skills, wants_all
 from forecast.runs import Run
 from forecast.samples import extrapolation_distance
@@ -70,6 +70,8 @@ class FitOptions:
     # fits are many small tensors, where extra threads only spin (measured on 2 cores)
     allow_incomplete: bool = False  # fit pilot runs whose training did not finish (else left out)
     pool: str | None = None  # "families": one more candidate borrows slopes from the other families
+    losses: bool = False  # also fit L(N, D) to every loss series (forecast.loss_fit), for `predict --metric loss`
+    # (`forecast fit` does; off by default here, as backtests and recipe comparisons need none)
 
     def __post_init__(self) -> None:
         unknown = [law for law in self.laws if law not in ALL_LAWS]
@@ -91,11 +93,24 @@ def fit(
     recipe: str | None = None,
     options: FitOptions | None = None,
 ) -> Fits:
-    """Fit every skill of every (family, recipe) group in `runs` (or the chosen ones)."""
+    """Fit every skill of every (family, recipe) group in `runs` (or the chosen ones); with
+    `options.losses`, also the loss law of every loss series of those groups, or, with
+    `skills` named, of those skills' task losses and the run-level metrics named among them
+    (`forecast.loss_fit`)."""
     options = options or FitOptions()
     runs = usable_runs(runs, options)
+    chosen = [r for r in runs if (family is None or r.family == family) and (recipe is None or r.recipe.label == recipe)]
+    losses = tuple(fit_losses(chosen, metrics=None if wants_all(skills) else skills, draws=min(options.draws, 200),
+                              seed=options.seed, skip_fraction=options.skip_fraction,
+                              max_per_run=options.max_per_run, threads=options.threads)) if options.losses else ()
+    if losses and not wants_all(skills):  # names of loss-only metrics are not skills to fit
+        metrics = {f.metric.lower() for f in losses if f.kind == "metric"}
+        skills = [s for s in skills if s.lower() not in metrics]
+        if not skills:
+            return Fits(skills=(), tool=f"forecast {__version__}", losses=losses)
     with torch_threads(options.threads):
-        return _fit(runs, skills, family, recipe, options)
+        fits = _fit(runs, skills, family, recipe, options)
+    return dataclasses.replace(fits, losses=losses)
 
 
 def usable_runs(runs: Sequence[Run], options: FitOptions) -> list[Run]:
@@ -260,7 +275,7 @@ def _prepare_skill(runs: Sequence[Run], skill: str, options: FitOptions, context
     st = _Skill(skill, obs, base, smoothed, noise, (options.seed, zlib.crc32(f"{family}|{recipe}|{skill}".encode())))
     if context is not None:
         st.others = context.others((family, recipe), skill)
-    st.reason = unreadable(obs, borrowing=bool(st.others))
+    st.reason = obs.unreadable(borrowing=bool(st.others))
     if st.reason:
         return st
     st.scales = Scales.of(obs)
@@ -271,8 +286,8 @@ def _prepare_skill(runs: Sequence[Run], skill: str, options: FitOptions, context
     # no law may level off below what a pilot already reached (beyond its noise)
     reached = max(float(smoothed[obs.run == r][np.argmax(obs.tokens[obs.run == r])]) for r in np.unique(obs.run))
     st.least = float(np.clip(reached - LEAST_PLATEAU_NOISE * noise, obs.chance, obs.top))
-    st.specs = candidate_specs(obs, options, st.floors) if st.checked else \
-        [s for s in candidate_specs(obs, options, {"chance": obs.chance}) if s.law in UNCHECKED_LAWS]
+    st.specs = candidate_specs(obs, options.laws, options.via, st.floors) if st.checked else \
+        [s for s in candidate_specs(obs, options.laws, options.via, {"chance": obs.chance}) if s.law in UNCHECKED_LAWS]
     if len(obs.sizes) == 1:
         st.specs = [s for s in st.specs if s.law == "level"]
     if st.others:
@@ -311,40 +326,6 @@ def _conclude(st: _Skill, candidates: list[Candidate]) -> SkillFit:
     return SkillFit(status=Status.FITTED, reason=None, scales=st.scales, candidates=tuple(candidates),
                     law=candidates[0].key, why=why, notes=tuple(notes), calibration=st.calibration,
                     borrowed_from=borrowed, **st.base)
-
-
-def unreadable(obs: Observations, borrowing: bool = False) -> str | None:
-    """Why these runs support no number at all for the skill, or None if they support one
-    (with `borrowing`, other families lend their slopes to a single model)."""
-    if len(obs) == 0:
-        return "no checkpoint with known training tokens after warm-up: nothing to forecast from"
-    if len(obs.sizes) == 1 and len(obs) == 1 and not borrowing:
-        return (f"a single checkpoint of a single model size ({format_count(obs.sizes[0])} params): nothing "
-                "carries the skill to another size or budget; add pilot runs of other sizes")
-    return None
-
-
-def candidate_specs(obs: Observations, options: FitOptions, floors: dict[str, float]) -> list[Spec]:
-    """Every candidate that applies to these observations (the level once, on the chance floor)."""
-    specs = []
-    n_sizes = len(obs.sizes)
-    for law in dict.fromkeys((*options.laws, "level")):  # the no-trend level always stands
-        for floor in (floors if law != "level" else ["chance"]):
-            if law == TWO_STEP:
-                if options.via is not None:
-                    vias = [v for v in options.via if v in obs.losses or (v == obs.skill and "own" in obs.losses)]
-                    vias = ["own" if v == obs.skill else v for v in vias]
-                elif "own" in obs.losses:
-                    vias = ["own"]
-                else:
-                    vias = sorted(obs.losses)
-                specs += [Spec(law, floor, via) for via in vias]
-            elif law == "grok_scaling":
-                if n_sizes >= 2 and len(obs) >= 2 * 5:
-                    specs.append(Spec(law, floor))
-            elif law == "level" or len(obs) >= len(ACCURACY_LAWS[law].params) + 1:
-                specs.append(Spec(law, floor))
-    return specs
 
 
 def rolling_holdout(states: Sequence[_Skill], min_fit_sizes: int = 2) -> None:

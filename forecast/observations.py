@@ -18,7 +18,7 @@ import numpy as np
 from scipy.optimize import isotonic_regression
 
 from forecast.benchmarks import items_for
-from forecast.quantities import FLOPS_PER_PARAM_TOKEN
+from forecast.quantities import FLOPS_PER_PARAM_TOKEN, format_count
 from forecast.runs import Run, binomial_stderr
 
 
@@ -186,6 +186,16 @@ class Observations:
         spread = max(float(np.sum(residual**2)) / max(len(y) - 3, 1), noise**2)
         se = float(np.sqrt(np.linalg.pinv(design.T @ design)[2, 2] * spread))
         return bool(coef[2] > 2 * se)
+
+    def unreadable(self, borrowing: bool = False) -> str | None:
+        """Why these runs support no number at all for the skill, or None if they support one
+        (with `borrowing`, other families lend their slopes to a single model)."""
+        if len(self) == 0:
+            return "no checkpoint with known training tokens after warm-up: nothing to forecast from"
+        if len(self.sizes) == 1 and len(self) == 1 and not borrowing:
+            return (f"a single checkpoint of a single model size ({format_count(self.sizes[0])} params): nothing "
+                    "carries the skill to another size or budget; add pilot runs of other sizes")
+        return None
 
     def eval_noise(self) -> float:
         """Median evaluation standard error of accuracy (NaN when no run reports it)."""
