@@ -13,6 +13,7 @@ import typer
 
 from cli.common import OneLineErrors
 from cli.compare import compare_command
+from cli.design import design_command
 from cli.forecasting import backtest_command, fit_command, plan_command, predict_command
 from cli.pilot import demo_command, pilot_command
 from cli.runs import import_app, runs_command
@@ -50,5 +51,6 @@ app.command("predict")(predict_command)
 app.command("plan")(plan_command)
 app.command("backtest")(backtest_command)
 app.command("compare")(compare_command)
+app.command("design")(design_command)
 
 __all__ = ["app"]

@@ -12,6 +12,7 @@ Config file (TOML shown; JSON with the same structure works too):
     [sizes]                           # model shapes: label = {layers, width, heads[, lr]}
     s = { layers = 2, width = 32, heads = 2 }
     m = { layers = 2, width = 64, heads = 4, lr = 2e-3 }   # lr overrides train.lr for this size
+    l = { layers = 4, width = 64, heads = 4, steps = 3000 } # steps overrides train.steps (a token budget per size)
 
     [train]                           # TrainConfig fields (trainer.py); all optional
     steps = 1500
@@ -63,11 +64,14 @@ class Ladder:
     eval: EvalConfig
     seeds: tuple[int, ...] = (0,)
     size_lr: Mapping[str, float] = dataclasses.field(default_factory=dict)  # per-size peak lr overrides
+    size_steps: Mapping[str, int] = dataclasses.field(default_factory=dict)  # per-size training steps
 
     def train_for(self, size: str) -> TrainConfig:
         """The size's TrainConfig: the ladder's, with its own peak lr if it sets one (wider
-        models usually want smaller rates)."""
-        return dataclasses.replace(self.train, lr=self.size_lr[size]) if size in self.size_lr else self.train
+        models usually want smaller rates) and its own steps if it sets them (a ladder whose
+        sizes train to different token budgets, as `forecast design` proposes)."""
+        train = dataclasses.replace(self.train, lr=self.size_lr[size]) if size in self.size_lr else self.train
+        return dataclasses.replace(train, steps=self.size_steps[size]) if size in self.size_steps else train
 
     def run_specs(self, seeds: int | None = None) -> list[RunSpec]:
         """One spec per (seed, recipe, size), in that nesting (small models first); `seeds`
@@ -85,7 +89,9 @@ class Ladder:
             "format": LADDER_FORMAT, "name": self.name, "seeds": list(self.seeds),
             "skills": {n: {"kind": s.kind, **s.options()} for n, s in self.skills.items()},
             "sizes": {n: {**{k: getattr(m, f) for k, f in _SIZE_FIELDS.items()},
-                          **({"lr": self.size_lr[n]} if n in self.size_lr else {})} for n, m in self.sizes.items()},
+                          **({"lr": self.size_lr[n]} if n in self.size_lr else {}),
+                          **({"steps": self.size_steps[n]} if n in self.size_steps else {})}
+                      for n, m in self.sizes.items()},
             "train": dataclasses.asdict(self.train), "eval": dataclasses.asdict(self.eval),
             "recipes": [r.to_json() for r in self.recipes],
         }
@@ -136,15 +142,16 @@ def parse_ladder(data: Any, file: str | Path) -> Ladder:
     if len(set(labels)) != len(labels):
         raise DataError(file, "recipes", f"two recipes share the label {next(l for l in labels if labels.count(l) > 1)!r}",
                         "give every recipe a distinct label")
-    for i, recipe in enumerate(recipes):
-        scheduled = sum(p.steps or 0 for p in recipe.phases[:-1])
-        if scheduled >= train.steps:
-            raise DataError(file, f"recipes[{i}].curriculum", f"phases before the last take {scheduled} steps, "
-                            f"not fewer than train.steps = {train.steps}", "shorten the phases or train longer")
     # one position table per ladder, long enough for every skill in every recipe's format
     block_size = max(s.max_length(r.format_of(n, skills)) for r in recipes for n, s in skills.items())
-    sizes, size_lr = _parse_sizes(data.get("sizes"), block_size, file)
-    return Ladder(name, skills, sizes, recipes, train, evaluation, tuple(seeds), size_lr)
+    sizes, size_lr, size_steps = _parse_sizes(data.get("sizes"), block_size, file)
+    shortest = min([train.steps, *size_steps.values()]) if size_steps else train.steps
+    for i, recipe in enumerate(recipes):
+        scheduled = sum(p.steps or 0 for p in recipe.phases[:-1])
+        if scheduled >= shortest:
+            raise DataError(file, f"recipes[{i}].curriculum", f"phases before the last take {scheduled} steps, "
+                            f"not fewer than the {shortest} steps a run trains", "shorten the phases or train longer")
+    return Ladder(name, skills, sizes, recipes, train, evaluation, tuple(seeds), size_lr, size_steps)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -245,18 +252,19 @@ def _check_train(train: TrainConfig, evaluation: EvalConfig, skills: Mapping[str
                             f"use eval.size <= {skill.space // 10} or more digits for '{name}'")
 
 
-def _parse_sizes(data: Any, block_size: int, file: str | Path) -> tuple[dict[str, ModelConfig], dict[str, float]]:
+def _parse_sizes(data: Any, block_size: int, file: str | Path
+                 ) -> tuple[dict[str, ModelConfig], dict[str, float], dict[str, int]]:
     if not isinstance(data, Mapping) or not data:
         raise DataError(file, "sizes", "expected a non-empty table of size label -> shape",
                         "write e.g. [sizes] s = {layers = 2, width = 32, heads = 2}")
-    sizes, size_lr = {}, {}
+    sizes, size_lr, size_steps = {}, {}, {}
     for label, shape in data.items():
         where = f"sizes.{label}"
         if not LABEL.match(label):
             raise DataError(file, where, "invalid size label", "use letters, digits, '_' or '.' (no '-')")
         if not isinstance(shape, Mapping):
             raise DataError(file, where, "expected {layers, width, heads}", "write e.g. s = {layers = 2, width = 32, heads = 2}")
-        _no_unknown(shape, {*_SIZE_FIELDS, "lr"}, file, where)
+        _no_unknown(shape, {*_SIZE_FIELDS, "lr", "steps"}, file, where)
         for key in _SIZE_FIELDS:
             value = shape.get(key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -270,8 +278,14 @@ def _parse_sizes(data: Any, block_size: int, file: str | Path) -> tuple[dict[str
             if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < 1:
                 raise DataError(file, f"{where}.lr", f"expected a learning rate in (0, 1), got {lr!r}", "write e.g. lr = 2e-3")
             size_lr[label] = float(lr)
+        if "steps" in shape:
+            steps = shape["steps"]
+            if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+                raise DataError(file, f"{where}.steps", f"expected a positive whole number of steps, got {steps!r}",
+                                "write e.g. steps = 3000")
+            size_steps[label] = steps
         sizes[label] = ModelConfig(shape["layers"], shape["width"], shape["heads"], block_size)
-    return sizes, size_lr
+    return sizes, size_lr, size_steps
 
 
 def _no_unknown(data: Mapping, known: set[str], file: str | Path, section: str) -> None:
