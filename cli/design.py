@@ -73,6 +73,8 @@ def design_command(
         raise UsageError("--budget is required: the pilot compute in FLOPs, e.g. --budget 1e22 "
                          "(or rank next runs with --runs and --candidates)")
     out = output_file(out, "--out")
+    if out is not None and out.suffix.lower() not in (".csv", ".toml", ".json"):
+        raise UsageError(f"--out {out}: write a .csv table of (N, D) runs, or a .toml/.json pilot config")
     from forecast.design import design
     from forecast.design_space import Space
 
@@ -82,6 +84,10 @@ def design_command(
                   spacings=_floats(spacing, "--spacing") or space.spacings,
                   multipliers=chosen_multipliers or space.multipliers,
                   seeds=(seeds,) if seeds else space.seeds)
+    base = None
+    if base_config is not None:  # read before simulating: a bad file fails at once
+        from forecast.pilot import load_ladder
+        base = load_ladder(base_config)
     skill_fits = None
     if fits_dir is not None:
         import forecast
@@ -94,10 +100,6 @@ def design_command(
     written = None
     if out is not None:
         from forecast.design_output import write_ladder
-        base = None
-        if base_config is not None:
-            from forecast.pilot import load_ladder
-            base = load_ladder(base_config)
         written = write_ladder(result.chosen.ladder, out, base=base)
         log.print(f"wrote {out}: {written}", markup=False)
     if json_out:

@@ -27,7 +27,7 @@ from multiprocessing import get_context
 
 import numpy as np
 
-from forecast.design_priors import N_EVAL, Planted, fitted_prior, grok_prior, simulate_runs
+from forecast.design_priors import N_EVAL, Planted, fitted_prior, default_prior, simulate_runs
 from forecast.design_space import Ladder, Space, candidate_ladders, check_target, geometric_ladder
 from forecast.errors import FitError, UsageError
 from forecast.fitting import FitOptions, fit
@@ -308,7 +308,7 @@ def _planted(skills: Sequence[str] | None, skill_fits: Sequence[SkillFit] | None
         return planted, tuple(dict.fromkeys(planted.skills)), "fits"
     names = tuple(skills) if skills else tuple(DEFAULT_SKILLS)
     chance = {s: c for s, c in DEFAULT_SKILLS.items() if s in names}
-    return grok_prior(names, per_skill, sim.target_params, sim.target_tokens, rng, chance), names, "default"
+    return default_prior(names, per_skill, sim.target_params, sim.target_tokens, rng, chance), names, "default"
 
 
 def ladder_flops_share(ladder: Ladder, target_params: float, target_tokens: float) -> float:

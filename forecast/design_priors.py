@@ -3,16 +3,25 @@ ladder would produce under them.
 
 A design is judged on skills whose law is known because it was planted. Two sources:
 
-- `grok_prior` (the default, for a team with no fits yet): grok-point laws
-  (`forecast.synthetic.GrokTruth`: a sigmoid in log tokens whose midpoint falls with model
-  size as D½(N) = D½(N_T)·(N/N_T)^−γ) with, per planted skill,
-  D½(N_T)/D_T log-uniform on [1/300, 30] (`GROK_WINDOW`) — from skills the pilots will
-  have grokked to ones the target will not reach, with the target's accuracy anywhere from
-  chance to the plateau —, γ ~ U(0.2, 0.9) (`GAMMA`),
-  steepness k per e-fold of tokens log-uniform on [0.8, 3] (`STEEPNESS`), a plateau
-  60–95% of the way from chance to 1 (`PLATEAU`), and chance from the skill's name
-  (`forecast.chance`; 0 when unknown). Every rung's curve is also shifted by a seed-to-seed
-  scatter of `SEED_SCATTER` e-folds of tokens.
+- `default_prior` (for a team with no fits yet): per skill, half of the planted laws of each
+  of two families, both placing the transition anywhere from 300× before to 30× after the
+  target's own compute (`GROK_WINDOW`, log-uniform; from skills the pilots will have
+  grokked to ones the target will not reach), with a plateau 60–95% of the way from chance
+  to 1 (`PLATEAU`) and chance from the skill's name (`forecast.chance`; 0 when unknown):
+  * **grok-point laws** (`forecast.synthetic.GrokTruth`): a sigmoid in log tokens whose
+    midpoint falls with size as D½(N) = D½(N_T)·(N/N_T)^−γ, γ ~ U(0.3, 1.3) (`GAMMA`; below 1
+    smaller models trained longer reach the transition with less compute, above 1 larger
+    ones do), steepness k per e-fold of tokens log-uniform on [0.8, 3] (`STEEPNESS`);
+    task loss −ln σ(k·x) + 0.1 (`GrokTruth.task_loss`);
+  * **loss-threshold laws** (the view of Bhagia et al. 2024's model ladders and of
+    emergence as a loss threshold): the language-model loss follows Chinchilla's
+    L(N, D) = E + A·N^−α + B·D^−β (`CHINCHILLA`, the README's reference fit), and accuracy is
+    a sigmoid in it, chance + (plateau − chance)·σ(s·(L* − L)), with the threshold L* the
+    loss at the planted compute and s set so that accuracy rises from 10% to 90% of its
+    span over 4.4/k_C e-folds of compute along the target's tokens per parameter, k_C
+    log-uniform on [0.5, 2] (`COMPUTE_STEEPNESS`: one to four decades); task loss L itself.
+  Every run's curve is also shifted by a seed-to-seed scatter of `SEED_SCATTER` e-folds of
+  tokens.
 - `fitted_prior`: samples of fitted skills' forecast surfaces
   (`forecast.samples.SurfaceSamples`: bootstrap draws of the weighted candidate laws, moved
   by their calibrated extrapolation drift), one planted law per sample: the laws the team's
@@ -21,8 +30,8 @@ A design is judged on skills whose law is known because it was planted. Two sour
 `simulate_runs` makes the runs a ladder would give: per run, `checkpoints` evaluations
 log-spaced from 1/`CHECKPOINT_RANGE` of its tokens to the end, accuracy binomial over
 `n_eval` items, and (with `task_loss`) a continuous task loss, −ln Q + 0.1 with Q the
-accuracy's share of its rise (`GrokTruth.task_loss` for a grok law), with 1% noise: the
-continuous metric that moves while accuracy still sits at chance.
+accuracy's share of its rise for a fitted law (the families above have their own), with 1%
+noise: the continuous metric that moves while accuracy still sits at chance.
 """
 
 from __future__ import annotations
@@ -41,13 +50,17 @@ from forecast.runs import Recipe, Run, make_series
 from forecast.samples import SurfaceSamples
 
 GROK_WINDOW = (1 / 300, 30.0)
-"""The planted grok point of the target lies between these multiples of its planned tokens
-(log-uniform): from skills the pilots will have grokked to ones the target will not reach."""
-GAMMA = (0.2, 0.9)
+"""A planted transition's midpoint lies between these multiples of the target's compute
+(log-uniform; for a grok law, of its tokens at the target's size)."""
+GAMMA = (0.3, 1.3)
 """Range of γ in D½(N) ∝ N^−γ: larger models need fewer tokens to grok."""
 STEEPNESS = (0.8, 3.0)
 """Range (log-uniform) of the sigmoid's steepness k per e-fold of tokens (k = 1: 10–90% over 4.4
 e-folds, ~2 decades of tokens; k = 3: under one decade)."""
+COMPUTE_STEEPNESS = (0.5, 2.0)
+"""Range (log-uniform) of a loss-threshold law's steepness per e-fold of compute."""
+CHINCHILLA = {"E": 1.817, "A": 477.8, "B": 2143.0, "alpha": 0.3473, "beta": 0.3672}
+"""L(N, D) of the loss-threshold laws: the README's fit to Epoch's Chinchilla points (nats)."""
 PLATEAU = (0.6, 0.95)
 """Plateau as a share of the way from chance to 1."""
 SEED_SCATTER = 0.1
@@ -72,8 +85,9 @@ class Planted:
     skills: tuple[str, ...]
     chance: np.ndarray  # (S,)
     top: np.ndarray  # (S,) best attainable accuracy
-    kind: str  # "grok-prior" | "fitted"
-    grok: dict[str, np.ndarray] | None = None  # d_half (tokens at the target's size), gamma, k, plateau
+    kind: str  # "default" | "fitted"
+    grok: dict[str, np.ndarray] | None = None  # per skill: family (1: loss threshold), plateau; grok laws: d_half
+    # (tokens at the target's size), gamma, k; loss-threshold laws: threshold (nats), slope (per nat)
     n_ref: float = 1.0  # parameters at which d_half is given (the target's)
     surfaces: tuple[tuple[SurfaceSamples, np.ndarray], ...] = ()  # per fitted skill: samples and rows here
 
@@ -91,7 +105,8 @@ class Planted:
         params, tokens = self._inputs(params, tokens)
         if self.grok is not None:
             g = self.grok
-            rise = 1 / (1 + np.exp(-g["k"][:, None] * self._x(params, tokens)))
+            rise = 1 / (1 + np.exp(-np.where(g["family"][:, None] == 1, self._z(params, tokens),
+                                             g["k"][:, None] * self._x(params, tokens))))
             return self.chance[:, None] + (g["plateau"] - self.chance)[:, None] * rise
         out = np.empty((len(self), params.shape[1]))
         for samples, rows in self.surfaces:
@@ -104,7 +119,8 @@ class Planted:
         the same form."""
         params, tokens = self._inputs(params, tokens)
         if self.grok is not None:
-            return np.logaddexp(0, -self.grok["k"][:, None] * self._x(params, tokens)) + 0.1
+            grok = np.logaddexp(0, -self.grok["k"][:, None] * self._x(params, tokens)) + 0.1
+            return np.where(self.grok["family"][:, None] == 1, chinchilla_loss(params, tokens), grok)
         rise = (self.accuracy(params, tokens) - self.chance[:, None]) / (self.top - self.chance)[:, None]
         return -np.log(np.clip(rise, 1e-6, 1.0)) + 0.1
 
@@ -115,6 +131,11 @@ class Planted:
                                  (len(self), np.atleast_1d(tokens).shape[-1]))
         params = np.broadcast_to(np.asarray(params, float), tokens.shape[-1:])[None, :] * np.ones_like(tokens)
         return params, tokens
+
+    def _z(self, params: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+        """A loss-threshold law's logit: slope · (threshold − L(N, D))."""
+        g = self.grok
+        return g["slope"][:, None] * (g["threshold"][:, None] - chinchilla_loss(params, tokens))
 
     def _x(self, params: np.ndarray, tokens: np.ndarray) -> np.ndarray:
         g = self.grok
@@ -135,21 +156,35 @@ def default_chance(skill: str) -> float:
     return 0.0 if chance is None else chance
 
 
-def grok_prior(skills: Sequence[str], per_skill: int, target_params: float, target_tokens: float,
-               rng: np.random.Generator, chance: dict[str, float] | None = None) -> Planted:
-    """`per_skill` grok laws per named skill from the documented default prior (module docstring)."""
+def chinchilla_loss(params: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+    c = CHINCHILLA
+    return c["E"] + c["A"] * np.asarray(params, float) ** -c["alpha"] + c["B"] * np.asarray(tokens, float) ** -c["beta"]
+
+
+def default_prior(skills: Sequence[str], per_skill: int, target_params: float, target_tokens: float,
+                  rng: np.random.Generator, chance: dict[str, float] | None = None) -> Planted:
+    """`per_skill` laws per named skill from the documented default prior (module docstring):
+    alternately grok-point and loss-threshold laws."""
     chance = chance or {}
     names = tuple(s for s in skills for _ in range(per_skill))
     count = len(names)
     floor = np.array([chance.get(s, default_chance(s)) for s in names])
-    shares = rng.uniform(*PLATEAU, count)
-    grok = {
-        "d_half": target_tokens * np.exp(rng.uniform(*np.log(GROK_WINDOW), count)),
+    where = np.exp(rng.uniform(*np.log(GROK_WINDOW), count))  # the transition's compute / the target's
+    scale = np.sqrt(where)  # along the target's tokens per parameter, N and D each scale by √
+    n_mid, d_mid = target_params * scale, target_tokens * scale
+    c = CHINCHILLA
+    per_efold = 0.5 * (c["alpha"] * c["A"] * n_mid ** -c["alpha"] + c["beta"] * c["B"] * d_mid ** -c["beta"])
+    laws = {
+        "family": np.arange(count) % 2,
+        "plateau": floor + rng.uniform(*PLATEAU, count) * (1 - floor),
+        "d_half": target_tokens * where,
         "gamma": rng.uniform(*GAMMA, count),
-        "k": np.exp(rng.uniform(math.log(STEEPNESS[0]), math.log(STEEPNESS[1]), count)),
-        "plateau": floor + shares * (1 - floor),
+        "k": np.exp(rng.uniform(*np.log(STEEPNESS), count)),
+        "threshold": chinchilla_loss(n_mid, d_mid),
+        "slope": np.exp(rng.uniform(*np.log(COMPUTE_STEEPNESS), count)) / per_efold,
     }
-    return Planted(names, floor, np.ones(count), "grok-prior", grok, float(target_params))
+    return Planted(names, floor, np.ones(count), "default", laws, float(target_params))
+
 
 
 def fitted_prior(skill_fits: Sequence[SkillFit], per_skill: int, seed: int) -> Planted:
