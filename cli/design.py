@@ -42,13 +42,14 @@ def design_command(
     spacing: Annotated[str | None, typer.Option("--spacing", help="Ratios between neighbouring sizes to try (default 2,4).")] = None,
     multipliers: Annotated[list[str] | None, typer.Option("--multipliers", help="Token budgets per size as × the target's tokens per parameter, comma-separated; repeat for alternatives (default: 1, 0.5,1,2 and 4).")] = None,
     per_skill: Annotated[int, typer.Option("--draws-per-skill", help="Planted laws per skill for every candidate.")] = 8,
-    refine: Annotated[int, typer.Option("--refine", help="How many of the best candidates get more planted laws.")] = 6,
-    refine_draws: Annotated[int, typer.Option("--refine-draws", help="Planted laws per skill added for them.")] = 8,
+    refine: Annotated[int, typer.Option("--refine", help="How many of the best candidates get more planted laws.")] = 8,
+    refine_draws: Annotated[int, typer.Option("--refine-draws", help="Planted laws per skill added for them.")] = 16,
     n_eval: Annotated[int, typer.Option("--n-eval", help="Items per benchmark evaluation of a pilot (binomial noise).")] = 1000,
     task_loss: Annotated[bool, typer.Option("--task-loss/--no-task-loss", help="Whether the pilots will log each skill's task loss.")] = True,
     runs_dir: Annotated[Path | None, typer.Option("--runs", help="Runs already trained: rank --candidates as the next run.")] = None,
     candidates: Annotated[Path | None, typer.Option("--candidates", help="Candidate next runs: a runs directory or a CSV of name,params,tokens[,flops].")] = None,
     simulations: Annotated[int, typer.Option("--simulations", help="Simulated outcomes per candidate next run.")] = 4,
+    rank_by: Annotated[str, typer.Option("--rank-by", help="Rank next runs by expected narrowing per FLOP (per-flop) or by narrowing alone.")] = "per-flop",
     out: Annotated[Path | None, typer.Option("--out", help="Write the ladder: .toml/.json pilot config, or .csv table of (N, D).")] = None,
     base_config: Annotated[Path | None, typer.Option("--base-config", help="Pilot config whose skills, recipes and settings the written config keeps (default: the demo preset).")] = None,
     interval: IntervalOpt = 0.8,
@@ -67,7 +68,8 @@ def design_command(
             raise UsageError("ranking next runs needs both --runs RUNS and --candidates CANDIDATES")
         if budget is not None:
             raise UsageError("give --budget (design a ladder) or --runs/--candidates (rank next runs), not both")
-        return _next(runs_dir, candidates, target, tokens, names, family, recipe, simulations, interval, seed, json_out)
+        return _next(runs_dir, candidates, target, tokens, names, family, recipe, simulations, rank_by, interval, seed,
+                     json_out)
     flops = quantity("--budget")(budget)
     if flops is None:
         raise UsageError("--budget is required: the pilot compute in FLOPs, e.g. --budget 1e22 "
@@ -111,32 +113,37 @@ def design_command(
 def _print_design(result) -> None:
     best = result.chosen
     share = best.ladder.flops / (6.0 * result.target_params * result.target_tokens)
-    rungs = table(f"Proposed ladder: {best.ladder.label} — {format_flops(best.ladder.flops)} FLOPs in "
-                  f"{best.ladder.runs} runs ({100 * share:.2g}% of the target's "
-                  f"{format_count(result.target_params)} × {format_count(result.target_tokens)} tokens)",
-                  ("params", "tokens", "tokens/param", "seeds", "FLOPs"), right=("params", "tokens", "FLOPs"))
+    console.print(f"Proposed ladder: {best.ladder.label} — {format_flops(best.ladder.flops)} FLOPs in "
+                  f"{best.ladder.runs} runs, {100 * share:.2g}% of the target's {format_count(result.target_params)} "
+                  f"params × {format_count(result.target_tokens)} tokens", markup=False, highlight=False)
+    rungs = table("", ("params", "tokens", "tokens/param", "seeds", "FLOPs"), right=("params", "tokens", "FLOPs"))
     for r in best.ladder.rungs:
         rungs.add_row(format_count(r.params), format_count(r.tokens), f"{r.tokens / r.params:.3g}", str(r.seeds),
                       format_flops(r.flops))
     console.print(rungs)
     pct = lambda v: f"{100 * v:.1f}"  # noqa: E731
-    per_skill = table(f"Expected forecast at the target ({100 * result.level:.0f}% intervals, {result.prior} prior, "
-                      "simulated and refitted)", ("skill", "width", "abs. error", "coverage", "confidence", "draws"))
+    console.print(f"Expected forecast at the target: {100 * result.level:.0f}% intervals over planted laws "
+                  f"({result.prior} prior), simulated and refitted, accuracy points", markup=False, highlight=False)
+    per_skill = table("", ("skill", "width", "abs. error", "coverage", "confidence", "draws"))
     for s in best.skills():
         grades = ", ".join(f"{g} {100 * v:.0f}%" for g, v in s.confidence.items())
         per_skill.add_row(s.skill, pct(s.width), pct(s.error), f"{100 * s.coverage:.0f}%", grades, str(s.draws))
     console.print(per_skill)
-    others = table("Alternatives (same compute; lower score is better: width + 10 × miss, accuracy points)",
-                   ("tried", "ladder", "score", "width", "abs. error", "coverage", "draws"))
+    console.print("Alternatives of the same compute (score: width + 10 × how far the truth fell outside; lower is "
+                  "better)", markup=False, highlight=False)
+    others = table("", ("tried", "ladder", "score", "vs chosen", "width", "abs. error", "coverage", "draws"))
     rows = [("chosen", best), *result.alternatives(), ("geometric default", result.geometric)]
     for what, s in rows:
-        others.add_row(what, s.ladder.label, pct(s.score), pct(s.width), pct(s.error), f"{100 * s.coverage:.0f}%",
-                       str(len(s.outcomes)))
+        diff, se = result.versus(s)
+        versus = "" if s is best else f"{100 * diff:+.1f} ± {100 * se:.1f}"
+        others.add_row(what, s.ladder.label, pct(s.score), versus, pct(s.width), pct(s.error),
+                       f"{100 * s.coverage:.0f}%", str(len(s.outcomes)))
     lines = [f"{len(result.ranked)} candidates simulated in {result.seconds:.0f} s", *result.notes]
     console.print(caption(others, lines))
 
 
-def _next(runs_dir, candidates, target, tokens, names, family, recipe, simulations, interval, seed, json_out) -> None:
+def _next(runs_dir, candidates, target, tokens, names, family, recipe, simulations, rank_by, interval, seed,
+          json_out) -> None:
     from cli.forecasting import load_fittable
     from forecast.design_next import rank_next_runs, read_candidates
 
@@ -144,19 +151,21 @@ def _next(runs_dir, candidates, target, tokens, names, family, recipe, simulatio
     cands = read_candidates(candidates)
     with log.status("simulating candidate runs") as status:
         result = rank_next_runs(runs, cands, target, target_tokens=tokens, skills=names, family=family,
-                                recipe=recipe, simulations=simulations, level=interval, seed=seed,
+                                recipe=recipe, simulations=simulations, level=interval, seed=seed, rank_by=rank_by,
                                 progress=lambda i, n: status.update(f"{i}/{n} candidates simulated"))
     if json_out:
         print_json("design-next", **result.to_json())
         return
     pct = lambda v: f"{100 * v:.2f}"  # noqa: E731
-    t = table(f"Next runs for the {format_count(result.target_params)} forecast: mean {100 * result.level:.0f}% "
-              f"interval width now {pct(result.base)} points over {len(result.skills)} skills",
-              ("rank", "run", "params", "tokens", "FLOPs", "expected width", "narrowing", "per 1e18 FLOPs"),
+    console.print(f"Next runs for the {format_count(result.target_params)} forecast: mean {100 * result.level:.0f}% "
+                  f"interval width now {pct(result.base)} points over {len(result.skills)} skills", markup=False,
+                  highlight=False)
+    t = table("", ("rank", "run", "params", "tokens", "FLOPs", "expected width", "narrowing", "per 1e18 FLOPs"),
               right=("params", "tokens", "FLOPs"))
     for i, r in enumerate(result.ranked, start=1):
         c = r.candidate
         t.add_row(str(i), c.name, format_count(c.params), format_count(c.tokens[-1]), format_flops(c.flops),
                   pct(r.width), pct(r.narrowing), f"{100 * r.per_flop:.3g}")
-    console.print(caption(t, [f"{result.simulations} simulated outcomes per candidate, from the current fit's "
+    console.print(caption(t, [f"ranked by {'narrowing per FLOP' if result.rank_by == 'per-flop' else 'narrowing'}; "
+                              f"{result.simulations} simulated outcomes per candidate, from the current fit's "
                               f"forecasts; {result.seconds:.0f} s"]))

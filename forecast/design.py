@@ -18,6 +18,7 @@ between ladders are not differences between draws), then the `refine` best get
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -166,10 +167,12 @@ class Simulation:
 def evaluate(ladder: Ladder, planted: Planted, sim: Simulation, stage: int = 0) -> LadderScore:
     """Simulate `ladder` under `planted`, refit with the real pipeline, score at the target."""
     start = time.perf_counter()
-    rng = np.random.default_rng([sim.seed, stage, 1])  # the same noise stream for every ladder
-    runs = simulate_runs(ladder, planted, rng, n_eval=sim.n_eval, task_loss=sim.task_loss)
+    # common random numbers: every ladder sees the same planted laws, the same evaluation of the
+    # target and the same noise stream, so differences between ladders are not differences of luck
+    runs = simulate_runs(ladder, planted, np.random.default_rng([sim.seed, stage, 1]), n_eval=sim.n_eval,
+                         task_loss=sim.task_loss)
     truth = planted.accuracy(np.array([sim.target_params]), np.array([sim.target_tokens]))[:, 0]
-    observed = rng.binomial(sim.n_eval, np.clip(truth, 0, 1)) / sim.n_eval
+    observed = np.random.default_rng([sim.seed, stage, 2]).binomial(sim.n_eval, np.clip(truth, 0, 1)) / sim.n_eval
     try:
         fits = fit(runs, options=FitOptions(draws=sim.draws, keep_draws=sim.draws, seed=sim.seed))
         with torch_threads(1):  # forecasts are many small arrays: extra threads only spin
@@ -233,6 +236,17 @@ class Design:
     def chosen(self) -> LadderScore:
         return self.ranked[0]
 
+    def versus(self, other: LadderScore) -> tuple[float, float]:
+        """Mean score difference `other` − chosen over the planted laws both were simulated
+        under (the same laws, in the same order), and its standard error."""
+        common = min(len(other.outcomes), len(self.chosen.outcomes))
+        diff = np.array([a.score - b.score for a, b in zip(other.outcomes[:common], self.chosen.outcomes[:common])])
+        return float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(common)) if common > 1 else math.inf
+
+    def tied(self) -> list[LadderScore]:
+        """Candidates whose score is within one standard error of the chosen one's (paired)."""
+        return [s for s in self.ranked[1:] if (lambda d: d[0] <= d[1])(self.versus(s))]
+
     def alternatives(self) -> list[tuple[str, LadderScore]]:
         """The best candidate that differs from the chosen one in each knob, with what it
         tried: fewer/more sizes, another spacing, other token budgets, other seeds."""
@@ -254,14 +268,16 @@ class Design:
                            "flops": 6.0 * self.target_params * self.target_tokens},
                 "budget": self.budget, "level": self.level, "prior": self.prior, "skills": list(self.skills),
                 "chosen": self.chosen.to_json(), "geometric": self.geometric.to_json(),
-                "alternatives": [{"tried": what, **s.to_json()} for what, s in self.alternatives()],
+                "alternatives": [{"tried": what, **s.to_json(), "versus_chosen": dict(zip(("score", "se"), self.versus(s)))}
+                                 for what, s in self.alternatives()],
+                "tied": [s.ladder.label for s in self.tied()],
                 "candidates": [s.to_json() for s in self.ranked], "dropped": list(self.dropped),
                 "seconds": self.seconds, "notes": list(self.notes)}
 
 
 def design(target_params: float, budget: float, *, target_tokens: float | None = None,
            skills: Sequence[str] | None = None, skill_fits: Sequence[SkillFit] | None = None,
-           space: Space = Space(), per_skill: int = 4, refine: int = 6, refine_draws: int = 8,
+           space: Space = Space(), per_skill: int = 8, refine: int = 8, refine_draws: int = 16,
            level: float = 0.8, n_eval: int = N_EVAL, task_loss: bool = True, draws: int = SIM_DRAWS, seed: int = 0,
            jobs: int = 1, progress: Callable[[str, int, int], None] | None = None) -> Design:
     """Propose the pilot ladder within `budget` FLOPs that minimises the expected interval
@@ -290,6 +306,13 @@ def design(target_params: float, budget: float, *, target_tokens: float | None =
     naive = geometric_ladder(budget, target_params, target_tokens)
     geometric = next((s for s in ranked if s.ladder == naive), None) or evaluate(naive, planted, sim)
     notes = []
+    result = Design(target_params, target_tokens, budget, level, prior, names, tuple(ranked), geometric,
+                    tuple(dropped), 0.0)
+    tied = result.tied()
+    if tied:
+        notes.append(f"{len(tied)} other candidate(s) score within one standard error of the chosen ladder "
+                     f"(e.g. {tied[0].ladder.label}): the simulations cannot tell them apart; more "
+                     "--draws-per-skill or --refine-draws would")
     if ranked[0].coverage < level - 0.15:
         notes.append(f"the chosen ladder's simulated intervals covered {100 * ranked[0].coverage:.0f}% of the "
                      f"planted outcomes, under their nominal {100 * level:.0f}%")

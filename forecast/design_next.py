@@ -14,7 +14,8 @@ new run would measure. Per candidate and simulation s:
    forecast: its 80% intervals' mean width over the skills.
 The expected narrowing is the current width minus the mean width over simulations; the
 ranking is by narrowing per FLOP of the candidate (its compute, from the run when given,
-else 6·N·D). Run-level loss metrics are not simulated: a skill with a task loss of its own
+else 6·N·D), or by the narrowing alone (`rank_by="narrowing"`: per FLOP, cheap runs win;
+by narrowing, the most informative run whatever it costs). Run-level loss metrics are not simulated: a skill with a task loss of its own
 fits through it (`two_step[via=own]`).
 """
 
@@ -48,6 +49,8 @@ SIM_DRAWS = 10
 """Bootstrap draws in each refit (accuracy intervals do not need more: `forecast.design`)."""
 CHECKPOINTS = 8
 CHECKPOINT_RANGE = 30.0
+"""A candidate given by size and tokens is evaluated at this many points from 1/this of its tokens."""
+RANK_BY = ("per-flop", "narrowing")
 
 
 @dataclass(frozen=True)
@@ -121,11 +124,12 @@ class NextRuns:
     ranked: tuple[NextRun, ...]
     simulations: int
     seconds: float
+    rank_by: str = "per-flop"
 
     def to_json(self) -> NextRunsJson:
         return {"target": {"params": self.target_params, "tokens": self.target_tokens}, "level": self.level,
                 "skills": list(self.skills), "width": self.base, "width_skills": dict(self.base_skills),
-                "simulations": self.simulations, "seconds": self.seconds,
+                "simulations": self.simulations, "seconds": self.seconds, "rank_by": self.rank_by,
                 "candidates": [r.to_json() for r in self.ranked]}
 
 
@@ -159,10 +163,13 @@ def read_candidates(path: str | Path) -> list[CandidateRun]:
 def rank_next_runs(runs: Sequence[Run], candidates: Sequence[CandidateRun], target_params: float, *,
                    target_tokens: float | None = None, skills: Sequence[str] | None = None,
                    family: str | None = None, recipe: str | None = None, simulations: int = SIMULATIONS,
-                   level: float = 0.8, seed: int = 0,
+                   level: float = 0.8, seed: int = 0, rank_by: str = "per-flop",
                    progress: Callable[[int, int], None] | None = None) -> NextRuns:
-    """Rank `candidates` by expected narrowing of the target forecast per FLOP (module docstring)."""
+    """Rank `candidates` by expected narrowing of the target forecast per FLOP (module docstring),
+    or with `rank_by="narrowing"` by the narrowing alone (the most informative run at any cost)."""
     start = time.perf_counter()
+    if rank_by not in RANK_BY:
+        raise UsageError(f"--rank-by {rank_by}: use one of {', '.join(RANK_BY)}")
     if not candidates:
         raise UsageError("--candidates: no candidate runs given")
     if simulations < 1:
@@ -195,9 +202,9 @@ def rank_next_runs(runs: Sequence[Run], candidates: Sequence[CandidateRun], targ
                               float(np.mean(list(base.values())))))
         if progress:
             progress(i + 1, len(candidates))
-    ranked.sort(key=lambda r: -r.per_flop)
+    ranked.sort(key=lambda r: -(r.per_flop if rank_by == "per-flop" else r.narrowing))
     return NextRuns(target_params, target_tokens, level, tuple(names), float(np.mean(list(base.values()))), base,
-                    tuple(ranked), simulations, time.perf_counter() - start)
+                    tuple(ranked), simulations, time.perf_counter() - start, rank_by)
 
 
 def _widths(fits: Fits, names: Sequence[str], params: float, tokens: float, level: float, seed: int) -> dict[str, float]:

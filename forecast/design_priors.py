@@ -105,8 +105,8 @@ class Planted:
         params, tokens = self._inputs(params, tokens)
         if self.grok is not None:
             g = self.grok
-            rise = 1 / (1 + np.exp(-np.where(g["family"][:, None] == 1, self._z(params, tokens),
-                                             g["k"][:, None] * self._x(params, tokens))))
+            logit = np.where(g["family"][:, None] == 1, self._z(params, tokens), g["k"][:, None] * self._x(params, tokens))
+            rise = 0.5 * (1 + np.tanh(0.5 * logit))  # σ(logit), without overflow
             return self.chance[:, None] + (g["plateau"] - self.chance)[:, None] * rise
         out = np.empty((len(self), params.shape[1]))
         for samples, rows in self.surfaces:

@@ -421,7 +421,9 @@ class DesignJson(TypedDict):
     skills: list[str]
     chosen: LadderScoreJson
     geometric: LadderScoreJson  # the naive ladder of the same compute: 5 sizes ×2, 1× tokens, 1 seed
-    alternatives: list[dict[str, Any]]  # LadderScoreJson plus "tried": the knob it changed
+    alternatives: list[dict[str, Any]]  # LadderScoreJson plus "tried" (the knob it changed) and
+    # "versus_chosen" {score, se}: its mean score minus the chosen one's over the same planted laws
+    tied: list[str]  # labels of candidates within one standard error of the chosen ladder
     candidates: list[LadderScoreJson]  # every candidate, best first
     dropped: list[str]  # candidates left out, with why
     seconds: float
@@ -452,4 +454,5 @@ class NextRunsJson(TypedDict):
     width_skills: dict[str, float]  # current width per skill
     simulations: int  # simulated outcomes per candidate
     seconds: float
-    candidates: list[NextRunJson]  # best first (narrowing per FLOP)
+    rank_by: str  # "per-flop" (narrowing per FLOP) or "narrowing"
+    candidates: list[NextRunJson]  # best first

@@ -126,6 +126,7 @@ def test_evaluate_refits_a_simulated_ladder_and_scores_every_planted_skill():
     assert evaluate(ladder, planted, sim).score == result.score  # deterministic
 
 
+@pytest.mark.slow
 def test_design_chooses_the_lowest_score_and_reports_the_geometric_default():
     space = Space(sizes=(3, 5), spacings=(2.0,), multipliers=((1.0,),), seeds=(1,))
     d = design(1e6, 1e13, skills=["add"], space=space, per_skill=2, refine=2, refine_draws=1)
@@ -189,14 +190,29 @@ def test_a_size_may_set_its_own_steps(tmp_path):
 # ---------------------------------------------------------------------------- the command
 
 
+GEOMETRIC_ONLY = ("--sizes", "5", "--spacing", "2", "--multipliers", "1", "--seeds", "1", "--refine", "0")
+"""A search of one candidate, the geometric default itself: one simulated refit."""
+
+
 def test_design_command_prints_json_and_writes_the_table(tmp_path):
     out = tmp_path / "ladder.csv"
-    data = output(invoke("design", "--target-params", "1M", "--budget", "1e13", "--sizes", "3", "--spacing", "2",
-                         "--multipliers", "1", "--seeds", "1", "--draws-per-skill", "1", "--refine", "0",
-                         "--skills", "add", "--out", out, "--json"), "design")
-    assert data["chosen"]["ladder"]["sizes"] == 3 and data["written"] == str(out)
-    assert data["chosen"]["skills"][0]["skill"] == "add"
-    assert len(list(csv.DictReader(out.open()))) == 3
+    data = output(invoke("design", "--target-params", "1M", "--budget", "1e13", *GEOMETRIC_ONLY,
+                         "--draws-per-skill", "1", "--skills", "add", "--out", out, "--json"), "design")
+    assert data["chosen"]["ladder"]["sizes"] == 5 and data["written"] == str(out)
+    assert data["chosen"]["skills"][0]["skill"] == "add" and data["geometric"]["ladder"] == data["chosen"]["ladder"]
+    assert len(list(csv.DictReader(out.open()))) == 5
+
+
+def test_design_plants_laws_from_fits(tmp_path):
+    runs = synthetic_ladder(GrokTruth(d_half=3e7, gamma=0.7), [1e5, 2e5, 4e5, 8e5], tokens_range=(1e5, 3e7),
+                            checkpoints=10, rng=np.random.default_rng(0), skill="add")
+    fit(runs, options=FitOptions(draws=20)).save(tmp_path / "fits")
+    result = invoke("design", "--fits", tmp_path / "fits", "--target-params", "3M", "--budget", "1e13",
+                    *GEOMETRIC_ONLY, "--draws-per-skill", "2", "--no-task-loss")
+    assert result.exit_code == 0, result.stderr
+    assert "fits prior" in result.stdout and "add" in result.stdout
+    assert_one_line_error(invoke("design", "--fits", tmp_path / "fits", "--skills", "gsm8k", "--target-params", "3M",
+                                 "--budget", "1e13"), "gsm8k")
 
 
 @pytest.mark.parametrize("args, fragments", [
