@@ -129,8 +129,8 @@ def _print_design(result) -> None:
         grades = ", ".join(f"{g} {100 * v:.0f}%" for g, v in s.confidence.items())
         per_skill.add_row(s.skill, pct(s.width), pct(s.error), f"{100 * s.coverage:.0f}%", grades, str(s.draws))
     console.print(per_skill)
-    console.print("Alternatives of the same compute (score: width + 10 × how far the truth fell outside; lower is "
-                  "better)", markup=False, highlight=False)
+    console.print("Alternatives of the same compute (score: weighted interval score of the median and the 50% and "
+                  "80% intervals, accuracy points; lower is better)", markup=False, highlight=False)
     others = table("", ("tried", "ladder", "score", "vs chosen", "width", "abs. error", "coverage", "draws"))
     rows = [("chosen", best), *result.alternatives(), ("geometric default", result.geometric)]
     for what, s in rows:
@@ -138,7 +138,10 @@ def _print_design(result) -> None:
         versus = "" if s is best else f"{100 * diff:+.1f} ± {100 * se:.1f}"
         others.add_row(what, s.ladder.label, pct(s.score), versus, pct(s.width), pct(s.error),
                        f"{100 * s.coverage:.0f}%", str(len(s.outcomes)))
-    lines = [f"{len(result.ranked)} candidates simulated in {result.seconds:.0f} s", *result.notes]
+    diff, se = result.versus(result.geometric)
+    lines = [f"{len(result.ranked)} candidates simulated in {result.seconds:.0f} s; on the same planted laws the "
+             f"geometric default scores {100 * diff:+.1f} ± {100 * se:.1f} points against the chosen ladder",
+             *result.notes]
     console.print(caption(others, lines))
 
 

@@ -4,16 +4,22 @@ Every candidate ladder (`forecast.design_space`) spends the same pilot budget. E
 by simulation: planted skills (`forecast.design_priors`: a documented default prior, or
 samples of the team's own fits) give the runs the ladder would produce, those runs are
 refitted with the real pipeline (`forecast.fit`, then `Fits.predict` at the target), and the
-forecast is scored against the planted truth. The score is the expected **interval score**
-of the 80% interval (Gneiting & Raftery 2007, eq. 43): its width, plus 2/α times how far
-the truth fell outside it (α = 0.2), so a ladder cannot win with intervals that are narrow
-because they are wrong. Widths, errors and coverage are reported beside it.
+forecast is scored against the planted truth. The score is the expected **weighted interval
+score** of the forecast's median and its 80% and 50% intervals (Bracher et al. 2021, the
+score of the CDC forecast hubs; it approximates the CRPS): (½·|y − median| + Σ_α α/2·IS_α)
+/ 2.5, where IS_α, the interval score of the central 1 − α interval (Gneiting & Raftery
+2007, eq. 43), is its width plus 2/α times how far the observation y fell outside it. So the
+80% interval's width is what a ladder is judged by, and a ladder cannot win with intervals
+that are narrow because they are wrong, nor with a wide interval around a wrong median.
+Widths, errors, coverage and the plain 80% interval score are reported beside it.
 
 The search is two-stage, reusing what it fitted: every candidate is simulated with
 `per_skill` planted laws per skill (the same laws for every candidate, so differences
 between ladders are not differences between draws), then the `refine` best get
-`refine_draws` more per skill and are ranked on all their draws. A skill that comes out
-`not-predictable` scores as the uninformative interval [chance, 1].
+`refine_draws` more per skill (the geometric default too, so the chosen ladder is compared
+with it on the same laws) and are ranked on all their draws. A skill that comes out
+`not-predictable` scores as the uninformative forecast: the median of [chance, 1], and its
+middle 50% and 80%.
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ from forecast.schema import DesignJson, LadderScoreJson, SkillOutcomeJson
 DEFAULT_SKILLS = {"generation": 0.0, "multiple_choice": 0.25}
 """Skills a design plans for when none are named: an exact-match generation task (chance 0)
 and a 4-way multiple-choice one (chance 0.25)."""
+INNER_LEVEL = 0.5
+"""The second interval of the weighted interval score."""
 SIM_DRAWS = 10
 """Bootstrap draws per candidate law in simulated refits: accuracy intervals are built from
 each law's point estimate and its calibrated drift (`forecast.samples`), so a few draws do."""
@@ -58,6 +66,8 @@ class Outcome:
     observed: float  # what one evaluation of the target would read (binomial over n_eval items)
     confidence: str | None
     level: float
+    low50: float = math.nan  # the central 50% interval
+    high50: float = math.nan
 
     @property
     def width(self) -> float:
@@ -72,16 +82,28 @@ class Outcome:
         return self.low <= self.observed <= self.high
 
     @property
+    def interval_score(self) -> float:
+        """The 80% interval's score: width + (2/α)·distance of the observation outside it."""
+        return _interval_score(self.low, self.high, self.observed, 1 - self.level)
+
+    @property
     def score(self) -> float:
-        """Interval score: width + (2/α)·distance of the observation outside the interval."""
-        alpha = 1 - self.level
-        miss = max(self.low - self.observed, 0.0) + max(self.observed - self.high, 0.0)
-        return self.width + 2 / alpha * miss
+        """Weighted interval score of the median and the two intervals (module docstring)."""
+        alphas = (1 - self.level, 1 - INNER_LEVEL)
+        total = 0.5 * abs(self.observed - self.median) + sum(
+            a / 2 * _interval_score(lo, hi, self.observed, a)
+            for a, (lo, hi) in zip(alphas, ((self.low, self.high), (self.low50, self.high50))))
+        return total / (len(alphas) + 0.5)
 
     def to_json(self) -> SkillOutcomeJson:
         return {"skill": self.skill, "status": self.status, "median": self.median, "low": self.low,
                 "high": self.high, "truth": self.truth, "observed": self.observed, "confidence": self.confidence,
-                "width": self.width, "error": self.error, "covered": self.covered, "score": self.score}
+                "low50": self.low50, "high50": self.high50, "width": self.width, "error": self.error,
+                "covered": self.covered, "interval_score": self.interval_score, "score": self.score}
+
+
+def _interval_score(low: float, high: float, y: float, alpha: float) -> float:
+    return (high - low) + 2 / alpha * (max(low - y, 0.0) + max(y - high, 0.0))
 
 
 @dataclass(frozen=True)
@@ -130,6 +152,10 @@ class LadderScore:
     def coverage(self) -> float:
         return float(np.mean([o.covered for o in self.outcomes]))
 
+    @property
+    def interval_score(self) -> float:
+        return float(np.mean([o.interval_score for o in self.outcomes]))
+
     def skills(self) -> list[SkillSummary]:
         out = []
         for name in dict.fromkeys(o.skill for o in self.outcomes):
@@ -146,8 +172,8 @@ class LadderScore:
         return replace(self, outcomes=self.outcomes + more.outcomes, seconds=self.seconds + more.seconds)
 
     def to_json(self) -> LadderScoreJson:
-        return {"ladder": self.ladder.to_json(), "score": self.score, "width": self.width, "error": self.error,
-                "coverage": self.coverage, "draws": len(self.outcomes), "seconds": self.seconds,
+        return {"ladder": self.ladder.to_json(), "score": self.score, "interval_score": self.interval_score,
+                "width": self.width, "error": self.error, "coverage": self.coverage, "draws": len(self.outcomes), "seconds": self.seconds,
                 "skills": [s.to_json() for s in self.skills()]}
 
 
@@ -178,20 +204,24 @@ def evaluate(ladder: Ladder, planted: Planted, sim: Simulation, stage: int = 0) 
         with torch_threads(1):  # forecasts are many small arrays: extra threads only spin
             forecasts = {f.skill: f for f in fits.predict(sim.target_params, tokens=sim.target_tokens,
                                                           skills=["all"], level=sim.level, seed=sim.seed)}
+            inner = {f.skill: f.accuracy for f in fits.predict(sim.target_params, tokens=sim.target_tokens,
+                                                               skills=["all"], level=INNER_LEVEL, seed=sim.seed)}
     except FitError:
-        forecasts = {}
+        forecasts, inner = {}, {}
     outcomes = []
     for i, name in enumerate(planted.names):
         f = forecasts.get(name)
         chance, top = float(planted.chance[i]), float(planted.top[i])
         if f is None or f.accuracy is None:  # no number: the uninformative interval
+            span = top - chance
             outcomes.append(Outcome(planted.skills[i], "not-predictable" if f is None else str(f.status),
-                                    (chance + top) / 2, chance, top, float(truth[i]), float(observed[i]), None,
-                                    sim.level))
+                                    chance + span / 2, chance + span * (1 - sim.level) / 2,
+                                    chance + span * (1 + sim.level) / 2, float(truth[i]), float(observed[i]), None,
+                                    sim.level, chance + span / 4, chance + 3 * span / 4))
         else:
-            a = f.accuracy
+            a, b = f.accuracy, inner[name]
             outcomes.append(Outcome(planted.skills[i], str(f.status), a.median, a.low, a.high, float(truth[i]),
-                                    float(observed[i]), f.confidence, sim.level))
+                                    float(observed[i]), f.confidence, sim.level, b.low, b.high))
     return LadderScore(ladder, tuple(outcomes), time.perf_counter() - start)
 
 
@@ -271,6 +301,7 @@ class Design:
                 "alternatives": [{"tried": what, **s.to_json(), "versus_chosen": dict(zip(("score", "se"), self.versus(s)))}
                                  for what, s in self.alternatives()],
                 "tied": [s.ladder.label for s in self.tied()],
+                "versus_geometric": dict(zip(("score", "se"), self.versus(self.geometric))),
                 "candidates": [s.to_json() for s in self.ranked], "dropped": list(self.dropped),
                 "seconds": self.seconds, "notes": list(self.notes)}
 
@@ -297,13 +328,13 @@ def design(target_params: float, budget: float, *, target_tokens: float | None =
     report = (lambda stage: (lambda i, n: progress(stage, i, n))) if progress else (lambda stage: None)
     scores = evaluate_all(ladders, planted, sim, 0, jobs, report("candidates"))
     ranked = sorted(scores, key=lambda s: s.score)
+    naive = geometric_ladder(budget, target_params, target_tokens)
     if refine and refine_draws:
         more, _, _ = _planted(skills, skill_fits, refine_draws, sim, stage=1)
-        top = ranked[:refine]
+        top = ranked[:refine] + [s for s in ranked[refine:] if s.ladder == naive]
         refined = [s.merged(m) for s, m in zip(top, evaluate_all([s.ladder for s in top], more, sim, 1, jobs,
                                                                  report("refining")))]
-        ranked = sorted(refined, key=lambda s: s.score) + ranked[refine:]
-    naive = geometric_ladder(budget, target_params, target_tokens)
+        ranked = sorted(refined, key=lambda s: s.score) + [s for s in ranked[refine:] if s.ladder != naive]
     geometric = next((s for s in ranked if s.ladder == naive), None) or evaluate(naive, planted, sim)
     notes = []
     result = Design(target_params, target_tokens, budget, level, prior, names, tuple(ranked), geometric,

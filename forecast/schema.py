@@ -389,20 +389,24 @@ class SkillOutcomeJson(TypedDict):
     median: float
     low: float
     high: float
+    low50: float  # the central 50% interval
+    high50: float
     truth: float  # planted model accuracy at the target
     observed: float  # one simulated evaluation of the target (binomial)
     confidence: str | None
     width: float  # high − low
     error: float  # |median − truth|
     covered: bool  # low <= observed <= high
-    score: float  # interval score: width + (2/α)·miss, α = 1 − level
+    interval_score: float  # of the 80% interval: width + (2/α)·miss, α = 1 − level
+    score: float  # weighted interval score of the median, 50% and 80% intervals (forecast.design)
 
 
 class LadderScoreJson(TypedDict):
     """A candidate ladder's simulated forecasts at the target, averaged over planted skills."""
 
     ladder: LadderJson
-    score: float  # mean interval score (what the design minimises; accuracy units)
+    score: float  # mean weighted interval score (what the design minimises; accuracy units)
+    interval_score: float  # mean interval score of the 80% interval
     width: float  # mean 80% interval width
     error: float  # mean |median − truth|
     coverage: float  # share of planted outcomes inside their interval
@@ -424,6 +428,7 @@ class DesignJson(TypedDict):
     alternatives: list[dict[str, Any]]  # LadderScoreJson plus "tried" (the knob it changed) and
     # "versus_chosen" {score, se}: its mean score minus the chosen one's over the same planted laws
     tied: list[str]  # labels of candidates within one standard error of the chosen ladder
+    versus_geometric: dict[str, float]  # {score, se}: the geometric default's mean score minus the chosen one's
     candidates: list[LadderScoreJson]  # every candidate, best first
     dropped: list[str]  # candidates left out, with why
     seconds: float

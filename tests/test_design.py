@@ -108,10 +108,16 @@ def test_fitted_prior_samples_the_fits_forecast_surface():
 
 
 def test_interval_score_is_width_plus_ten_times_the_miss():
-    inside = Outcome("s", "in-transition", 0.5, 0.4, 0.6, truth=0.5, observed=0.55, confidence="low", level=0.8)
-    assert inside.score == pytest.approx(0.2) and inside.covered and inside.error == 0
-    above = Outcome("s", "flat", 0.25, 0.2, 0.3, truth=0.5, observed=0.45, confidence="low", level=0.8)
-    assert above.score == pytest.approx(0.1 + 10 * 0.15) and not above.covered
+    inside = Outcome("s", "in-transition", 0.5, 0.4, 0.6, truth=0.5, observed=0.55, confidence="low", level=0.8,
+                     low50=0.45, high50=0.55)
+    assert inside.interval_score == pytest.approx(0.2) and inside.covered and inside.error == 0
+    above = Outcome("s", "flat", 0.25, 0.2, 0.3, truth=0.5, observed=0.45, confidence="low", level=0.8,
+                    low50=0.23, high50=0.27)
+    assert above.interval_score == pytest.approx(0.1 + 10 * 0.15) and not above.covered
+    # weighted interval score (Bracher et al. 2021): (|y − m|/2 + 0.1·IS_80 + 0.25·IS_50) / 2.5
+    is50 = 0.04 + 4 * 0.18
+    assert above.score == pytest.approx((0.5 * 0.2 + 0.1 * 1.6 + 0.25 * is50) / 2.5)
+    assert inside.score == pytest.approx((0.5 * 0.05 + 0.1 * 0.2 + 0.25 * 0.1) / 2.5)
     assert above.to_json()["score"] == pytest.approx(above.score)
 
 
