@@ -275,6 +275,7 @@ def _prepare_skill(runs: Sequence[Run], skill: str, options: FitOptions, context
     st = _Skill(skill, obs, base, smoothed, noise, (options.seed, zlib.crc32(f"{family}|{recipe}|{skill}".encode())))
     if context is not None:
         st.others = context.others((family, recipe), skill)
+        base["flat"] = base["flat"] and not st.others  # the other families lend the trend a few sizes hide
     st.reason = obs.unreadable(borrowing=bool(st.others))
     if st.reason:
         return st

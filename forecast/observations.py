@@ -159,8 +159,8 @@ class Observations:
         for v in (np.log(self.params), np.log(self.tokens)):
             if np.ptp(v) > 1e-9:
                 columns.append(v)
-        if len(columns) == 1:
-            return True
+        if len(columns) == 1:  # one model, one checkpoint: no trend to test (others may lend one)
+            return False
         design = np.stack(columns, axis=1)
         coef, *_ = np.linalg.lstsq(design, self.accuracy, rcond=None)
         residual = self.accuracy - design @ coef

@@ -117,8 +117,10 @@ def holdout_items(cf: CandidateFit, held: Observations, noise: float, origin: in
         pred = cf.accuracy(cf.theta, run.params, run.tokens)[0]
         shifted = cf.accuracy(cf.theta, run.params[None, :], run.tokens[None, :] * np.exp(shifts)[:, None])
         errors = np.mean(np.abs(shifted - run.accuracy[None, :]), axis=1)
-        best_ones = np.flatnonzero(errors <= errors.min() + 1e-12)
-        best = best_ones[np.argmin(np.abs(shifts[best_ones]))]  # the smallest shift among equally good ones
+        # the smallest shift that aligns within half a noise level of the best: where the
+        # law is flat a shift changes nothing, and the error stays an error of shape
+        good_enough = np.flatnonzero(errors <= errors.min() + max(0.5 * noise, 0.002))
+        best = good_enough[np.argmin(np.abs(shifts[good_enough]))]
         path = float(np.sqrt(np.mean((run.accuracy - pred) ** 2))) if len(run) >= 3 else 0.0
         aligned = float(np.sqrt(np.mean((shifted[best] - run.accuracy) ** 2)))
         items.append(HoldoutItem(origin=origin, distance=distances[int(r)], span=span,
