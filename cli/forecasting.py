@@ -21,16 +21,21 @@ LawsOpt = Annotated[str | None, typer.Option(
 DEFAULT_DRAWS = 400  # = FitOptions.draws (kept here so that --help does not import the fitting engine)
 
 
+PoolOpt = Annotated[str | None, typer.Option(
+    "--pool", help="families: one more candidate law borrows slopes from the other families in the runs "
+    "(each family keeps its own offset; the forecast names them). Default: families are never pooled.")]
+
+
 def fit_options(draws: int, seed: int = 0, laws: str | None = None, smooth: bool = False,
                 skip_fraction: float | None = None, min_sizes: int | None = None, allow_incomplete: bool = False,
-                losses: bool = False):
+                losses: bool = False, pool: str | None = None):
     """`FitOptions` from the flags (validated by `FitOptions` itself)."""
     from forecast.fitting import FitOptions
 
     chosen = {} if not laws else {"laws": tuple(x.strip() for x in laws.split(",") if x.strip())}
     extra = {k: v for k, v in (("skip_fraction", skip_fraction), ("min_sizes", min_sizes)) if v is not None}
     return FitOptions(draws=draws, seed=seed, smooth=smooth, allow_incomplete=allow_incomplete, losses=losses,
-                      **chosen, **extra)
+                      pool=pool, **chosen, **extra)
 
 
 def load_fittable(runs_dir: Path, allow_incomplete: bool):
@@ -59,6 +64,7 @@ def fit_command(
     skip_fraction: Annotated[float | None, typer.Option("--skip-fraction", help="Ignore checkpoints before this fraction of a run's tokens (warm-up; default 0.01).")] = None,
     min_sizes: Annotated[int | None, typer.Option("--min-sizes", help="Fewest model sizes to forecast from (default 3).")] = None,
     allow_incomplete: Annotated[bool, typer.Option("--allow-incomplete", help="Also fit pilot runs whose training did not finish.")] = False,
+    pool: PoolOpt = None,
     losses: Annotated[bool, typer.Option("--losses/--no-losses", help="Also fit L(N, D) to every loss series (validation and task losses), for `predict --metric loss`.")] = True,
     plot: PlotOpt = None,
     json_out: JsonOpt = False,
@@ -66,7 +72,7 @@ def fit_command(
     """Fit every skill's transition, choose laws by how well they extrapolate, write fits/."""
     import forecast
 
-    options = fit_options(draws, seed, laws, smooth, skip_fraction, min_sizes, allow_incomplete, losses)
+    options = fit_options(draws, seed, laws, smooth, skip_fraction, min_sizes, allow_incomplete, losses, pool)
     plot = output_file(plot)
     runs = load_fittable(runs_dir, allow_incomplete)
     with log.status(f"fitting {plural(len(runs), 'run')}"):
@@ -224,6 +230,7 @@ def backtest_command(
     interval: IntervalOpt = 0.8,
     draws: DrawsOpt = DEFAULT_DRAWS,
     allow_incomplete: Annotated[bool, typer.Option("--allow-incomplete", help="Also use pilot runs whose training did not finish.")] = False,
+    pool: PoolOpt = None,
     plot: PlotOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -231,7 +238,7 @@ def backtest_command(
     import forecast
 
     plot = output_file(plot)
-    options = fit_options(draws, allow_incomplete=allow_incomplete)
+    options = fit_options(draws, allow_incomplete=allow_incomplete, pool=pool)
     runs = load_fittable(runs_dir, allow_incomplete)
     with log.status("backtesting"):
         result = forecast.backtest(runs, holdout=holdout, family=family, recipe=recipe, skills=skill,

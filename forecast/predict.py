@@ -341,4 +341,4 @@ def pilot_grok_point(sf: SkillFit) -> GrokPoint | None:
     if not sf.predictable:
         return None
     largest = max(sf.pilots, key=lambda p: (p.params, max(p.tokens)))
-    return predict_skill(sf, largest.params, tokens=max(largest.tokens)).grok
+    return predict_skill(sf, largest.params, tokens=max(largest.tokens) if sf.tokens_known else None).grok
