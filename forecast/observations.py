@@ -108,9 +108,7 @@ class Observations:
 
     def with_accuracy(self, accuracy: np.ndarray) -> Observations:
         """The same points with replaced accuracies (e.g. smoothed)."""
-        out = self.subset(np.ones(len(self), dtype=bool))
-        object.__setattr__(out, "accuracy", np.asarray(accuracy, dtype=np.float64))
-        return out
+        return dataclasses.replace(self, accuracy=np.asarray(accuracy, dtype=np.float64))
 
     def smoothed(self) -> np.ndarray:
         """Accuracy made non-decreasing in tokens within each run (isotonic regression,
