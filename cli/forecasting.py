@@ -8,8 +8,9 @@ from typing import Annotated
 import typer
 
 from cli.common import (
-    DrawsOpt, FamilyOpt, FitsDir, IntervalOpt, JsonOpt, PlotOpt, RecipeOpt, SkillOpt, ThresholdOpt, TokensPerParamOpt,
-    console, log, output_file, plural, print_json, quantity,
+    DrawsOpt, FamilyOpt, FitsDir, IntervalOpt, JsonOpt, PlanTokensPerParamOpt, PlotOpt, RecipeOpt, SkillOpt, TargetOpt,
+    ThresholdOpt, TokensPerParamOpt, at_least, console, fraction_check, log, output_dir, output_file, plural,
+    print_json, print_notes, size_option,
 )
 from cli.render import backtest_table, fit_table, forecast_table, target_plan_text
 from forecast.errors import UsageError
@@ -18,6 +19,12 @@ from forecast.quantities import TOKENS_PER_PARAM, format_count, format_flops
 LawsOpt = Annotated[str | None, typer.Option(
     "--laws", help="Candidate laws, comma-separated (see README 'Fitting'; default: all).")]
 DEFAULT_DRAWS = 400  # = FitOptions.draws (kept here so that --help does not import the fitting engine)
+SkipFractionOpt = Annotated[float | None, typer.Option(
+    "--skip-fraction", callback=fraction_check("--skip-fraction", "0.01"),
+    help="Ignore checkpoints before this fraction of a run's tokens (warm-up; default 0.01).")]
+MinSizesOpt = Annotated[int | None, typer.Option(
+    "--min-sizes", callback=at_least("--min-sizes", 2, "3"),
+    help="Fewest model sizes to forecast from (default 3; a trend needs at least 2).")]
 
 
 def fit_options(draws: int, seed: int = 0, laws: str | None = None, smooth: bool = False,
@@ -31,16 +38,19 @@ def fit_options(draws: int, seed: int = 0, laws: str | None = None, smooth: bool
 
 
 def load_fittable(runs_dir: Path, allow_incomplete: bool):
-    """The runs under `runs_dir`, telling on stderr what was left out and why."""
+    """The runs under `runs_dir`, and the notes to print once the command succeeds (a
+    failure prints only its one error line): what was left out and why, and which runs
+    look implausible (`run_checks.implausible`)."""
+    from forecast.run_checks import implausible
     from forecast.run_files import scan_runs
 
     scan = scan_runs(runs_dir)
-    for path in scan.not_runs:
-        log.print(f"note: {path}: holds a trajectory.csv but no run.json; left out", markup=False)
+    notes = [f"{path}: holds a trajectory.csv but no run.json; left out" for path in scan.not_runs]
     for run in scan.incomplete:
         verb = "fitted anyway (--allow-incomplete)" if allow_incomplete else "left out (--allow-incomplete to fit it)"
-        log.print(f"note: {run.name}: training did not finish; {verb}", markup=False)
-    return list(scan.runs)
+        notes.append(f"{run.name}: training did not finish; {verb}")
+    notes += [f"{run.name}: implausible input: {why}" for run in scan.runs if (why := implausible(run)) is not None]
+    return list(scan.runs), notes
 
 
 def fit_command(
@@ -53,8 +63,8 @@ def fit_command(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap (fits are reproducible).")] = 0,
     laws: LawsOpt = None,
     smooth: Annotated[bool, typer.Option("--smooth", help="Make accuracy non-decreasing in tokens per run first.")] = False,
-    skip_fraction: Annotated[float | None, typer.Option("--skip-fraction", help="Ignore checkpoints before this fraction of a run's tokens (warm-up; default 0.01).")] = None,
-    min_sizes: Annotated[int | None, typer.Option("--min-sizes", help="Fewest model sizes to forecast from (default 3).")] = None,
+    skip_fraction: SkipFractionOpt = None,
+    min_sizes: MinSizesOpt = None,
     allow_incomplete: Annotated[bool, typer.Option("--allow-incomplete", help="Also fit pilot runs whose training did not finish.")] = False,
     plot: PlotOpt = None,
     json_out: JsonOpt = False,
@@ -64,15 +74,19 @@ def fit_command(
 
     options = fit_options(draws, seed, laws, smooth, skip_fraction, min_sizes, allow_incomplete)
     plot = output_file(plot)
-    runs = load_fittable(runs_dir, allow_incomplete)
+    output_dir(out)
+    runs, notes = load_fittable(runs_dir, allow_incomplete)
     with log.status(f"fitting {plural(len(runs), 'run')}"):
         fits = forecast.fit(runs, skills=skill, family=family, recipe=recipe, options=options)
+    # figures are drawn before the fits are written, so a failure leaves the fits as they were
+    figures = [] if plot is None else [
+        (plot if i == 0 else plot.with_name(f"{plot.stem}-{fam}-{rec}{plot.suffix}"),
+         forecast.plots.grok_scaling_figure(fits.select(fam, rec))) for i, (fam, rec) in enumerate(fits.groups())]
     fits.save(out)
-    if plot is not None:
-        for i, (fam, rec) in enumerate(fits.groups()):
-            path = plot if i == 0 else plot.with_name(f"{plot.stem}-{fam}-{rec}{plot.suffix}")
-            forecast.plots.save(forecast.plots.grok_scaling_figure(fits.select(fam, rec)), path)
-            log.print(f"wrote {path}")
+    for path, figure in figures:
+        forecast.plots.save(figure, path)
+        notes.append(f"wrote {path}")
+    print_notes(notes)
     rows = fits.summaries()
     if json_out:
         print_json("fit", out=str(out), skills=rows)
@@ -82,9 +96,9 @@ def fit_command(
 
 
 def predict_command(
-    params: Annotated[str, typer.Option("--params", help="Target model size in parameters: 70B, 410M, 7e10.")],
-    tokens: Annotated[str | None, typer.Option("--tokens", help="Planned training tokens: 2T, 300B.")] = None,
-    compute: Annotated[str | None, typer.Option("--compute", help="Planned training FLOPs: 1e24.")] = None,
+    params: Annotated[float, size_option("--params", "Target model size in parameters: 70B, 410M, 7e10.")],
+    tokens: Annotated[float | None, size_option("--tokens", "Planned training tokens: 2T, 300B.")] = None,
+    compute: Annotated[float | None, size_option("--compute", "Planned training FLOPs: 1e24.")] = None,
     skill: SkillOpt = None,
     fits_dir: FitsDir = Path("fits"),
     family: FamilyOpt = None,
@@ -98,16 +112,16 @@ def predict_command(
     """When and whether a model of --params groks each skill, and its accuracy at the end of training."""
     import forecast
 
-    target = quantity("--params")(params)
-    planned_tokens, planned_flops = quantity("--tokens")(tokens), quantity("--compute")(compute)
+    if tokens is not None and compute is not None:
+        raise UsageError("give --tokens or --compute, not both")
     plot = output_file(plot)
     fits = forecast.Fits.load(fits_dir)
-    forecasts = fits.predict(target, tokens=planned_tokens, flops=planned_flops, skills=skill or ["all"],
+    forecasts = fits.predict(params, tokens=tokens, flops=compute, skills=skill or ["all"],
                              family=family, recipe=recipe, level=interval, threshold=threshold,
                              tokens_per_param=tokens_per_param)
     if plot is not None:
         members = fits.select(forecasts[0].family, forecasts[0].recipe, [f.skill for f in forecasts])
-        figure = forecast.plots.forecast_figure(members, target, forecasts[0].tokens, forecasts=forecasts, level=interval)
+        figure = forecast.plots.forecast_figure(members, params, forecasts[0].tokens, forecasts=forecasts, level=interval)
         forecast.plots.save(figure, plot)
         log.print(f"wrote {plot}")
     if json_out:
@@ -125,13 +139,14 @@ def predict_command(
 
 def plan_command(
     skill: SkillOpt = None,
-    target: Annotated[float | None, typer.Option("--target", help="Accuracy to reach (with --skill): smallest compute that gets there.")] = None,
-    budget: Annotated[str | None, typer.Option("--budget", help="Training FLOPs: what a compute-optimal model at this budget groks.")] = None,
+    target: TargetOpt = None,
+    budget: Annotated[float | None, size_option(
+        "--budget", "Training FLOPs: what a compute-optimal model at this budget groks.")] = None,
     fits_dir: FitsDir = Path("fits"),
     family: FamilyOpt = None,
     recipe: RecipeOpt = None,
     interval: IntervalOpt = 0.8,
-    tokens_per_param: Annotated[float, typer.Option("--tokens-per-param", help="Compute-optimal tokens per parameter.")] = TOKENS_PER_PARAM,
+    tokens_per_param: PlanTokensPerParamOpt = TOKENS_PER_PARAM,
     json_out: JsonOpt = False,
 ) -> None:
     """Compute-budget planning: `--skill S --target 0.6`, or `--budget 1e24`."""
@@ -139,11 +154,11 @@ def plan_command(
 
     if (target is None) == (budget is None):
         raise UsageError("give either --skill S --target ACC, or --budget FLOPS")
-    flops = quantity("--budget")(budget)
+    if target is not None and (not skill or len(skill) != 1 or skill[0].lower() == "all"):
+        raise UsageError("--target needs exactly one --skill")
+    flops = budget
     fits = forecast.Fits.load(fits_dir)
     if target is not None:
-        if not skill or len(skill) != 1 or skill[0].lower() == "all":
-            raise UsageError("--target needs exactly one --skill")
         result = fits.plan_target(skill[0], target, family=family, recipe=recipe, level=interval,
                                   tokens_per_param=tokens_per_param)
         if json_out:
@@ -175,15 +190,19 @@ def backtest_command(
     """Hold out the largest model(s), fit the rest, and score the forecasts against two baselines."""
     import forecast
 
+    from forecast.backtesting import check_holdout
+
+    check_holdout(holdout)
     plot = output_file(plot)
     options = fit_options(draws, allow_incomplete=allow_incomplete)
-    runs = load_fittable(runs_dir, allow_incomplete)
+    runs, notes = load_fittable(runs_dir, allow_incomplete)
     with log.status("backtesting"):
         result = forecast.backtest(runs, holdout=holdout, family=family, recipe=recipe, skills=skill,
                                    options=options, level=interval)
     if plot is not None:
         forecast.plots.save(forecast.plots.backtest_figure(result), plot)
-        log.print(f"wrote {plot}")
+        notes.append(f"wrote {plot}")
+    print_notes(notes)
     if json_out:
         print_json("backtest", **result.to_json())
         return

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import JsonOpt, ThreadsOpt, console, log, positive_int, print_json, quantity
+from cli.common import JsonOpt, ThreadsOpt, console, log, output_dir, positive_int, print_json, size_option
 from cli.render import forecast_table, pilot_table, pilot_progress, sweep_table
 from forecast.errors import UsageError
 from forecast.quantities import format_count, format_flops
@@ -152,7 +152,7 @@ def _print_status(family_dir: Path, specs, as_json: bool) -> None:
 
 def demo_command(
     out: Annotated[Path, typer.Option("--out", help="Writes OUT/runs/demo/ (pilot runs) and OUT/fits/.")] = Path("out/demo"),
-    params: Annotated[str, typer.Option("--params", help="Target model size in non-embedding parameters.")] = "1M",
+    params: Annotated[float, size_option("--params", "Target model size in non-embedding parameters.")] = "1M",
     device: Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")] = "auto",
     threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
@@ -161,12 +161,12 @@ def demo_command(
 
     Rerunning skips finished pilot runs; `forecast predict --fits OUT/fits` forecasts other sizes."""
     from forecast.demo import run_demo
-    from forecast.io import check_writable_dir
+    from forecast.pilot import resolve_device
     from forecast.run_files import final_accuracy
 
-    target = quantity("--params")(params)
-    positive_int(threads, "--threads", "1")
-    check_writable_dir(out, "--out")
+    target = params
+    output_dir(out, "--out")
+    device = resolve_device(device)  # a bad --device is an error before anything is written
     log.print(f"pilot ladder [bold]demo[/] → {out / 'runs' / 'demo'}, then fits → {out / 'fits'}")
     with pilot_progress() as (_, report):
         result = run_demo(out, target, device, report, threads=threads)

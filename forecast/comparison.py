@@ -142,17 +142,10 @@ def compare_skill_fits(
 ) -> list[SkillComparison]:
     """Compare the groups that differ in `by` ("recipe": one family's recipes; "family":
     one recipe's families), skill by skill, by speed of grokking in `measure` units."""
-    if by not in BY_KEYS:
-        raise UsageError(f"--by {by}: unknown key; compare by {' or '.join(BY_KEYS)}")
-    if measure not in MEASURES:
-        raise UsageError(f"--measure {measure}: unknown measure; use {', '.join(MEASURES)}")
-    check_level(level)
-    check_threshold(threshold)
-    chosen = _groups(skill_fits, by, family, recipe)
+    check_compare_args(by, measure, level, threshold)
+    chosen = compared_groups(fit_groups(skill_fits), by, family, recipe, baseline)
     labels = [g[1] if by == "recipe" else g[0] for g in chosen]
     fixed = chosen[0][0] if by == "recipe" else chosen[0][1]
-    if baseline is not None and baseline not in labels:
-        raise UsageError(f"--baseline {baseline}: no such {by}; the fits hold {', '.join(labels)}")
     per_group = {label: {sf.skill: sf for sf in select(skill_fits, *g)} for label, g in zip(labels, chosen)}
     known = sorted({s for fits in per_group.values() for s in fits})
     names = match_skills(known, skills)
@@ -167,17 +160,35 @@ def compare_skill_fits(
     return out
 
 
-def _groups(skill_fits: Sequence[SkillFit], by: str, family: str | None, recipe: str | None) -> list[tuple[str, str]]:
-    present = fit_groups(skill_fits)
+def check_compare_args(by: str, measure: str = "tokens", level: float = 0.8, threshold: float | None = None) -> None:
+    """The flags of a comparison, checked before any fitting (`UsageError`)."""
+    if by not in BY_KEYS:
+        raise UsageError(f"--by {by}: unknown key; compare by {' or '.join(BY_KEYS)}")
+    if measure not in MEASURES:
+        raise UsageError(f"--measure {measure}: unknown measure; use {', '.join(MEASURES)}")
+    check_level(level)
+    check_threshold(threshold)
+
+
+def compared_groups(present: Sequence[tuple[str, str]], by: str, family: str | None = None,
+                    recipe: str | None = None, baseline: str | None = None) -> list[tuple[str, str]]:
+    """The (family, recipe) groups to compare out of `present` (of runs before a fit, or of
+    fits): at least two that differ in `by` and agree on the other key; `baseline`, when
+    given, must be one of them. `UsageError` otherwise, so a bad comparison fails before
+    anything is fitted."""
+    present = sorted(set(present))
     chosen = [g for g in present if (family is None or g[0] == family) and (recipe is None or g[1] == recipe)]
     fixed_values = sorted({g[0] if by == "recipe" else g[1] for g in chosen})
     other = "family" if by == "recipe" else "recipe"
     if len(fixed_values) > 1:
-        raise UsageError(f"the fits hold several {other} values ({', '.join(fixed_values)}); "
+        raise UsageError(f"there are several {other} values ({', '.join(fixed_values)}); "
                          f"choose one with --{other}")
     if len(chosen) < 2:
         held = ", ".join(f"{f}/{r}" for f, r in present) or "none"
-        raise UsageError(f"--by {by}: needs at least two {by}s to compare, the fits hold {held}")
+        raise UsageError(f"--by {by}: needs at least two {'families' if by == 'family' else 'recipes'} to compare; found {held}")
+    labels = [g[1] if by == "recipe" else g[0] for g in chosen]
+    if baseline is not None and baseline not in labels:
+        raise UsageError(f"--baseline {baseline}: no such {by}; there are {', '.join(labels)}")
     return chosen
 
 
