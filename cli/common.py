@@ -44,9 +44,23 @@ def error_line(exc: BaseException) -> str:
     return str(exc)
 
 
+class Interrupted(Exception):
+    """Ctrl-C during a command (typer would turn the KeyboardInterrupt into a silent exit 130)."""
+
+
+INTERRUPTED = ("interrupted; files are written atomically, so nothing is half-written and what was there is "
+               "unchanged (rerun the command to redo it; `forecast pilot` resumes)")
+
+
 class OneLineErrors(TyperGroup):
     """The app's command group: runs a command and turns what the user got wrong into one
     line on stderr (see the module docstring), with click's and typer's boxes suppressed."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise Interrupted() from None
 
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
@@ -61,9 +75,8 @@ class OneLineErrors(TyperGroup):
         except (ForecastError, click.exceptions.UsageError, OSError) as exc:
             print(f"error: {error_line(exc)}", file=sys.stderr)
             code = 2
-        except (KeyboardInterrupt, typer.Abort):
-            print("error: interrupted; files are written atomically, so what was there is unchanged",
-                  file=sys.stderr)
+        except (Interrupted, KeyboardInterrupt, typer.Abort):
+            print(f"error: {INTERRUPTED}", file=sys.stderr)
             code = 130
         if standalone_mode:
             sys.exit(code)

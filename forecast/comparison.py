@@ -241,7 +241,7 @@ def _compare_skill(skill: str, by: str, fixed: str, fits: dict[str, SkillFit], t
     if not draws:
         return SkillComparison(**base, baseline=baseline or "", speeds=tuple(speeds), advantages=(), verdicts=())
     largest = len(sizes) - 1
-    median_at = lambda g, j: float(np.median(draws[g][j]))  # noqa: E731
+    median_at = lambda g, j: _median(draws[g][j])  # noqa: E731
     if baseline is None or baseline not in draws:
         baseline = min(draws, key=lambda g: median_at(g, largest))
     ceiling = to_measure_ceiling(draws)
@@ -265,10 +265,16 @@ def to_measure_ceiling(draws: dict[str, np.ndarray]) -> float:
     return 10 * max(finite) if finite else 1.0
 
 
+def _median(draws: np.ndarray) -> float:
+    """The median exactly as the speeds table shows it (`Interval.of`: an order statistic,
+    inf when most draws never cross), so that verdicts and the table agree to the digit."""
+    return Interval.of(draws, 0.5).median
+
+
 def _ratio(group: np.ndarray, baseline: np.ndarray, log_ratio: np.ndarray, level: float) -> Interval:
     """Ratio of the two medians (what the table shows), with the paired draws' interval."""
     spread = Interval.of(np.exp(log_ratio), level)
-    median = float(np.median(group)) / float(np.median(baseline))
+    median = _median(group) / _median(baseline)
     if not math.isfinite(median):
         median = spread.median
     return Interval(median, min(spread.low, median), max(spread.high, median))

@@ -138,6 +138,8 @@ def trajectory_row(row: int, column: str, value: str) -> Callable[[Path], None]:
     """Set one cell of the first run's trajectory.csv (row 1 = the first data row)."""
     def change(text: str) -> str:
         lines = text.splitlines()
+        if column not in lines[0].split(","):  # an optional column the writer left out
+            lines = [lines[0] + f",{column}"] + [line + "," for line in lines[1:]]
         header = lines[0].split(",")
         cells = lines[row].split(",")
         cells[header.index(column)] = value
@@ -169,16 +171,14 @@ def replaced_by_dir(path_of: Callable[[Path], Path]) -> Callable[[Path], None]:
 
 
 def fit_file(ws: Path) -> Path:
-    index = json.loads((ws / "fits" / "index.json").read_text())
-    return ws / "fits" / index["groups"][0]["skills"]["add"]["file"]
+    entry = json.loads((ws / "fits" / "index.json").read_text())["groups"][0]["skills"]["add"]
+    return ws / "fits" / (entry["file"] if isinstance(entry, dict) else entry)  # (format 1 indexes: a path)
 
 
 def fit_json(change: Callable[[dict], None], rehash: bool = True) -> Callable[[Path], None]:
     """Change the `add` fit file; with `rehash`, update its hash in index.json too, as a
     buggy writer would (so the loader's own checks, not the hash, must catch it)."""
     def apply(ws: Path) -> None:
-        import hashlib
-
         path = fit_file(ws)
         data = json.loads(path.read_text())
         change(data)
@@ -187,16 +187,22 @@ def fit_json(change: Callable[[dict], None], rehash: bool = True) -> Callable[[P
         if rehash:
             index_path = ws / "fits" / "index.json"
             index = json.loads(index_path.read_text())
-            index["groups"][0]["skills"]["add"]["sha256"] = hashlib.sha256(text.encode()).hexdigest()
+            _set_hash(index, text)
             index_path.write_text(json.dumps(index, indent=1) + "\n")
     return apply
+
+
+def _set_hash(index: dict, text: str) -> None:
+    import hashlib
+
+    entry = index["groups"][0]["skills"]["add"]
+    if isinstance(entry, dict):
+        entry["sha256"] = hashlib.sha256(text.encode()).hexdigest()
 
 
 def fit_text(old: str, new: str) -> Callable[[Path], None]:
     """Replace text in the `add` fit file (e.g. a number by NaN) and rehash."""
     def apply(ws: Path) -> None:
-        import hashlib
-
         path = fit_file(ws)
         text = path.read_text()
         assert old in text, old
@@ -204,7 +210,7 @@ def fit_text(old: str, new: str) -> Callable[[Path], None]:
         path.write_text(text)
         index_path = ws / "fits" / "index.json"
         index = json.loads(index_path.read_text())
-        index["groups"][0]["skills"]["add"]["sha256"] = hashlib.sha256(text.encode()).hexdigest()
+        _set_hash(index, text)
         index_path.write_text(json.dumps(index, indent=1) + "\n")
     return apply
 
