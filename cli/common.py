@@ -159,6 +159,15 @@ def at_least(flag: str, lowest: int, example: str) -> Callable[[Any], Any]:
     return _number_check(flag, lambda v: v >= lowest, f"a whole number >= {lowest}", example)
 
 
+def choice_check(flag: str, choices: tuple[str, ...], noun: str = "value") -> Callable[[Any], Any]:
+    """For words from a fixed list: `--by seed: unknown key; use recipe or family`."""
+    def check(value: Any) -> Any:
+        if value is not None and value not in choices:
+            raise UsageError(f"{flag} {value}: unknown {noun}; use {' or '.join(choices)}")
+        return value
+    return check
+
+
 def required(value: Any, flag: str, hint: str) -> Any:
     if value is None:
         raise UsageError(f"{flag} is required: {hint}")

@@ -8,17 +8,22 @@ from typing import Annotated
 import typer
 
 from cli.common import (
-    DrawsOpt, FamilyOpt, IntervalOpt, JsonOpt, PlotOpt, RecipeOpt, SkillOpt, ThresholdOpt, console, log, output_file,
-    plural, print_json, print_notes, size_option,
+    DrawsOpt, FamilyOpt, IntervalOpt, JsonOpt, PlotOpt, RecipeOpt, SkillOpt, ThresholdOpt, choice_check, console, log,
+    output_file, plural, print_json, print_notes, size_option,
 )
 from cli.forecasting import DEFAULT_DRAWS, LawsOpt, fit_options, load_fittable
 from cli.render import compare_table
 
+BY_KEYS = ("recipe", "family")  # = forecast.comparison.BY_KEYS, here so that a typo fails before torch loads
+MEASURES = ("tokens", "examples", "flops")  # = forecast.comparison.MEASURES
+
 
 def compare_command(
     runs_dir: Annotated[Path, typer.Argument(help="Runs directory with several recipes (or families).")],
-    by: Annotated[str, typer.Option("--by", help="What differs between the compared groups: recipe or family.")] = "recipe",
-    measure: Annotated[str, typer.Option("--measure", help="Speed of grokking in training tokens, examples (sequences) or flops.")] = "tokens",
+    by: Annotated[str, typer.Option("--by", callback=choice_check("--by", BY_KEYS, "key"),
+                                    help="What differs between the compared groups: recipe or family.")] = "recipe",
+    measure: Annotated[str, typer.Option("--measure", callback=choice_check("--measure", MEASURES, "measure"),
+                                         help="Speed of grokking in training tokens, examples (sequences) or flops.")] = "tokens",
     skill: SkillOpt = None,
     family: FamilyOpt = None,
     recipe: RecipeOpt = None,
@@ -36,15 +41,15 @@ def compare_command(
     """Which recipe makes each skill grok sooner, by how much, and whether that holds at the target size."""
     import forecast
 
+    target = target_params
+    plot = output_file(plot)
+    runs, notes = load_fittable(runs_dir, allow_incomplete)  # before the numerical stack is imported
     from forecast.comparison import check_compare_args, compared_groups
 
     check_compare_args(by, measure, interval, threshold)
-    target = target_params
-    plot = output_file(plot)
-    options = fit_options(draws, laws=laws, allow_incomplete=allow_incomplete)
-    runs, notes = load_fittable(runs_dir, allow_incomplete)
     kept = runs if allow_incomplete else [r for r in runs if r.complete is not False]
     compared_groups([r.group for r in kept], by, family, recipe, baseline)  # before fitting anything
+    options = fit_options(draws, laws=laws, allow_incomplete=allow_incomplete)
     with log.status(f"fitting {plural(len(runs), 'run')}"):
         fits = forecast.fit(runs, family=family, recipe=recipe, options=options)
     results = fits.compare(by=by, skills=skill, family=family, recipe=recipe, target_params=target,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +11,7 @@ import typer
 from cli.common import (
     DrawsOpt, FamilyOpt, FitsDir, IntervalOpt, JsonOpt, PlanTokensPerParamOpt, PlotOpt, RecipeOpt, SkillOpt, TargetOpt,
     ThresholdOpt, TokensPerParamOpt, at_least, console, fraction_check, log, output_dir, output_file, plural,
-    print_json, print_notes, size_option,
+    print_json, print_notes, quantity, size_option,
 )
 from cli.render import backtest_table, fit_table, forecast_table, target_plan_text
 from forecast.errors import UsageError
@@ -25,6 +26,18 @@ SkipFractionOpt = Annotated[float | None, typer.Option(
 MinSizesOpt = Annotated[int | None, typer.Option(
     "--min-sizes", callback=at_least("--min-sizes", 2, "3"),
     help="Fewest model sizes to forecast from (default 3; a trend needs at least 2).")]
+
+
+def holdout_check(rule: str) -> str:
+    """`--holdout` read as it is parsed (the grammar of `forecast.backtesting.holdout_sizes`,
+    checked here so that a typo fails before the fitting engine loads)."""
+    match = re.fullmatch(r"largest(?::(\d+))?|params>=(.+)", rule)
+    if match is None or (match.group(1) is not None and int(match.group(1)) < 1):
+        raise typer.BadParameter(f"cannot read {rule!r}; use largest, largest:K (K >= 1) or params>=X (e.g. params>=1B)",
+                                 param_hint="'--holdout'")
+    if match.group(2) is not None:
+        quantity("--holdout params>=X")(match.group(2))
+    return rule
 
 
 def fit_options(draws: int, seed: int = 0, laws: str | None = None, smooth: bool = False,
@@ -72,10 +85,10 @@ def fit_command(
     """Fit every skill's transition, choose laws by how well they extrapolate, write fits/."""
     import forecast
 
-    options = fit_options(draws, seed, laws, smooth, skip_fraction, min_sizes, allow_incomplete)
     plot = output_file(plot)
     output_dir(out)
-    runs, notes = load_fittable(runs_dir, allow_incomplete)
+    runs, notes = load_fittable(runs_dir, allow_incomplete)  # before the fitting engine (torch) is imported
+    options = fit_options(draws, seed, laws, smooth, skip_fraction, min_sizes, allow_incomplete)
     with log.status(f"fitting {plural(len(runs), 'run')}"):
         fits = forecast.fit(runs, skills=skill, family=family, recipe=recipe, options=options)
     # figures are drawn before the fits are written, so a failure leaves the fits as they were
@@ -114,7 +127,10 @@ def predict_command(
 
     if tokens is not None and compute is not None:
         raise UsageError("give --tokens or --compute, not both")
+    from forecast.fits_index import check_fits_dir
+
     plot = output_file(plot)
+    check_fits_dir(fits_dir)  # a wrong --fits fails before the numerical stack loads
     fits = forecast.Fits.load(fits_dir)
     forecasts = fits.predict(params, tokens=tokens, flops=compute, skills=skill or ["all"],
                              family=family, recipe=recipe, level=interval, threshold=threshold,
@@ -156,7 +172,10 @@ def plan_command(
         raise UsageError("give either --skill S --target ACC, or --budget FLOPS")
     if target is not None and (not skill or len(skill) != 1 or skill[0].lower() == "all"):
         raise UsageError("--target needs exactly one --skill")
+    from forecast.fits_index import check_fits_dir
+
     flops = budget
+    check_fits_dir(fits_dir)  # a wrong --fits fails before the numerical stack loads
     fits = forecast.Fits.load(fits_dir)
     if target is not None:
         result = fits.plan_target(skill[0], target, family=family, recipe=recipe, level=interval,
@@ -177,7 +196,8 @@ def plan_command(
 
 def backtest_command(
     runs_dir: Annotated[Path, typer.Argument(help="Runs directory.")],
-    holdout: Annotated[str, typer.Option("--holdout", help="Held-out sizes: largest, largest:K, or params>=X.")] = "largest",
+    holdout: Annotated[str, typer.Option("--holdout", callback=holdout_check,
+                                         help="Held-out sizes: largest, largest:K, or params>=X.")] = "largest",
     skill: SkillOpt = None,
     family: FamilyOpt = None,
     recipe: RecipeOpt = None,
@@ -190,12 +210,9 @@ def backtest_command(
     """Hold out the largest model(s), fit the rest, and score the forecasts against two baselines."""
     import forecast
 
-    from forecast.backtesting import check_holdout
-
-    check_holdout(holdout)
     plot = output_file(plot)
-    options = fit_options(draws, allow_incomplete=allow_incomplete)
     runs, notes = load_fittable(runs_dir, allow_incomplete)
+    options = fit_options(draws, allow_incomplete=allow_incomplete)
     with log.status("backtesting"):
         result = forecast.backtest(runs, holdout=holdout, family=family, recipe=recipe, skills=skill,
                                    options=options, level=interval)

@@ -38,6 +38,10 @@ def pilot_command(
     """Train a pilot ladder of small transformers on synthetic skills, writing runs as they train.
 
     Rerunning the same command resumes an interrupted ladder and skips finished runs."""
+    if config is not None:  # a missing or unreadable config fails before torch loads
+        from forecast.io import read_text
+
+        read_text(config, "ladder config", "give the path of a .toml or .json ladder config")
     from forecast.pilot import load_ladder, preset_ladder, preset_names
     from forecast.pilot.executors import EXECUTORS
 
@@ -160,13 +164,15 @@ def demo_command(
     """The main job: train the `demo` pilot ladder, fit every skill, forecast a larger model.
 
     Rerunning skips finished pilot runs; `forecast predict --fits OUT/fits` forecasts other sizes."""
+    if device not in ("auto", "cpu", "cuda"):  # before torch loads (resolve_device checks it again)
+        raise UsageError(f"--device: unknown device {device!r}; use auto, cpu or cuda")
+    target = params
+    output_dir(out, "--out")
     from forecast.demo import run_demo
     from forecast.pilot import resolve_device
     from forecast.run_files import final_accuracy
 
-    target = params
-    output_dir(out, "--out")
-    device = resolve_device(device)  # a bad --device is an error before anything is written
+    device = resolve_device(device)  # no CUDA for --device cuda is an error before anything is written
     log.print(f"pilot ladder [bold]demo[/] → {out / 'runs' / 'demo'}, then fits → {out / 'fits'}")
     with pilot_progress() as (_, report):
         result = run_demo(out, target, device, report, threads=threads)

@@ -132,12 +132,6 @@ class Backtest:
         }
 
 
-def check_holdout(rule: str) -> str:
-    """Check a `--holdout` rule's syntax before any work (`UsageError` naming the forms)."""
-    holdout_sizes([1.0], rule)
-    return rule
-
-
 def holdout_sizes(sizes: Sequence[float], rule: str) -> list[float]:
     """Which sizes (parameters) to hold out: `largest`, `largest:K` or `params>=X`."""
     sizes = sorted(set(sizes))

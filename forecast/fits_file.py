@@ -29,15 +29,14 @@ import numpy as np
 
 from forecast.candidates import TWO_STEP, CandidateFit, Scales, Spec
 from forecast.errors import DataError
+from forecast.fits_index import INDEX_FILE, REFIT, check_fits_dir, read_index
 from forecast.io import atomic_write_text, check_writable_dir, read_json, read_text
 from forecast.laws import ACCURACY_LAWS
 from forecast.results import Candidate, HoldoutScore, PilotRun, SkillFit
 from forecast.schema import FITS_FORMAT, CandidateJson, SkillFitJson, finite, finite_list
 from forecast.status import Note, Status
 
-INDEX_FILE = "index.json"
 KNOWN_LAWS = (*ACCURACY_LAWS, TWO_STEP)
-REFIT = "re-run `forecast fit RUNS --out DIR` to regenerate it"
 
 
 def slug(label: str) -> str:
@@ -219,19 +218,6 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _read_index(path: Path) -> dict[str, Any]:
-    index = read_json(path, "fits index", REFIT)
-    if not isinstance(index, dict) or index.get("format") != FITS_FORMAT or not isinstance(index.get("groups"), list):
-        raise DataError(path, "format", f"not a fits index of format {FITS_FORMAT}", REFIT)
-    for g in index["groups"]:
-        if not isinstance(g, dict) or not isinstance(g.get("skills"), dict) or not {"family", "recipe"} <= set(g):
-            raise DataError(path, "groups", "malformed group entry", REFIT)
-        for entry in g["skills"].values():
-            if not isinstance(entry, dict) or not isinstance(entry.get("file"), str) or "sha256" not in entry:
-                raise DataError(path, "groups.skills", "malformed skill entry (needs file and sha256)", REFIT)
-    return index
-
-
 def save_fits(skill_fits: Sequence[SkillFit], tool: str, out_dir: str | Path) -> list[Path]:
     """Write skill fits under `out_dir`, merged with what is there (see module docstring):
     a skill present in `skill_fits` replaces that skill; every other skill stays."""
@@ -247,7 +233,7 @@ def save_fits(skill_fits: Sequence[SkillFit], tool: str, out_dir: str | Path) ->
             superseded = [out_dir / rel for g in old["groups"] for rel in g.get("skills", {}).values()
                           if isinstance(rel, str)]
         else:
-            for g in _read_index(index_path)["groups"]:
+            for g in read_index(index_path)["groups"]:
                 existing[(g["family"], g["recipe"])] = dict(g["skills"])
     for stale in out_dir.rglob(".*.tmp"):  # left by a write that was killed
         stale.unlink(missing_ok=True)
@@ -280,12 +266,7 @@ def load_fits(path: str | Path) -> tuple[list[SkillFit], str]:
     """Every skill fit listed in `path/index.json`, each checked against its hash; and
     the tool that wrote the index."""
     path = Path(path)
-    index_path = path / INDEX_FILE
-    if path.exists() and not path.is_dir():
-        raise DataError(path, None, "not a directory", "give the directory `forecast fit --out` wrote")
-    if not index_path.exists():
-        raise DataError(path, None, "no fits here (no index.json)", "run `forecast fit RUNS --out DIR` first")
-    index = _read_index(index_path)
+    index = check_fits_dir(path)
     skills = []
     for group in index["groups"]:
         for entry in group["skills"].values():
