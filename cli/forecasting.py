@@ -10,9 +10,10 @@ import typer
 
 from cli.common import (
     DrawsOpt, FamilyOpt, FitsDir, IntervalOpt, JsonOpt, PlanTokensPerParamOpt, PlotOpt, RecipeOpt, SkillOpt, TargetOpt,
-    ThresholdOpt, TokensPerParamOpt, at_least, console, fraction_check, log, output_dir, output_file, plural,
-    print_json, print_notes, quantity, size_option,
+    ThresholdOpt, TokensPerParamOpt, at_least, choice_check, console, fraction_check, log, output_dir, output_file,
+    plural, positive_check, print_json, print_notes, quantity, size_option,
 )
+from cli.losses import aggregate_table, loss_fit_table, loss_forecast_table, loss_plan_table
 from cli.render import backtest_table, fit_table, forecast_table, target_plan_text
 from forecast.errors import UsageError
 from forecast.quantities import TOKENS_PER_PARAM, format_count, format_flops
@@ -41,13 +42,15 @@ def holdout_check(rule: str) -> str:
 
 
 def fit_options(draws: int, seed: int = 0, laws: str | None = None, smooth: bool = False,
-                skip_fraction: float | None = None, min_sizes: int | None = None, allow_incomplete: bool = False):
+                skip_fraction: float | None = None, min_sizes: int | None = None, allow_incomplete: bool = False,
+                losses: bool = False):
     """`FitOptions` from the flags (validated by `FitOptions` itself)."""
     from forecast.fitting import FitOptions
 
     chosen = {} if not laws else {"laws": tuple(x.strip() for x in laws.split(",") if x.strip())}
     extra = {k: v for k, v in (("skip_fraction", skip_fraction), ("min_sizes", min_sizes)) if v is not None}
-    return FitOptions(draws=draws, seed=seed, smooth=smooth, allow_incomplete=allow_incomplete, **chosen, **extra)
+    return FitOptions(draws=draws, seed=seed, smooth=smooth, allow_incomplete=allow_incomplete, losses=losses,
+                      **chosen, **extra)
 
 
 def load_fittable(runs_dir: Path, allow_incomplete: bool):
@@ -79,6 +82,7 @@ def fit_command(
     skip_fraction: SkipFractionOpt = None,
     min_sizes: MinSizesOpt = None,
     allow_incomplete: Annotated[bool, typer.Option("--allow-incomplete", help="Also fit pilot runs whose training did not finish.")] = False,
+    losses: Annotated[bool, typer.Option("--losses/--no-losses", help="Also fit L(N, D) to every loss series (validation and task losses), for `predict --metric loss`.")] = True,
     plot: PlotOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -88,9 +92,12 @@ def fit_command(
     plot = output_file(plot)
     output_dir(out)
     runs, notes = load_fittable(runs_dir, allow_incomplete)  # before the fitting engine (torch) is imported
-    options = fit_options(draws, seed, laws, smooth, skip_fraction, min_sizes, allow_incomplete)
+    options = fit_options(draws, seed, laws, smooth, skip_fraction, min_sizes, allow_incomplete, losses)
     with log.status(f"fitting {plural(len(runs), 'run')}"):
         fits = forecast.fit(runs, skills=skill, family=family, recipe=recipe, options=options)
+    if not fits.skills and not fits.losses:
+        raise UsageError(f"nothing to fit in {runs_dir}: no skill with an accuracy"
+                         + (" (and --no-losses leaves out the loss metrics)" if not losses else " and no loss metric"))
     # figures are drawn before the fits are written, so a failure leaves the fits as they were
     figures = [] if plot is None else [
         (plot if i == 0 else plot.with_name(f"{plot.stem}-{fam}-{rec}{plot.suffix}"),
@@ -102,10 +109,13 @@ def fit_command(
     print_notes(notes)
     rows = fits.summaries()
     if json_out:
-        print_json("fit", out=str(out), skills=rows)
+        print_json("fit", out=str(out), skills=rows, losses=[f.summary() for f in fits.losses])
         return
-    console.print(fit_table(rows, [(sf.skill, sf.notes) for sf in fits.skills],
-                            f"fits of {plural(len(runs), 'run')} written to {out}"))
+    if rows or not fits.losses:
+        console.print(fit_table(rows, [(sf.skill, sf.notes) for sf in fits.skills],
+                                f"fits of {plural(len(runs), 'run')} written to {out}"))
+    if fits.losses:
+        console.print(loss_fit_table(fits.losses, f"loss laws of {plural(len(runs), 'run')} written to {out}"))
 
 
 def predict_command(
@@ -119,38 +129,73 @@ def predict_command(
     interval: IntervalOpt = 0.8,
     threshold: ThresholdOpt = None,
     tokens_per_param: TokensPerParamOpt = None,
+    metric: Annotated[str, typer.Option("--metric", callback=choice_check("--metric", ("accuracy", "loss")), help="What to forecast: accuracy (per skill) or loss (validation and task losses, from L(N, D)).")] = "accuracy",
+    aggregate: Annotated[list[str] | None, typer.Option("--aggregate", help="Also forecast an average of tasks from its members' fits, NAME=task1,task2,... or NAME=all (repeatable).")] = None,
     plot: PlotOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """When and whether a model of --params groks each skill, and its accuracy at the end of training."""
     import forecast
 
-    if tokens is not None and compute is not None:
-        raise UsageError("give --tokens or --compute, not both")
     from forecast.fits_index import check_fits_dir
 
+    target, planned_tokens, planned_flops = params, tokens, compute  # parsed and checked by their option type
+    if planned_tokens is not None and planned_flops is not None:
+        raise UsageError("give --tokens or --compute, not both")
+    if metric == "loss" and (plot is not None or aggregate or threshold is not None):
+        raise UsageError("--metric loss takes no --plot, --aggregate or --threshold")
     plot = output_file(plot)
     check_fits_dir(fits_dir)  # a wrong --fits fails before the numerical stack loads
     fits = forecast.Fits.load(fits_dir)
-    forecasts = fits.predict(params, tokens=tokens, flops=compute, skills=skill or ["all"],
+    if metric == "loss":
+        predict_loss_output(fits, target, planned_tokens, planned_flops, skill, family, recipe, interval,
+                            tokens_per_param, json_out)
+        return
+    from forecast.aggregate import parse_aggregates
+
+    wanted = parse_aggregates(aggregate or [])
+    forecasts = fits.predict(target, tokens=planned_tokens, flops=planned_flops, skills=skill or ["all"],
                              family=family, recipe=recipe, level=interval, threshold=threshold,
                              tokens_per_param=tokens_per_param)
     if plot is not None:
         members = fits.select(forecasts[0].family, forecasts[0].recipe, [f.skill for f in forecasts])
-        figure = forecast.plots.forecast_figure(members, params, forecasts[0].tokens, forecasts=forecasts, level=interval)
+        figure = forecast.plots.forecast_figure(members, target, forecasts[0].tokens, forecasts=forecasts, level=interval)
         forecast.plots.save(figure, plot)
         log.print(f"wrote {plot}")
+    averages = [fits.predict_aggregate(name, members, target, tokens=forecasts[0].tokens, family=forecasts[0].family,
+                                       recipe=forecasts[0].recipe, level=interval)
+                for name, members in wanted.items()]
     if json_out:
-        print_json("predict", forecasts=[f.to_json() for f in forecasts])
+        print_json("predict", forecasts=[f.to_json() for f in forecasts],
+                   **({"aggregates": [a.to_json() for a in averages]} if wanted else {}))
         return
     f0 = forecasts[0]
     how = {"given": "given", "from-flops": "from --compute",
            "given-tokens-per-param": f"{f0.tokens / f0.params:.3g} tokens/param",
            "group-tokens-per-param": f"{f0.tokens / f0.params:.3g} tokens/param, as the runs were trained",
-           "default-tokens-per-param": f"compute-optimal, {TOKENS_PER_PARAM:g} tokens/param"}[f0.tokens_source]
+           "default-tokens-per-param": f"compute-optimal, {TOKENS_PER_PARAM:g} tokens/param",
+           "unknown-like-pilots": "unknown: trained like the runs"}[f0.tokens_source]
     far = "" if f0.extrapolation is None else f" ({f0.extrapolation:.3g}× the largest pilot)"
     console.print(forecast_table(forecasts, f"{f0.family}/{f0.recipe} → {format_count(f0.params)} params, "
                                  f"{format_count(f0.tokens)} tokens ({how}), {format_flops(f0.flops)} FLOPs{far}"))
+    if averages:
+        console.print(aggregate_table(averages))
+
+
+def predict_loss_output(fits, target: float, tokens: float | None, flops: float | None, skill: list[str] | None,
+                        family: str | None, recipe: str | None, interval: float, tokens_per_param: float | None,
+                        json_out: bool) -> None:
+    """`predict --metric loss`: each loss series at the target (table or JSON kind "predict-loss")."""
+    forecasts = fits.predict_loss(target, tokens=tokens, flops=flops, metrics=skill, family=family, recipe=recipe,
+                                  level=interval, tokens_per_param=tokens_per_param)
+    if json_out:
+        print_json("predict-loss", forecasts=[f.to_json() for f in forecasts])
+        return
+    f0 = forecasts[0]
+    far = "" if f0.extrapolation is None else f" ({f0.extrapolation:.3g}× the largest run)"
+    console.print(loss_forecast_table(forecasts, f"{f0.family}/{f0.recipe} → {format_count(f0.params)} params, "
+                                      f"{format_count(f0.tokens)} tokens ({f0.tokens_source}), "
+                                      f"{format_flops(f0.flops)} FLOPs{far}"))
 
 
 def plan_command(
@@ -163,13 +208,14 @@ def plan_command(
     recipe: RecipeOpt = None,
     interval: IntervalOpt = 0.8,
     tokens_per_param: PlanTokensPerParamOpt = TOKENS_PER_PARAM,
+    loss: Annotated[float | None, typer.Option("--loss", callback=positive_check("--loss", "2.1"), help="Loss to reach: smallest compute whose compute-optimal model gets there (per loss series, or --skill).")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Compute-budget planning: `--skill S --target 0.6`, or `--budget 1e24`."""
+    """Compute-budget planning: `--skill S --target 0.6`, `--budget 1e24`, or `--loss 2.1`."""
     import forecast
 
-    if (target is None) == (budget is None):
-        raise UsageError("give either --skill S --target ACC, or --budget FLOPS")
+    if sum(v is not None for v in (target, budget, loss)) != 1:
+        raise UsageError("give one of --skill S --target ACC, --budget FLOPS, or --loss L")
     if target is not None and (not skill or len(skill) != 1 or skill[0].lower() == "all"):
         raise UsageError("--target needs exactly one --skill")
     from forecast.fits_index import check_fits_dir
@@ -177,6 +223,14 @@ def plan_command(
     flops = budget
     check_fits_dir(fits_dir)  # a wrong --fits fails before the numerical stack loads
     fits = forecast.Fits.load(fits_dir)
+    if loss is not None:
+        plans = fits.plan_loss(loss, metrics=skill, family=family, recipe=recipe, level=interval)
+        if json_out:
+            print_json("plan-loss", plans=[p.to_json() for p in plans])
+        else:
+            console.print(loss_plan_table(plans, f"{plans[0].family}/{plans[0].recipe}: smallest compute reaching loss "
+                                          f"{loss:g} (compute-optimal N and D)"))
+        return
     if target is not None:
         result = fits.plan_target(skill[0], target, family=family, recipe=recipe, level=interval,
                                   tokens_per_param=tokens_per_param)

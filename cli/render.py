@@ -129,11 +129,9 @@ def grok_text(f: Any) -> tuple[str, str]:
     """The 'groks at' cells of a forecast: tokens with interval, and FLOPs."""
     g = f.grok
     if g is None:
-        if f.accuracy is None:
-            return "-", "-"
-        if str(f.status) in ("smooth", "flat"):
-            return "no grok point", "-"
-        return "not within 100× the budget", "-"
+        return ("-", "-") if f.accuracy is None else ("not within 100× the budget", "-")
+    if g.note is not None:
+        return ("no grok moment" if str(f.status) == "smooth" else "cannot be told"), "-"
     high = "beyond" if not math.isfinite(g.high) else format_count(g.high)
     low = f"<{format_count(g.resolution)}" if g.low is None else format_count(g.low)
     if g.tokens is None:

@@ -33,7 +33,7 @@ _EXPORTS = {
     "SkillForecast": "forecast.predict", "TargetPlan": "forecast.plan", "BudgetPlan": "forecast.plan",
     "compare": "forecast.comparison", "SkillComparison": "forecast.comparison",
     "LossLawFit": "forecast.loss_law", "fit_loss_law": "forecast.loss_law",
-    "Backtest": "forecast.backtesting", "backtest": "forecast.backtesting",
+    "Backtest": "forecast.backtest_results", "backtest": "forecast.backtesting",
     "plots": "forecast.plots",
 }
 

@@ -32,7 +32,8 @@ from forecast.errors import DataError
 from forecast.fits_index import INDEX_FILE, REFIT, check_fits_dir, read_index
 from forecast.io import atomic_write_text, check_writable_dir, read_json, read_text
 from forecast.laws import ACCURACY_LAWS
-from forecast.results import Candidate, HoldoutScore, PilotRun, SkillFit
+from forecast.loss_fit import LossFit
+from forecast.results import Calibration, Candidate, HoldoutScore, PilotRun, SkillFit
 from forecast.schema import FITS_FORMAT, CandidateJson, SkillFitJson, finite, finite_list
 from forecast.status import Note, Status
 
@@ -73,6 +74,7 @@ def skill_fit_to_json(fit: SkillFit, tool: str) -> SkillFitJson:
         "why": fit.why,
         "notes": [n.to_json() for n in fit.notes],
         "scales": None if fit.scales is None else fit.scales.to_json(),
+        "calibration": None if fit.calibration is None else fit.calibration.to_json(),
         "candidates": [_candidate_to_json(c) for c in fit.candidates],
         "pilots": [{
             "name": p.name, "hash": p.hash, "params": p.params, "seed": p.seed,
@@ -81,6 +83,11 @@ def skill_fit_to_json(fit: SkillFit, tool: str) -> SkillFitJson:
             "examples": None if p.examples is None else finite_list(p.examples),
         } for p in fit.pilots],
         "options": fit.options,
+        "tokens_known": fit.tokens_known,
+        "borrowed_from": list(fit.borrowed_from),
+        "flat": fit.flat,
+        "accelerating": fit.accelerating,
+        "span": fit.span,
     }
 
 
@@ -92,13 +99,13 @@ def _candidate_to_json(c: Candidate) -> CandidateJson:
         "law": f.spec.law, "floor_kind": f.spec.floor, "via": f.spec.via,
         "weight": finite(c.weight, 6),
         "holdout": {"mae": finite(h.mae, 6), "shift": finite(h.shift, 6), "distance": finite(h.distance, 6),
-                    "misfit": finite(h.misfit, 6), "loglik": finite(h.loglik, 6)} if h else
-                   {"mae": None, "shift": None, "distance": None, "misfit": None, "loglik": None},
+                    "error": finite(h.error, 6), "loglik": finite(h.loglik, 6), "origins": h.origins} if h else
+                   {"mae": None, "shift": None, "distance": None, "error": None, "loglik": None, "origins": 0},
         "floor": f.floor, "top": f.top,
         "params": dict(zip(names, finite_list(f.theta))),
         "stderr": dict(zip(names, finite_list(f.stderr, 6))),
         "converged": f.converged, "at_bound": list(f.at_bound),
-        "loss_ref": f.loss_ref, "loss_scale": f.loss_scale, "notes": list(f.notes),
+        "loss_ref": f.loss_ref, "loss_scale": f.loss_scale, "notes": list(f.notes), "least": finite(f.least),
         "draws": [finite_list(row, 6) for row in f.draws],
     }
 
@@ -165,12 +172,14 @@ def skill_fit_from_json(data: Any, file: Path) -> SkillFit:
                 draws=draws, converged=bool(c["converged"]), at_bound=tuple(c["at_bound"]),
                 loss_ref=_finite_number(c["loss_ref"], file, f"{where}.loss_ref"),
                 loss_scale=_finite_number(c["loss_scale"], file, f"{where}.loss_scale"), notes=tuple(c["notes"]),
+                least=None if c.get("least") is None else _finite_number(c["least"], file, f"{where}.least", lower=0, upper=1),
             )
             h = c["holdout"]
             holdout = None if h["mae"] is None else HoldoutScore(
                 mae=h["mae"], shift=h["shift"] if h["shift"] is not None else math.nan,
-                misfit=h["misfit"] if h["misfit"] is not None else math.nan,
-                distance=h["distance"] if h["distance"] is not None else math.nan, loglik=h.get("loglik"))
+                error=h["error"] if h["error"] is not None else math.nan,
+                distance=h["distance"] if h["distance"] is not None else math.nan, loglik=h.get("loglik"),
+                origins=int(h.get("origins") or 1))
             candidates.append(Candidate(fit, weight, holdout))
         if status == Status.FITTED:
             if not candidates:
@@ -187,7 +196,12 @@ def skill_fit_from_json(data: Any, file: Path) -> SkillFit:
             reason=data["reason"], chance=chance, top=top,
             noise=np.nan if data["noise"] is None else _finite_number(data["noise"], file, "noise", lower=0),
             n_eval=data["n_eval"], pilots=pilots, scales=scales, candidates=tuple(candidates), law=data["law"],
+            calibration=None if data.get("calibration") is None else Calibration.from_json(data["calibration"]),
             why=data["why"], notes=tuple(Note.from_json(n) for n in data["notes"]), options=data["options"],
+            tokens_known=bool(data.get("tokens_known", True)),
+            borrowed_from=tuple(data.get("borrowed_from", ())), flat=bool(data.get("flat", False)),
+            accelerating=bool(data.get("accelerating", False)),
+            span=float(data.get("span", 0.0)),
         )
     except DataError:
         raise
@@ -218,13 +232,15 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def save_fits(skill_fits: Sequence[SkillFit], tool: str, out_dir: str | Path) -> list[Path]:
-    """Write skill fits under `out_dir`, merged with what is there (see module docstring):
-    a skill present in `skill_fits` replaces that skill; every other skill stays."""
+def save_fits(skill_fits: Sequence[SkillFit], tool: str, out_dir: str | Path,
+              loss_fits: Sequence[LossFit] = ()) -> list[Path]:
+    """Write skill fits (and loss fits) under `out_dir`, merged with what is there (see
+    module docstring): a skill (or loss series) present replaces that one; every other stays."""
     out_dir = Path(out_dir)
     check_writable_dir(out_dir, "--out")
     index_path = out_dir / INDEX_FILE
     existing: dict[tuple[str, str], dict[str, dict[str, str]]] = {}
+    old_losses: dict[tuple[str, str, str], dict[str, str]] = {}
     superseded: list[Path] = []
     if index_path.exists():
         old = read_json(index_path, "fits index", REFIT)
@@ -233,8 +249,10 @@ def save_fits(skill_fits: Sequence[SkillFit], tool: str, out_dir: str | Path) ->
             superseded = [out_dir / rel for g in old["groups"] for rel in g.get("skills", {}).values()
                           if isinstance(rel, str)]
         else:
-            for g in read_index(index_path)["groups"]:
+            old_index = read_index(index_path)
+            for g in old_index["groups"]:
                 existing[(g["family"], g["recipe"])] = dict(g["skills"])
+            old_losses = _loss_entries(old_index, index_path)
     for stale in out_dir.rglob(".*.tmp"):  # left by a write that was killed
         stale.unlink(missing_ok=True)
     merged = {key: dict(skills) for key, skills in existing.items()}
@@ -247,12 +265,18 @@ def save_fits(skill_fits: Sequence[SkillFit], tool: str, out_dir: str | Path) ->
             atomic_write_text(out_dir / rel, text)
         merged.setdefault((fit.family, fit.recipe), {})[fit.skill] = {"file": rel, "sha256": digest}
         written.append(out_dir / rel)
+    losses = _write_loss_files(loss_fits, tool, out_dir, old_losses)
+    written += [out_dir / e["file"] for key, e in losses.items() if key in {(f.family, f.recipe, f.metric)
+                                                                             for f in loss_fits}]
     index = {"format": FITS_FORMAT, "tool": tool, "groups": [
         {"family": f, "recipe": r, "skills": dict(sorted(merged[(f, r)].items()))} for f, r in sorted(merged)]}
+    if losses:
+        index["losses"] = [{"family": f, "recipe": r, "metric": m, **losses[(f, r, m)]} for f, r, m in sorted(losses)]
     atomic_write_text(index_path, json.dumps(index, indent=1) + "\n")
     # the switch is done; files no index lists are leftovers of earlier writes
     listed = {out_dir / e["file"] for skills in merged.values() for e in skills.values()}
-    for folder in {file.parent for file in listed}:
+    listed |= {out_dir / e["file"] for e in losses.values()}
+    for folder in {file.parent for file in listed} | {(out_dir / e["file"]).parent for e in old_losses.values()}:
         for file in folder.glob("*.json"):
             if file not in listed:
                 file.unlink(missing_ok=True)
@@ -260,6 +284,51 @@ def save_fits(skill_fits: Sequence[SkillFit], tool: str, out_dir: str | Path) ->
         if file not in listed:
             file.unlink(missing_ok=True)
     return written
+
+
+# ---------------------------------------------------------------------------- loss fits
+# Listed in index.json under "losses": [{family, recipe, metric, file, sha256}], one file
+# per loss series, <family>--<recipe>/losses/<metric>-<hash>.json (schema.LossFitJson).
+
+
+def _loss_entries(index: dict[str, Any], path: Path) -> dict[tuple[str, str, str], dict[str, str]]:
+    entries = index.get("losses", [])
+    if not isinstance(entries, list) or not all(
+            isinstance(e, dict) and isinstance(e.get("file"), str) and "sha256" in e and {"family", "recipe", "metric"} <= set(e)
+            for e in entries):
+        raise DataError(path, "losses", "malformed loss entry (needs family, recipe, metric, file and sha256)", REFIT)
+    return {(e["family"], e["recipe"], e["metric"]): {"file": e["file"], "sha256": e["sha256"]} for e in entries}
+
+
+def _write_loss_files(loss_fits: Sequence[LossFit], tool: str, out_dir: Path,
+                      old: dict[tuple[str, str, str], dict[str, str]]) -> dict[tuple[str, str, str], dict[str, str]]:
+    """Write each loss fit's file (named by its content hash); the merged entries."""
+    merged = dict(old)
+    for fit in loss_fits:
+        text = json.dumps(fit.to_json(tool), indent=1, allow_nan=False) + "\n"
+        digest = _sha(text)
+        rel = f"{group_dir(fit.family, fit.recipe)}/losses/{slug(fit.metric)}-{digest[:10]}.json"
+        if not (out_dir / rel).exists() or _sha((out_dir / rel).read_text()) != digest:
+            atomic_write_text(out_dir / rel, text)
+        merged[(fit.family, fit.recipe, fit.metric)] = {"file": rel, "sha256": digest}
+    return merged
+
+
+def load_loss_fits(path: str | Path) -> list[LossFit]:
+    """Every loss fit listed in `path/index.json` ("losses"), each checked against its hash."""
+    path = Path(path)
+    out = []
+    for entry in _loss_entries(check_fits_dir(path), path / INDEX_FILE).values():
+        file = path / entry["file"]
+        text = read_text(file, "loss-fit file listed in index.json", REFIT)
+        if _sha(text) != entry["sha256"]:
+            raise DataError(file, None, "does not match the hash index.json gives (changed or partly written)", REFIT)
+        try:
+            data = json.loads(text, parse_constant=lambda c: None)
+        except json.JSONDecodeError as exc:
+            raise DataError(file, None, f"not valid JSON ({exc.msg})", REFIT, line=exc.lineno) from None
+        out.append(LossFit.from_json(data, file))
+    return out
 
 
 def load_fits(path: str | Path) -> tuple[list[SkillFit], str]:

@@ -14,8 +14,8 @@ SHIPPED_RUNS, SHIPPED_FITS = REPO / "runs" / "demo", REPO / "fits"
 
 
 def test_demo_flow_on_the_tiny_ladder(tmp_path):
-    """pilot -> fit -> predict wiring, on the seconds-long ladder (two sizes: too few to
-    forecast from, so every skill must say not-predictable rather than give a number)."""
+    """pilot -> fit -> predict wiring, on the seconds-long ladder (two sizes: too few to check
+    any law by a hold-out, so every forecast must say low confidence, and why)."""
     import torch
 
     torch.set_num_threads(1)
@@ -23,7 +23,7 @@ def test_demo_flow_on_the_tiny_ladder(tmp_path):
     assert result.runs_dir == tmp_path / "runs" / "tiny" and len(result.runs) == 2
     assert Fits.load(result.fits_dir).skills and {f.skill for f in result.forecasts} == {"add", "sort"}
     for f in result.forecasts:
-        assert f.status == "not-predictable" and f.accuracy is None and "sizes" in f.reason
+        assert f.confidence == "low" and "too few sizes" in f.confidence_reason, f
 
 
 def _grok_step(series, level=0.5):
