@@ -107,8 +107,8 @@ def plural(count: int, noun: str) -> str:
 # Every flag with a range is checked as it is parsed, by one shared option type, so that each
 # command refuses a bad value the same way (one line, exit 2) before it reads a file or fits.
 
-MIN_DRAWS = 20
-"""Fewest bootstrap draws `--draws` accepts: fewer leave no draw in the tails of an 80%
+MIN_DRAWS = 10
+"""Fewest bootstrap draws `--draws` accepts: fewer leave no draw in the 10% tails of an 80%
 interval, which would print a confident interval that the data does not support."""
 
 

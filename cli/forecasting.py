@@ -11,7 +11,7 @@ import typer
 from cli.common import (
     DrawsOpt, FamilyOpt, FitsDir, IntervalOpt, JsonOpt, PlanTokensPerParamOpt, PlotOpt, RecipeOpt, SkillOpt, TargetOpt,
     ThresholdOpt, TokensPerParamOpt, at_least, choice_check, console, fraction_check, log, output_dir, output_file,
-    plural, positive_check, print_json, print_notes, quantity, size_option,
+    plural, print_json, print_notes, quantity, size_option,
 )
 from cli.losses import aggregate_table, loss_fit_table, loss_forecast_table, loss_plan_table
 from cli.render import backtest_table, fit_table, forecast_table, target_plan_text
@@ -208,7 +208,7 @@ def plan_command(
     recipe: RecipeOpt = None,
     interval: IntervalOpt = 0.8,
     tokens_per_param: PlanTokensPerParamOpt = TOKENS_PER_PARAM,
-    loss: Annotated[float | None, typer.Option("--loss", callback=positive_check("--loss", "2.1"), help="Loss to reach: smallest compute whose compute-optimal model gets there (per loss series, or --skill).")] = None,
+    loss: Annotated[float | None, typer.Option("--loss", help="Loss to reach: smallest compute whose compute-optimal model gets there (per loss series, or --skill).")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Compute-budget planning: `--skill S --target 0.6`, `--budget 1e24`, or `--loss 2.1`."""

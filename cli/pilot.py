@@ -9,7 +9,7 @@ import typer
 
 from cli.common import JsonOpt, ThreadsOpt, console, log, output_dir, positive_int, print_json, size_option
 from cli.render import forecast_table, pilot_table, pilot_progress, sweep_table
-from forecast.errors import UsageError
+from forecast.errors import DataError, UsageError
 from forecast.quantities import format_count, format_flops
 
 
@@ -38,10 +38,9 @@ def pilot_command(
     """Train a pilot ladder of small transformers on synthetic skills, writing runs as they train.
 
     Rerunning the same command resumes an interrupted ladder and skips finished runs."""
-    if config is not None:  # a missing or unreadable config fails before torch loads
-        from forecast.io import read_text
-
-        read_text(config, "ladder config", "give the path of a .toml or .json ladder config")
+    if config is not None and not config.is_file():  # before torch loads (load_ladder reads it)
+        raise DataError(config, None, "no such file" if not config.exists() else "not a file",
+                        "give the path of a .toml or .json ladder config")
     from forecast.pilot import load_ladder, preset_ladder, preset_names
     from forecast.pilot.executors import EXECUTORS
 

@@ -242,6 +242,9 @@ def _compare_skill(skill: str, by: str, fixed: str, fits: dict[str, SkillFit], t
         return SkillComparison(**base, baseline=baseline or "", speeds=tuple(speeds), advantages=(), verdicts=())
     largest = len(sizes) - 1
     median_at = lambda g, j: _median(draws[g][j])  # noqa: E731
+    if baseline in draws and not math.isfinite(median_at(baseline, largest)):  # no speed to compare with
+        raise UsageError(f"--baseline {baseline}: {skill} never groks for it within {HORIZON:g}× the pilots' "
+                         f"training at {format_count(sizes[largest])} params; choose another baseline")
     if baseline is None or baseline not in draws:
         baseline = min(draws, key=lambda g: median_at(g, largest))
     ceiling = to_measure_ceiling(draws)

@@ -217,14 +217,26 @@ def test_7_a_budget_below_anything_the_pilots_saw_is_out_of_range():
     assert f["status"] == "out-of-range" and f["accuracy"] is None
 
 
+@pytest.mark.xfail(strict=True, reason="needs predict.py: a skill whose largest pilots crossed before their first "
+                   "kept checkpoint is called `smooth` ('no grok moment', before_tokens null) while its own note "
+                   "says it crosses before 37M tokens")
+def test_7_a_skill_forecast_to_cross_before_the_pilots_is_not_called_smooth(tmp_path):
+    ladder(tmp_path / "runs", skills=("skill",))  # D½(10M params) = 20M tokens: before the first kept checkpoint
+    fit_json(tmp_path / "runs", tmp_path / "fits")
+    (f,) = output(invoke("predict", "--fits", tmp_path / "fits", "--params", "3e7", "--json"), "predict")["forecasts"]
+    if any(n["code"] == "grok-before-pilots" for n in f["notes"]):
+        assert f["status"] != "smooth" and f["grok"]["before_tokens"] is not None, f
+
+
 def test_7_a_grok_point_earlier_than_any_evaluation_is_a_bound_not_a_number(tmp_path):
     """Every pilot has crossed by its first evaluation: the crossing is "< first tokens"
     (null with a bound in JSON), never the search's clamp value."""
-    runs = ladder(tmp_path / "runs", skills=("skill",))
+    truth = dataclasses.replace(TRUTH, d_half=3e8)  # the pilots cross between 60M and 1.5B tokens
+    runs = ladder(tmp_path / "runs", skills=("skill",), truth=truth)
     fit_json(tmp_path / "runs", tmp_path / "fits")
     first = min(float(t) for r in runs for t in r.series["skill"].tokens if t >= 0.01 * r.final_tokens)  # after warm-up
-    target = 3e8  # D½ = 1e8 · 300^-0.7 ≈ 1.8M tokens, before any kept pilot checkpoint (~37M)
-    assert TRUTH.grok_tokens(target) < first
+    target = 3e8  # D½ = 3e8 · 300^-0.7 ≈ 5.5M tokens, before any kept pilot checkpoint (~37M)
+    assert truth.grok_tokens(target) < first
     (f,) = output(invoke("predict", "--fits", tmp_path / "fits", "--params", target, "--json"), "predict")["forecasts"]
     grok = f["grok"]
     assert grok["tokens"] is None and grok["flops"] is None and grok["low"] is None
@@ -279,10 +291,11 @@ def test_9_compare_refuses_an_absolute_threshold_outside_0_1(recipes):
     assert_one_line_error(invoke("compare", recipes, "--threshold", "2", *FAST), "--threshold")
 
 
-def test_9_compare_refuses_a_baseline_that_is_not_predictable(recipes, tmp_path):
+def test_9_compare_refuses_a_baseline_with_no_speed_to_compare_with(recipes, tmp_path):
+    """`never` never groks (or is not predictable at all): no ratio against it means anything."""
     args = ("compare", recipes, "--baseline", "never", *FAST)
-    line = assert_one_line_error(invoke(*args), "--baseline never", "not predictable")
-    assert "choose another baseline" in line
+    line = assert_one_line_error(invoke(*args), "--baseline never", "choose another baseline")
+    assert "never groks" in line or "not predictable" in line
 
 
 def _verdict_numbers(text: str):
@@ -348,14 +361,21 @@ def test_11_tokens_derived_from_compute_are_labelled_so(tmp_path):
     assert "(given)" in given
 
 
-def test_11_an_import_whose_metric_matches_nothing_writes_nothing(tmp_path):
-    """Only LAMBADA's perplexity (a loss) survives `--metric f1`: a run with no skill at all."""
-    results = tmp_path / "m_step1000.json"
+def test_11_an_import_whose_metric_matches_nothing_is_not_silent(tmp_path):
+    """`--metric f1` matches no task: with only LAMBADA's perplexity (a loss metric) left the
+    run is imported for loss forecasts, with a note naming --metric; with nothing left,
+    nothing is written and the import fails."""
+    results = tmp_path / "lm" / "m_step1000.json"
+    results.parent.mkdir()
     results.write_text(json.dumps({"results": {"lambada_openai": {"acc": 0.3, "ppl": 40.0}, "piqa": {"acc": 0.6}},
                                    "config": {"model_args": "pretrained=org/m"}}))
-    out = tmp_path / "out"
-    assert_one_line_error(invoke("import", "lm-eval", results, "--params", "70M", "--tokens-per-step", "2M",
-                                 "--metric", "f1", "--out", out), "--metric", "no skill")
+    flags = ("--params", "70M", "--tokens-per-step", "2M", "--metric", "f1")
+    loss_only = invoke("import", "lm-eval", results, *flags, "--out", tmp_path / "a")
+    assert loss_only.exit_code == 0, loss_only.stderr
+    assert any("no skill with an accuracy" in n and "--metric" in n for n in loss_only.stderr.splitlines())
+    results.write_text(json.dumps({"results": {"piqa": {"acc": 0.6}}, "config": {"model_args": "pretrained=org/m"}}))
+    out = tmp_path / "b"
+    assert_one_line_error(invoke("import", "lm-eval", results, *flags, "--out", out), str(results))
     assert not out.exists() or not any(out.iterdir())
 
 
@@ -436,7 +456,8 @@ def test_14_compare_json_with_grok_points_beyond_the_horizon_is_strict_json(reci
     result = invoke("compare", recipes, "--json", *FAST, "--target-params", "10")
     data = output(result, "compare")  # output() refuses NaN and Infinity
     (c,) = data["comparisons"]
-    assert [s["tokens"] for s in c["speeds"] if not s["pilot"]] == [None] * 3
+    at_target = [s["tokens"] for s in c["speeds"] if not s["pilot"]]
+    assert at_target and all(t is None for t in at_target)
 
 
 @pytest.mark.slow
@@ -446,9 +467,9 @@ def test_14_compare_real_families_by_family_is_strict_json(tmp_path):
     imported = invoke("import", "long", evals, "--params-column", "nonembedding_params", "--shots", "0",
                       "--out", tmp_path / "runs")
     assert imported.exit_code == 0, imported.stderr
-    data = output(invoke("compare", tmp_path / "runs", "--by", "family", "--skill", "piqa", "--skill", "lambada_openai",
+    data = output(invoke("compare", tmp_path / "runs", "--by", "family", "--skill", "lambada_openai",
                          "--draws", "20", "--target-params", "70B", "--json"), "compare")
-    assert {c["skill"] for c in data["comparisons"]} == {"piqa", "lambada_openai"}
+    assert [c["skill"] for c in data["comparisons"]] == ["lambada_openai"]
 
 
 def test_14_backtest_of_single_checkpoint_runs_has_no_traceback(tmp_path):
