@@ -425,6 +425,13 @@ def flag_cases() -> list[Case]:
         add(f"{command[0]} --plot in a missing directory's file", (*command, "--plot", "{ws}/file.txt/x.png"),
             "--plot")
     add("predict unknown skill", (*PREDICT, "--skill", "gsm9k"), "gsm9k")
+    add("predict --metric bananas", (*PREDICT, "--metric", "bananas"), "--metric")
+    add("predict --metric loss with --plot", (*PREDICT, "--metric", "loss", "--plot", "{ws}/p.png"), "--metric loss")
+    add("predict --metric loss without loss fits", (*PREDICT, "--metric", "loss"), "loss")
+    add("predict --aggregate without members", (*PREDICT, "--aggregate", "avg="), "--aggregate")
+    add("predict --aggregate of an unknown skill", (*PREDICT, "--aggregate", "avg=add,nope"), "nope")
+    add("plan --loss -1", ("plan", "--fits", "{ws}/fits", "--loss", "-1"), "--loss")
+    add("plan --loss and --budget", ("plan", "--fits", "{ws}/fits", "--loss", "2", "--budget", "1e20"), "--loss")
     add("predict unknown family", (*PREDICT, "--family", "nope"), "nope")
     add("predict --fits a file", ("predict", "--fits", "{ws}/file.txt", "--params", "1M"), "file.txt")
     add("predict --fits missing", ("predict", "--fits", "{ws}/nope", "--params", "1M"), "nope")
