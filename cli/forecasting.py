@@ -41,16 +41,21 @@ def holdout_check(rule: str) -> str:
     return rule
 
 
+PoolOpt = Annotated[str | None, typer.Option(
+    "--pool", help="families: one more candidate law borrows slopes from the other families in the runs "
+    "(each family keeps its own offset; the forecast names them). Default: families are never pooled.")]
+
+
 def fit_options(draws: int, seed: int = 0, laws: str | None = None, smooth: bool = False,
                 skip_fraction: float | None = None, min_sizes: int | None = None, allow_incomplete: bool = False,
-                losses: bool = False):
+                losses: bool = False, pool: str | None = None):
     """`FitOptions` from the flags (validated by `FitOptions` itself)."""
     from forecast.fitting import FitOptions
 
     chosen = {} if not laws else {"laws": tuple(x.strip() for x in laws.split(",") if x.strip())}
     extra = {k: v for k, v in (("skip_fraction", skip_fraction), ("min_sizes", min_sizes)) if v is not None}
     return FitOptions(draws=draws, seed=seed, smooth=smooth, allow_incomplete=allow_incomplete, losses=losses,
-                      **chosen, **extra)
+                      pool=pool, **chosen, **extra)
 
 
 def load_fittable(runs_dir: Path, allow_incomplete: bool):
@@ -82,6 +87,7 @@ def fit_command(
     skip_fraction: SkipFractionOpt = None,
     min_sizes: MinSizesOpt = None,
     allow_incomplete: Annotated[bool, typer.Option("--allow-incomplete", help="Also fit pilot runs whose training did not finish.")] = False,
+    pool: PoolOpt = None,
     losses: Annotated[bool, typer.Option("--losses/--no-losses", help="Also fit L(N, D) to every loss series (validation and task losses), for `predict --metric loss`.")] = True,
     plot: PlotOpt = None,
     json_out: JsonOpt = False,
@@ -92,7 +98,7 @@ def fit_command(
     plot = output_file(plot)
     output_dir(out)
     runs, notes = load_fittable(runs_dir, allow_incomplete)  # before the fitting engine (torch) is imported
-    options = fit_options(draws, seed, laws, smooth, skip_fraction, min_sizes, allow_incomplete, losses)
+    options = fit_options(draws, seed, laws, smooth, skip_fraction, min_sizes, allow_incomplete, losses, pool)
     with log.status(f"fitting {plural(len(runs), 'run')}"):
         fits = forecast.fit(runs, skills=skill, family=family, recipe=recipe, options=options)
     if not fits.skills and not fits.losses:
@@ -258,6 +264,7 @@ def backtest_command(
     interval: IntervalOpt = 0.8,
     draws: DrawsOpt = DEFAULT_DRAWS,
     allow_incomplete: Annotated[bool, typer.Option("--allow-incomplete", help="Also use pilot runs whose training did not finish.")] = False,
+    pool: PoolOpt = None,
     plot: PlotOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -265,8 +272,8 @@ def backtest_command(
     import forecast
 
     plot = output_file(plot)
-    runs, notes = load_fittable(runs_dir, allow_incomplete)
-    options = fit_options(draws, allow_incomplete=allow_incomplete)
+    runs, notes = load_fittable(runs_dir, allow_incomplete)  # before the fitting engine (torch) is imported
+    options = fit_options(draws, allow_incomplete=allow_incomplete, pool=pool)
     with log.status("backtesting"):
         result = forecast.backtest(runs, holdout=holdout, family=family, recipe=recipe, skills=skill,
                                    options=options, level=interval)

@@ -32,6 +32,10 @@ Counted in the noise of single-checkpoint models (leaderboards), whose scatter n
 trajectory can measure."""
 PRIOR_WEIGHT = 3
 """How many second differences the prior noise counts as."""
+OWN_PROB = "own_prob"
+"""The intermediate −ln(mean probability of the correct answer) of the skill itself, when the
+runs log `prob` (pilots, lm-eval `--samples`): PassUntil's signal, far below what greedy
+accuracy resolves (Hu et al. 2024)."""
 UNKNOWN_TOKENS = 1.0
 """Training tokens put in for runs that give none (leaderboard rows whose budget is not
 published): all models of the group are then taken as trained alike, and laws in compute
@@ -278,6 +282,12 @@ def observations(
                 by_step = dict(zip(other.step.tolist(), other.loss.tolist()))
                 values = np.array([by_step.get(int(st), np.nan) for st in s.step[keep]], dtype=np.float64)
             loss_columns.setdefault(key, []).append(values)
+        if s.has_prob:  # −ln P(correct answer): a continuous accuracy that moves before greedy accuracy does
+            with np.errstate(divide="ignore"):
+                surprisal = -np.log(np.clip(s.prob[keep], 1e-12, 1.0))
+            loss_columns.setdefault(OWN_PROB, []).append(surprisal)
+        elif any(r.series[skill].has_prob for r in with_skill):
+            loss_columns.setdefault(OWN_PROB, []).append(np.full(count, np.nan))
     arrays = {k: np.concatenate(v) if v else np.array([]) for k, v in columns.items()}
     losses = {k: np.concatenate(v) for k, v in loss_columns.items()}
     losses = {k: v for k, v in losses.items() if np.isfinite(v).any()}
