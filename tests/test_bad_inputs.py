@@ -462,6 +462,8 @@ def flag_cases() -> list[Case]:
     add("fit --skip-fraction nan", (*FIT, "--skip-fraction", "nan"), "--skip-fraction")
     add("fit --min-sizes 0", (*FIT, "--min-sizes", "0"), "--min-sizes")
     add("fit --laws nonsense", (*FIT, "--laws", "nonsense"), "nonsense")
+    add("fit --pool bananas", (*FIT, "--pool", "bananas"), "--pool")
+    add("backtest --pool x", (*BACKTEST, "--pool", "x"), "--pool")
     add("fit unknown skill", (*FIT, "--skill", "nope"), "nope")
     add("fit unknown family", (*FIT, "--family", "nope"), "nope")
     add("fit missing runs", ("fit", "{ws}/nope", "--out", "{ws}/fits"), "nope")
