@@ -31,7 +31,7 @@ from forecast import write_runs
 from forecast.synthetic import GrokTruth, synthetic_ladder
 
 TRIALS = 24
-SKILLS = tuple(f"skill{i:02d}" for i in range(12))  # twelve files, then the index: a window to land in
+SKILLS = tuple(f"skill{i}" for i in range(8))  # eight files, then the index: a window to land in
 MIN_IN_WINDOW = 3  # trials go on (up to 3 × TRIALS) until this many kills landed inside the write window
 FIT_FLAGS = ("--draws", "20", "--laws", "grok_scaling")
 FIT = "from cli import app; app(prog_name='forecast')"
