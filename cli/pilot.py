@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from cli.common import JsonOpt, ThreadsOpt, console, log, positive_int, print_json, quantity
+from cli.common import JsonOpt, ThreadsOpt, console, log, output_dir, positive_int, print_json, size_option
 from cli.render import forecast_table, pilot_table, pilot_progress, sweep_table
-from forecast.errors import UsageError
+from forecast.errors import DataError, UsageError
 from forecast.quantities import format_count, format_flops
 
 
@@ -38,6 +38,9 @@ def pilot_command(
     """Train a pilot ladder of small transformers on synthetic skills, writing runs as they train.
 
     Rerunning the same command resumes an interrupted ladder and skips finished runs."""
+    if config is not None and not config.is_file():  # before torch loads (load_ladder reads it)
+        raise DataError(config, None, "no such file" if not config.exists() else "not a file",
+                        "give the path of a .toml or .json ladder config")
     from forecast.pilot import load_ladder, preset_ladder, preset_names
     from forecast.pilot.executors import EXECUTORS
 
@@ -152,7 +155,7 @@ def _print_status(family_dir: Path, specs, as_json: bool) -> None:
 
 def demo_command(
     out: Annotated[Path, typer.Option("--out", help="Writes OUT/runs/demo/ (pilot runs) and OUT/fits/.")] = Path("out/demo"),
-    params: Annotated[str, typer.Option("--params", help="Target model size in non-embedding parameters.")] = "1M",
+    params: Annotated[float, size_option("--params", "Target model size in non-embedding parameters.")] = "1M",
     device: Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")] = "auto",
     threads: ThreadsOpt = None,
     json_out: JsonOpt = False,
@@ -160,13 +163,15 @@ def demo_command(
     """The main job: train the `demo` pilot ladder, fit every skill, forecast a larger model.
 
     Rerunning skips finished pilot runs; `forecast predict --fits OUT/fits` forecasts other sizes."""
+    if device not in ("auto", "cpu", "cuda"):  # before torch loads (resolve_device checks it again)
+        raise UsageError(f"--device: unknown device {device!r}; use auto, cpu or cuda")
+    target = params
+    output_dir(out, "--out")
     from forecast.demo import run_demo
-    from forecast.io import check_writable_dir
+    from forecast.pilot import resolve_device
     from forecast.run_files import final_accuracy
 
-    target = quantity("--params")(params)
-    positive_int(threads, "--threads", "1")
-    check_writable_dir(out, "--out")
+    device = resolve_device(device)  # no CUDA for --device cuda is an error before anything is written
     log.print(f"pilot ladder [bold]demo[/] → {out / 'runs' / 'demo'}, then fits → {out / 'fits'}")
     with pilot_progress() as (_, report):
         result = run_demo(out, target, device, report, threads=threads)
