@@ -200,7 +200,7 @@ def skill_fit_from_json(data: Any, file: Path) -> SkillFit:
             why=data["why"], notes=tuple(Note.from_json(n) for n in data["notes"]), options=data["options"],
             tokens_known=bool(data.get("tokens_known", True)),
             borrowed_from=tuple(data.get("borrowed_from", ())), flat=bool(data.get("flat", False)),
-            accelerating=bool(data.get("accelerating", False)),
+            accelerating=data.get("accelerating") if isinstance(data.get("accelerating"), bool) else None,
             span=float(data.get("span", 0.0)),
         )
     except DataError:

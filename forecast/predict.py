@@ -31,6 +31,9 @@ from forecast.status import Note, NoteCode, Status
 
 HORIZON = 100.0
 """A grok point further than this many times the planned tokens is reported as never."""
+MAX_BELOW = 100.0
+"""A target trained on more than this many times fewer tokens than the earliest pilot
+evaluation is `out-of-range`: early training is not what the pilots measured."""
 FAR_EXTRAPOLATION = 100.0
 """Note when the target's compute exceeds the largest pilot's by more than this factor."""
 
@@ -213,6 +216,12 @@ def predict_skill(sf: SkillFit, params: float, *, tokens: float | None = None, f
         return SkillForecast(status=Status.NOT_PREDICTABLE, accuracy=None, grok=None, p_grok=None, threshold=None,
                              reason=sf.reason, **base)
     distance = float(extrapolation_distance(params, flops, max(sf.sizes), sf.max_flops))
+    earliest = min(float(min(p.tokens)) for p in sf.pilots)
+    if sf.tokens_known and tokens < earliest / MAX_BELOW:
+        return SkillForecast(status=Status.OUT_OF_RANGE, accuracy=None, grok=None, p_grok=None, threshold=None,
+                             law=sf.law, reason=f"the target trains on {format_count(tokens)} tokens, more than "
+                             f"{MAX_BELOW:g}× fewer than the earliest pilot evaluation ({format_count(earliest)}): "
+                             "the pilots say nothing about so early in training", **base)
     if distance > MAX_EXTRAPOLATION:
         return SkillForecast(status=Status.OUT_OF_RANGE, accuracy=None, grok=None, p_grok=None, threshold=None,
                              law=sf.law, reason=f"the target lies {distance:.1f} e-folds beyond the largest pilot "
@@ -225,7 +234,6 @@ def predict_skill(sf: SkillFit, params: float, *, tokens: float | None = None, f
     accuracy = Interval.of(samples.observed(still, rng, params, tokens)[:, 0], level)
     thresholds = samples.threshold(threshold)
     p_grok = float(np.mean(model_acc >= thresholds))
-    earliest = min(float(min(p.tokens)) for p in sf.pilots)
     low_search = min(earliest, tokens) / 1e4
     grok_tokens = samples.grok_tokens(params, thresholds, low=low_search, high=tokens * HORIZON)
     when = Interval.of(grok_tokens, level)
@@ -269,7 +277,7 @@ def _status(sf: SkillFit, threshold: float | None, crossed_in_pilots: bool, grok
     point falls."""
     if sf.flat or sf.weight_of(("level",)) >= 0.5:
         return Status.FLAT
-    if threshold is None and not sf.accelerating:
+    if threshold is None and sf.accelerating is False:
         return Status.SMOOTH
     if crossed_in_pilots:  # the fit says the largest pilot had crossed by its end
         return Status.GROKKED_IN_PILOTS

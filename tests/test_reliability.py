@@ -209,17 +209,12 @@ def test_7_a_target_beyond_any_documented_range_is_out_of_range_with_no_number()
     assert "1e+40 params" in human.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="needs predict.py: a budget below the pilots' earliest evaluated tokens "
-                   "(here 3e-6 tokens) is out of range, not a confident 0% 'grokked-in-pilots'")
 def test_7_a_budget_below_anything_the_pilots_saw_is_out_of_range():
     (f, *_) = output(invoke("predict", "--fits", REPO / "fits", "--params", "50K", "--compute", "1", "--json"),
                      "predict")["forecasts"]
     assert f["status"] == "out-of-range" and f["accuracy"] is None
 
 
-@pytest.mark.xfail(strict=True, reason="needs predict.py: a skill whose largest pilots crossed before their first "
-                   "kept checkpoint is called `smooth` ('no grok moment', before_tokens null) while its own note "
-                   "says it crosses before 37M tokens")
 def test_7_a_skill_forecast_to_cross_before_the_pilots_is_not_called_smooth(tmp_path):
     ladder(tmp_path / "runs", skills=("skill",))  # D½(10M params) = 20M tokens: before the first kept checkpoint
     fit_json(tmp_path / "runs", tmp_path / "fits")
@@ -379,8 +374,6 @@ def test_11_an_import_whose_metric_matches_nothing_is_not_silent(tmp_path):
     assert not out.exists() or not any(out.iterdir())
 
 
-@pytest.mark.xfail(strict=True, reason="needs importers/lm_eval.py: say that --metric f1 matched no task "
-                   "(today: 'field skill: the run has no checkpoints; fix: add at least one row per skill')")
 def test_11_an_import_whose_metric_matches_nothing_names_the_flag(tmp_path):
     results = tmp_path / "results.json"
     results.write_text(json.dumps({"results": {"piqa": {"acc,none": 0.6}},
@@ -389,8 +382,6 @@ def test_11_an_import_whose_metric_matches_nothing_names_the_flag(tmp_path):
                                  "--metric", "f1", "--out", tmp_path / "out"), "--metric")
 
 
-@pytest.mark.xfail(strict=True, reason="needs importers/lm_eval.py: a metric value that is not a number "
-                   "('acc,none': \"high\") drops the task silently instead of an error naming the field")
 def test_14_an_import_refuses_a_metric_that_is_not_a_number(tmp_path):
     results = tmp_path / "results.json"
     results.write_text(json.dumps({"results": {"piqa": {"acc,none": "high"}, "arc_easy": {"acc,none": 0.4}},
