@@ -182,7 +182,7 @@ class Observations:
         cannot be told)."""
         keep = self.accuracy <= 0.5 * (self.chance + self.top)
         runs = [r for r in np.unique(self.run[keep]) if np.sum(keep & (self.run == r)) >= 3]
-        columns, rows, y = [], [], []
+        rows, y = [], []
         if runs:  # trajectories: per-run intercept and slope, a shared curvature
             x_all = np.log(self.tokens)
             for k, r in enumerate(runs):

@@ -32,7 +32,7 @@ import numpy as np
 from forecast.candidates import CandidateFit
 from forecast.errors import UsageError
 from forecast.results import Calibration, SkillFit
-from forecast.selection import extrapolation_span, prior_calibration
+from forecast.selection import effective_reach, extrapolation_span, prior_calibration
 
 SAMPLES = 4000
 """Monte-Carlo samples per forecast."""
@@ -114,7 +114,7 @@ class SurfaceSamples:
         with np.errstate(over="ignore", invalid="ignore"):  # bisections probe far beyond the pilots: overflow reads as inf tokens
             for part, n, t in self._per_part(params, tokens):
                 drift = np.maximum(part.eps[:, None] * part.rate, -MAX_SLOWDOWN)
-                out.append(part.fit.accuracy(part.rows, n, t * np.exp(drift * self._far(n, t) / part.span)))
+                out.append(part.fit.accuracy(part.rows, n, t * np.exp(drift * effective_reach(self._far(n, t), part.span))))
         return np.concatenate(out, axis=0)
 
     def model_accuracy(self, params: float | np.ndarray, tokens: float | np.ndarray) -> np.ndarray:
@@ -127,7 +127,7 @@ class SurfaceSamples:
             for part, n, t in self._per_part(params, tokens):
                 drift = np.maximum(part.eps[:, None] * part.rate, -MAX_SLOWDOWN)
                 rows = np.repeat(part.fit.theta[None, :], len(part.rows), axis=0)
-                out.append(part.fit.accuracy(rows, n, t * np.exp(drift * self._far(n, t) / part.span)))
+                out.append(part.fit.accuracy(rows, n, t * np.exp(drift * effective_reach(self._far(n, t), part.span))))
         return np.concatenate(out, axis=0)
 
     def _far(self, params: np.ndarray, tokens: np.ndarray) -> np.ndarray:
@@ -162,7 +162,7 @@ class SurfaceSamples:
         if not (sigma is not None and math.isfinite(sigma)):
             p = np.clip(accuracy, 0, 1)
             sigma = np.sqrt(p * (1 - p) / self.fit.n_eval) if self.fit.n_eval else 0.0
-        shape = np.concatenate([part.shape[:, None] * part.error * self._far(n, t) / part.span
+        shape = np.concatenate([part.shape[:, None] * part.error * effective_reach(self._far(n, t), part.span)
                                 * np.ones((1, accuracy.shape[1]))
                                 for part, n, t in self._per_part(params, tokens)], axis=0)
         noise = rng.standard_normal(accuracy.shape) * sigma

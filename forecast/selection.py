@@ -56,8 +56,11 @@ PRIOR_MISFIT = 0.01
 reach (1 point one span out)."""
 PRIOR_COUNT = 1.0
 """How many hold-outs the priors count as."""
-MIN_DISTANCE = 0.05
-"""Hold-outs closer than this (e-folds) are scored as if at this distance."""
+MIN_REACH = 0.25
+"""Any extrapolation counts as reaching at least a quarter of the law's span: a hold-out
+just beyond the fitted sizes still misses by what refitting on noisy points costs, which
+does not shrink to zero with the distance (dividing it by a tiny reach would inflate the
+rates; `reach`)."""
 MIN_SPAN = math.log(2.0)
 """The smallest span of fitted sizes a law's extrapolation is measured against (e-folds)."""
 MAX_SHIFT = 4.0
@@ -79,8 +82,8 @@ class HoldoutItem:
 
     @property
     def reach(self) -> float:
-        """How far the hold-out extrapolated, in units of the law's span."""
-        return max(self.distance, MIN_DISTANCE) / self.span
+        """How far the hold-out extrapolated, in units of the law's span (at least `MIN_REACH`)."""
+        return effective_reach(self.distance, self.span)
 
     @property
     def worst(self) -> float:
@@ -91,6 +94,14 @@ class HoldoutItem:
     def excess(self) -> float:
         """`worst` beyond measurement noise (root of the excess variance, ≥ 0)."""
         return math.sqrt(max(0.0, self.worst**2 - self.noise**2))
+
+
+def effective_reach(distance, span: float):
+    """Distance (e-folds; scalar or array) over span, at least `MIN_REACH` for any distance
+    beyond the pilots (0 inside them)."""
+    reach = np.asarray(distance, dtype=float) / span
+    return np.where(reach > 0, np.maximum(reach, MIN_REACH), 0.0) if reach.ndim else \
+        (max(float(reach), MIN_REACH) if reach > 0 else 0.0)
 
 
 def extrapolation_span(spec: Spec, fitted_sizes: Sequence[float]) -> float:
