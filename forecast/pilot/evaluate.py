@@ -1,4 +1,5 @@
-"""Evaluation of a pilot model on held-out problems: exact-match accuracy and answer NLL.
+"""Evaluation of a pilot model on held-out problems: exact-match accuracy, answer NLL and
+the probability of the exact answer.
 
 Exact match of greedy decoding is computed in one teacher-forced forward pass: greedy
 decoding reproduces the answer (and stops at its END) exactly when, at every answer
@@ -6,6 +7,12 @@ position, the argmax of the next-token logits given the true prefix is the true 
 by induction the greedy output then follows the true answer, and at the first position
 where the argmax differs it leaves it. `greedy_generate` decodes for real and the tests
 check that both agree. For scratchpad formats the whole written answer must match.
+
+The same pass gives the probability the model assigns to the exact answer (teacher
+forcing: the product of its answer tokens' probabilities, exp(−answer NLL)), averaged
+over problems: a continuous pass rate that moves long before greedy accuracy does, as
+PassUntil (Hu et al. 2024, "Predicting Emergent Abilities with Infinite Resolution
+Evaluation") measures pass rates far below what a finite sample resolves.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ class SkillScore:
 
     accuracy: float  # fraction of problems answered exactly (greedy decoding)
     loss: float  # answer NLL: nats summed over the answer's tokens (and END), mean over problems
+    prob: float  # probability of the exact answer, exp(-answer NLL) per problem, mean over problems
     nll_sum: float  # nats summed over every answer token of every problem
     answer_tokens: int  # answer tokens (END included) over all problems
     problems: int  # evaluation set size (n)
@@ -45,6 +53,7 @@ def score(model: GPT, batch: Batch, chunk: int = 512) -> SkillScore:
     device = batch.inputs.device
     correct = 0
     nll_sum = 0.0
+    prob_sum = 0.0
     for start in range(0, batch.inputs.shape[0], chunk):
         inputs, targets = batch.inputs[start:start + chunk], batch.targets[start:start + chunk]
         with autocast_for(device):
@@ -52,12 +61,14 @@ def score(model: GPT, batch: Batch, chunk: int = 512) -> SkillScore:
         logits = logits.float()
         mask = targets != IGNORE
         nll = F.cross_entropy(logits.transpose(1, 2), targets.clamp(min=0), reduction="none") * mask
-        nll_sum += float(nll.sum(dtype=torch.float64))
+        per_problem = nll.sum(dim=1, dtype=torch.float64)
+        nll_sum += float(per_problem.sum())
+        prob_sum += float(torch.exp(-per_problem).sum())
         right = (logits.argmax(-1) == targets) | ~mask
         correct += int(right.all(dim=1).sum())
     problems = batch.inputs.shape[0]
     answer_tokens = int((batch.targets != IGNORE).sum())
-    return SkillScore(correct / problems, nll_sum / problems, nll_sum, answer_tokens, problems)
+    return SkillScore(correct / problems, nll_sum / problems, prob_sum / problems, nll_sum, answer_tokens, problems)
 
 
 @torch.no_grad()

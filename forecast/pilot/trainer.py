@@ -252,6 +252,7 @@ def _row(step: int, tokens: int, flops: float, scores: Mapping[str, SkillScore])
         "step": step, "tokens": tokens, "flops": flops,
         "accuracy": {name: s.accuracy for name, s in scores.items()},
         "loss": {name: s.loss for name, s in scores.items()},
+        "prob": {name: s.prob for name, s in scores.items()},
         "n": {name: s.problems for name, s in scores.items()},
         VAL_LOSS: nll / max(answer_tokens, 1),
     }
@@ -265,7 +266,8 @@ def _as_run(spec: RunSpec, rows: list[dict[str, Any]], device: torch.device, com
     series = {
         name: make_series(name, steps, tokens, flops=flops, chance=0.0,
                           accuracy=[r["accuracy"][name] for r in rows],
-                          loss=[r["loss"][name] for r in rows], n=[r["n"][name] for r in rows])
+                          loss=[r["loss"][name] for r in rows], prob=[r["prob"][name] for r in rows],
+                          n=[r["n"][name] for r in rows])
         for name in spec.skills
     }
     series[VAL_LOSS] = make_series(VAL_LOSS, steps, tokens, flops=flops, loss=[r[VAL_LOSS] for r in rows])
@@ -274,9 +276,11 @@ def _as_run(spec: RunSpec, rows: list[dict[str, Any]], device: torch.device, com
         "device": device.type,
         "params_total": spec.model.params_total,
         "params_matmul": spec.model.params_matmul,
+        "examples_per_step": spec.train.batch_size,
         "tokens_counted": "every input token of each training sequence (prompt and answer), padding excluded",
         "flops_counted": "per sequence of T input tokens: 6*params_matmul*T + 12*n_layer*n_embd*T^2",
-        "accuracy": "exact match of greedy decoding on the held-out set; loss: answer NLL in nats per problem",
+        "accuracy": "exact match of greedy decoding on the held-out set; loss: answer NLL in nats per problem; "
+                    "prob: probability of the exact answer by teacher forcing, exp(-answer NLL), mean over problems",
         "config": spec.to_json(),
     }
     return Run(name=spec.name, params=float(spec.model.params_non_embedding), family=spec.family,
