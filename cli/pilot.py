@@ -33,6 +33,10 @@ def pilot_command(
     array_parallelism: Annotated[int, typer.Option("--array-parallelism", help="Most Slurm array tasks running at once.")] = 64,
     wait_jobs: Annotated[bool, typer.Option("--wait", help="With --executor slurm: wait for the jobs and print the summary.")] = False,
     show_config: Annotated[bool, typer.Option("--show-config", help="Print the ladder config as JSON (usable with --config) and exit.")] = False,
+    ensemble: Annotated[str, typer.Option("--ensemble", help="auto: train runs of one model shape (seeds, recipes of "
+                        "similar length) together as one stacked model, up to 8 at once; off: one run at a time.")] = "auto",
+    compile_step: Annotated[bool, typer.Option("--compile", help="torch.compile the training step (opt-in; pays on "
+                            "GPUs and larger models, see benchmarks/pilot_throughput.py).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Train a pilot ladder of small transformers on synthetic skills, writing runs as they train.
@@ -46,6 +50,8 @@ def pilot_command(
     positive_int(jobs, "--jobs", "2")
     if executor not in EXECUTORS:
         raise UsageError(f"--executor {executor}: unknown executor; use {', '.join(EXECUTORS)}")
+    if ensemble not in ("auto", "off"):
+        raise UsageError(f"--ensemble {ensemble}: use auto (train compatible runs as one stacked model) or off")
     if status and directory is not None and preset is None and config is None:
         _print_status(directory, None, as_json)
         return
@@ -64,13 +70,14 @@ def pilot_command(
     if status:
         _print_status(family_dir, specs, as_json)
     elif executor == "local":
-        _train_local(ladder, specs, family_dir, device, threads, jobs, as_json)
+        _train_local(ladder, specs, family_dir, device, threads, jobs, as_json, ensemble, compile_step)
     else:
         _submit(ladder, specs, family_dir, executor, device, threads, as_json, wait_jobs or executor != "slurm",
-                partition, time_min, gpus_per_task, array_parallelism)
+                partition, time_min, gpus_per_task, array_parallelism, ensemble, compile_step)
 
 
-def _train_local(ladder, specs, family_dir: Path, device: str, threads: int | None, jobs: int, as_json: bool) -> None:
+def _train_local(ladder, specs, family_dir: Path, device: str, threads: int | None, jobs: int, as_json: bool,
+                 ensemble: str, compile_step: bool) -> None:
     from forecast.io import check_writable_dir
     from forecast.pilot import resolve_device
     from forecast.pilot.executors import default_threads
@@ -83,12 +90,14 @@ def _train_local(ladder, specs, family_dir: Path, device: str, threads: int | No
     log.print(f"pilot ladder [bold]{ladder.name}[/]: {len(specs)} runs, {where} -> {family_dir}")
     with pilot_progress() as (bars, report):
         overall = bars.add_task("ladder", total=len(specs), info="")
-        outcomes = run_local(ladder, specs, family_dir, device, threads, jobs, report, lambda _: bars.advance(overall))
+        outcomes = run_local(ladder, specs, family_dir, device, threads, jobs, report, lambda _: bars.advance(overall),
+                             ensemble, compile_step)
     _finish(outcomes, as_json)
 
 
 def _submit(ladder, specs, family_dir: Path, executor: str, device: str, threads: int | None, as_json: bool,
-            wait: bool, partition: str | None, time_min: int, gpus_per_task: int | None, array_parallelism: int) -> None:
+            wait: bool, partition: str | None, time_min: int, gpus_per_task: int | None, array_parallelism: int,
+            ensemble: str, compile_step: bool) -> None:
     from forecast.pilot.executors import SlurmOptions
     from forecast.pilot.orchestrate import submit
     if device not in ("auto", "cpu", "cuda"):  # resolved on the node that runs each job
@@ -109,7 +118,7 @@ def _submit(ladder, specs, family_dir: Path, executor: str, device: str, threads
     with pilot_progress() as (bars, _):
         overall = bars.add_task("ladder", total=len(specs), info="", visible=False)
         result = submit(ladder, specs, family_dir, executor, options, device, wait,
-                        lambda _: bars.update(overall, advance=1, visible=True), started)
+                        lambda _: bars.update(overall, advance=1, visible=True), started, ensemble, compile_step)
     if result.outcomes is None:
         if as_json:
             print_json("pilot-submitted", submitted=result.job_ids, ladder_dir=str(family_dir))

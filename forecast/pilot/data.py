@@ -1,10 +1,12 @@
-"""Batches of token ids: held-out evaluation sets and stateless per-step training batches.
+"""Batches of token ids: held-out evaluation sets, stateless per-step training batches, and
+the flat layout (`pack`) in which an ensemble trains on its members' batches at once.
 
 Training data is a pure function of (run seed, step): the batch of step s is drawn from
 `numpy.random.default_rng([seed, s])`, so a resumed run sees exactly the batches an
 uninterrupted one would, with no data-loader state to save. Runs of different sizes with
 the same seed see the same data stream. Evaluation problems come from a fixed seed per
 skill and are excluded from training by rejection sampling, so they stay held out.
+Problems are rendered to token ids in bulk (`Skill.encode`, render.py), many steps at once.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from forecast.pilot.model import Blocks
 from forecast.pilot.recipes import RecipeSpec
+from forecast.pilot.render import Encoded
 from forecast.pilot.skills import Example, Skill
 from forecast.pilot.vocab import END, PAD_ID, encode
 
@@ -41,20 +45,26 @@ class Batch:
 
 
 def collate(examples: Sequence[Example]) -> Batch:
-    """Encode examples into one batch; only the answer (and its END) carries a target, so the
+    """Encode examples (text) into one batch; only the answer (and its END) carries a target, so the
     loss is on answer tokens alone."""
     seqs = [encode(e.prompt + e.answer + END) for e in examples]
-    prompt_lengths = np.array([len(e.prompt) for e in examples])
-    lengths = np.array([len(s) - 1 for s in seqs])
-    width = int(lengths.max())
-    ids = np.full((len(seqs), width + 1), PAD_ID, dtype=np.int64)
+    ids = np.full((len(seqs), max(len(s) for s in seqs)), PAD_ID, dtype=np.int64)
     for row, seq in enumerate(seqs):
         ids[row, : len(seq)] = seq
+    return _batch(Encoded(ids, np.array([len(s) for s in seqs]), np.array([len(e.prompt) for e in examples])))
+
+
+def _batch(sequences: Encoded) -> Batch:
+    """Split `prompt + answer + END` sequences into inputs and next-token targets."""
+    lengths = sequences.lengths - 1  # the last token (END) is only ever a target
+    width = int(lengths.max())
+    ids = sequences.ids[:, : width + 1]
     positions = np.arange(width)
     # target j predicts token j+1: an answer token when j+1 >= len(prompt), up to END
-    answer = (positions >= prompt_lengths[:, None] - 1) & (positions < lengths[:, None])
+    answer = (positions >= sequences.prompt_lengths[:, None] - 1) & (positions < lengths[:, None])
     targets = np.where(answer, ids[:, 1:], IGNORE)
-    return Batch(torch.from_numpy(ids[:, :-1].copy()), torch.from_numpy(targets), torch.from_numpy(lengths))
+    return Batch(torch.from_numpy(np.ascontiguousarray(ids[:, :-1])), torch.from_numpy(targets),
+                 torch.from_numpy(lengths.astype(np.int64)))
 
 
 def eval_problems(skill: Skill, size: int, seed: int) -> np.ndarray:
@@ -69,35 +79,156 @@ def eval_problems(skill: Skill, size: int, seed: int) -> np.ndarray:
     return np.array(list(unique)[:size], dtype=np.int64)
 
 
-def sample_excluding(skill: Skill, rng: np.random.Generator, count: int, held_out: frozenset) -> list[tuple[int, ...]]:
-    """`count` training problems, none of them in `held_out` (redrawn until clear)."""
-    out: list[tuple[int, ...]] = []
-    while len(out) < count:
-        for row in skill.sample(rng, count - len(out)):
-            problem = tuple(int(x) for x in row)
-            if problem not in held_out:
-                out.append(problem)
-    return out
+def _row_keys(problems: np.ndarray) -> np.ndarray:
+    """Each problem row as one opaque value, so sets of rows compare with `np.isin`."""
+    rows = np.ascontiguousarray(problems, dtype=np.int64)
+    return rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1])))[:, 0]
+
+
+def sample_excluding(skill: Skill, rng: np.random.Generator, count: int, held_out: np.ndarray) -> np.ndarray:
+    """`count` training problems (count, operands), none of them a row of `held_out` (rejected
+    ones are redrawn, in order, until clear)."""
+    held, parts, need = _row_keys(held_out), [], count
+    while need > 0:
+        drawn = skill.sample(rng, need)
+        kept = drawn[~np.isin(_row_keys(drawn), held)]
+        parts.append(kept)
+        need -= len(kept)
+    return np.concatenate(parts) if parts else np.zeros((0, held_out.shape[1]), dtype=np.int64)
 
 
 def training_batch(
     skills: Mapping[str, Skill],
     recipe: RecipeSpec,
-    held_out: Mapping[str, frozenset],
+    held_out: Mapping[str, np.ndarray],
     seed: int,
     step: int,
     batch_size: int,
 ) -> Batch:
     """The batch of optimizer step `step`: skills drawn by the mix of the recipe's phase at that
-    step, problems drawn fresh (never from the held-out sets), rendered in the recipe's formats."""
-    rng = np.random.default_rng([seed, step])
-    mix = recipe.phase_at(step).mix
-    names = sorted(mix)
-    weights = np.array([mix[n] for n in names])
-    counts = np.bincount(rng.choice(len(names), size=batch_size, p=weights / weights.sum()), minlength=len(names))
-    examples = []
-    for name, count in zip(names, counts):
-        fmt = recipe.format_of(name, skills)
-        for problem in sample_excluding(skills[name], rng, int(count), held_out[name]):
-            examples.append(skills[name].render(problem, fmt))
-    return collate(examples)
+    step, problems drawn fresh (never rows of the held-out sets), rendered in the recipe's formats."""
+    return training_batches(skills, recipe, held_out, seed, [step], batch_size)[0]
+
+
+def training_batches(
+    skills: Mapping[str, Skill],
+    recipe: RecipeSpec,
+    held_out: Mapping[str, np.ndarray],
+    seed: int,
+    steps: Sequence[int],
+    batch_size: int,
+) -> list[Batch]:
+    """`training_batch` of each of `steps`, generated in bulk: every step draws from its own
+    generator as alone, and each skill renders the problems of all steps in one call."""
+    drawn: dict[str, list[np.ndarray]] = {}
+    per_step = []  # per step: (skill, count) in batch order
+    for step in steps:
+        rng = np.random.default_rng([seed, step])
+        mix = recipe.phase_at(step).mix
+        names = sorted(mix)
+        weights = np.array([mix[n] for n in names])
+        counts = np.bincount(rng.choice(len(names), size=batch_size, p=weights / weights.sum()), minlength=len(names))
+        for name, count in zip(names, counts):
+            drawn.setdefault(name, []).append(sample_excluding(skills[name], rng, int(count), held_out[name]))
+        per_step.append([(n, int(c)) for n, c in zip(names, counts)])
+    rendered = {name: skills[name].encode(np.concatenate(parts), recipe.format_of(name, skills))
+                for name, parts in drawn.items()}
+    cursor = dict.fromkeys(rendered, 0)
+    batches = []
+    for entries in per_step:
+        rows = []
+        for name, count in entries:
+            rows.append((rendered[name], slice(cursor[name], cursor[name] + count)))
+            cursor[name] += count
+        width = max(int(r.ids.shape[1]) for r, _ in rows)
+        ids = np.concatenate([np.pad(r.ids[part], ((0, 0), (0, width - r.ids.shape[1])), constant_values=PAD_ID)
+                              for r, part in rows])
+        batches.append(_batch(Encoded(ids, np.concatenate([r.lengths[part] for r, part in rows]),
+                                      np.concatenate([r.prompt_lengths[part] for r, part in rows]))))
+    return batches
+
+
+@dataclass(frozen=True)
+class Packed:
+    """One optimizer step of an ensemble: member e's batch in row e of a flat layout (see
+    `model.GPT.hidden`), and where the answer tokens (the only targets) sit in it."""
+
+    tokens: torch.Tensor  # (E, N) input ids, PAD in padding slots
+    blocks: Blocks  # layout of the N axis: (rows, length) per block
+    answer_index: torch.Tensor  # (E, M) positions on the N axis whose next token is an answer token
+    answer_targets: torch.Tensor  # (E, M) those next tokens; IGNORE past a member's own answer count
+    answer_counts: torch.Tensor  # (E,) answer tokens per member, float: each member's loss is its own mean
+
+    def to(self, device: torch.device | str) -> Packed:
+        move = lambda t: t.to(device, non_blocking=True)  # noqa: E731
+        return Packed(move(self.tokens), self.blocks, move(self.answer_index), move(self.answer_targets),
+                      move(self.answer_counts))
+
+
+BLOCK_COST = 0.02
+"""Each block beyond the first must save this share of the padded tokens: a block costs an
+attention call and a copy per layer (measured to pay on CPU above ~2%)."""
+
+
+def pack(batches: Sequence[Batch], max_blocks: int = 4) -> Packed:
+    """Lay out the members' batches (one per member, any widths) in one flat (E, N) layout.
+
+    Sequences are grouped by length into at most `max_blocks` blocks, chosen to pad as
+    little as possible: block b holds, for every member, the sequences whose length falls
+    in its range, right-padded to the longest of the range; its row count is the largest
+    any member needs (other members' spare rows are padding). A member's sequences keep
+    their order within a block."""
+    lengths = [b.lengths.numpy() for b in batches]
+    members = len(batches)
+    distinct = np.unique(np.concatenate(lengths))  # sorted
+    counts = np.stack([np.bincount(np.searchsorted(distinct, l), minlength=len(distinct)) for l in lengths])
+    cuts = _block_cuts(counts, distinct, max_blocks)
+    edges = [0, *cuts]  # block b covers distinct[edges[b]:edges[b + 1]]
+    layout = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        layout.append((int(counts[:, lo:hi].sum(axis=1).max()), int(distinct[hi - 1])))
+    width = sum(rows * length for rows, length in layout)
+    tokens = np.full((members, width), PAD_ID, dtype=np.int64)
+    targets = np.full((members, width), IGNORE, dtype=np.int64)
+    for e, batch in enumerate(batches):
+        inputs, goal, span = batch.inputs.numpy(), batch.targets.numpy(), lengths[e]
+        start = 0
+        for (rows, length), lo, hi in zip(layout, edges[:-1], edges[1:]):
+            chosen = np.flatnonzero((span >= distinct[lo]) & (span <= distinct[hi - 1]))
+            cols = min(length, inputs.shape[1])
+            region = slice(start, start + len(chosen) * length)
+            tokens[e, region].reshape(len(chosen), length)[:, :cols] = inputs[chosen, :cols]
+            targets[e, region].reshape(len(chosen), length)[:, :cols] = goal[chosen, :cols]
+            start += rows * length
+    answers = [np.flatnonzero(row != IGNORE) for row in targets]
+    most = max(len(a) for a in answers)
+    index = np.zeros((members, most), dtype=np.int64)
+    answer_targets = np.full((members, most), IGNORE, dtype=np.int64)
+    for e, positions in enumerate(answers):
+        index[e, : len(positions)] = positions
+        answer_targets[e, : len(positions)] = targets[e, positions]
+    return Packed(torch.from_numpy(tokens), tuple(layout), torch.from_numpy(index), torch.from_numpy(answer_targets),
+                  torch.tensor([float(len(a)) for a in answers]))
+
+
+def _block_cuts(counts: np.ndarray, distinct: np.ndarray, max_blocks: int) -> list[int]:
+    """End indices (into `distinct`) of the blocks that pad least (dynamic programming over
+    the sorted distinct lengths, at most `max_blocks` blocks, each extra block charged
+    `BLOCK_COST`). `counts` (E, m): sequences of each distinct length per member."""
+    m = len(distinct)
+    cum = np.concatenate([np.zeros((counts.shape[0], 1), dtype=np.int64), np.cumsum(counts, axis=1)], axis=1)
+    rows = (cum[:, None, :] - cum[:, :, None]).max(axis=0)  # rows[i, j]: largest member count in (i, j]
+    cost = rows * np.concatenate([[0], distinct])[None, :].astype(np.float64)  # padded tokens of block (i, j]
+    cost[np.tril_indices(m + 1)] = np.inf  # a block needs j > i
+    best, back = [cost[0]], []  # best[k][j]: least padding covering distinct[:j] with k + 1 blocks
+    for _ in range(1, max_blocks):
+        total = best[-1][:, None] + cost
+        back.append(total.argmin(axis=0))
+        best.append(total.min(axis=0))
+    scores = [b[m] * (1 + BLOCK_COST * k) for k, b in enumerate(best)]
+    blocks = int(np.argmin(scores))
+    cuts, j = [m], m
+    for k in range(blocks, 0, -1):
+        j = int(back[k - 1][j])
+        cuts.append(j)
+    return sorted(cuts)

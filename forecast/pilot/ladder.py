@@ -44,7 +44,8 @@ from forecast.errors import DataError, UsageError
 from forecast.pilot.model import ModelConfig
 from forecast.pilot.recipes import LABEL, RecipeSpec, parse_recipe
 from forecast.pilot.skills import SKILL_KINDS, Skill
-from forecast.pilot.trainer import VAL_LOSS, EvalConfig, Progress, RunSpec, TrainConfig, train_run
+from forecast.pilot.records import VAL_LOSS
+from forecast.pilot.trainer import EvalConfig, Progress, RunSpec, TrainConfig, train_runs
 
 _SIZE_FIELDS = {"layers": "n_layer", "width": "n_embd", "heads": "n_head"}
 LADDER_FORMAT = 1
@@ -163,9 +164,17 @@ def run_ladder(
     out_dir: str | Path,
     device: str | torch.device = "cpu",
     progress: Callable[[Progress], None] | None = None,
+    ensemble: str = "auto",
+    compile: bool = False,
 ) -> list[Path]:
-    """Train every run in turn (skipping complete ones, resuming interrupted ones)."""
-    return [train_run(spec, out_dir, device, progress) for spec in specs]
+    """Train every run in this process (skipping complete ones, resuming interrupted ones),
+    compatible runs together as ensembles (`ensemble` "auto"; "off": one at a time)."""
+    from forecast.pilot.ensemble import ensemble_groups
+
+    paths: dict[str, Path] = {}
+    for group in ensemble_groups(specs, ensemble):
+        paths.update(zip((s.name for s in group), train_runs(group, out_dir, device, progress, compile)))
+    return [paths[s.name] for s in specs]
 
 
 # ---------------------------------------------------------------------------- parsing helpers
