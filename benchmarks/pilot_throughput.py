@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/pilot_throughput.py --threads 1            # CPU table
     .venv/bin/python benchmarks/pilot_throughput.py --device cuda          # GPU table (MFU)
-    options: --members 1,4,8  --seconds 3  --compile  --sizes 25k,1M  --batch 128
+    options: --members 1,4,8  --seconds 3  --compile  --sizes 25k,1M  --batch 128  --clock process
 
 Every row times real training steps of the trainer (`trainer.train_step`: the stacked
 model, per-member clipping, fused AdamW) on real pilot batches (an add/sub/sort/word mix,
@@ -13,6 +13,9 @@ one shape; E = 1 is a run trained alone. Tokens/s and FLOP/s are summed over the
 Peak: on CPU, fp32 matmul FLOP/s measured here with a large square matmul on the same
 threads; on CUDA, the GPU's dense bf16 tensor-core peak from `GPU_BF16_PEAK` (the
 vendor's spec sheet) when the GPU is known, and a measured 8192² bf16 matmul either way.
+`--clock process` times by this process's CPU time instead of the wall clock: on a machine
+shared with other jobs (time-sliced cores), CPU seconds still measure the work, where wall
+seconds measure the neighbours too. CPU only, with --threads 1 (it sums every thread).
 Model FLOPs are `ModelConfig.training_flops` (6·N_matmul per token + 12·L·d·T attention,
 padding not counted), so "% peak" is model FLOPs utilisation (MFU, PaLM appendix B). The
 count includes the output projection at prompt positions, which the trainer skips (no
@@ -48,19 +51,22 @@ def known_peak(name: str) -> float | None:
     return GPU_BF16_PEAK[max(hits, key=len)] if hits else None
 
 
+CLOCK = time.perf_counter  # or time.process_time (--clock process)
+
+
 def matmul_peak(device: torch.device, seconds: float) -> float:
     """FLOP/s of a large square matmul: fp32 on CPU (2048²), bf16 on CUDA (8192²)."""
     n, dtype = (2048, torch.float32) if device.type == "cpu" else (8192, torch.bfloat16)
     a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
     torch.mm(a, b)
     _sync(device)
-    count, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
+    count, start = 0, CLOCK()
+    while CLOCK() - start < seconds:
         for _ in range(1 if device.type == "cpu" else 20):
             torch.mm(a, b)
             count += 1
         _sync(device)
-    return 2 * n**3 * count / (time.perf_counter() - start)
+    return 2 * n**3 * count / (CLOCK() - start)
 
 
 def throughput(shape: tuple, members: int, batch_size: int, device: torch.device, seconds: float,
@@ -75,7 +81,8 @@ def throughput(shape: tuple, members: int, batch_size: int, device: torch.device
     steps = range(1, 17)
     data_start = time.perf_counter()
     streams = [training_batches(skills, recipe, held, seed, steps, batch_size) for seed in range(members)]
-    packed = [pack([s[i] for s in streams]) for i in range(len(steps))]
+    lengths = [length for _, length in pack([s[0] for s in streams]).blocks] if compile else None  # as the trainer
+    packed = [pack([s[i] for s in streams], lengths=lengths, min_rows=2 if compile else 1) for i in range(len(steps))]
     data_ms = 1e3 * (time.perf_counter() - data_start) / len(steps)  # per step of the whole ensemble
     batches = [p.to(device) for p in packed]
     tokens = [sum(s[i].tokens for s in streams) for i in range(len(steps))]
@@ -83,18 +90,18 @@ def throughput(shape: tuple, members: int, batch_size: int, device: torch.device
     model = GPT(config, [torch.Generator().manual_seed(seed) for seed in range(members)]).to(device)
     optimizer = optimizer_for(model, train, device)
     loss_of = compiled_loss() if compile else None
-    for batch in batches[:4]:  # warm-up (and compilation)
+    for batch in batches:  # warm-up (and compilation: a new block count is a new graph)
         train_step(model, optimizer, batch, train.lr, train.grad_clip, loss_of)
     _sync(device)
     done = done_tokens = done_flops = 0
-    start = time.perf_counter()
-    while time.perf_counter() - start < seconds or done < 3:
+    start = CLOCK()
+    while CLOCK() - start < seconds or done < 3:
         for _ in range(1 if device.type == "cpu" else 10):
             i = done % len(batches)
             train_step(model, optimizer, batches[i], train.lr, train.grad_clip, loss_of)
             done, done_tokens, done_flops = done + 1, done_tokens + tokens[i], done_flops + flops[i]
         _sync(device)
-    elapsed = time.perf_counter() - start
+    elapsed = CLOCK() - start
     return {"label": label, "params": config.params_non_embedding, "members": members, "batch": batch_size,
             "ms_per_step": 1e3 * elapsed / done, "tokens_per_s": done_tokens / elapsed,
             "flops_per_s": done_flops / elapsed, "data_ms": data_ms}
@@ -114,8 +121,15 @@ def main() -> None:
     parser.add_argument("--sizes", default=None, help="size labels to run (default: all for the device)")
     parser.add_argument("--batch", type=int, default=None, help="sequences per step per member (CPU 128, CUDA 512)")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile'd steps")
+    parser.add_argument("--clock", choices=("wall", "process"), default="wall",
+                        help="time by the wall clock or by this process's CPU time (a busy shared machine)")
     args = parser.parse_args()
     device = torch.device(args.device)
+    if args.clock == "process":
+        if device.type != "cpu" or args.threads != 1:
+            parser.error("--clock process needs --device cpu and --threads 1")
+        global CLOCK
+        CLOCK = time.process_time
     if args.threads:
         torch.set_num_threads(args.threads)
     shapes = CPU_SHAPES if device.type == "cpu" else GPU_SHAPES
@@ -127,7 +141,7 @@ def main() -> None:
         measured = matmul_peak(device, args.seconds)
         if device.type == "cpu":
             peak, source = measured, f"fp32 matmul peak {measured / 1e9:.1f} GFLOP/s (measured), " \
-                                     f"{torch.get_num_threads()} thread(s)"
+                                     f"{torch.get_num_threads()} thread(s), {args.clock} clock"
         else:
             name = torch.cuda.get_device_name()
             spec = known_peak(name)

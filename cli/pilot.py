@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import JsonOpt, ThreadsOpt, console, log, positive_int, print_json, quantity
+from cli.common import JsonOpt, ThreadsOpt, console, log, output_file, positive_int, print_json
 from cli.render import forecast_table, pilot_table, pilot_progress, sweep_table
 from forecast.errors import UsageError
 from forecast.quantities import format_count, format_flops
@@ -160,32 +160,71 @@ def _print_status(family_dir: Path, specs, as_json: bool) -> None:
 
 
 def demo_command(
-    out: Annotated[Path, typer.Option("--out", help="Writes OUT/runs/demo/ (pilot runs) and OUT/fits/.")] = Path("out/demo"),
-    params: Annotated[str, typer.Option("--params", help="Target model size in non-embedding parameters.")] = "1M",
+    out: Annotated[Path, typer.Option("--out", help="Writes OUT/runs/demo/ (pilots), OUT/fits/ and OUT/runs/demo-verify/.")] = Path("out/demo"),
     device: Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")] = "auto",
     threads: ThreadsOpt = None,
+    verify: Annotated[bool, typer.Option("--verify/--no-verify", help="After the forecast, train the larger model "
+                      "and print what it did beside the forecast (--no-verify: stop at the forecast).")] = True,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Draw every skill's forecast with the verification "
+                    "run's points (PNG).")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """The main job: train the `demo` pilot ladder, fit every skill, forecast a larger model.
+    """The main job: pilots -> fits -> a forecast for a larger model, before it is trained ->
+    that model trained, and its outcome beside the forecast.
 
-    Rerunning skips finished pilot runs; `forecast predict --fits OUT/fits` forecasts other sizes."""
+    Rerunning skips finished runs; `forecast predict --fits OUT/fits` forecasts other sizes."""
     from forecast.demo import run_demo
     from forecast.io import check_writable_dir
-    from forecast.run_files import final_accuracy
 
-    target = quantity("--params")(params)
     positive_int(threads, "--threads", "1")
+    output_file(plot)
     check_writable_dir(out, "--out")
-    log.print(f"pilot ladder [bold]demo[/] → {out / 'runs' / 'demo'}, then fits → {out / 'fits'}")
+    log.print(f"main job: pilot ladder [bold]demo[/] → {out / 'runs' / 'demo'}, fits → {out / 'fits'}, "
+              + ("then a larger model to check the forecast" if verify else "and a forecast (no verification)"))
     with pilot_progress() as (_, report):
-        result = run_demo(out, target, device, report, threads=threads)
+        result = run_demo(out, device, report, threads=threads, verify=verify, stage=lambda s: log.print(f"[bold]{s}[/]"))
+    if plot is not None:
+        from forecast.demo import demo_figure
+        from forecast.plots import save
+
+        log.print(f"wrote {save(demo_figure(result), plot)}")
     if json_out:
         print_json("demo", runs=str(result.runs_dir), fits=str(result.fits_dir), fit=result.fits.summaries(),
-                   forecasts=[f.to_json() for f in result.forecasts])
+                   forecasts=[f.to_json() for f in result.forecasts],
+                   verification=None if result.verification is None else str(result.verification.path),
+                   checks=[c.to_json() for c in result.checks], seconds=result.seconds, story=result.story)
         return
+    _print_demo(result)
+
+
+def _print_demo(result) -> None:
+    from forecast.run_files import final_accuracy
+
     console.print(pilot_table([{"name": r.name, "params": r.params, "tokens": r.final_tokens, "flops": r.final_flops,
                                 "accuracy": final_accuracy(r)} for r in result.runs]))
     f0 = result.forecasts[0]
-    console.print(forecast_table(result.forecasts, f"forecast: {format_count(f0.params)} params, "
+    console.print(forecast_table(result.forecasts, f"forecast before training it: {format_count(f0.params)} params, "
                                  f"{format_count(f0.tokens)} tokens, {format_flops(f0.flops)} FLOPs"))
+    if result.checks:
+        console.print(_check_table(result.checks, f0.level))
+    for line in result.story:
+        console.print(line, highlight=False)
     log.print(f"next: forecast predict --fits {result.fits_dir} --params 10M --skill all --plot forecast.png")
+
+
+def _check_table(checks, level: float):
+    from cli.render import interval_text, table
+
+    t = table(f"verification: the forecast beside what the {format_count(checks[0].forecast.params)}-param model did",
+              ("skill", f"forecast accuracy % [{level:.0%}]", "actual %", "inside", "forecast grok (tokens)",
+               "actual grok", "forecast ÷ actual"), no_wrap=("skill",))
+    for c in checks:
+        grok = c.forecast.grok
+        forecast_grok = "-" if grok is None or grok.tokens is None else \
+            f"{format_count(grok.tokens)} [{format_count(grok.low) if grok.low else '<'}–" \
+            f"{format_count(grok.high) if grok.high != float('inf') else 'beyond'}]"
+        inside = "-" if c.covered is None else ("yes" if c.covered else "MISS")
+        ratio = "-" if c.grok_ratio is None else f"{c.grok_ratio:.2f}×" + ("" if c.grok_within_2x else " (MISS: over 2×)")
+        t.add_row(c.skill, interval_text(c.forecast.accuracy), f"{100 * c.accuracy:.1f}", inside, forecast_grok,
+                  "never" if c.grok_tokens is None else format_count(c.grok_tokens), ratio)
+    return t

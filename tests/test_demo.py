@@ -14,16 +14,20 @@ SHIPPED_RUNS, SHIPPED_FITS = REPO / "runs" / "demo", REPO / "fits"
 
 
 def test_demo_flow_on_the_tiny_ladder(tmp_path):
-    """pilot -> fit -> predict wiring, on the seconds-long ladder (two sizes: too few to
-    forecast from, so every skill must say not-predictable rather than give a number)."""
-    import torch
-
-    torch.set_num_threads(1)
-    result = run_demo(tmp_path, 1e6, "cpu", preset="tiny")
+    """pilot -> fit -> predict -> verify wiring, on the seconds-long ladder (two sizes: too
+    few to forecast from, so every skill must say not-predictable rather than give a number,
+    and the verification run is still trained and reported)."""
+    result = run_demo(tmp_path, "cpu", preset="tiny", threads=1, jobs=1)
     assert result.runs_dir == tmp_path / "runs" / "tiny" and len(result.runs) == 2
     assert Fits.load(result.fits_dir).skills and {f.skill for f in result.forecasts} == {"add", "sort"}
     for f in result.forecasts:
         assert f.status == "not-predictable" and f.accuracy is None and "sizes" in f.reason
+    assert result.verification is not None and result.verification.path.parent == tmp_path / "runs" / "tiny-verify"
+    assert result.verification.params > max(r.params for r in result.runs) and result.verification.complete
+    assert [c.skill for c in result.checks] == ["add", "sort"] and all(c.covered is None for c in result.checks)
+    assert 3 <= len(result.story) <= 5 and result.story[-1].startswith("Total time")
+    again = run_demo(tmp_path, "cpu", preset="tiny", threads=1, jobs=1, verify=False)  # finished runs are skipped
+    assert again.verification is None and not again.checks and again.seconds["pilots"] < result.seconds["pilots"]
 
 
 def _grok_step(series, level=0.5):

@@ -63,7 +63,8 @@ def _batch(sequences: Encoded) -> Batch:
     # target j predicts token j+1: an answer token when j+1 >= len(prompt), up to END
     answer = (positions >= sequences.prompt_lengths[:, None] - 1) & (positions < lengths[:, None])
     targets = np.where(answer, ids[:, 1:], IGNORE)
-    return Batch(torch.from_numpy(np.ascontiguousarray(ids[:, :-1])), torch.from_numpy(targets),
+    inputs = np.where(positions < lengths[:, None], ids[:, :-1], PAD_ID)  # a shorter sequence's END is no input
+    return Batch(torch.from_numpy(inputs), torch.from_numpy(targets),
                  torch.from_numpy(lengths.astype(np.int64)))
 
 
@@ -157,7 +158,7 @@ class Packed:
     blocks: Blocks  # layout of the N axis: (rows, length) per block
     answer_index: torch.Tensor  # (E, M) positions on the N axis whose next token is an answer token
     answer_targets: torch.Tensor  # (E, M) those next tokens; IGNORE past a member's own answer count
-    answer_counts: torch.Tensor  # (E,) answer tokens per member, float: each member's loss is its own mean
+    answer_counts: torch.Tensor  # (E,) int64 answer tokens per member: each member's loss is its own mean
 
     def to(self, device: torch.device | str) -> Packed:
         move = lambda t: t.to(device, non_blocking=True)  # noqa: E731
@@ -165,41 +166,73 @@ class Packed:
                       move(self.answer_counts))
 
 
+def to_device(steps: Sequence[Packed], device: torch.device) -> list[Packed]:
+    """Many steps' layouts on `device` in one transfer: every tensor of every step goes into
+    one pinned host buffer, copied without blocking (a copy from pageable memory would wait
+    for the device to finish its queue: a host sync per step). On the CPU, as they are."""
+    if device.type == "cpu":
+        return list(steps)
+    parts = [t.flatten() for p in steps for t in (p.tokens, p.answer_index, p.answer_targets, p.answer_counts)]
+    buffer = torch.cat(parts).pin_memory().to(device, non_blocking=True)
+    out, start = [], 0
+    for p in steps:
+        fields = []
+        for t in (p.tokens, p.answer_index, p.answer_targets, p.answer_counts):
+            fields.append(buffer[start:start + t.numel()].view(t.shape))
+            start += t.numel()
+        out.append(Packed(fields[0], p.blocks, fields[1], fields[2], fields[3]))
+    return out
+
+
 BLOCK_COST = 0.02
 """Each block beyond the first must save this share of the padded tokens: a block costs an
 attention call and a copy per layer (measured to pay on CPU above ~2%)."""
 
 
-def pack(batches: Sequence[Batch], max_blocks: int = 4) -> Packed:
+def pack(batches: Sequence[Batch], max_blocks: int = 4, lengths: Sequence[int] | None = None,
+         min_rows: int = 1) -> Packed:
     """Lay out the members' batches (one per member, any widths) in one flat (E, N) layout.
 
-    Sequences are grouped by length into at most `max_blocks` blocks, chosen to pad as
-    little as possible: block b holds, for every member, the sequences whose length falls
-    in its range, right-padded to the longest of the range; its row count is the largest
-    any member needs (other members' spare rows are padding). A member's sequences keep
-    their order within a block."""
-    lengths = [b.lengths.numpy() for b in batches]
-    members = len(batches)
-    distinct = np.unique(np.concatenate(lengths))  # sorted
-    counts = np.stack([np.bincount(np.searchsorted(distinct, l), minlength=len(distinct)) for l in lengths])
-    cuts = _block_cuts(counts, distinct, max_blocks)
-    edges = [0, *cuts]  # block b covers distinct[edges[b]:edges[b + 1]]
-    layout = []
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        layout.append((int(counts[:, lo:hi].sum(axis=1).max()), int(distinct[hi - 1])))
-    width = sum(rows * length for rows, length in layout)
+    Blocks of rows, each block right-padded to its own length: every member puts its
+    longest sequences in the longest block, the next longest in the next block, and so on,
+    so every member fills the same rows (none is left empty while another member needs
+    it) and only the padding within rows is wasted. The block lengths are chosen (at most
+    `max_blocks`, dynamic programming over the distinct lengths) to pad the least, or
+    given (`lengths`, extended by this step's longest sequence if it is longer: a compiled
+    step keeps one graph when only the row counts change). Every block has at least
+    `min_rows` rows."""
+    spans = [b.lengths.numpy() for b in batches]
+    members, rows = len(batches), max(len(l) for l in spans)
+    ordered = [np.sort(l) for l in spans]
+
+    def longer(values: np.ndarray) -> np.ndarray:  # the most sequences any member has longer than each value
+        return np.max([len(l) - np.searchsorted(l, values, side="right") for l in ordered], axis=0)
+
+    if lengths is None:
+        distinct = np.unique(np.concatenate(spans))  # sorted ascending
+        ends = distinct[_block_ends(longer(distinct), distinct, rows, max_blocks)]
+    else:
+        longest = max(int(l.max()) for l in spans)
+        ends = np.array(sorted({*(int(x) for x in lengths), longest} if longest > max(lengths) else
+                               {int(x) for x in lengths}))
+    above = longer(ends)  # rows in the blocks longer than each block
+    counts = np.concatenate([[rows], above[:-1]]) - above
+    layout = tuple((max(int(c), min_rows), int(t)) for c, t in zip(counts, ends) if c > 0 or lengths is not None)
+    width = sum(count * length for count, length in layout)
     tokens = np.full((members, width), PAD_ID, dtype=np.int64)
     targets = np.full((members, width), IGNORE, dtype=np.int64)
     for e, batch in enumerate(batches):
-        inputs, goal, span = batch.inputs.numpy(), batch.targets.numpy(), lengths[e]
-        start = 0
-        for (rows, length), lo, hi in zip(layout, edges[:-1], edges[1:]):
-            chosen = np.flatnonzero((span >= distinct[lo]) & (span <= distinct[hi - 1]))
+        inputs, goal = batch.inputs.numpy(), batch.targets.numpy()
+        order = np.argsort(-spans[e], kind="stable")  # longest first, into the longest block first
+        start, taken = width, 0
+        for count, length in reversed(layout):
+            start -= count * length
+            chosen = order[taken:taken + count]
+            taken += count
             cols = min(length, inputs.shape[1])
             region = slice(start, start + len(chosen) * length)
             tokens[e, region].reshape(len(chosen), length)[:, :cols] = inputs[chosen, :cols]
             targets[e, region].reshape(len(chosen), length)[:, :cols] = goal[chosen, :cols]
-            start += rows * length
     answers = [np.flatnonzero(row != IGNORE) for row in targets]
     most = max(len(a) for a in answers)
     index = np.zeros((members, most), dtype=np.int64)
@@ -207,28 +240,29 @@ def pack(batches: Sequence[Batch], max_blocks: int = 4) -> Packed:
     for e, positions in enumerate(answers):
         index[e, : len(positions)] = positions
         answer_targets[e, : len(positions)] = targets[e, positions]
-    return Packed(torch.from_numpy(tokens), tuple(layout), torch.from_numpy(index), torch.from_numpy(answer_targets),
-                  torch.tensor([float(len(a)) for a in answers]))
+    return Packed(torch.from_numpy(tokens), layout, torch.from_numpy(index), torch.from_numpy(answer_targets),
+                  torch.tensor([len(a) for a in answers], dtype=torch.int64))
 
 
-def _block_cuts(counts: np.ndarray, distinct: np.ndarray, max_blocks: int) -> list[int]:
-    """End indices (into `distinct`) of the blocks that pad least (dynamic programming over
-    the sorted distinct lengths, at most `max_blocks` blocks, each extra block charged
-    `BLOCK_COST`). `counts` (E, m): sequences of each distinct length per member."""
+def _block_ends(longer: np.ndarray, distinct: np.ndarray, rows: int, max_blocks: int) -> list[int]:
+    """Indices into `distinct` of the block lengths that pad least: block k ends at length
+    distinct[j_k] and holds (rows above block k−1) − (rows above block k) rows, where the rows
+    above a length are `longer` there. Dynamic programming over at most `max_blocks` blocks,
+    each extra block charged `BLOCK_COST`."""
     m = len(distinct)
-    cum = np.concatenate([np.zeros((counts.shape[0], 1), dtype=np.int64), np.cumsum(counts, axis=1)], axis=1)
-    rows = (cum[:, None, :] - cum[:, :, None]).max(axis=0)  # rows[i, j]: largest member count in (i, j]
-    cost = rows * np.concatenate([[0], distinct])[None, :].astype(np.float64)  # padded tokens of block (i, j]
-    cost[np.tril_indices(m + 1)] = np.inf  # a block needs j > i
-    best, back = [cost[0]], []  # best[k][j]: least padding covering distinct[:j] with k + 1 blocks
+    above = np.concatenate([[rows], longer]).astype(np.float64)  # above[i]: rows above the end i - 1 (0: all)
+    # cost[i, j]: padded tokens of a block from just after end i - 1 up to distinct[j - 1] (1-based j)
+    cost = (above[:, None] - above[None, :]) * np.concatenate([[0], distinct])[None, :]
+    cost[np.tril_indices(m + 1)] = np.inf
+    best, back = [cost[0]], []
     for _ in range(1, max_blocks):
         total = best[-1][:, None] + cost
         back.append(total.argmin(axis=0))
         best.append(total.min(axis=0))
     scores = [b[m] * (1 + BLOCK_COST * k) for k, b in enumerate(best)]
     blocks = int(np.argmin(scores))
-    cuts, j = [m], m
+    ends, j = [m], m
     for k in range(blocks, 0, -1):
         j = int(back[k - 1][j])
-        cuts.append(j)
-    return sorted(cuts)
+        ends.append(j)
+    return [e - 1 for e in sorted(ends)]
