@@ -1,11 +1,18 @@
-"""Backtest forecasts on real ladders: hold out the largest models, fit the rest, score.
+"""Backtest forecasts on real ladders and leaderboards: hold out the largest models, fit the
+rest, and score every item (a skill at a held-out model's final checkpoint).
 
-Run: `.venv/bin/python benchmarks/backtest_real.py [--quick]`. Prints one row per dataset:
-MAE in accuracy points and mean relative error on the held-out final checkpoints, 80%
-interval coverage over all held-out checkpoints (and finals), and the same errors for two
-baselines run in the same process: `carry` (the largest fitted model's value at the same
-tokens) and `loglinear` (a straight line in log compute). Skills the fit calls
-not-predictable are excluded from every column (counted in `pred`).
+Run: `.venv/bin/python benchmarks/backtest_real.py [--quick] [--draws N] [--per-skill]`.
+Prints one row per dataset: items with a number / all items; MAE (accuracy points) and
+mean relative error over *all* items, where an item with no number counts with the
+carried-over value's error; the same for the two baselines run in the same process
+(`carry`: the largest fitted model's value; `loglin`: a line in log compute); the ratio of
+the MAE to the carry-over MAE; 80% interval coverage overall and per confidence grade
+(coverage %, and how many items got that grade).
+
+Datasets: Pythia ≤1.4B → 2.8B (and deduped); the OLMo ladder ≤1B → 3B and ≤760M → 1B, 3B;
+every leaderboard family with ≥ 2 sizes (its largest predicted from the rest), fitted
+within the family alone and with the other families pooled (`--pool families`); and the
+BIG-bench-style emergent tasks joined to the leaderboard.
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -25,57 +33,82 @@ from forecast.backtesting import backtest  # noqa: E402
 from forecast.fitting import FitOptions  # noqa: E402
 
 
-def cases(quick: bool):
+@dataclass(frozen=True)
+class Case:
+    name: str
+    runs: list
+    holdout: str
+    pool: str | None = None
+
+
+def cases(quick: bool, pool: bool) -> list[Case]:
     py = real_data.pythia()
-    yield "Pythia ≤1.4B → 2.8B", [r for r in py if r.family == "pythia"], "largest"
-    yield "Pythia-deduped ≤1.4B → 2.8B", [r for r in py if r.family == "pythia-deduped"], "largest"
+    out = [Case("Pythia ≤1.4B → 2.8B", [r for r in py if r.family == "pythia"], "largest"),
+           Case("Pythia-deduped ≤1.4B → 2.8B", [r for r in py if r.family == "pythia-deduped"], "largest")]
     olmo = real_data.olmo()
-    yield "OLMo ≤1B → 3B", olmo, "largest"
-    if not quick:
-        yield "OLMo ≤760M → 1B,3B", olmo, "largest:2"
-        board = real_data.leaderboard()
-        counts = {}
-        for r in board:
-            counts.setdefault(r.family, set()).add(r.params)
-        families = {f for f, sizes in counts.items() if len(sizes) >= 3}
-        yield f"Leaderboard, {len(families)} families ≥3 sizes", [r for r in board if r.family in families], "largest"
+    out.append(Case("OLMo ≤1B → 3B", olmo, "largest"))
+    if quick:
+        return out
+    out.append(Case("OLMo ≤760M → 1B, 3B", olmo, "largest:2"))
+    board = real_data.families_with(real_data.leaderboard(), 2)
+    emergent = real_data.families_with(real_data.emergent(), 2)
+    out.append(Case(f"Leaderboard, {len({r.family for r in board})} families ≥2 sizes", board, "largest"))
+    if pool:
+        out.append(Case("  … with the other families pooled", board, "largest", "families"))
+    out.append(Case(f"Emergent tasks, {len({r.family for r in emergent})} families ≥2", emergent, "largest"))
+    if pool:
+        out.append(Case("  … with the other families pooled", emergent, "largest", "families"))
+    return out
+
+
+def pct(v: float | None, digits: int = 2) -> str:
+    return "-" if v is None else f"{100 * v:.{digits}f}"
+
+
+def grade(s: dict, g: str) -> str:
+    c = s["coverage_by_confidence"][g]
+    return "-" if not c["count"] else f"{pct(c['coverage'], 0)} ({c['count']})"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="Pythia and OLMo ≤1B → 3B only")
     parser.add_argument("--draws", type=int, default=FitOptions().draws)
+    parser.add_argument("--no-pool", action="store_true", help="skip the pooled-families rows")
     parser.add_argument("--per-skill", action="store_true", help="also print one row per skill")
     args = parser.parse_args()
     if not real_data.available():
         sys.exit(f"no data at {real_data.SHARED}; set FORECAST_SHARED_DATA")
-    console = Console(width=220)
-    table = Table(title="Backtest on real ladders (held-out finals; accuracy points)")
-    for col in ("dataset", "pred", "MAE", "rel.err", "cover80 all/final", "carry MAE", "carry rel",
-                "loglin MAE", "loglin rel", "grok |log10|", "time s"):
-        table.add_column(col, justify="right" if col != "dataset" else "left")
+    console = Console(width=240)
+    table = Table(title="Backtest on real data: held-out final checkpoints, accuracy points, all items")
+    for col in ("dataset", "numbered/items", "MAE", "rel.err %", "carry MAE", "carry rel %", "loglin MAE",
+                "MAE/carry", "cover80 %", "high", "medium", "low", "time s"):
+        table.add_column(col, justify="left" if col == "dataset" else "right")
     per_skill = []
-    for name, runs, holdout in cases(args.quick):
+    for case in cases(args.quick, not args.no_pool):
         start = time.perf_counter()
-        result = backtest(runs, holdout=holdout, options=FitOptions(draws=args.draws))
+        options = FitOptions(draws=args.draws, pool=case.pool)
+        result = backtest(case.runs, holdout=case.holdout, options=options)
         elapsed = time.perf_counter() - start
         s = result.summary()
-        pct = lambda v: "-" if v is None else f"{100 * v:.2f}"  # noqa: E731
-        table.add_row(name, f"{s['predicted']}/{s['skills']}", pct(s["mae"]), pct(s["relative_error"]),
-                      f"{pct(s['coverage'])}/{pct(s['coverage_final'])}", pct(s["carry_mae"]),
-                      pct(s["carry_relative_error"]), pct(s["loglinear_mae"]), pct(s["loglinear_relative_error"]),
-                      "-" if s["grok_log10_error"] is None else f"{s['grok_log10_error']:.2f}", f"{elapsed:.0f}")
+        ratio = None if not s["carry_mae_all"] else s["mae_all"] / s["carry_mae_all"]
+        table.add_row(case.name, f"{s['numbered']}/{s['items']}", pct(s["mae_all"]), pct(s["relative_error_all"]),
+                      pct(s["carry_mae_all"]), pct(s["carry_relative_error_all"]), pct(s["loglinear_mae_all"]),
+                      "-" if ratio is None else f"{ratio:.2f}", pct(s["coverage"], 1), grade(s, "high"),
+                      grade(s, "medium"), grade(s, "low"), f"{elapsed:.0f}")
         for sk in result.skills:
-            per_skill.append((name, sk.skill, sk.family, sk.law or f"not-predictable: {sk.reason}", sk.mae(),
-                              sk.mae("carry"), sk.mae("loglinear")))
+            for p in sk.points:
+                if p.final:
+                    per_skill.append((case.name, sk.family, sk.skill, p.run, sk.law or f"np: {sk.reason}", p))
     console.print(table)
     if args.per_skill:
-        t = Table(title="Per skill (final-checkpoint MAE, points)")
-        for col in ("dataset", "family", "skill", "law", "MAE", "carry", "loglin"):
+        t = Table(title="Per item (final checkpoints, points)")
+        for col in ("dataset", "family", "skill", "run", "law", "actual", "forecast [80%]", "conf", "carry"):
             t.add_column(col)
-        for name, skill, family, law, mae, carry, loglin in per_skill:
-            f = lambda v: "-" if v is None else f"{100 * v:.2f}"  # noqa: E731
-            t.add_row(name, family, skill, law[:60], f(mae), f(carry), f(loglin))
+        for name, family, skill, run, law, p in per_skill:
+            cell = "-" if p.predicted is None else f"{pct(p.predicted, 1)} [{pct(p.low, 1)}–{pct(p.high, 1)}]"
+            t.add_row(name[:20], family, skill, run[:28], law[:40], pct(p.actual, 1), cell, p.confidence or "-",
+                      pct(p.carry, 1))
         console.print(t)
 
 

@@ -6,7 +6,9 @@ The import settings are the ones README documents for `forecast import`.
 
 from __future__ import annotations
 
+import csv
 import os
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -17,6 +19,12 @@ SHARED = Path(os.environ.get("FORECAST_SHARED_DATA", Path(__file__).resolve().pa
 
 OLMO_PARAMS = {"190M": 190_354_176, "370M": 371_262_464, "760M": 758_220_288, "1B": 1_279_395_840,
                "3B": 2_907_109_450}  # 3B from its FLOPs per token relative to the 1B (see README)
+BOARD = dict(name_column="Model", family_column="Model Family", params_column="Model Size (B)", params_unit=1e9,
+             params_kind="total", tokens_column="Pretraining Data Size (T)", tokens_unit=1e12,
+             flops_column="FLOPs (1E21)", flops_unit=1e21)
+EMERGENT_SKILLS = ("parsinlu_qa_2_acc", "word_unscrambling_2_exact_match", "ipa_transliterate_2_exact_match",
+                   "arithmetic_3ds_2_acc", "arithmetic_3da_2_acc", "arithmetic_2dm_2_acc", "arithmetic_2da_2_acc")
+"""The emergent tasks as accuracies (the BLEU column, 0–100, is not one)."""
 
 
 def available() -> bool:
@@ -45,12 +53,38 @@ def olmo() -> list[Run]:
     return runs
 
 
-def leaderboard() -> list[Run]:
-    """Public base models, one checkpoint each (rows without tokens or FLOPs left out)."""
+def leaderboard(missing_tokens: str = "keep") -> list[Run]:
+    """Public base models, one checkpoint each; with "keep", models whose training tokens
+    are unpublished are runs with unknown tokens (fitted in parameters alone)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return import_table(
-            SHARED / "leaderboard" / "base-llm-benchmarks.csv", name_column="Model", family_column="Model Family",
-            params_column="Model Size (B)", params_unit=1e9, params_kind="total",
-            tokens_column="Pretraining Data Size (T)", tokens_unit=1e12, flops_column="FLOPs (1E21)",
-            flops_unit=1e21, missing_tokens="skip")
+        return import_table(SHARED / "leaderboard" / "base-llm-benchmarks.csv", missing_tokens=missing_tokens,
+                            **BOARD)
+
+
+def emergent(missing_tokens: str = "keep") -> list[Run]:
+    """The BIG-bench-style emergent tasks joined to the leaderboard on `Model` (sizes,
+    tokens, families), as `forecast import table` reads a joined file."""
+    board = {r["Model"]: r for r in csv.DictReader((SHARED / "leaderboard" / "base-llm-benchmarks.csv").open())}
+    rows = [r for r in csv.DictReader((SHARED / "leaderboard" / "emergent-arithmetic.csv").open()) if r["Model"] in board]
+    keys = [k for k in BOARD.values() if isinstance(k, str) and k in next(iter(board.values()))]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "emergent-joined.csv"
+        with path.open("w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["Model", *[k for k in keys if k != "Model"], *EMERGENT_SKILLS])
+            for r in rows:
+                writer.writerow([r["Model"], *[board[r["Model"]][k] for k in keys if k != "Model"],
+                                 *[r[s] for s in EMERGENT_SKILLS]])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return import_table(path, skills=list(EMERGENT_SKILLS), missing_tokens=missing_tokens,
+                                chance={"parsinlu_qa_2_acc": 0.25}, **BOARD)
+
+
+def families_with(runs: list[Run], members: int) -> list[Run]:
+    """The runs of families with at least `members` distinct model sizes."""
+    sizes: dict[str, set[float]] = {}
+    for r in runs:
+        sizes.setdefault(r.family, set()).add(r.params)
+    return [r for r in runs if len(sizes[r.family]) >= members]

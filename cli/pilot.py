@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from cli.common import JsonOpt, ThreadsOpt, console, log, output_file, positive_int, print_json
+from cli.common import JsonOpt, ThreadsOpt, console, log, output_dir, output_file, positive_int, print_json
 from cli.render import forecast_table, pilot_table, pilot_progress, sweep_table
-from forecast.errors import UsageError
+from forecast.errors import DataError, UsageError
 from forecast.quantities import format_count, format_flops
 
 
@@ -42,6 +42,9 @@ def pilot_command(
     """Train a pilot ladder of small transformers on synthetic skills, writing runs as they train.
 
     Rerunning the same command resumes an interrupted ladder and skips finished runs."""
+    if config is not None and not config.is_file():  # before torch loads (load_ladder reads it)
+        raise DataError(config, None, "no such file" if not config.exists() else "not a file",
+                        "give the path of a .toml or .json ladder config")
     from forecast.pilot import load_ladder, preset_ladder, preset_names
     from forecast.pilot.executors import EXECUTORS
 
@@ -173,12 +176,15 @@ def demo_command(
     that model trained, and its outcome beside the forecast.
 
     Rerunning skips finished runs; `forecast predict --fits OUT/fits` forecasts other sizes."""
-    from forecast.demo import run_demo
-    from forecast.io import check_writable_dir
-
+    if device not in ("auto", "cpu", "cuda"):  # before torch loads (resolve_device checks it again)
+        raise UsageError(f"--device: unknown device {device!r}; use auto, cpu or cuda")
     positive_int(threads, "--threads", "1")
     output_file(plot)
-    check_writable_dir(out, "--out")
+    output_dir(out, "--out")
+    from forecast.demo import run_demo
+    from forecast.pilot import resolve_device
+
+    device = resolve_device(device)  # no CUDA for --device cuda is an error before anything is written
     log.print(f"main job: pilot ladder [bold]demo[/] → {out / 'runs' / 'demo'}, fits → {out / 'fits'}, "
               + ("then a larger model to check the forecast" if verify else "and a forecast (no verification)"))
     with pilot_progress() as (_, report):

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import JsonOpt, console, log, plural, print_json, required
+from cli.common import JsonOpt, console, log, output_dir, plural, print_json, required
 from cli.render import runs_table
 from forecast.quantities import parse_quantity
 
@@ -30,6 +30,7 @@ def runs_command(
     json_out: ImportJson = False,
 ) -> None:
     """List the runs in DIR: family, recipe, size, tokens, checkpoints and skills."""
+    from forecast.run_checks import implausible
     from forecast.run_files import scan_runs
 
     scan = scan_runs(directory)
@@ -37,9 +38,12 @@ def runs_command(
     notes = [f"{p}: holds a trajectory.csv but no run.json; not a run (left out)" for p in scan.not_runs]
     notes += [f"{r.name}: training did not finish (complete: false); `forecast fit` leaves it out unless "
               "--allow-incomplete" for r in scan.incomplete]
+    odd = {r.name: why for r in scan.runs if (why := implausible(r)) is not None}
+    notes += [f"{name}: implausible input: {why}" for name, why in odd.items()]
     if json_out:
         print_json("runs", runs=summaries, not_runs=[str(p) for p in scan.not_runs],
-                   incomplete=[r.name for r in scan.incomplete])
+                   incomplete=[r.name for r in scan.incomplete],
+                   implausible=[{"name": name, "reason": why} for name, why in odd.items()])
     else:
         console.print(runs_table(summaries, f"{plural(len(summaries), 'run')} in {directory}", notes))
 
@@ -47,9 +51,13 @@ def runs_command(
 def _write_imported(read: Callable, out: Path | None, overwrite: bool, json_out: bool) -> None:
     """Import, write all-or-nothing, then print what was written (notes only on success)."""
     from forecast.importers import import_and_write
+    from forecast.run_checks import implausible
     from forecast.run_files import run_summaries
 
+    if out is not None:
+        output_dir(out)  # before reading anything
     runs, written, notes = import_and_write(read, out, overwrite)
+    notes += [f"{run.name}: implausible input: {why}" for run in runs if (why := implausible(run)) is not None]
     for note in notes:
         log.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
     summaries = run_summaries(runs, written)
@@ -63,6 +71,25 @@ def _required_quantity(text: str | None, flag: str, hint: str) -> float:
     return parse_quantity(required(text, flag, hint), what=flag)
 
 
+def _params_option(items: list[str] | None) -> float | dict[str, float]:
+    """`--params 410M` (one model), or `--params MODEL=COUNT` repeated (one per model)."""
+    from forecast.errors import UsageError
+    from forecast.importers import parse_assignments
+
+    items = items or []
+    if not items:
+        raise UsageError("--params is required: the model's parameter count, e.g. --params 410M "
+                         "(or --params MODEL=COUNT for each model)")
+    if all("=" not in item for item in items):
+        if len(items) > 1:
+            raise UsageError(f"--params given {len(items)} times without MODEL=: write --params MODEL=COUNT per model")
+        return parse_quantity(items[0], what="--params")
+    if any("=" not in item for item in items):
+        raise UsageError("--params: give one count for one model, or MODEL=COUNT for every model, not both")
+    return {model: parse_quantity(count, what=f"--params {model}")
+            for model, count in parse_assignments(items, "--params", "pythia-410m=302311424").items()}
+
+
 def _unit_quantity(text: str, flag: str) -> float:
     return parse_quantity(text, what=flag)
 
@@ -71,7 +98,9 @@ def _unit_quantity(text: str, flag: str) -> float:
 def import_lm_eval_command(
     paths: Annotated[list[Path], typer.Argument(help="Results JSON files, or folders of them.")],
     out: ImportOut = None,
-    params: ImportParams = None,
+    params: Annotated[list[str] | None, typer.Option(
+        "--params", help="Parameter count (410M, 4.1e8), or MODEL=COUNT per model when the files hold several "
+                         "(repeatable; MODEL is the run name, the model's pretrained, or its folder).")] = None,
     tokens_per_step: ImportTokensPerStep = None,
     params_kind: ImportParamsKind = "unknown",
     family: ImportFamily = "default",
@@ -82,6 +111,10 @@ def import_lm_eval_command(
                          "NAME or NAME,FILTER.")] = None,
     average: Annotated[list[str] | None, typer.Option(
         "--average", help="Average subtasks into one skill, PREFIX=SKILL, e.g. hendrycksTest-=mmlu (repeatable).")] = None,
+    samples: Annotated[bool, typer.Option(
+        "--samples", help="Also read samples_<task>_<date>.jsonl (lm-eval --log_samples) beside each results file: "
+                          "mean probability of the correct choice (prob) and mean NLL of the correct answer (loss).")
+    ] = False,
     chance: ImportChance = None,
     overwrite: ImportOverwrite = False,
     json_out: ImportJson = False,
@@ -91,7 +124,7 @@ def import_lm_eval_command(
     from forecast.runs import Recipe
 
     _write_imported(lambda: import_lm_eval(
-        paths, params=_required_quantity(params, "--params", "the model's parameter count, e.g. --params 410M"),
+        paths, params=_params_option(params), samples=samples,
         tokens_per_step=_required_quantity(tokens_per_step, "--tokens-per-step",
                                   "training tokens per optimizer step, e.g. 2097152 for Pythia"),
         params_kind=check_params_kind(params_kind), family=family, recipe=Recipe(recipe), name=name,
@@ -187,9 +220,18 @@ def import_long_command(
     out: ImportOut = None,
     metric: Annotated[list[str] | None, typer.Option(
         "--metric", help="Accuracy metric, repeatable as a preference list (default: acc).")] = None,
+    loss_metrics: Annotated[str, typer.Option(
+        "--loss-metrics", help="Loss-like metrics (lower is better) by preference, A,B,...; ppl/perplexity become "
+                               "ln(ppl). A task with only a loss is a run-level metric (validation loss).")
+    ] = "loss,nll,bpb,ppl,perplexity",
+    error_metrics: Annotated[str, typer.Option(
+        "--error-metrics", help="Error-rate metrics, A,B,...: accuracy = 1 - value.")] = "error,error_rate,err,1-acc",
     shots: Annotated[int | None, typer.Option("--shots", help="Keep only rows with this many few-shot examples.")] = None,
+    where: Annotated[list[str] | None, typer.Option(
+        "--where", help="Keep only rows whose COLUMN holds VALUE, COLUMN=VALUE (repeatable).")] = None,
     model_column: Annotated[str, typer.Option("--model-column")] = "model",
-    step_column: Annotated[str, typer.Option("--step-column")] = "step",
+    step_column: Annotated[str | None, typer.Option(
+        "--step-column", help="[default: step, if present; an empty step is the final checkpoint]")] = None,
     task_column: Annotated[str, typer.Option("--task-column")] = "task",
     metric_column: Annotated[str, typer.Option("--metric-column")] = "metric",
     value_column: Annotated[str, typer.Option("--value-column")] = "value",
@@ -200,6 +242,8 @@ def import_long_command(
     stderr_column: Annotated[str | None, typer.Option("--stderr-column", help="[default: stderr, if present]")] = None,
     n_column: Annotated[str | None, typer.Option("--n-column", help="Sample counts [default: n, if present]")] = None,
     shots_column: Annotated[str | None, typer.Option("--shots-column", help="[default: shots, if present]")] = None,
+    chance_column: Annotated[str | None, typer.Option(
+        "--chance-column", help="Per-row chance level of the task [default: chance, if present]")] = None,
     tokens_per_step: ImportTokensPerStep = None,
     params_kind: ImportParamsKind = "unknown",
     family: ImportFamily = "default",
@@ -210,16 +254,23 @@ def import_long_command(
 ) -> None:
     """Import a tidy evaluation table (one row per model × checkpoint × task × metric); one run per model."""
     from forecast.importers import LongColumns, check_params_kind, import_long, parse_chance_overrides
+    from forecast.importers.long_rows import parse_where
     from forecast.runs import Recipe
 
     columns = LongColumns(
         model=model_column, step=step_column, task=task_column, metric=metric_column, value=value_column,
         params=params_column, family=family_column, tokens=tokens_column, flops=flops_column,
-        stderr=stderr_column, n=n_column, shots=shots_column,
+        stderr=stderr_column, n=n_column, shots=shots_column, chance=chance_column,
     )
     _write_imported(lambda: import_long(
         file, columns=columns, metrics=tuple(metric) if metric else ("acc",), shots=shots,
+        loss_metrics=_names(loss_metrics), error_metrics=_names(error_metrics), where=parse_where(where or []),
         tokens_per_step=None if tokens_per_step is None else parse_quantity(tokens_per_step, what="--tokens-per-step"),
         family=family, recipe=Recipe(recipe), params_kind=check_params_kind(params_kind),
         chance=parse_chance_overrides(chance or []),
     ), out, overwrite, json_out)
+
+
+def _names(text: str) -> tuple[str, ...]:
+    """A comma-separated list of names (empty: none)."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())

@@ -16,120 +16,17 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
-
 import numpy as np
 
+from forecast.backtest_results import Backtest, BacktestPoint, SkillBacktest
 from forecast.errors import UsageError
 from forecast.fitting import FitOptions, fit, group_runs
 from forecast.observations import Observations, observations
-from forecast.predict import check_level
+from forecast.predict import check_level, predict_skill
 from forecast.quantities import parse_quantity
 from forecast.results import SkillFit, match_skills, wants_all
 from forecast.runs import Run
-from forecast.samples import SurfaceSamples
-from forecast.schema import finite
-
-
-@dataclass(frozen=True)
-class BacktestPoint:
-    """One held-out checkpoint of one skill: measured, forecast and baselines (accuracy)."""
-
-    skill: str
-    run: str
-    params: float  # parameters of the held-out run
-    tokens: float  # training tokens at the checkpoint
-    flops: float
-    final: bool  # the run's last checkpoint
-    actual: float
-    predicted: float | None  # median forecast; None when not predictable
-    low: float | None
-    high: float | None
-    carry: float | None  # baseline: largest fitted size at the same tokens
-    loglinear: float | None  # baseline: straight line in log compute
-
-    @property
-    def covered(self) -> bool | None:
-        return None if self.low is None else bool(self.low <= self.actual <= self.high)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"skill": self.skill, "run": self.run, "params": self.params, "tokens": self.tokens,
-                "flops": self.flops, "final": self.final, "actual": self.actual, "predicted": finite(self.predicted),
-                "low": finite(self.low), "high": finite(self.high), "covered": self.covered,
-                "carry": finite(self.carry), "loglinear": finite(self.loglinear)}
-
-
-@dataclass(frozen=True)
-class SkillBacktest:
-    """Backtest of one skill: its status in the fit on the smaller runs, and its points."""
-
-    skill: str
-    family: str
-    recipe: str
-    status: str
-    reason: str | None
-    law: str | None
-    points: tuple[BacktestPoint, ...]
-    grok_errors: tuple[float, ...] = ()  # log10(predicted / observed grok tokens), per held-out run
-
-    def mae(self, which: str = "predicted", final: bool = True) -> float | None:
-        """Mean absolute error of `which` ("predicted", "carry", "loglinear") over the final
-        (or all) points; None if there are none."""
-        errors = [abs(getattr(p, which) - p.actual) for p in self.points
-                  if (p.final or not final) and getattr(p, which) is not None]
-        return float(np.mean(errors)) if errors else None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"skill": self.skill, "family": self.family, "recipe": self.recipe, "status": self.status,
-                "law": self.law, "reason": self.reason, "mae": self.mae(), "carry_mae": self.mae("carry"),
-                "loglinear_mae": self.mae("loglinear"), "grok_log10_errors": list(self.grok_errors),
-                "points": [p.to_json() for p in self.points]}
-
-
-@dataclass(frozen=True)
-class Backtest:
-    """All skills of all groups backtested with one hold-out rule."""
-
-    holdout: str
-    level: float
-    skills: tuple[SkillBacktest, ...]
-    held_out: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)  # group -> run names
-
-    def to_json(self) -> dict[str, Any]:
-        """`forecast backtest --json` (kind "backtest"): summaries over final checkpoints and over
-        every held-out checkpoint, then each skill with its points."""
-        return {"holdout": self.holdout, "level": self.level, "summary": self.summary(),
-                "summary_trajectory": self.summary(final=False),
-                "held_out": [{"family": f, "recipe": r, "runs": list(names)} for (f, r), names in self.held_out.items()],
-                "skills": [s.to_json() for s in self.skills]}
-
-    def summary(self, final: bool = True) -> dict[str, Any]:
-        """Errors over the predictable skills' final (or all) points, with the baselines on
-        the same points: MAE and mean relative error (fractions); `coverage`, the share of
-        those points inside their interval; `coverage_all_checkpoints` over every held-out
-        checkpoint."""
-        pts = [p for s in self.skills if s.law for p in s.points if p.predicted is not None and (p.final or not final)]
-        every = [p for s in self.skills if s.law for p in s.points if p.predicted is not None]
-
-        def err(which: str, relative: bool = False) -> float | None:
-            vals = [abs(getattr(p, which) - p.actual) / (p.actual if relative else 1) for p in pts
-                    if getattr(p, which) is not None and (p.actual > 0 or not relative)]
-            return float(np.mean(vals)) if vals else None
-
-        grok = [e for s in self.skills for e in s.grok_errors]
-        return {
-            "skills": len(self.skills),
-            "predicted": sum(1 for s in self.skills if s.law),
-            "not_predictable": [s.skill for s in self.skills if not s.law],
-            "points": len(pts),
-            "mae": err("predicted"), "relative_error": err("predicted", True),
-            "coverage": float(np.mean([p.covered for p in pts])) if pts else None,
-            "coverage_all_checkpoints": float(np.mean([p.covered for p in every])) if every else None,
-            "carry_mae": err("carry"), "carry_relative_error": err("carry", True),
-            "loglinear_mae": err("loglinear"), "loglinear_relative_error": err("loglinear", True),
-            "grok_log10_error": float(np.mean(np.abs(grok))) if grok else None,
-        }
+from forecast.samples import SurfaceSamples, extrapolation_distance
 
 
 def holdout_sizes(sizes: Sequence[float], rule: str) -> list[float]:
@@ -163,6 +60,7 @@ def backtest(
     options = options or FitOptions()
     check_level(level)
     groups = group_runs(runs, family, recipe)
+    groups_all = group_runs(runs) if options.pool else groups
     results: list[SkillBacktest] = []
     held_out: dict[tuple[str, str], tuple[str, ...]] = {}
     for key in sorted(groups):
@@ -170,18 +68,22 @@ def backtest(
         held_sizes = set(holdout_sizes([r.params for r in members], holdout))
         train = [r for r in members if r.params not in held_sizes]
         held = [r for r in members if r.params in held_sizes]
-        if len({r.params for r in train}) < 2 or not held:
+        if not train or not held:
             continue  # nothing to learn from, or nothing to check
         held_out[key] = tuple(r.name for r in held)
         names = sorted({s for r in held for s in r.skills} & {s for r in train for s in r.skills})
         if not wants_all(skills):
             names = match_skills(names, skills) if len(groups) == 1 else \
                 [n for n in names if n.lower() in {s.lower() for s in skills}]
-        fits = fit(train, skills=names, options=options) if names else None
+        if options.pool and names:  # the other families are data the user would have: fit beside them
+            others = [r for k, members_k in groups_all.items() if k != key for r in members_k]
+            fits = fit(train + others, skills=names, family=key[0], recipe=key[1], options=options)
+        else:
+            fits = fit(train, skills=names, options=options) if names else None
         for sf in fits.skills if fits else ():
             results.append(_score_skill(sf, train, held, options, level, seed))
     if not results:
-        raise UsageError(f"--holdout {holdout}: no group has ≥ 2 other sizes to fit and a held-out run to check")
+        raise UsageError(f"--holdout {holdout}: no group has runs left to fit and a held-out run to check")
     return Backtest(holdout=holdout, level=level, skills=tuple(results), held_out=held_out)
 
 
@@ -201,30 +103,48 @@ def _score_skill(sf: SkillFit, train: Sequence[Run], held: Sequence[Run], option
     for r in np.unique(target.run):
         idx = np.flatnonzero(target.run == r)
         params = float(target.params[idx[0]])
+        last = idx[np.argmax(target.tokens[idx])]
+        final = predict_skill(sf, params, tokens=float(target.tokens[last]) if sf.tokens_known else None,
+                              level=level, seed=seed, samples=samples)
         pred = low = high = None
-        if samples is not None:
-            model = samples.accuracy(params, target.tokens[idx])
+        if samples is not None and final.accuracy is not None:
+            model = samples.model_accuracy(params, target.tokens[idx])
             observed = samples.observed(model, rng, params, target.tokens[idx])
             low, pred, high = np.quantile(observed, [tail, 0.5, 1 - tail], axis=0)
             grok_errors += _grok_error(samples, params, target.subset(target.run == r))
+        distance = float(extrapolation_distance(params, target.flops[last], max(sf.sizes), sf.max_flops)) \
+            if sf.pilots and math.isfinite(sf.max_flops) else None
         for j, i in enumerate(idx):
+            is_final = i == last
+            p, lo, hi = (None, None, None) if pred is None else (float(pred[j]), float(low[j]), float(high[j]))
+            if is_final and final.accuracy is not None:  # the final point is the forecast `predict` prints
+                p, lo, hi = final.accuracy.median, final.accuracy.low, final.accuracy.high
             points.append(BacktestPoint(
                 skill=sf.skill, run=target.run_names[r], params=params, tokens=float(target.tokens[i]),
                 flops=float(target.flops[i]), final=bool(target.final[i]), actual=float(target.accuracy[i]),
-                predicted=None if pred is None else float(pred[j]), low=None if low is None else float(low[j]),
-                high=None if high is None else float(high[j]), carry=float(carry[i]), loglinear=float(loglinear[i]),
-            ))
+                predicted=p, low=lo, high=hi, carry=_value(carry, i), loglinear=_value(loglinear, i),
+                confidence=final.confidence if is_final else None, status=str(final.status) if is_final else None,
+                distance=distance))
     return SkillBacktest(skill=sf.skill, family=sf.family, recipe=sf.recipe, status=str(sf.status), reason=sf.reason,
                          law=sf.law if sf.predictable else None, points=tuple(points),
                          grok_errors=tuple(grok_errors))
 
 
-def _baselines(fitted: Observations, target: Observations) -> tuple[np.ndarray, np.ndarray]:
-    """The two baselines at every target point (see module docstring)."""
+def _value(values: np.ndarray | None, i: int) -> float | None:
+    return None if values is None or not math.isfinite(values[i]) else float(values[i])
+
+
+def _baselines(fitted: Observations, target: Observations) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The two baselines at every target point (see module docstring); None when the fitted
+    runs hold no point to carry over."""
+    if len(fitted) == 0:
+        return None, None
     pool = fitted.subset(fitted.final) if fitted.budget_ladder else fitted
     largest = pool.subset(pool.params == pool.params.max())
     order = np.argsort(largest.tokens, kind="stable")
     carry = np.interp(np.log(target.tokens), np.log(largest.tokens[order]), largest.accuracy[order])
+    if len(np.unique(pool.flops)) < 2:  # one point: a line through it is the carried-over value
+        return carry, carry
     slope, intercept = np.polyfit(np.log(pool.flops), pool.accuracy, 1)
     loglinear = np.clip(intercept + slope * np.log(target.flops), 0, 1)
     return carry, loglinear

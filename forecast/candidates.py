@@ -9,6 +9,7 @@ the group's measured FLOPs per parameter-token (6 when runs give no FLOPs).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -118,18 +119,28 @@ class CandidateFit:
     loss_ref: float = 0.0  # two-step: L_ref and L_scale standardise the intermediate loss
     loss_scale: float = 1.0
     notes: tuple[str, ...] = field(default_factory=tuple)
+    least: float | None = None  # the least plateau allowed (what the pilots reached); None: the floor
+
+    @property
+    def least_plateau(self) -> float:
+        return self.floor if self.least is None else self.least
 
     def accuracy(self, theta: np.ndarray, params: np.ndarray, tokens: np.ndarray) -> np.ndarray:
         """Accuracy (B, M) for parameter rows `theta` (B, P) at N = `params`, D = `tokens`."""
         return predict_accuracy(self.spec, np.atleast_2d(theta), self.floor, self.top, self.scales,
-                                params, tokens, self.loss_ref, self.loss_scale)
+                                params, tokens, self.loss_ref, self.loss_scale, self.least_plateau)
 
     def plateau(self, theta: np.ndarray) -> np.ndarray:
-        """Accuracy the law rises to, per parameter row (B,): floor + amp·(top − floor)."""
+        """Accuracy the law rises to, per parameter row (B,): least + amp·(top − least), the
+        top itself for laws without a plateau parameter, the level for the level law."""
         theta = np.atleast_2d(theta)
+        if self.spec.law == "level":
+            return theta[:, 0]
         name = self.spec.amp_name
-        amp = np.ones(len(theta)) if name is None else theta[:, self.spec.param_names.index(name)]
-        return self.floor + amp * (self.top - self.floor)
+        if name is None:
+            return np.full(len(theta), self.top)
+        amp = theta[:, self.spec.param_names.index(name)]
+        return self.least_plateau + amp * (self.top - self.least_plateau)
 
     def param(self, name: str, theta: np.ndarray | None = None) -> np.ndarray:
         """Parameter `name` (as in `spec.param_names`) of each row of `theta` (default: the
@@ -140,11 +151,12 @@ class CandidateFit:
 
 def predict_accuracy(spec: Spec, theta: np.ndarray, floor: float, top: float, scales: Scales,
                      params: np.ndarray, tokens: np.ndarray, loss_ref: float = 0.0,
-                     loss_scale: float = 1.0) -> np.ndarray:
+                     loss_scale: float = 1.0, least: float | None = None) -> np.ndarray:
     """Evaluate a candidate: accuracy of shape (B, M) at N parameters and D tokens."""
     x = scales.inputs(params, tokens)
     x["floor"] = torch.tensor(floor, dtype=DTYPE)
     x["top"] = torch.tensor(top, dtype=DTYPE)
+    x["least"] = torch.tensor(floor if least is None else least, dtype=DTYPE)
     t = torch.as_tensor(theta, dtype=DTYPE)
     with torch.no_grad():
         if spec.law == TWO_STEP:
@@ -152,3 +164,27 @@ def predict_accuracy(spec: Spec, theta: np.ndarray, floor: float, top: float, sc
             x["loss"] = (LOSS_LAW(loss_theta, x) - loss_ref) / loss_scale
             return LOSS_LINK(link_theta, x).numpy()
         return ACCURACY_LAWS[spec.law](t, x).numpy()
+
+
+def candidate_specs(obs: Observations, laws: Sequence[str], via: Sequence[str] | None,
+                    floors: dict[str, float]) -> list[Spec]:
+    """Every candidate that applies to these observations (the level once, on the chance floor)."""
+    specs = []
+    n_sizes = len(obs.sizes)
+    for law in dict.fromkeys((*laws, "level")):  # the no-trend level always stands
+        for floor in (floors if law != "level" else ["chance"]):
+            if law == TWO_STEP:
+                if via is not None:
+                    vias = [v for v in via if v in obs.losses or (v == obs.skill and "own" in obs.losses)]
+                    vias = ["own" if v == obs.skill else v for v in vias]
+                elif "own" in obs.losses or "own_prob" in obs.losses:
+                    vias = [v for v in ("own", "own_prob") if v in obs.losses]
+                else:
+                    vias = sorted(obs.losses)
+                specs += [Spec(law, floor, via) for via in vias]
+            elif law == "grok_scaling":
+                if n_sizes >= 2 and len(obs) >= 2 * 5:
+                    specs.append(Spec(law, floor))
+            elif law == "level" or len(obs) >= len(ACCURACY_LAWS[law].params) + 1:
+                specs.append(Spec(law, floor))
+    return specs

@@ -81,7 +81,7 @@ class DemoResult:
 
 def run_demo(
     out: str | Path,
-    device: str = "cpu",
+    device: Any = "cpu",
     progress: Callable | None = None,
     fit_options: FitOptions | None = None,
     preset: str = DEMO_PRESET,
@@ -106,7 +106,7 @@ def run_demo(
     out = Path(out)
     ladder = preset_ladder(preset)
     runs_dir, fits_dir, verify_dir = out / "runs" / ladder.name, out / "fits", out / "runs" / f"{ladder.name}-verify"
-    torch_device = resolve_device(device)
+    torch_device = resolve_device(device) if isinstance(device, str) else device
     cores = cpu_cores()
     if jobs is None:
         jobs = 1 if torch_device.type == "cuda" else max(1, cores // (threads or 1))

@@ -54,6 +54,7 @@ class Job:
     noise: float  # checkpoint noise of accuracy, part of each point's residual scale
     finals_only: bool = False
     seed: tuple[int, ...] = (0,)  # of this job's bootstrap, so draws do not depend on other jobs
+    least: float | None = None  # least plateau allowed (None: the floor)
 
 
 # ----------------------------------------------------------------------------- problems
@@ -110,10 +111,11 @@ def _row(a: np.ndarray) -> torch.Tensor:
 
 
 def _accuracy_problem(law: Law, obs: Observations, scales: Scales, floor: float, noise: float,
-                      loss: np.ndarray | None = None) -> _Problem:
+                      loss: np.ndarray | None = None, least: float | None = None) -> _Problem:
     x = scales.inputs(obs.params, obs.tokens, obs.flops)
     x["floor"] = torch.full((1, 1), floor, dtype=DTYPE)
     x["top"] = torch.full((1, 1), obs.top, dtype=DTYPE)
+    x["least"] = torch.full((1, 1), floor if least is None else least, dtype=DTYPE)
     if loss is not None:
         x["loss"] = _row(loss)
     se = np.where(np.isfinite(obs.stderr), obs.stderr, 0.0)
@@ -144,7 +146,7 @@ def _stack(problems: Sequence[_Problem], repeats: Sequence[int], weights: Sequen
         return torch.cat(blocks, dim=0)
 
     first = problems[0]
-    x = {k: stack(lambda p, k=k: p.x[k], 0.0, constant=k in ("floor", "top")) for k in first.x}
+    x = {k: stack(lambda p, k=k: p.x[k], 0.0, constant=k in ("floor", "top", "least")) for k in first.x}
     return _Problem(
         law=first.law, x=x, y=stack(lambda p: p.y, 1.0, ys), scale=stack(lambda p: p.scale, 1.0),
         weights=stack(lambda p: p.weights, 0.0, weights), delta=first.delta if delta is ... else delta,
@@ -273,12 +275,14 @@ class _Prepared:
 def _prepare(job: Job) -> _Prepared:
     obs, spec = job.obs, job.spec
     law_points = obs.final if job.finals_only else np.ones(len(obs), dtype=bool)
+    if spec.law == "level":  # the largest size's final accuracy, carried on
+        law_points = obs.final & (obs.params == obs.params.max())
     if spec.law != TWO_STEP:
         law = ACCURACY_LAWS[spec.law]
         if law_points.sum() < len(law.params):
             raise FitError(f"{law.name} has {len(law.params)} parameters and needs at least as many points, "
                            f"got {int(law_points.sum())}")
-        problem = _accuracy_problem(law, obs.subset(law_points), job.scales, job.floor, job.noise)
+        problem = _accuracy_problem(law, obs.subset(law_points), job.scales, job.floor, job.noise, least=job.least)
         return _Prepared(job, [problem], [law_points])
     loss = obs.losses.get(spec.via) if spec.via else None
     if loss is None:
@@ -291,7 +295,7 @@ def _prepare(job: Job) -> _Prepared:
     loss_scale = float(np.std(loss[ok])) or 1.0
     stage1 = _loss_problem(obs.subset(first), job.scales, loss[first])
     stage2 = _accuracy_problem(LOSS_LINK, obs.subset(ok), job.scales, job.floor, job.noise,
-                               loss=(loss[ok] - loss_ref) / loss_scale)
+                               loss=(loss[ok] - loss_ref) / loss_scale, least=job.least)
     return _Prepared(job, [stage1, stage2], [first, ok], loss_ref, loss_scale)
 
 
@@ -344,7 +348,7 @@ def fit_jobs(jobs: Sequence[Job], *, draws: int = 0, report: bool = True) -> lis
         results.append(CandidateFit(
             spec=item.job.spec, floor=item.job.floor, top=item.job.obs.top, scales=item.job.scales, theta=theta,
             stderr=stderr, draws=draws_of.get(k, np.empty((0, len(theta)))), converged=converged, at_bound=at_bound,
-            loss_ref=item.loss_ref, loss_scale=item.loss_scale))
+            loss_ref=item.loss_ref, loss_scale=item.loss_scale, least=item.job.least))
     return results
 
 

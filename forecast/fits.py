@@ -12,9 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from forecast.aggregate import AggregateForecast, aggregate_forecast
 from forecast.comparison import SkillComparison, compare_skill_fits
 from forecast.errors import UsageError
-from forecast.fits_file import load_fits, save_fits
+from forecast.fits_file import load_fits, load_loss_fits, save_fits
+from forecast.loss_fit import LossFit
+from forecast.loss_forecast import LossForecast, LossPlan, plan_loss, predict_loss, select_losses
 from forecast.plan import BudgetPlan, TargetPlan, plan_budget, plan_target
 from forecast.predict import SkillForecast, pilot_grok_point, predict
 from forecast.quantities import TOKENS_PER_PARAM
@@ -28,6 +31,7 @@ class Fits:
     skills: tuple[SkillFit, ...]
     tool: str = ""
     source: str | None = None  # directory loaded from
+    losses: tuple[LossFit, ...] = ()  # loss laws L(N, D) per group and loss series (forecast.loss_fit)
 
     def groups(self) -> list[tuple[str, str]]:
         """The (family, recipe) groups held."""
@@ -87,6 +91,34 @@ class Fits:
                                   target_params=target_params, baseline=baseline, threshold=threshold,
                                   measure=measure, level=level, seed=seed)
 
+    def predict_aggregate(self, name: str, members: Sequence[str], params: float, *, tokens: float | None = None,
+                          flops: float | None = None, family: str | None = None, recipe: str | None = None,
+                          level: float = 0.8, tokens_per_param: float | None = None, seed: int = 0) -> AggregateForecast:
+        """Forecast the mean accuracy over `members` (skill names, or ["all"]) from each
+        member's own fit (`forecast.aggregate`), not from a law refitted to the mean."""
+        return aggregate_forecast(name, self.select(family, recipe, members), params, tokens=tokens, flops=flops,
+                                  level=level, tokens_per_param=tokens_per_param, seed=seed)
+
+    # -------------------------------------------------------------------- loss forecasts
+
+    def select_losses(self, family: str | None = None, recipe: str | None = None,
+                      metrics: Sequence[str] | None = None) -> list[LossFit]:
+        """Loss fits of one group; `metrics` None or ["all"] for every loss series."""
+        return select_losses(self.losses, family, recipe, metrics)
+
+    def predict_loss(self, params: float, *, tokens: float | None = None, flops: float | None = None,
+                     metrics: Sequence[str] | None = None, family: str | None = None, recipe: str | None = None,
+                     level: float = 0.8, tokens_per_param: float | None = None, seed: int = 0) -> list[LossForecast]:
+        """Forecast each loss series (validation loss, task losses) at `params` parameters
+        trained on `tokens` tokens (or `flops`). See `forecast.loss_forecast`."""
+        return [predict_loss(f, params, tokens=tokens, flops=flops, level=level, tokens_per_param=tokens_per_param,
+                             seed=seed) for f in self.select_losses(family, recipe, metrics)]
+
+    def plan_loss(self, target: float, *, metrics: Sequence[str] | None = None, family: str | None = None,
+                  recipe: str | None = None, level: float = 0.8, seed: int = 0) -> list[LossPlan]:
+        """Smallest compute (and its compute-optimal N/D split) reaching `target` loss."""
+        return [plan_loss(f, target, level=level, seed=seed) for f in self.select_losses(family, recipe, metrics)]
+
     def summaries(self) -> list[dict]:
         """One row per skill fit, what `forecast fit` prints (and its `--json` "skills"):
         status, chosen law, its hold-out error, the grok point of the largest pilot size,
@@ -109,9 +141,9 @@ class Fits:
     def save(self, out_dir: str | Path) -> list[Path]:
         """Write the fits under `out_dir`, replacing the skills they hold and keeping every
         other skill already there (one atomic switch; see `forecast.fits_file`)."""
-        return save_fits(self.skills, self.tool, out_dir)
+        return save_fits(self.skills, self.tool, out_dir, self.losses)
 
     @classmethod
     def load(cls, path: str | Path) -> Fits:
         skills, tool = load_fits(path)
-        return cls(skills=tuple(skills), tool=tool, source=str(path))
+        return cls(skills=tuple(skills), tool=tool, source=str(path), losses=tuple(load_loss_fits(path)))

@@ -1,43 +1,53 @@
 """`fit(runs) -> Fits`: per skill, every applicable law, chosen by how well it extrapolates.
 
 For each (family, recipe) group and skill:
-1. gather post-warm-up checkpoints (`observations`) and read the noise and the rise;
-   a skill whose trend cannot be read gets `not-predictable` with the reason;
-2. fit every candidate (law × floor × intermediate) on all but the largest pilot size and
-   score it on the largest (the hold-out); weight candidates by that score;
+1. gather post-warm-up checkpoints (`observations`) and measure the noise; only data that
+   supports no number at all (nothing after warm-up, one checkpoint of one size) is
+   `not-predictable`;
+2. fit every candidate (law × floor × intermediate, and the standing no-trend candidate
+   `level`) on the sizes below each held-out size and predict that size, rolling the
+   origin over every size that leaves two to fit on (`rolling_holdout`); weight the
+   candidates by the likelihood of what they predicted and calibrate how the forecast
+   widens with distance (`forecast.selection`);
 3. refit the weighted candidates on everything, with bootstrap draws for the intervals;
-4. record parameters, scores, weights, the choice and why.
+4. record parameters, scores, weights, calibration, the choice and why.
 Groups are never pooled: runs of different families or recipes are fitted separately.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from collections.abc import Sequence
-import dataclasses
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from forecast.candidates import TWO_STEP, Scales, Spec
+from forecast.candidates import TWO_STEP, Scales, Spec, candidate_specs
 from forecast.estimate import Job, fit_jobs
+from forecast.loss_fit import fit_losses
 from forecast.errors import DataError, FitError, UsageError
 from forecast.fits import Fits
-from forecast.laws import ACCURACY_LAWS
+from forecast.laws import ACCURACY_LAWS, POOLED_LAWS
 from forecast.observations import PRIOR_NOISE, Observations, observations
 from forecast.optimize import torch_threads
-from forecast.quantities import format_count
-from forecast.results import Candidate, HoldoutScore, PilotRun, SkillFit, match_skills, wants_all
+from forecast.pooled import POOLED_SPEC, PoolContext, cross_family_items, fit_pooled
+from forecast.results import Calibration, Candidate, HoldoutScore, PilotRun, SkillFit, match_skills, wants_all
 from forecast.runs import Run
 from forecast.samples import extrapolation_distance
-from forecast.selection import explain_choice, holdout_errors, selection_weights
+from forecast.selection import (
+    HoldoutItem, explain_choice, extrapolation_span, holdout_items, prior_calibration, weigh,
+)
 from forecast.status import Note, NoteCode, Status
 from forecast.version import __version__
 
-ALL_LAWS = (*ACCURACY_LAWS, TWO_STEP)
-MIN_PLATEAU = 0.1
-"""A law whose plateau rises less than this fraction of the way from floor to top shows no
-transition: its grok threshold (half way to the plateau) would be meaningless."""
+ALL_LAWS = (*(law for law in ACCURACY_LAWS if law not in POOLED_LAWS), TWO_STEP)
+UNCHECKED_LAWS = ("level", "log_linear", "power_law")
+"""The only candidates used when too few sizes leave nothing to hold out: the no-trend
+level and the two simplest trends (a transition's shape cannot be told from two sizes)."""
+LEAST_PLATEAU_NOISE = 2.0
+"""A law may not level off below the best accuracy a pilot reached minus this many noise
+standard deviations."""
 
 
 @dataclass(frozen=True)
@@ -50,16 +60,18 @@ class FitOptions:
     skip_fraction: float = 0.01  # drop checkpoints before this fraction of a run's tokens (warm-up)
     min_tokens: float = 0.0  # and before this many tokens
     max_per_run: int = 40  # thin denser runs to this many checkpoints (even in log tokens)
-    min_sizes: int = 3  # fewer model sizes: not-predictable (a trend through two cannot be checked)
-    holdout_origins: int = 2  # hold-outs per skill: fit on sizes below each of the largest ones, predict it
+    min_sizes: int = 3  # fewer sizes: a trend cannot be checked by a hold-out; only the level and the
+    # simplest trends are used, weighted by priors, and the forecast says low confidence
+    min_fit_sizes: int = 2  # a hold-out fits on at least this many sizes below the held-out one
     smooth: bool = False  # make accuracy non-decreasing in tokens within each run first
     seed: int = 0
     via: tuple[str, ...] | None = None  # two-step intermediates; None: own loss, else all metrics
-    max_holdout_error: float = 0.25  # not-predictable if the hold-out misses by more than this
-    # fraction of the skill's rise (and by more than 3 checkpoint noise levels)
     threads: int | None = 1  # torch CPU threads while fitting (None: leave torch's setting);
     # fits are many small tensors, where extra threads only spin (measured on 2 cores)
     allow_incomplete: bool = False  # fit pilot runs whose training did not finish (else left out)
+    pool: str | None = None  # "families": one more candidate borrows slopes from the other families
+    losses: bool = False  # also fit L(N, D) to every loss series (forecast.loss_fit), for `predict --metric loss`
+    # (`forecast fit` does; off by default here, as backtests and recipe comparisons need none)
 
     def __post_init__(self) -> None:
         unknown = [law for law in self.laws if law not in ALL_LAWS]
@@ -69,6 +81,8 @@ class FitOptions:
             raise UsageError("draws must be >= 0")
         if not 0 <= self.skip_fraction < 1:
             raise UsageError("skip_fraction must be in [0, 1)")
+        if self.pool not in (None, "families"):
+            raise UsageError(f"--pool {self.pool}: unknown; use --pool families (or leave it out)")
 
 
 def fit(
@@ -79,11 +93,24 @@ def fit(
     recipe: str | None = None,
     options: FitOptions | None = None,
 ) -> Fits:
-    """Fit every skill of every (family, recipe) group in `runs` (or the chosen ones)."""
+    """Fit every skill of every (family, recipe) group in `runs` (or the chosen ones); with
+    `options.losses`, also the loss law of every loss series of those groups, or, with
+    `skills` named, of those skills' task losses and the run-level metrics named among them
+    (`forecast.loss_fit`)."""
     options = options or FitOptions()
     runs = usable_runs(runs, options)
+    chosen = [r for r in runs if (family is None or r.family == family) and (recipe is None or r.recipe.label == recipe)]
+    losses = tuple(fit_losses(chosen, metrics=None if wants_all(skills) else skills, draws=min(options.draws, 200),
+                              seed=options.seed, skip_fraction=options.skip_fraction,
+                              max_per_run=options.max_per_run, threads=options.threads)) if options.losses else ()
+    if losses and not wants_all(skills):  # names of loss-only metrics are not skills to fit
+        metrics = {f.metric.lower() for f in losses if f.kind == "metric"}
+        skills = [s for s in skills if s.lower() not in metrics]
+        if not skills:
+            return Fits(skills=(), tool=f"forecast {__version__}", losses=losses)
     with torch_threads(options.threads):
-        return _fit(runs, skills, family, recipe, options)
+        fits = _fit(runs, skills, family, recipe, options)
+    return dataclasses.replace(fits, losses=losses)
 
 
 def usable_runs(runs: Sequence[Run], options: FitOptions) -> list[Run]:
@@ -102,6 +129,9 @@ def usable_runs(runs: Sequence[Run], options: FitOptions) -> list[Run]:
 def _fit(runs: Sequence[Run], skills: Sequence[str] | None, family: str | None, recipe: str | None,
          options: FitOptions) -> Fits:
     groups = group_runs(runs, family, recipe)
+    context = None
+    if options.pool == "families":
+        context = PoolContext(group_runs(runs), lambda rs, sk: _observe(rs, sk, options))
     results = []
     for key in sorted(groups):
         members = groups[key]
@@ -111,8 +141,14 @@ def _fit(runs: Sequence[Run], skills: Sequence[str] | None, family: str | None, 
                 names = match_skills(names, skills)  # an unknown name is an error
             else:
                 names = [n for n in names if n.lower() in {s.lower() for s in skills}]
-        results += fit_group(members, names, options)
+        results += fit_group(members, names, options, context)
     return Fits(skills=tuple(results), tool=f"forecast {__version__}")
+
+
+def _observe(runs: Sequence[Run], skill: str, options: FitOptions) -> Observations:
+    obs = observations(runs, skill, skip_fraction=options.skip_fraction, min_tokens=options.min_tokens,
+                       max_per_run=options.max_per_run)
+    return obs.with_accuracy(obs.smoothed()) if options.smooth and len(obs) else obs
 
 
 def group_runs(runs: Sequence[Run], family: str | None = None, recipe: str | None = None
@@ -141,16 +177,26 @@ class _Skill:
     reason: str | None = None
     scales: Scales | None = None
     floors: dict[str, float] = field(default_factory=dict)
+    least: float | None = None  # least plateau a law may level off at
     specs: list[Spec] = field(default_factory=list)
     finals_only: bool = False
     notes: list[Note] = field(default_factory=list)
+    items: dict[Spec, list[HoldoutItem]] = field(default_factory=dict)
     scores: dict[Spec, HoldoutScore] = field(default_factory=dict)
     failures: dict[Spec, str] = field(default_factory=dict)
     weights: dict[Spec, float] = field(default_factory=dict)
+    calibration: Calibration | None = None
+    others: list[Observations] = field(default_factory=list)  # other families' (pooling)
+    borrowed: tuple[str, ...] = ()
 
     def job(self, spec: Spec, obs: Observations) -> Job:
         return Job(spec, obs, self.scales, self.floors[spec.floor], self.noise, self.finals_only,
-                   (*self.seed, zlib.crc32(spec.key.encode())))
+                   (*self.seed, zlib.crc32(spec.key.encode())), least=self.least)
+
+    @property
+    def checked(self) -> bool:
+        """Whether there are sizes enough to score candidates by a hold-out."""
+        return len(self.obs.sizes) >= max(3, self.base["options"]["min_sizes"])
 
 
 def fit_skill(runs: Sequence[Run], skill: str, options: FitOptions) -> SkillFit:
@@ -158,26 +204,44 @@ def fit_skill(runs: Sequence[Run], skill: str, options: FitOptions) -> SkillFit:
     return fit_group(runs, [skill], options)[0]
 
 
-def fit_group(runs: Sequence[Run], skills: Sequence[str], options: FitOptions) -> list[SkillFit]:
+def fit_group(runs: Sequence[Run], skills: Sequence[str], options: FitOptions,
+              context: PoolContext | None = None) -> list[SkillFit]:
     """Fit skills over the runs of one group. Every skill's candidates are fitted together,
-    one batch per law and stage (`forecast.estimate.fit_jobs`)."""
-    family, recipe = runs[0].group
-    states = [_prepare_skill(runs, skill, options) for skill in skills]
+    one batch per law and stage (`forecast.estimate.fit_jobs`); with a pooling `context`,
+    one more candidate borrows from the other families (`forecast.pooled`)."""
+    states = [_prepare_skill(runs, skill, options, context) for skill in skills]
     live = [st for st in states if st.reason is None]
-    rolling_holdout([st for st in live if len(st.obs.sizes) >= 3], options.holdout_origins)
-    jobs: list[tuple[_Skill, Spec]] = []
+    rolling_holdout([st for st in live if st.checked], options.min_fit_sizes)
     for st in live:
-        if len(st.obs.sizes) >= 3:
-            if not st.scores:
-                st.reason = "no law could be fitted: " + "; ".join(f"{s.key}: {m}" for s, m in st.failures.items())
-                continue
-            st.weights = selection_weights({s: v.mae for s, v in st.scores.items()})
+        if not st.checked and st.others:  # too few sizes of its own: borrow hold-outs too
+            rolling_holdout([st], 1)
+            for spec, items in cross_family_items(st.obs, st.others, st.scales, st.noise, st.seed[-1]).items():
+                st.items.setdefault(spec, []).extend(dataclasses.replace(i, origin=i.origin + 1000) for i in items)
+    jobs: list[tuple[_Skill, Spec]] = []
+    pooled: list[_Skill] = []
+    for st in live:
+        if st.items:
+            st.weights, st.scores, st.calibration = weigh(st.items)
+            if st.base["flat"] and Spec("level") in st.items:  # no trend to read: laws would read one into noise
+                st.weights = {Spec("level"): 1.0}
         else:
-            st.weights = {spec: 1.0 / len(st.specs) for spec in st.specs}
-            st.notes.append(Note(NoteCode.FEW_SIZES, f"only {len(st.obs.sizes)} model sizes: laws could not be checked "
-                                 "by extrapolating to the largest, so they are weighted equally (≥ 3 sizes recommended)"))
-        jobs += [(st, spec) for spec in st.weights]
+            trends = [s for s in st.specs if s.law != "level"]
+            st.weights = {s: (0.5 if s.law == "level" else 0.5 / len(trends)) if trends else 1.0 for s in st.specs}
+            st.calibration = prior_calibration()
+            if len(st.obs.sizes) > 1:
+                st.notes.append(Note(NoteCode.FEW_SIZES, f"only {len(st.obs.sizes)} model sizes: no law could be "
+                                     "checked by extrapolating to a held-out size; the level and the simplest trends "
+                                     "are weighted by priors (≥ 3 sizes recommended)"))
+        jobs += [(st, spec) for spec in st.weights if spec != POOLED_SPEC]
+        pooled += [st] if POOLED_SPEC in st.weights else []
     results = fit_jobs([st.job(spec, st.obs) for st, spec in jobs], draws=options.draws)
+    for st in pooled:
+        jobs.append((st, POOLED_SPEC))
+        try:
+            result, st.borrowed = fit_pooled(st.obs, st.others, st.scales, options.draws, st.seed[-1])
+        except FitError as exc:
+            result = exc
+        results.append(result)
     fitted: dict[int, list[Candidate]] = {}
     for (st, spec), result in zip(jobs, results):
         if isinstance(result, FitError):
@@ -185,14 +249,11 @@ def fit_group(runs: Sequence[Run], skills: Sequence[str], options: FitOptions) -
             continue
         kept = dataclasses.replace(result, draws=result.draws[:options.keep_draws])
         fitted.setdefault(id(st), []).append(Candidate(kept, st.weights[spec], st.scores.get(spec)))
-    return [_conclude(st, fitted.get(id(st), []), options) for st in states]
+    return [_conclude(st, fitted.get(id(st), [])) for st in states]
 
 
-def _prepare_skill(runs: Sequence[Run], skill: str, options: FitOptions) -> _Skill:
-    obs = observations(runs, skill, skip_fraction=options.skip_fraction, min_tokens=options.min_tokens,
-                       max_per_run=options.max_per_run)
-    if options.smooth and len(obs):
-        obs = obs.with_accuracy(obs.smoothed())
+def _prepare_skill(runs: Sequence[Run], skill: str, options: FitOptions, context: PoolContext | None) -> _Skill:
+    obs = _observe(runs, skill, options)
     family, recipe = runs[0].group
     smoothed = obs.smoothed() if len(obs) else np.array([])
     pilots = tuple(
@@ -207,9 +268,15 @@ def _prepare_skill(runs: Sequence[Run], skill: str, options: FitOptions) -> _Ski
     noise = obs.checkpoint_noise() if len(obs) else PRIOR_NOISE
     base = dict(family=family, recipe=recipe, skill=skill, chance=obs.chance, top=obs.top,
                 noise=noise, n_eval=obs.sample_count() if len(obs) else None, pilots=pilots,
-                options=asdict(options))
+                options=asdict(options), tokens_known=obs.tokens_known,
+                span=float(np.log(obs.sizes.max() / obs.sizes.min())) if len(obs) else 0.0,
+                flat=bool(len(obs)) and obs.trend_is_flat(noise),
+                accelerating=obs.accelerates(noise) if len(obs) else None)
     st = _Skill(skill, obs, base, smoothed, noise, (options.seed, zlib.crc32(f"{family}|{recipe}|{skill}".encode())))
-    st.reason = unreadable(obs, noise, smoothed, options.min_sizes)
+    if context is not None:
+        st.others = context.others((family, recipe), skill)
+        base["flat"] = base["flat"] and not st.others  # the other families lend the trend a few sizes hide
+    st.reason = obs.unreadable(borrowing=bool(st.others))
     if st.reason:
         return st
     st.scales = Scales.of(obs)
@@ -217,8 +284,19 @@ def _prepare_skill(runs: Sequence[Run], skill: str, options: FitOptions) -> _Ski
     estimated = obs.estimated_floor()
     if estimated is not None:
         st.floors["estimated"] = estimated
-    st.specs = candidate_specs(obs, options, st.floors)
+    # no law may level off below what a pilot already reached (beyond its noise)
+    reached = max(float(smoothed[obs.run == r][np.argmax(obs.tokens[obs.run == r])]) for r in np.unique(obs.run))
+    st.least = float(np.clip(reached - LEAST_PLATEAU_NOISE * noise, obs.chance, obs.top))
+    st.specs = candidate_specs(obs, options.laws, options.via, st.floors) if st.checked else \
+        [s for s in candidate_specs(obs, options.laws, options.via, {"chance": obs.chance}) if s.law in UNCHECKED_LAWS]
+    if len(obs.sizes) == 1:
+        st.specs = [s for s in st.specs if s.law == "level"]
+    if st.others:
+        st.specs = st.specs + [POOLED_SPEC] if st.checked else [Spec("level"), POOLED_SPEC]
     st.finals_only = obs.budget_ladder
+    if not obs.tokens_known:
+        st.notes.append(Note(NoteCode.UNKNOWN_TOKENS, "the runs give no training tokens: laws are in parameters "
+                             "alone, and forecasts are for a target trained like these models"))
     if st.finals_only:
         st.notes.append(Note(NoteCode.BUDGET_LADDER, "sizes were trained to several token budgets: laws in "
                              "(params, tokens) were fitted on final checkpoints only (intermediate ones sit mid "
@@ -226,7 +304,7 @@ def _prepare_skill(runs: Sequence[Run], skill: str, options: FitOptions) -> _Ski
     return st
 
 
-def _conclude(st: _Skill, candidates: list[Candidate], options: FitOptions) -> SkillFit:
+def _conclude(st: _Skill, candidates: list[Candidate]) -> SkillFit:
     """The skill's `SkillFit`: status and reason, candidates by weight, the choice and why."""
     if st.reason is not None:
         return SkillFit(status=Status.NOT_PREDICTABLE, reason=st.reason, scales=st.scales, **st.base)
@@ -235,115 +313,64 @@ def _conclude(st: _Skill, candidates: list[Candidate], options: FitOptions) -> S
                         + "; ".join(f"{s.key}: {m}" for s, m in st.failures.items()), **st.base)
     total = sum(c.weight for c in candidates)
     candidates = sorted((dataclasses.replace(c, weight=c.weight / total) for c in candidates), key=lambda c: -c.weight)
-    best = candidates[0]
     notes = list(st.notes)
     for c in candidates:
         if c.fit.at_bound:
             notes.append(Note(NoteCode.AT_BOUND, f"{c.key}: parameter(s) {', '.join(c.fit.at_bound)} at a bound"))
         if not c.fit.converged:
             notes.append(Note(NoteCode.NOT_CONVERGED, f"{c.key}: the optimiser did not report convergence"))
-    sizes = st.obs.sizes
-    why = explain_choice(candidates, st.scores, sizes, st.failures)
-    status, reason = Status.FITTED, None
-    noise = st.noise
-    rise = float(np.quantile(st.smoothed, 0.95) - np.quantile(st.smoothed, 0.05))
-    plateau = float(np.median(best.fit.plateau(best.fit.draws if len(best.fit.draws) else best.fit.theta)))
-    room = st.obs.top - best.fit.floor
-    mae = best.holdout.mae if best.holdout else None
-    if plateau - best.fit.floor < max(MIN_PLATEAU * room, 3 * noise):
-        status = Status.NOT_PREDICTABLE
-        reason = (f"the best law ({best.key}) levels off at {plateau:.3f}, barely above its floor "
-                  f"{best.fit.floor:.3f}: no transition is visible in these runs, so when it groks cannot be told")
-    elif mae is not None and mae > max(3 * noise, options.max_holdout_error * rise, 0.02):
-        status = Status.NOT_PREDICTABLE
-        reason = (f"laws fitted on the smaller sizes miss the largest pilot ({format_count(sizes[-1])} params) by "
-                  f"{100 * mae:.1f} points at best, against a rise of {100 * rise:.1f} points and "
-                  f"noise of {100 * noise:.1f}: the trend does not extrapolate")
-    return SkillFit(status=status, reason=reason, scales=st.scales, candidates=tuple(candidates), law=best.key,
-                    why=why, notes=tuple(notes), **st.base)
+    why = explain_choice(candidates, st.scores, st.obs.sizes, st.failures)
+    borrowed = st.borrowed if any(c.fit.spec == POOLED_SPEC for c in candidates) else ()
+    if borrowed:
+        notes.append(Note(NoteCode.POOLED, f"other families informed this forecast (a slope shared across "
+                          f"families, this family's own offset): {', '.join(borrowed)}"))
+    return SkillFit(status=Status.FITTED, reason=None, scales=st.scales, candidates=tuple(candidates),
+                    law=candidates[0].key, why=why, notes=tuple(notes), calibration=st.calibration,
+                    borrowed_from=borrowed, **st.base)
 
 
-def unreadable(obs: Observations, noise: float, smoothed: np.ndarray, min_sizes: int = 3) -> str | None:
-    """Why the skill's trend cannot be read from these runs, or None if it can."""
-    if len(obs) < 3:
-        return (f"only {len(obs)} checkpoints with known training tokens after warm-up: too few to fit any law")
-    sizes = obs.sizes
-    if len(sizes) < 2:
-        return (f"a single model size ({format_count(sizes[0])} params): nothing carries the skill across "
-                "sizes; add pilot runs of other sizes")
-    if len(sizes) < min_sizes:
-        return (f"only {len(sizes)} model sizes ({', '.join(format_count(s) for s in sizes)} params): a law "
-                f"fitted to them cannot be checked by predicting the largest from the rest; add a size "
-                f"(need {min_sizes})")
-    rise = float(np.quantile(smoothed, 0.95) - np.quantile(smoothed, 0.05))
-    level = float(np.median(smoothed))
-    if rise < max(4 * noise, 0.02):
-        if level - obs.chance < max(3 * noise, 0.03):
-            return (f"flat at chance in every pilot run (median accuracy {level:.3f}, chance {obs.chance:.3f}): "
-                    "the transition has not started at these scales and cannot be located from these runs")
-        if level < 0.5 * (obs.chance + obs.top):
-            return (f"the trend ({100 * rise:.1f} points across all pilots) is within the checkpoint-to-checkpoint "
-                    f"noise (±{100 * noise:.1f} points): not predictable from these runs")
-    return None
-
-
-def candidate_specs(obs: Observations, options: FitOptions, floors: dict[str, float]) -> list[Spec]:
-    """Every candidate that applies to these observations."""
-    specs = []
-    n_sizes = len(obs.sizes)
-    for law in options.laws:
-        for floor in floors:
-            if law == TWO_STEP:
-                if options.via is not None:
-                    vias = [v for v in options.via if v in obs.losses or (v == obs.skill and "own" in obs.losses)]
-                    vias = ["own" if v == obs.skill else v for v in vias]
-                elif "own" in obs.losses:
-                    vias = ["own"]
-                else:
-                    vias = sorted(obs.losses)
-                specs += [Spec(law, floor, via) for via in vias]
-            elif law == "grok_scaling":
-                if n_sizes >= 2 and len(obs) >= 2 * 5:
-                    specs.append(Spec(law, floor))
-            elif len(obs) >= len(ACCURACY_LAWS[law].params) + 1:
-                specs.append(Spec(law, floor))
-    return specs
-
-
-def rolling_holdout(states: Sequence[_Skill], origins: int) -> None:
+def rolling_holdout(states: Sequence[_Skill], min_fit_sizes: int = 2) -> None:
     """Score every candidate of every skill by extrapolation, rolling the origin as in
     time-series cross-validation: fit on the sizes below the largest and predict the
-    largest, then on the sizes below the second largest and predict that one, ...
-    (`origins` times, while at least two sizes remain to fit on). All fits are batched.
+    largest, then on the sizes below the second largest and predict that one, and so on
+    while `min_fit_sizes` sizes remain to fit on. All fits are batched.
 
-    Sets, per skill and candidate, `scores[spec]`, a `HoldoutScore`: mean absolute error
-    over origins; shift and misfit (see `holdout_errors`) as RMS over origins per unit of
-    extrapolation distance, scaled to the last origin's distance, which comes with them;
-    and `failures[spec]` for candidates that could not be fitted at the first origin."""
-    jobs, keys = [], []
+    Sets, per skill and candidate, `items[spec]` (one `HoldoutItem` per held-out run and
+    origin), and `failures[spec]` for candidates that could not be fitted at the first
+    origin (the largest held-out size)."""
+    jobs, keys, pooled_jobs = [], [], []
     for st in states:
         sizes = st.obs.sizes
-        for origin in range(1, min(origins, len(sizes) - 2) + 1):
-            target = sizes[-origin]
+        for origin in range(len(sizes) - min_fit_sizes):
+            target = sizes[-1 - origin]
             inner = st.obs.subset(st.obs.params < target)
             held = st.obs.subset(st.obs.params == target)
-            held = held.subset(held.final) if st.finals_only else held
-            distance = float(extrapolation_distance(target, held.flops.max(), inner.sizes.max(), inner.flops.max()))
+            if st.finals_only:  # mid-schedule checkpoints of a budget ladder are not forecast targets
+                held = held.subset(held.final)
+            distances = {}
+            for r in np.unique(held.run):
+                run = held.subset(held.run == r)
+                last = int(np.argmax(run.tokens))
+                distances[int(r)] = float(extrapolation_distance(target, run.flops[last], inner.sizes.max(),
+                                                                 inner.flops.max()))
             for spec in st.specs:
-                jobs.append(st.job(spec, inner))
-                keys.append((st, spec, origin, held, distance))
-    found: dict[tuple[int, Spec], list[tuple[float, float, float, float]]] = {}
-    for (st, spec, origin, held, distance), result in zip(keys, fit_jobs(jobs, report=False)):
+                key = (st, spec, origin, held, distances, extrapolation_span(spec, inner.sizes))
+                if spec == POOLED_SPEC:
+                    pooled_jobs.append((key, inner))
+                elif spec.law == "level" or min_fit_sizes > 1:
+                    jobs.append(st.job(spec, inner))
+                    keys.append(key)
+    results = fit_jobs(jobs, report=False)
+    for key, inner in pooled_jobs:
+        try:
+            results.append(fit_pooled(inner, key[0].others, key[0].scales, draws=0, seed=key[0].seed[-1])[0])
+        except FitError as exc:
+            results.append(exc)
+        keys.append(key)
+    for (st, spec, origin, held, distances, span), result in zip(keys, results):
         if isinstance(result, FitError):
-            if origin == 1:
+            if origin == 0:
                 st.failures[spec] = str(result)
             continue
-        found.setdefault((id(st), spec), []).append((*holdout_errors(result, held, st.noise), distance))
-    for st in states:
-        for spec in st.specs:
-            if spec in st.failures or (id(st), spec) not in found:
-                continue
-            maes, shifts, misfits, distances = (np.array(v) for v in zip(*found[(id(st), spec)]))
-            per_distance = lambda v: float(np.sqrt(np.mean((v / np.maximum(distances, 1e-3)) ** 2)))  # noqa: E731
-            st.scores[spec] = HoldoutScore(mae=float(np.mean(maes)), shift=per_distance(shifts) * distances[0],
-                                           misfit=per_distance(misfits) * distances[0], distance=float(distances[0]))
+        if spec not in st.failures:
+            st.items.setdefault(spec, []).extend(holdout_items(result, held, st.noise, origin, distances, span))

@@ -111,10 +111,15 @@ class Law:
 
 
 def _rise(x: Inputs, amp: Tensor | float, g: Tensor) -> Tensor:
-    return x["floor"] + amp * (x["top"] - x["floor"]) * g
+    """floor + (plateau − floor)·g, the plateau at `amp` of the way from the least plateau
+    the pilots allow (`least`: no law may level off below what a pilot already reached,
+    beyond its noise) to `top`."""
+    least = x.get("least", x["floor"])
+    plateau = least + amp * (x["top"] - least)
+    return x["floor"] + (plateau - x["floor"]) * g
 
 
-AMP = Param("amp", 0.02, 1.0, (0.95, 0.5), "plateau, fraction of the room above the floor")
+AMP = Param("amp", 0.0, 1.0, (0.95, 0.5), "plateau, as a fraction of the way from the least plateau to the top")
 """The plateau parameter every saturating accuracy law shares."""
 STEEPNESS_STARTS = (0.5, 2.0, 8.0)
 
@@ -185,6 +190,25 @@ POWER_LAW = Law(
 def _power_law_nd(p: Named, x: Inputs) -> Tensor:
     neg_log_q = torch.exp(p.a - p.alpha * x["x_params"]) + torch.exp(p.b - p.beta * x["x_tokens"])
     return _rise(x, 1.0, torch.exp(-neg_log_q))
+
+
+def _power_law_cap(p: Named, x: Inputs) -> Tensor:
+    return _rise(x, p.amp, torch.exp(-torch.exp(p.a - p.alpha * x["x_flops"])))
+
+
+POWER_LAW_CAP = Law(
+    name="power_law_cap",
+    formula="−ln Q = A·(C/C_ref)^−α, Q = (acc − floor)/(plateau − floor), plateau estimated ≤ top",
+    reference="Power law on accuracy above chance with an estimated ceiling: tasks whose items are "
+    "partly unanswerable saturate below 1 (Gadre et al. 2024; Ruan et al. 2024)",
+    params=(
+        Param("a", -20.0, 20.0, (-1.0, 0.5, 2.0, 4.0), "ln A: −ln Q at C = C_ref"),
+        Param("alpha", 0.01, 10.0, (0.2, 0.7, 2.0), "power-law exponent in FLOPs"),
+        AMP,
+    ),
+    inputs=("x_flops",),
+    fn=_power_law_cap,
+)
 
 
 POWER_LAW_ND = Law(
@@ -272,9 +296,46 @@ LOSS_LAW = Law(
     target="loss",
 )
 
+def _sigmoid_nd(p: Named, x: Inputs) -> Tensor:
+    return _rise(x, 1.0, torch.sigmoid(p.a + p.b * x["x_params"] + p.c * x["x_tokens"]))
+
+
+SIGMOID_ND = Law(
+    name="sigmoid_nd",
+    formula="acc = floor + (top − floor)·σ(a + b·ln N/N_ref + c·ln D/D_ref)",
+    reference="Shared-slope sigmoid across model families, each family its own offset a (its "
+    "efficiency): Sloth (Polo et al. 2025), Observational Scaling Laws (Ruan et al. 2024)",
+    params=(
+        Param("a", -30.0, 30.0, (0.0,), "logit of the accuracy above the floor at N_ref, D_ref"),
+        Param("b", -10.0, 10.0, (1.0,), "logit per e-fold of parameters"),
+        Param("c", -10.0, 10.0, (0.0,), "logit per e-fold of training tokens"),
+    ),
+    inputs=("x_params", "x_tokens"),
+    fn=_sigmoid_nd,
+)
+
+
+def _level(p: Named, x: Inputs) -> Tensor:
+    return p.level * torch.ones_like(x["x_flops"])
+
+
+LEVEL = Law(
+    name="level",
+    formula="acc = level (the largest pilots' final accuracy, carried on)",
+    reference="The no-trend forecast: what persistence forecasting predicts when no law beats it "
+    "(cf. the carry-over baseline of Ruan et al. 2024)",
+    params=(Param("level", 0.0, 1.0, (0.25, 0.5, 0.75), "accuracy, fraction"),),
+    inputs=(),
+    fn=_level,
+)
+
 ACCURACY_LAWS: dict[str, Law] = {
-    law.name: law for law in (COMPUTE_SIGMOID, GROK_SCALING, POWER_LAW, POWER_LAW_ND, LOG_LINEAR)}
+    law.name: law for law in (COMPUTE_SIGMOID, GROK_SCALING, POWER_LAW, POWER_LAW_CAP, POWER_LAW_ND, LOG_LINEAR,
+                              LEVEL, SIGMOID_ND)}
 """Laws that map (parameters, tokens, FLOPs) straight to accuracy."""
+POOLED_LAWS = ("sigmoid_nd",)
+"""Laws fitted across families (`forecast.pooled`), not to one family alone."""
+
 
 LAWS: dict[str, Law] = {law.name: law for law in (*ACCURACY_LAWS.values(), LOSS_LINK, LOSS_LAW)}
 

@@ -25,17 +25,47 @@ class HoldoutScore:
     each of the largest sizes predicted from those below it).
 
     `mae`: mean absolute error of accuracy at the held-out final checkpoints (fraction);
-    `shift`: e-folds of tokens by which the law misplaced the held-out curve (the shift
-    that best aligns them), per `distance`; `distance`: e-folds (parameters or FLOPs) the
-    hold-out extrapolated; `misfit`: accuracy error of shape left once aligned;
-    `loglik`: mean log likelihood of the held-out finals under the law's predictive spread
-    (what candidate weights are computed from)."""
+    `shift`: drift rate, e-folds of tokens by which the law misplaced the held-out curves
+    (the shifts that best align them) per unit of reach (it widens the *when*, and the
+    accuracy where the curve is steep); `error`: the accuracy error left once aligned (error
+    of shape) per unit of reach; both RMS over the hold-outs, shrunk towards the priors of
+    `forecast.selection`;
+    `distance`: the farthest hold-out (e-folds of parameters or FLOPs); `loglik`: mean log
+    likelihood of the held-out finals (what candidate weights are computed from); `origins`:
+    how many held-out sizes."""
 
     mae: float
     shift: float
-    misfit: float
+    error: float
     distance: float
     loglik: float | None = None
+    origins: int = 1  # how many held-out sizes
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How a skill's forecasts widen with extrapolation, as its rolling hold-outs measured
+    (shrunk towards priors; `forecast.selection`): per e-fold of distance beyond the pilots,
+    `shift_rate` e-folds of tokens of drift of the transition and `error_rate` accuracy
+    error beyond noise (the weighted candidates' average, for weights and confidence; each
+    candidate's own rates are in its `HoldoutScore`, and are what its samples use);
+    `holdouts` held-out sizes behind it, `dof` the degrees of
+    freedom of the Student-t the forecast draws its extrapolation errors from,
+    `max_distance` the farthest hold-out (e-folds)."""
+
+    shift_rate: float
+    error_rate: float
+    holdouts: int
+    dof: float
+    max_distance: float
+
+    def to_json(self) -> dict[str, float]:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_json(cls, data: dict) -> Calibration:
+        return cls(**{k: float(data[k]) if k != "holdouts" else int(data[k]) for k in
+                      ("shift_rate", "error_rate", "holdouts", "dof", "max_distance")})
 
 
 @dataclass(frozen=True, eq=False)
@@ -84,6 +114,13 @@ class SkillFit:
     candidates: tuple[Candidate, ...] = ()
     law: str | None = None  # key of the chosen (highest-weight) candidate
     why: str = ""
+    calibration: Calibration | None = None
+    tokens_known: bool = True  # False: the runs gave no training tokens (a law in parameters alone)
+    borrowed_from: tuple[str, ...] = ()  # other families a pooled candidate learnt from (`--pool families`)
+    flat: bool = False  # no trend with model size is readable in the pilots (`Observations.trend_is_flat`)
+    accelerating: bool | None = None  # accuracy rises faster than linearly in log compute (None: cannot tell;
+    # `Observations.accelerates`)
+    span: float = 0.0  # ln(largest / smallest pilot size): the lever arm the family's own laws extrapolate with
     notes: tuple[Note, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)
 
@@ -106,6 +143,10 @@ class SkillFit:
         """Most training tokens any pilot saw; NaN when unknown."""
         values = [t for p in self.pilots for t in p.tokens if math.isfinite(t)]
         return max(values) if values else math.nan
+
+    def weight_of(self, laws: Sequence[str]) -> float:
+        """Total weight of the candidates whose law is one of `laws`."""
+        return float(sum(c.weight for c in self.candidates if c.fit.spec.law in laws))
 
     @property
     def floor(self) -> float:

@@ -1,23 +1,25 @@
 """The forecast distribution of one skill: Monte-Carlo samples of its accuracy surface.
 
-Three sources of uncertainty, combined per sample:
+Four sources of uncertainty, combined per sample:
 1. **Parameters**: each sample is a bootstrap draw (runs and checkpoints resampled,
    accuracies perturbed by their evaluation noise) of one candidate law.
-2. **Which law**: candidates contribute samples in proportion to their weight (their
-   hold-out extrapolation score), so disagreement between laws widens the interval.
-3. **Extrapolation**: each sample carries a standard-normal ε that moves the forecast
-   along the token axis beyond the pilots: tokens are read as tokens·e^{ε·s·far/d}, where
-   s is how far (in e-folds of tokens) the law misplaced the next size when fitted on the
-   smaller ones (the rolling hold-out, `forecast.fitting`), d the distance of that hold-out,
-   and far the target's `extrapolation_distance`: how many e-folds it lies beyond the
-   pilots in parameters or in compute, whichever is further. A law that was off by s over
-   a distance d is taken to drift by s per d of further extrapolation. The drift moves along
-   the curve, so every sample stays a monotone transition and still says *when* it groks.
-4. **Shape and measurement** (`observed`, for accuracy intervals only): the hold-out's
-   misfit once aligned, grown with distance like the drift, and the skill's measured
-   checkpoint-to-checkpoint noise.
-Every function of the surface (accuracy, grok point, compute to a target) reads the same
-samples, so `predict` and `plan` agree with each other.
+2. **Which law**: candidates contribute samples in proportion to their weight (how likely
+   their hold-out predictions were), so disagreement between laws widens the interval.
+3. **Extrapolation drift**: each sample carries a Student-t ε that moves the forecast
+   along the token axis beyond the pilots: tokens are read as tokens·e^{ε·s·far}, where s
+   is the skill's calibrated drift rate (e-folds of tokens per e-fold of extrapolation, as
+   its rolling hold-outs measured; `forecast.selection.Calibration`) and far the target's
+   `extrapolation_distance`: how many e-folds it lies beyond the pilots in parameters or in
+   compute, whichever is further. The drift moves along the curve, so every sample stays a
+   monotone transition and still says *when* it groks.
+4. **Error of shape and measurement** (`observed`, for accuracy intervals, which start from
+   each candidate's point estimate with the drift, `model_accuracy`): a Student-t error of
+   shape, the candidate's calibrated rate times its reach, and the skill's measured noise
+   (checkpoint-to-checkpoint, else binomial over its items).
+The Student-t's degrees of freedom are the hold-outs behind the calibration (plus the
+prior's), so a forecast resting on one or two hold-outs has heavier tails. Every function
+of the surface (accuracy, grok point, compute to a target) reads the same samples, so
+`predict` and `plan` agree with each other.
 """
 
 from __future__ import annotations
@@ -29,17 +31,11 @@ import numpy as np
 
 from forecast.candidates import CandidateFit
 from forecast.errors import UsageError
-from forecast.results import SkillFit
+from forecast.results import Calibration, SkillFit
+from forecast.selection import extrapolation_span, prior_calibration
 
 SAMPLES = 4000
 """Monte-Carlo samples per forecast."""
-MIN_SHIFT = 0.15
-"""Smallest extrapolation drift assumed (e-folds of tokens per hold-out distance): one lucky
-hold-out must not make a forecast look exact."""
-DEFAULT_SHIFT = 1.0
-"""Extrapolation drift assumed when no hold-out was possible (fewer than 3 sizes)."""
-DEFAULT_MISFIT = 0.05
-"""Error of shape assumed (accuracy, per hold-out distance) when no hold-out was possible."""
 MAX_EXTRAPOLATION = math.log(1e6)
 """Farthest a forecast reaches beyond the largest pilot, in e-folds of parameters or compute
 (`extrapolation_distance`): six decades of compute, three of parameters on the
@@ -56,10 +52,11 @@ class _Part:
 
     fit: CandidateFit
     rows: np.ndarray  # parameter rows (k, P): bootstrap draws
-    eps: np.ndarray  # standard-normal extrapolation shifts (k,)
-    rate: float  # hold-out shift, e-folds of tokens
-    distance: float  # hold-out extrapolation distance, e-folds
-    misfit: float  # hold-out error of shape, accuracy (at that distance)
+    eps: np.ndarray  # Student-t extrapolation drifts (k,), in units of `rate`
+    shape: np.ndarray  # Student-t accuracy errors (k,), in units of `error`
+    rate: float  # drift, e-folds of tokens per unit of reach (distance / span)
+    error: float  # accuracy error per unit of reach
+    span: float  # what this law's distance is measured against (`selection.extrapolation_span`)
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,6 +65,7 @@ class SurfaceSamples:
 
     fit: SkillFit
     parts: tuple[_Part, ...]
+    calibration: Calibration
 
     @classmethod
     def of(cls, fit: SkillFit, samples: int = SAMPLES, seed: int = 0) -> SurfaceSamples:
@@ -75,6 +73,7 @@ class SurfaceSamples:
         if not fit.predictable:
             raise UsageError(f"{fit.skill}: not predictable ({fit.reason})")
         rng = np.random.default_rng(seed)
+        calibration = fit.calibration or prior_calibration()
         weights = np.array([c.weight for c in fit.candidates])
         counts = np.floor(weights / weights.sum() * samples).astype(int)
         counts[np.argmax(weights)] += samples - counts.sum()
@@ -83,13 +82,12 @@ class SurfaceSamples:
             if count == 0:
                 continue
             pool = c.fit.draws if len(c.fit.draws) else c.fit.theta[None, :]
-            h = c.holdout
-            rate = DEFAULT_SHIFT if h is None or not math.isfinite(h.shift) else max(abs(h.shift), MIN_SHIFT)
-            distance = h.distance if h is not None and math.isfinite(h.distance) and h.distance > 0 else math.log(2.0)
-            misfit = DEFAULT_MISFIT if h is None or not math.isfinite(h.misfit) else h.misfit
-            parts.append(_Part(c.fit, pool[np.arange(count) % len(pool)], rng.standard_normal(count), rate, distance,
-                               misfit))
-        return cls(fit=fit, parts=tuple(parts))
+            rate = calibration.shift_rate if c.holdout is None else c.holdout.shift
+            error = calibration.error_rate if c.holdout is None else c.holdout.error
+            span = extrapolation_span(c.fit.spec, [math.exp(fit.span), 1.0])
+            parts.append(_Part(c.fit, pool[np.arange(count) % len(pool)], rng.standard_t(calibration.dof, count),
+                               rng.standard_t(calibration.dof, count), rate, error, span))
+        return cls(fit=fit, parts=tuple(parts), calibration=calibration)
 
     @property
     def size(self) -> int:
@@ -115,35 +113,60 @@ class SurfaceSamples:
         out = []
         with np.errstate(over="ignore", invalid="ignore"):  # bisections probe far beyond the pilots: overflow reads as inf tokens
             for part, n, t in self._per_part(params, tokens):
-                drift = np.maximum(part.eps[:, None] * part.rate / part.distance, -MAX_SLOWDOWN)
-                out.append(part.fit.accuracy(part.rows, n, t * np.exp(drift * self._far(part, n, t))))
+                drift = np.maximum(part.eps[:, None] * part.rate, -MAX_SLOWDOWN)
+                out.append(part.fit.accuracy(part.rows, n, t * np.exp(drift * self._far(n, t) / part.span)))
         return np.concatenate(out, axis=0)
 
-    def _far(self, part: _Part, params: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+    def model_accuracy(self, params: float | np.ndarray, tokens: float | np.ndarray) -> np.ndarray:
+        """Each candidate's point estimate at N, D, with each sample's drift (K, M): what
+        accuracy intervals start from. The rolling hold-outs measured drift and error of
+        shape on point estimates, so their calibration already holds the parameter error
+        (adding the bootstrap spread again would count it twice)."""
+        out = []
+        with np.errstate(over="ignore", invalid="ignore"):
+            for part, n, t in self._per_part(params, tokens):
+                drift = np.maximum(part.eps[:, None] * part.rate, -MAX_SLOWDOWN)
+                rows = np.repeat(part.fit.theta[None, :], len(part.rows), axis=0)
+                out.append(part.fit.accuracy(rows, n, t * np.exp(drift * self._far(n, t) / part.span)))
+        return np.concatenate(out, axis=0)
+
+    def _far(self, params: np.ndarray, tokens: np.ndarray) -> np.ndarray:
         return extrapolation_distance(params, self.fit.flops_per_param_token * params * tokens,
                                       max(self.fit.sizes), self.fit.max_flops)
 
     def threshold(self, absolute: float | None = None) -> np.ndarray:
-        """Grok threshold per sample (K,): `absolute`, else half way from floor to plateau."""
+        """Grok threshold per sample (K,): `absolute`, else half way from floor to plateau
+        (for the level's samples the other laws' median threshold; infinite for a skill whose
+        pilots show no trend: a skill that stays level has no transition to cross)."""
         if absolute is not None:
             return np.full(self.size, float(absolute))
-        return np.concatenate([p.fit.floor + 0.5 * (p.fit.plateau(p.rows) - p.fit.floor) for p in self.parts])
+        if self.fit.flat:  # no trend in the pilots: half way to a plateau nobody saw means nothing
+            return np.full(self.size, np.inf)
+        own = [None if p.fit.spec.law == "level" else p.fit.floor + 0.5 * (p.fit.plateau(p.rows) - p.fit.floor)
+               for p in self.parts]
+        laws = [t for t in own if t is not None]
+        # the level has no transition of its own: it is judged against the laws' threshold
+        # (a level above it has grokked, one below never will), or never crosses when alone
+        shared = float(np.median(np.concatenate(laws))) if laws else np.inf
+        return np.concatenate([np.full(len(p.rows), shared) if t is None else t for p, t in zip(self.parts, own)])
 
     def observed(self, accuracy: np.ndarray, rng: np.random.Generator, params: float | np.ndarray,
                  tokens: float | np.ndarray) -> np.ndarray:
         """What one evaluation of the target would read: model accuracy (K, M) at N =
-        `params`, D = `tokens` plus two errors the law itself does not carry. Measurement
-        noise: the skill's checkpoint-to-checkpoint noise in the pilots (which includes the
-        benchmark's finite sample), else binomial over its n items. Error of shape: the
-        hold-out misfit, growing with the extrapolation distance like the drift."""
+        `params`, D = `tokens` (`model_accuracy`) plus two errors the law itself does not
+        carry. Measurement noise: the skill's checkpoint-to-checkpoint noise in the pilots
+        (which includes the benchmark's finite sample), else binomial over its n items.
+        Extrapolation error: each candidate's calibrated error rate times the distance beyond
+        the pilots, Student-t."""
         sigma = self.fit.noise
         if not (sigma is not None and math.isfinite(sigma)):
             p = np.clip(accuracy, 0, 1)
             sigma = np.sqrt(p * (1 - p) / self.fit.n_eval) if self.fit.n_eval else 0.0
-        shape = [np.broadcast_to(part.misfit * self._far(part, n, t) / part.distance, (len(part.rows), accuracy.shape[1]))
-                 for part, n, t in self._per_part(params, tokens)]
-        total = np.sqrt(np.square(sigma) + np.square(np.concatenate(shape, axis=0)))
-        return np.clip(accuracy + rng.standard_normal(accuracy.shape) * total, 0, 1)
+        shape = np.concatenate([part.shape[:, None] * part.error * self._far(n, t) / part.span
+                                * np.ones((1, accuracy.shape[1]))
+                                for part, n, t in self._per_part(params, tokens)], axis=0)
+        noise = rng.standard_normal(accuracy.shape) * sigma
+        return np.clip(accuracy + shape + noise, 0, 1)
 
     def grok_tokens(self, params: float, threshold: np.ndarray, low: float, high: float) -> np.ndarray:
         """Per sample, the fewest tokens in [low, high] at which accuracy reaches `threshold`

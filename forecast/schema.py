@@ -136,10 +136,11 @@ class HoldoutJson(TypedDict):
     """How a candidate extrapolated when fitted on smaller sizes (rolling origin)."""
 
     mae: float | None  # mean absolute error of accuracy at the held-out final checkpoints
-    shift: float | None  # e-folds of tokens the law misplaced the held-out curve by
-    distance: float | None  # e-folds (params or FLOPs) that hold-out extrapolated
-    misfit: float | None  # accuracy error of shape left once aligned
+    shift: float | None  # e-folds of tokens the law misplaced held-out curves by, per e-fold out
+    distance: float | None  # e-folds (params or FLOPs) the farthest hold-out extrapolated
+    error: float | None  # accuracy error beyond noise per e-fold of extrapolation
     loglik: float | None  # mean log likelihood of the held-out finals under the law's predictive
+    origins: int  # held-out sizes
 
 
 class CandidateJson(TypedDict):
@@ -213,9 +214,10 @@ class ForecastJson(TypedDict):
     family: str
     recipe: str
     params: float
-    tokens: float
-    flops: float
-    tokens_source: str  # "given", "from-flops", "family-tokens-per-param", "default-tokens-per-param"
+    tokens: float | None  # planned training tokens; null when the runs gave none (trained like them)
+    flops: float | None
+    tokens_source: str  # "given", "from-flops", "given-tokens-per-param", "group-tokens-per-param",
+    # "default-tokens-per-param", or "unknown-like-pilots" (the runs gave no tokens)
     status: str  # see README "Statuses"
     accuracy: IntervalJson | None
     grok: GrokJson | None
@@ -245,6 +247,107 @@ class TargetPlanJson(TypedDict):
     params: float | None
     tokens: float | None
     status: str  # "reachable" | "not-reachable" | "already-reached" | "not-predictable"
+    reason: str | None
+
+
+class LossFitJson(TypedDict):
+    """fits/<family>--<recipe>/losses/<metric>-<hash>.json: one fitted L(N, D) (listed in
+    index.json under "losses")."""
+
+    format: int  # FITS_FORMAT
+    tool: str
+    family: str
+    recipe: str
+    metric: str  # the loss series: a run-level metric, or the skill whose task loss it is
+    kind: str  # "metric" (run-level loss, e.g. validation loss) | "task" (a skill's own task loss)
+    status: str  # "fitted" | "not-predictable"
+    reason: str | None
+    law: dict[str, float | None] | None  # E, A, B, alpha, beta: L = E + A·N^−alpha + B·D^−beta (N params, D tokens)
+    draws: list[list[float | None]]  # bootstrap over runs, rows [E, A, B, alpha, beta]
+    drift: float | None  # extrapolation error: shift of scale (e-folds of N and D) per e-fold beyond the runs
+    scatter: float | None  # run-to-run SD of log loss around the law
+    holdout: dict[str, float] | None  # rms_shift, excess_shift, rms_distance (e-folds), points, origins
+    flops_per_param_token: float | None  # κ in C = κ·N·D
+    finals_only: bool  # fitted on final checkpoints only
+    runs: list[dict[str, Any]]  # name, hash, params, tokens, flops, loss (the points fitted)
+    notes: list[NoteJson]
+    options: dict[str, Any]
+
+
+class LossFitSummaryJson(TypedDict):
+    """One loss law in `forecast fit --json` ("losses"): a `LossFitJson` without draws and points."""
+
+    metric: str
+    kind: str  # "metric" | "task"
+    family: str
+    recipe: str
+    status: str  # "fitted" | "not-predictable"
+    reason: str | None
+    law: dict[str, float] | None  # E, A, B, alpha, beta
+    drift: float | None
+    scatter: float | None
+    holdout: dict[str, float] | None
+    runs: int  # runs fitted
+    points: int  # checkpoints fitted
+    finals_only: bool
+    notes: list[NoteJson]
+
+
+class LossForecastJson(TypedDict):
+    """One loss series in `forecast predict --metric loss --json` (kind "predict-loss")."""
+
+    metric: str
+    kind: str  # "metric" | "task"
+    family: str
+    recipe: str
+    params: float
+    tokens: float
+    flops: float
+    tokens_source: str  # as in ForecastJson
+    status: str  # "predicted" | "out-of-range" | "not-predictable"
+    loss: float | None  # the fitted law's value at (params, tokens), in the series' units
+    interval: IntervalJson | None  # what one run would measure: law draws, extrapolation error, run scatter
+    level: float
+    extrapolation: float | None  # target FLOPs / largest run's FLOPs
+    law: dict[str, float] | None  # E, A, B, alpha, beta
+    reason: str | None
+    notes: list[NoteJson]
+
+
+class LossPlanJson(TypedDict):
+    """`forecast plan --loss L --json` (kind "plan-loss"), one per loss series."""
+
+    metric: str
+    family: str
+    recipe: str
+    target: float
+    level: float
+    status: str  # "reachable" | "already-reached" | "not-reachable" | "not-predictable"
+    reachable: float  # share of samples reaching the target below max_flops
+    flops: IntervalJson | None  # training FLOPs of the compute-optimal model (high null: beyond max_flops)
+    params: float | None  # compute-optimal parameters at the median compute
+    tokens: float | None  # and its training tokens
+    tokens_per_param: float | None
+    max_flops: float  # the search ceiling: 1e32, or 1e6× the largest run's FLOPs if less
+    reason: str | None
+
+
+class AggregateForecastJson(TypedDict):
+    """An average of tasks (`predict --aggregate NAME=t1,t2,...`), under "aggregates"."""
+
+    name: str
+    members: list[str]
+    family: str
+    recipe: str
+    params: float
+    tokens: float
+    flops: float
+    status: str  # "predicted" | "not-predictable" (a member has no number)
+    accuracy: IntervalJson | None  # mean accuracy over the members
+    chance: float  # mean of the members' chance levels
+    level: float
+    method: str  # how member forecasts were combined
+    member_status: dict[str, str]
     reason: str | None
 
 

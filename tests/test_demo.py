@@ -15,16 +15,19 @@ SHIPPED_RUNS, SHIPPED_FITS = REPO / "runs" / "demo", REPO / "fits"
 
 def test_demo_flow_on_the_tiny_ladder(tmp_path):
     """pilot -> fit -> predict -> verify wiring, on the seconds-long ladder (two sizes: too
-    few to forecast from, so every skill must say not-predictable rather than give a number,
-    and the verification run is still trained and reported)."""
+    few to check any law by a hold-out, so every forecast must say low confidence, and why;
+    the verification run is trained and scored all the same)."""
     result = run_demo(tmp_path, "cpu", preset="tiny", threads=1, jobs=1)
     assert result.runs_dir == tmp_path / "runs" / "tiny" and len(result.runs) == 2
     assert Fits.load(result.fits_dir).skills and {f.skill for f in result.forecasts} == {"add", "sort"}
     for f in result.forecasts:
-        assert f.status == "not-predictable" and f.accuracy is None and "sizes" in f.reason
+        assert f.confidence == "low" and "too few sizes" in f.confidence_reason, f
     assert result.verification is not None and result.verification.path.parent == tmp_path / "runs" / "tiny-verify"
     assert result.verification.params > max(r.params for r in result.runs) and result.verification.complete
-    assert [c.skill for c in result.checks] == ["add", "sort"] and all(c.covered is None for c in result.checks)
+    assert [c.skill for c in result.checks] == ["add", "sort"]
+    for c in result.checks:
+        assert c.accuracy == result.verification.series[c.skill].accuracy[-1]
+        assert c.covered is None or c.covered == (c.forecast.accuracy.low <= c.accuracy <= c.forecast.accuracy.high)
     assert 3 <= len(result.story) <= 5 and result.story[-1].startswith("Total time")
     again = run_demo(tmp_path, "cpu", preset="tiny", threads=1, jobs=1, verify=False)  # finished runs are skipped
     assert again.verification is None and not again.checks and again.seconds["pilots"] < result.seconds["pilots"]

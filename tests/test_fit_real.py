@@ -38,7 +38,7 @@ def _check(fits, expected_skills):
             assert sf.law and sf.why and sf.candidates
             for c in sf.candidates:
                 assert np.all(np.isfinite(c.fit.theta)) and len(c.fit.draws)
-                assert sf.chance - 0.1 <= c.fit.floor <= sf.chance + 1e-9
+                assert sf.chance - 0.15 <= c.fit.floor <= sf.chance + 1e-9
         else:
             assert sf.reason
 
@@ -47,7 +47,10 @@ def test_pythia_every_skill_fitted_or_explained(pythia_fits):
     assert pythia_fits.groups() == [("pythia", "default"), ("pythia-deduped", "default")]
     _check(pythia_fits, {"arc_easy", "arc_challenge", "piqa", "lambada_openai", "sciq", "winogrande", "mmlu"})
     mmlu = pythia_fits.select("pythia", skills=["mmlu"])[0]
-    assert not mmlu.predictable and "chance" in mmlu.reason  # MMLU sits at chance at every Pythia size
+    # MMLU sits near chance at every Pythia size: a forecast near chance, its transition still ahead
+    f = pythia_fits.predict(2.8e9, tokens=3e11, family="pythia", skills=["mmlu"])[0]
+    assert mmlu.predictable and f.status in ("flat", "smooth", "emerges-later")
+    assert 0.2 < f.accuracy.low and f.accuracy.high < 0.35
     assert pythia_fits.select("pythia", skills=["arc_easy"])[0].predictable
 
 

@@ -37,7 +37,7 @@ def test_fit_reports_every_skill(ladder):
     root, rows = ladder
     by_skill = {r["skill"]: r for r in rows}
     assert by_skill["skill"]["status"] == "fitted" and by_skill["skill"]["law"]
-    assert by_skill["Flat"]["status"] == "not-predictable" and "chance" in by_skill["Flat"]["reason"]
+    assert by_skill["Flat"]["status"] == "fitted" and by_skill["Flat"]["law"]  # a level forecast, not withheld
     assert (root / "fits" / "index.json").exists()
 
 
@@ -53,9 +53,11 @@ def test_predict_json_contract(ladder):
     assert grok["accuracy"]["low"] <= grok["accuracy"]["median"] <= grok["accuracy"]["high"]
     assert (grok["grok"]["low"] or 0) <= TRUTH.grok_tokens(3e7) <= grok["grok"]["high"]
     assert grok["status"] == "grokked-in-pilots" and grok["p_grok"] > 0.95
-    flat = out["Flat"]  # no number for a skill the fits call not-predictable
-    assert flat["status"] == "not-predictable" and flat["accuracy"] is None and flat["grok"] is None
-    assert flat["p_grok"] is None and flat["reason"]
+    flat = out["Flat"]  # flat at chance: it stays there, and when it would rise cannot be told
+    assert flat["status"] == "flat" and abs(flat["accuracy"]["median"] - 0.25) < 0.01
+    assert flat["accuracy"]["low"] <= 0.25 <= flat["accuracy"]["high"]
+    assert flat["grok"]["tokens"] is None and "has not started" in flat["grok"]["note"]
+    assert flat["confidence"] == "low" and flat["confidence_reason"]
 
 
 def test_predict_defaults_to_compute_optimal_and_matches_case_insensitively(ladder):
@@ -64,7 +66,7 @@ def test_predict_defaults_to_compute_optimal_and_matches_case_insensitively(ladd
     (f,) = output(result, "predict")["forecasts"]
     assert f["skill"] == "skill" and f["tokens"] == pytest.approx(20 * 1e8)
     human = invoke("predict", "--params", "1e8", "--fits", root / "fits")
-    assert human.exit_code == 0 and "compute-optimal" in human.stdout and "not-predictable" in human.stdout
+    assert human.exit_code == 0 and "compute-optimal" in human.stdout and "flat" in human.stdout
 
 
 def test_plan_round_trip_through_predict(ladder):
@@ -78,7 +80,7 @@ def test_plan_round_trip_through_predict(ladder):
     result = invoke("plan", "--skill", "skill", "--target", "0.8", "--fits", root / "fits", "--json")
     assert output(result, "plan-target")["flops"]["median"] == pytest.approx(plan.flops.median, rel=1e-9)
     unreachable = invoke("plan", "--skill", "Flat", "--target", "0.9", "--fits", root / "fits", "--json")
-    assert output(unreachable, "plan-target")["status"] == "not-predictable"
+    assert output(unreachable, "plan-target")["status"] == "not-reachable"
 
 
 def test_plan_budget(ladder):
@@ -92,7 +94,8 @@ def test_backtest_scores_against_baselines(ladder):
     root, _ = ladder
     out = output(invoke("backtest", root / "runs", "--draws", "40", "--json"), "backtest")
     summary = out["summary"]
-    assert summary["predicted"] == 1 and summary["not_predictable"] == ["Flat"]
+    assert summary["predicted"] == 2 and summary["not_predictable"] == []
+    assert summary["numbered"] == summary["items"] == 2
     trajectory = out["summary_trajectory"]  # a grokking skill: the smaller model's curve carried over is late
     assert trajectory["mae"] < trajectory["carry_mae"] and trajectory["mae"] < trajectory["loglinear_mae"]
     assert 0 <= summary["coverage"] <= 1

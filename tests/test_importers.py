@@ -100,10 +100,23 @@ def test_lm_eval_one_run_per_model(tmp_path):
     _old_file(tmp_path, 0, {"piqa": {"acc": 0.5}}, model="org/a")
     (tmp_path / "b").mkdir()
     _old_file(tmp_path / "b", 0, {"piqa": {"acc": 0.5}}, model="org/b")
-    runs = import_lm_eval([tmp_path], params=1e6, tokens_per_step=1)
-    assert sorted(r.name for r in runs) == ["a", "b"]
+    runs = import_lm_eval([tmp_path], params={"a": 1e6, "org/b": 2e6}, tokens_per_step=1)
+    assert sorted((r.name, r.params) for r in runs) == [("a", 1e6), ("b", 2e6)]
     with pytest.raises(UsageError, match="2 models"):
-        import_lm_eval([tmp_path], params=1e6, tokens_per_step=1, name="x")
+        import_lm_eval([tmp_path], params={"a": 1e6, "b": 2e6}, tokens_per_step=1, name="x")
+
+
+def test_lm_eval_refuses_one_params_for_several_models(tmp_path):
+    """Issue 18 item 3: one --params for folders of different models gave every model that size."""
+    _old_file(tmp_path, 0, {"piqa": {"acc": 0.5}}, model="org/a")
+    (tmp_path / "b").mkdir()
+    _old_file(tmp_path / "b", 0, {"piqa": {"acc": 0.5}}, model="org/b")
+    with pytest.raises(UsageError, match=r"2 models \(a, b\).*--params a=N"):
+        import_lm_eval([tmp_path], params=1e6, tokens_per_step=1)
+    with pytest.raises(UsageError, match="no count for model 'b'"):
+        import_lm_eval([tmp_path], params={"a": 1e6}, tokens_per_step=1)
+    with pytest.raises(UsageError, match="--params c=...: no model of that name"):
+        import_lm_eval([tmp_path], params={"a": 1e6, "b": 1e6, "c": 1e6}, tokens_per_step=1)
 
 
 def test_lm_eval_notes_tasks_without_accuracy(tmp_path):

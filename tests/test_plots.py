@@ -9,8 +9,9 @@ import matplotlib
 import pytest
 from matplotlib.figure import Figure
 
-from forecast import plots
-from forecast.backtesting import Backtest, BacktestPoint, SkillBacktest, backtest
+from forecast import Recipe, Run, make_series, plots
+from forecast.backtest_results import Backtest, BacktestPoint, SkillBacktest
+from forecast.backtesting import backtest
 from forecast.fitting import FitOptions, fit
 from forecast.optimize import torch_threads
 from forecast.predict import predict_skill
@@ -23,7 +24,7 @@ FAST = dict(samples=100)  # Monte-Carlo samples per skill: plenty for a picture 
 
 
 def ladder() -> list:
-    """Two skills that grok at known points and one flat at chance (not predictable)."""
+    """Two skills that grok at known points and one flat at chance (a level forecast, no grok point)."""
     skills = [
         synthetic_ladder(GrokTruth(), SIZES, checkpoints=12, skill="early"),
         synthetic_ladder(GrokTruth(d_half=1e9, gamma=0.5, chance=0.25, plateau=0.8), SIZES, checkpoints=12,
@@ -42,8 +43,17 @@ def runs():
 @pytest.fixture(scope="module")
 def skill_fits(runs):
     fits = fit(runs, options=OPTIONS).skills
-    assert [sf.predictable for sf in fits] == [True, False, True]  # early, flat, late (sorted)
+    assert [sf.flat for sf in fits] == [False, True, False]  # early, flat, late (sorted)
     return fits
+
+
+@pytest.fixture(scope="module")
+def blank():
+    """A skill with one checkpoint of one size: it supports no number at all."""
+    series = make_series("blank", [1], [1e9], accuracy=[0.3], params=1e6, chance=0.25)
+    (sf,) = fit([Run("one", 1e6, "one", Recipe(), {"blank": series})], options=OPTIONS).skills
+    assert not sf.predictable
+    return sf
 
 
 def assert_png(path, min_bytes=10_000, max_bytes=2_000_000):
@@ -61,12 +71,12 @@ def note_text(fig: Figure) -> str:
 def test_forecast_figure_has_a_panel_per_predictable_skill(skill_fits, tmp_path):
     fig = plots.forecast_figure(skill_fits, 3e8, 6e9, **FAST)
     assert isinstance(fig, Figure)
-    assert len(fig.axes) == 2
+    assert len(fig.axes) == 3
     for ax in fig.axes:
         assert ax.get_xscale() == "log"
-        assert ax.get_title().split("\n")[0] in {"early", "late"}
+        assert ax.get_title().split("\n")[0] in {"early", "late", "flat"}
+    assert "flat" in fig.axes[1].get_title().split("\n")[1]  # the flat skill's status
     assert any(ax.get_xlabel() == "training compute (FLOPs)" for ax in fig.axes)
-    assert "Not predictable (not shown): flat (flat at chance" in note_text(fig)
     assert "without measurement noise" in note_text(fig)
     assert_png(plots.save(fig, tmp_path / "forecast.png"))
 
@@ -89,10 +99,10 @@ def test_forecast_figure_computes_what_predict_prints(skill_fits):
     assert ax.get_title().endswith(f"{printed.status}, p(grok) {printed.p_grok:.2f}")
 
 
-def test_nothing_predictable_gives_a_note_and_no_panels(skill_fits, tmp_path):
-    fig = plots.forecast_figure([skill_fits[1]], 3e8, 6e9, **FAST)
+def test_nothing_predictable_gives_a_note_and_no_panels(blank, tmp_path):
+    fig = plots.forecast_figure([blank], 3e8, 6e9, **FAST)
     assert fig.axes == []
-    assert "flat" in note_text(fig)
+    assert "Not predictable (not shown): blank (a single checkpoint" in note_text(fig)
     assert_png(plots.save(fig, tmp_path / "empty.png"), min_bytes=1_000)
 
 
@@ -101,7 +111,7 @@ def test_grok_scaling_figure_overlays_few_skills_and_splits_on_request(skill_fit
     (ax,) = fig.axes
     assert (ax.get_xscale(), ax.get_yscale()) == ("log", "log")
     assert ax.get_xlabel() == "model size (parameters)"
-    assert "flat" in note_text(fig)
+    assert "No transition in the pilots, so no grok point (not shown): flat" in note_text(fig)
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert {"early", "late", "target 300M"} <= set(labels)
     assert_png(plots.save(fig, tmp_path / "grok.png"))
@@ -122,10 +132,9 @@ def test_backtest_figure_shows_held_out_trajectories(runs, tmp_path):
     with torch_threads(1):  # the fit-then-sample pattern runs ~3× faster on one torch thread (2-core CI)
         result = backtest(runs, options=OPTIONS)
     fig = plots.backtest_figure(result)
-    assert len(fig.axes) == sum(1 for s in result.skills if s.law) == 2
+    assert len(fig.axes) == sum(1 for s in result.skills if s.law) == 3
     assert all(ax.get_xscale() == "log" for ax in fig.axes)
     assert "MAE" in fig.axes[0].get_title()
-    assert "flat" in note_text(fig)
     assert_png(plots.save(fig, tmp_path / "backtest.png"))
 
 

@@ -44,6 +44,7 @@ class Point:
     loss: float | None = None  # task loss, lower is better (bits-per-byte, nats/token, ...)
     stderr: float | None = None  # standard error of the accuracy
     n: float | None = None  # evaluation sample count
+    prob: float | None = None  # mean probability of the correct answer, in [0, 1]
 
 
 # ---------------------------------------------------------------------------- run names
@@ -196,7 +197,8 @@ def _series(skill: str, points: Sequence[Point], params: float, chance: float | 
     return make_series(
         skill, [p.step for p in points], [p.tokens for p in points], flops=flops,
         accuracy=column([p.accuracy for p in points]), loss=column([p.loss for p in points]),
-        stderr=column([p.stderr for p in points]), n=column([p.n for p in points]), chance=chance,
+        stderr=column([p.stderr for p in points]), n=column([p.n for p in points]),
+        prob=column([p.prob for p in points]), chance=chance,
     )
 
 
@@ -211,19 +213,27 @@ def import_and_write(read: Callable[[], list[Run]], out: str | Path | None, over
 
     Returns the runs, the directories written, and the notes about input left out
     (`SkippedWarning`s), which callers print only once everything succeeded, so that a
-    failure is exactly one error. An import that yields no skill at all is an error, not
-    an empty success."""
+    failure is exactly one error. An import that yields nothing (a run with neither a skill
+    nor a loss metric) is an error, not an empty success; runs holding only loss metrics
+    (a Chinchilla-style table of final losses) are written, with a note."""
     if out is None:
         raise UsageError("--out is required: the runs directory to write into, e.g. --out runs/")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SkippedWarning)
         runs = read()
     notes = [str(w.message) for w in caught if issubclass(w.category, SkippedWarning)]
-    empty = [run.name for run in runs if not run.skills]
+    empty = [run.name for run in runs if not run.series]
     if not runs or empty:
         what = f"run {empty[0]!r} would hold" if empty else "the input holds"
         detail = f" ({notes[0]})" if notes else ""
-        raise UsageError(f"nothing to import: {what} no skill with an accuracy{detail}; check --metric "
+        raise UsageError(f"nothing to import: {what} no skill with an accuracy and no loss{detail}; check --metric "
                          "(or the column and skill flags) against the file")
+    loss_only = [run.name for run in runs if not run.skills]
+    if loss_only:
+        metrics = sorted({m for run in runs if not run.skills for m in run.metrics})
+        notes.append(f"{len(loss_only)} run{'s hold' if len(loss_only) > 1 else ' holds'} no skill with an accuracy, "
+                     f"only the loss metric{'s' if len(metrics) > 1 else ''} {', '.join(metrics[:5])}"
+                     f"{', ...' if len(metrics) > 5 else ''}: fit for loss forecasts (`predict --metric loss`); "
+                     "check --metric if you expected accuracies")
     written = write_runs(runs, out, overwrite=overwrite)
     return runs, written, notes

@@ -19,7 +19,7 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from forecast.errors import DataError, UsageError
 from forecast.importers.common import (
     Point, build_run, check_overrides_used, describe_sources, note_skipped, sanitize_run_name,
 )
+from forecast.importers.lm_eval_samples import read_samples, samples_file
 from forecast.importers.subtasks import Score, average_subtasks
 from forecast.runs import Recipe, Run
 
@@ -52,7 +53,7 @@ class ResultFile:
 def import_lm_eval(
     paths: Sequence[str | Path],
     *,
-    params: float,
+    params: float | Mapping[str, float],
     tokens_per_step: float,
     params_kind: str = "unknown",
     family: str = "default",
@@ -61,13 +62,19 @@ def import_lm_eval(
     metrics: Sequence[str] = ("acc", "exact_match"),
     chance: Mapping[str, float] | None = None,
     average: Mapping[str, str] | None = None,
+    samples: bool = False,
 ) -> list[Run]:
     """Read results JSON files (or folders of them) as runs, one per model.
 
-    `params`: parameter count; tokens seen = step × `tokens_per_step` (Pythia: 2,097,152),
-    FLOPs = 6 · params · tokens. `metrics`: accuracy metrics by preference, each `name` or
+    `params`: parameter count, or for files holding several models a mapping from each
+    model (its `pretrained`, or its run name) to its count: one count is never given to
+    several models. Tokens seen = step × `tokens_per_step` (Pythia: 2,097,152), FLOPs =
+    6 · params · tokens. `metrics`: accuracy metrics by preference, each `name` or
     `name,filter`. `average`: prefix -> skill, e.g. {"hendrycksTest-": "mmlu"} (see
-    `subtasks`). The run is named `name`, else the last part of the model's `pretrained`.
+    `subtasks`). `samples`: also read each task's `samples_<task>_<date>.jsonl` beside its
+    results file (`lm_eval_samples`): the mean probability of the correct choice as the
+    skill's `prob`, and the mean NLL of the correct answer as its `loss`. The run is named
+    `name`, else the last part of the model's `pretrained`.
     """
     if not metrics:
         raise UsageError("--metric: give at least one accuracy metric, e.g. --metric acc")
@@ -79,13 +86,42 @@ def import_lm_eval(
         raise UsageError(f"--name {name!r}: the files hold {len(by_model)} models ({', '.join(sorted(by_model))}); "
                          "import them one model at a time")
     chance = dict(chance or {})
+    names = {model: name or sanitize_run_name(model.rstrip("/").split("/")[-1] or model_files[0].path.parent.name)
+             for model, model_files in by_model.items()}
+    folders = {model: {f.path.parent.name for f in model_files} for model, model_files in by_model.items()}
+    sizes = _params_per_model(params, names, {m: sorted(f)[0] for m, f in folders.items() if len(f) == 1})
     runs = []
     for model, model_files in by_model.items():
-        run_name = name or sanitize_run_name(model.rstrip("/").split("/")[-1] or model_files[0].path.parent.name)
-        runs.append(_model_run(model, model_files, run_name, params, tokens_per_step, metrics, average or {},
-                               chance, family, recipe, params_kind, paths))
+        runs.append(_model_run(model, model_files, names[model], sizes[model], tokens_per_step, metrics, average or {},
+                               chance, family, recipe, params_kind, paths, samples))
     check_overrides_used(chance, runs)
     return runs
+
+
+def _params_per_model(params: float | Mapping[str, float], names: Mapping[str, str],
+                      folders: Mapping[str, str]) -> dict[str, float]:
+    """Each model's parameter count: one count for one model, else a mapping naming every
+    model (by `pretrained`, run name, or the folder holding its files). A single count for
+    several models is refused: they would all get the same size, silently."""
+    listing = ", ".join(sorted(names.values()))
+    if not isinstance(params, Mapping):
+        if len(names) > 1:
+            example = " ".join(f"--params {n}=N" for n in sorted(names.values())[:2])
+            raise UsageError(f"--params {params:g}: the files hold {len(names)} models ({listing}), which would all get "
+                             f"this size; give each its own, e.g. {example}, or import one model at a time")
+        return {model: float(params) for model in names}
+    out, used = {}, set()
+    for model, run_name in names.items():
+        key = next((k for k in (model, run_name, folders.get(model)) if k is not None and k in params), None)
+        if key is None:
+            raise UsageError(f"--params: no count for model {run_name!r} (pretrained={model!r}); "
+                             f"give --params {run_name}=N for each of: {listing}")
+        out[model] = float(params[key])
+        used.add(key)
+    unknown = sorted(set(params) - used)
+    if unknown:
+        raise UsageError(f"--params {unknown[0]}=...: no model of that name in the files; the models are: {listing}")
+    return out
 
 
 def find_result_files(paths: Sequence[str | Path]) -> list[Path]:
@@ -125,6 +161,10 @@ def read_result_file(path: Path) -> ResultFile:
             raise DataError(path, f"results.{task}", f"expected an object of metric -> value, got {type(values).__name__}",
                             shape_fix)
         for key, value in values.items():
+            if isinstance(value, str) and key not in _NOT_METRICS and "_stderr" not in key \
+                    and value.strip().upper() != "N/A":
+                raise DataError(path, f"results.{task}.{key}", f"{value!r} is not a number",
+                                "give the metric as a number (or remove the task)")
             if key in _NOT_METRICS or isinstance(value, bool) or not isinstance(value, (int, float)):
                 continue  # names, aliases and "N/A" stderrs
             metric, _, filt = key.partition(",")
@@ -175,16 +215,22 @@ def _step(path: Path, model_args: Mapping[str, str]) -> int:
 
 def _model_run(model: str, files: list[ResultFile], run_name: str, params: float, tokens_per_step: float,
                metrics: Sequence[str], average: Mapping[str, str], chance: Mapping[str, float], family: str,
-               recipe: Recipe | None, params_kind: str, paths: Sequence[str | Path]) -> Run:
+               recipe: Recipe | None, params_kind: str, paths: Sequence[str | Path], samples: bool = False) -> Run:
     tasks = sorted({t for f in files for t in f.metrics})
     chosen = {t: m for t in tasks if (m := _choose_metric(t, files, metrics)) is not None}
     with_ppl = {t for f in files for t, ms in f.metrics.items() if any(k[0] in PERPLEXITY_METRICS for k in ms)}
     left_out = [t for t in tasks if t not in chosen and t not in with_ppl]
+    if not chosen and not with_ppl:
+        found = sorted({m for f in files for ms in f.metrics.values() for m, _ in ms})
+        raise DataError(files[0].path if len(files) == 1 else files[0].path.parent, None,
+                        f"--metric {'/'.join(metrics)} matched no task of {run_name} (the files report "
+                        f"{', '.join(found[:8]) or 'no metric'})", "choose one of those with --metric")
     if left_out:
         note_skipped(f"{run_name}: {len(left_out)} tasks without metric {'/'.join(metrics)} left out: "
                      f"{', '.join(left_out[:6])}{', ...' if len(left_out) > 6 else ''}")
     checkpoints: dict[int, dict[str, Score]] = {}
     files_at: dict[int, list[Path]] = {}
+    sampled: dict[str, int] = {}  # task -> checkpoints with a samples file
     for f in sorted(files, key=lambda f: (f.step, str(f.path))):
         scores = checkpoints.setdefault(f.step, {})
         files_at.setdefault(f.step, []).append(f.path)
@@ -192,6 +238,8 @@ def _model_run(model: str, files: list[ResultFile], run_name: str, params: float
             score = _score(f, task, chosen.get(task))
             if score is None:
                 continue
+            if samples:
+                score = with_samples(f.path, task, score, sampled)
             if task in scores:
                 raise DataError(f.path, f"results.{task}", f"step {f.step} of {task!r} is also in {files_at[f.step][0]} "
                                 "(duplicate checkpoint)", "keep one results file per checkpoint and task")
@@ -204,15 +252,39 @@ def _model_run(model: str, files: list[ResultFile], run_name: str, params: float
     for step, scores in checkpoints.items():
         for task, s in scores.items():
             points.setdefault(task, []).append(Point(step, step * tokens_per_step, accuracy=s.accuracy, loss=s.loss,
-                                                     stderr=s.stderr, n=s.n))
+                                                     stderr=s.stderr, n=s.n, prob=s.prob))
     shots = sorted({v for f in files for v in f.shots.values()})
+    extra = {}
+    if samples:
+        if not sampled:
+            raise DataError(files[0].path.parent, "samples", f"{run_name}: no samples_<task>_<date>.jsonl with "
+                            "log-likelihoods beside the results files", "run lm-eval with --log_samples, or leave out "
+                            "--samples")
+        without = sorted({t for t in points if t not in sampled and t in chosen})
+        if without:
+            note_skipped(f"{run_name}: no log-likelihood samples for {', '.join(without)} (generation tasks, or "
+                         "evaluated without --log_samples): no continuous metric for them")
+        extra["samples"] = {t: f"{count} checkpoints: prob = mean probability of the correct choice (normalised over "
+                               "choices), loss = mean NLL of the correct answer (nats)"
+                            for t, count in sorted(sampled.items())}
     return build_run(
         file=files[0].path if len(files) == 1 else files[0].path.parent, name=run_name, params=params,
         points=points, chance=chance, family=family, recipe=recipe, params_kind=params_kind, metric_of=chosen,
         source=describe_sources("lm-eval", paths),
         extra={"model": model, "files": len(files), "shots": shots,
-               "metric": {t: m for t, m in sorted(chosen.items()) if t in points}},
+               "metric": {t: m for t, m in sorted(chosen.items()) if t in points}, **extra},
     )
+
+
+def with_samples(results: Path, task: str, score: Score, seen: dict[str, int]) -> Score:
+    """The task's score with `prob` and `loss` from its samples file beside `results`
+    (unchanged when there is none, or it holds no log-likelihoods); counts it in `seen`."""
+    path = samples_file(results, task)
+    found = None if path is None else read_samples(path)
+    if found is None:
+        return score
+    seen[task] = seen.get(task, 0) + 1
+    return replace(score, prob=found.prob, loss=found.loss, n=score.n if score.n is not None else float(found.n))
 
 
 def _choose_metric(task: str, files: Sequence[ResultFile], metrics: Sequence[str]) -> str | None:

@@ -26,7 +26,8 @@ class Score:
     accuracy: float | None = None  # in [0, 1]
     stderr: float | None = None  # standard error of the accuracy
     n: float | None = None  # evaluation sample count
-    loss: float | None = None  # task loss (ln perplexity, nats/token)
+    loss: float | None = None  # task loss (ln perplexity, or mean NLL of the correct answer; nats)
+    prob: float | None = None  # mean probability of the correct answer (from the samples files)
 
 
 def average_subtasks(
@@ -94,7 +95,9 @@ def _average(scores: Sequence[Score], weights: Sequence[float], *, known_sizes: 
     stderr = None
     if all(s.stderr is not None for s in scores):
         stderr = math.sqrt(sum((w * s.stderr) ** 2 for w, s in zip(weights, scores))) / total
-    loss = None
+    loss = prob = None
     if all(s.loss is not None for s in scores):
         loss = sum(w * s.loss for w, s in zip(weights, scores)) / total
-    return Score(accuracy=accuracy, stderr=stderr, n=total if known_sizes else None, loss=loss)
+    if all(s.prob is not None for s in scores):
+        prob = sum(w * s.prob for w, s in zip(weights, scores)) / total
+    return Score(accuracy=accuracy, stderr=stderr, n=total if known_sizes else None, loss=loss, prob=prob)

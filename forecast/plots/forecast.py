@@ -107,7 +107,8 @@ def _forecast_panel(ax: Axes, sf: SkillFit, surface: SurfaceSamples, forecast: S
     flops = kappa * forecast.params * grid
     ax.fill_between(flops, low, high, color=style.target_color, alpha=style.band_alpha, lw=0)
     ax.plot(flops, median, color=style.target_color, ls="--", lw=1.6)
-    ax.axhline(forecast.threshold, color="0.5", lw=0.8, alpha=0.5)
+    if forecast.threshold is not None:
+        ax.axhline(forecast.threshold, color="0.5", lw=0.8, alpha=0.5)
     a = forecast.accuracy
     ax.errorbar(forecast.flops, a.median, yerr=[[a.median - a.low], [a.high - a.median]], fmt="o",
                 color=style.target_color, ms=5, mec="white", capsize=3, zorder=5)

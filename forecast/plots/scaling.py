@@ -51,7 +51,7 @@ def grok_scaling_figure(
     error bar. All skills share one axes, or with `panels` (default: more than
     `OVERLAY_SKILLS` skills) each skill gets its own panel on shared axes: overlaid wide
     bands hide each other."""
-    shown = [sf for sf in skill_fits if sf.predictable]
+    shown = [sf for sf in skill_fits if sf.predictable and not sf.flat]
     split = len(shown) > OVERLAY_SKILLS if panels is None else panels
     pct = f"{100 * level:.0f}%"
     note = [f"Markers: a pilot's first crossing of the grok threshold (half way from floor to plateau), from its "
@@ -59,6 +59,9 @@ def grok_scaling_figure(
             f"Lines: fitted median, solid across pilot sizes, dashed beyond; shaded: {pct} interval where the median "
             f"crosses; grey: 20 tokens per parameter (compute-optimal)."]
     note += not_predictable_note(skill_fits, [sf for sf in skill_fits if not sf.predictable])
+    flat = [panel_title(sf, skill_fits) for sf in skill_fits if sf.predictable and sf.flat]
+    if flat:
+        note.append("No transition in the pilots, so no grok point (not shown): " + ", ".join(flat))
     markers = [
         Line2D([], [], color="0.3", marker="o", ls="none", label="pilot crossed"),
         Line2D([], [], color="0.3", marker="v", mfc="none", ls="none", label="above at first checkpoint (≤)"),
