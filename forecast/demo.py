@@ -215,13 +215,28 @@ def _pilot_line(runs: list[Run], sizes: list[float]) -> str:
         elif learned:
             parts.append(f"{skill} only from {format_count(learned[0])} params (best {max(best.values()):.2f})")
         else:
-            probs = [np.mean([r.series[skill].prob[-1] for r in runs if r.params == p and r.series[skill].has_prob])
-                     for p in (sizes[0], sizes[-1])]
-            rise = f", while its answer probability rose {probs[1] / probs[0]:.1f}x with size" \
-                if all(np.isfinite(probs)) and probs[0] > 0 else ""
-            parts.append(f"no pilot learned {skill} (accuracy at most {max(best.values()):.2f}){rise}")
+            parts.append(f"no pilot learned {skill} (accuracy at most {max(best.values()):.2f})"
+                         + _prob_trend(runs, skill, sizes))
     return (f"The pilots ({len(sizes)} sizes, {format_count(sizes[0])}-{format_count(sizes[-1])} params) learned "
             + "; ".join(parts) + ".")
+
+
+def _prob_trend(runs: list[Run], skill: str, sizes: list[float]) -> str:
+    """How the probability of the right answer (mean of the last 3 evaluations, over seeds)
+    moved from the smallest pilots to the largest."""
+    probs = []
+    for size in (sizes[0], sizes[-1]):
+        values = [float(np.mean(r.series[skill].prob[-3:])) for r in runs
+                  if r.params == size and r.series[skill].has_prob]
+        probs.append(float(np.mean(values)) if values else float("nan"))
+    low, high = probs
+    if not (np.isfinite(low) and np.isfinite(high) and low > 0):
+        return ""
+    if high > 1.1 * low:
+        return f", while its answer probability rose from {low:.3f} to {high:.3f} with size"
+    if high < low / 1.1:
+        return f", and its answer probability fell from {low:.3f} to {high:.3f} with size"
+    return f", and its answer probability stayed near {high:.3f} across sizes"
 
 
 def _forecast_part(f: SkillForecast) -> str:

@@ -117,7 +117,7 @@ def test_loss_only_on_answer_tokens():
 
 @pytest.mark.parametrize("skill", [Addition(3), Addition(2, pad=True), Addition(1), SKILL_KINDS["sub"](3),
                                    SKILL_KINDS["sub"](2, pad=True), SKILL_KINDS["mul1"](3), SKILL_KINDS["mul1"](2, pad=True),
-                                   SortDigits(5), SKILL_KINDS["word"](2), SKILL_KINDS["word"](1)], ids=repr)
+                                   SortDigits(5), SKILL_KINDS["word"](2), SKILL_KINDS["word"](1), SKILL_KINDS["word"](2, pad=True)], ids=repr)
 def test_bulk_encoding_matches_rendered_text(skill):
     """`Skill.encode` (vectorised, used for training) writes exactly `encode(render(...))`
     for every format, zero operands and unequal operand lengths included."""

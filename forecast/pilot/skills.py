@@ -263,6 +263,7 @@ class WordProblem(Skill):
     """
 
     digits: int = 2
+    pad: bool = False  # zero-pad the three amounts to `digits` and the answer to digits + 1
     kind: ClassVar[str] = "word"
     formats: ClassVar[tuple[str, ...]] = ("plain", "reverse", "steps")
     description: ClassVar[str] = "composite word problem: add then subtract"
@@ -285,21 +286,22 @@ class WordProblem(Skill):
 
     def render(self, problem: tuple[int, ...], fmt: str) -> Example:
         a, b, c = problem
-        prompt = f"has{a} get{b} give{c}?"
+        w = self.digits if self.pad else 0
+        prompt = f"has{_operand(a, w)} get{_operand(b, w)} give{_operand(c, w)}?"
         if fmt == "steps":
             return Example(prompt, f"{a}+{b}={a + b},{a + b}-{c}={a + b - c}")
-        return Example(prompt, _reverse_or_plain(a + b - c, fmt))
+        return Example(prompt, _reverse_or_plain(a + b - c, fmt, w + 1 if self.pad else 0))
 
     def encode(self, problems: np.ndarray, fmt: str) -> Encoded:
         a, b, c = problems[:, 0], problems[:, 1], problems[:, 2]
-        count = len(a)
+        count, w = len(a), self.digits if self.pad else 0
         lit = lambda text: literal(text, count)  # noqa: E731
-        prompt = [lit("has"), number(a), lit(" get"), number(b), lit(" give"), number(c), lit("?")]
+        prompt = [lit("has"), number(a, w), lit(" get"), number(b, w), lit(" give"), number(c, w), lit("?")]
         if fmt == "steps":
             answer = [number(a), lit("+"), number(b), lit("="), number(a + b), lit(","), number(a + b), lit("-"),
                       number(c), lit("="), number(a + b - c)]
         else:
-            answer = [number(a + b - c, 0, fmt == "reverse")]
+            answer = [number(a + b - c, w + 1 if self.pad else 0, fmt == "reverse")]
         return encoded(prompt, answer)
 
 
