@@ -27,6 +27,7 @@ def _version(value: bool) -> None:
 
 
 app = typer.Typer(
+    name="forecast",  # the program's name in messages, also when run in-process (tests)
     cls=OneLineErrors,
     help="Forecast when and whether a large model will grok each skill, from small pilot runs.",
     no_args_is_help=True,

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from cli.common import JsonOpt, ThreadsOpt, console, log, positive_int, print_json, quantity
+from cli.common import JsonOpt, ThreadsOpt, console, log, output_dir, output_file, positive_int, print_json
 from cli.render import forecast_table, pilot_table, pilot_progress, sweep_table
-from forecast.errors import UsageError
+from forecast.errors import DataError, UsageError
 from forecast.quantities import format_count, format_flops
 
 
@@ -33,11 +33,18 @@ def pilot_command(
     array_parallelism: Annotated[int, typer.Option("--array-parallelism", help="Most Slurm array tasks running at once.")] = 64,
     wait_jobs: Annotated[bool, typer.Option("--wait", help="With --executor slurm: wait for the jobs and print the summary.")] = False,
     show_config: Annotated[bool, typer.Option("--show-config", help="Print the ladder config as JSON (usable with --config) and exit.")] = False,
+    ensemble: Annotated[str, typer.Option("--ensemble", help="auto: train runs of one model shape (seeds, recipes of "
+                        "similar length) together as one stacked model, up to 8 at once; off: one run at a time.")] = "auto",
+    compile_step: Annotated[bool, typer.Option("--compile", help="torch.compile the training step (opt-in; pays on "
+                            "GPUs and larger models, see benchmarks/pilot_throughput.py).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Train a pilot ladder of small transformers on synthetic skills, writing runs as they train.
 
     Rerunning the same command resumes an interrupted ladder and skips finished runs."""
+    if config is not None and not config.is_file():  # before torch loads (load_ladder reads it)
+        raise DataError(config, None, "no such file" if not config.exists() else "not a file",
+                        "give the path of a .toml or .json ladder config")
     from forecast.pilot import load_ladder, preset_ladder, preset_names
     from forecast.pilot.executors import EXECUTORS
 
@@ -46,6 +53,8 @@ def pilot_command(
     positive_int(jobs, "--jobs", "2")
     if executor not in EXECUTORS:
         raise UsageError(f"--executor {executor}: unknown executor; use {', '.join(EXECUTORS)}")
+    if ensemble not in ("auto", "off"):
+        raise UsageError(f"--ensemble {ensemble}: use auto (train compatible runs as one stacked model) or off")
     if status and directory is not None and preset is None and config is None:
         _print_status(directory, None, as_json)
         return
@@ -64,13 +73,14 @@ def pilot_command(
     if status:
         _print_status(family_dir, specs, as_json)
     elif executor == "local":
-        _train_local(ladder, specs, family_dir, device, threads, jobs, as_json)
+        _train_local(ladder, specs, family_dir, device, threads, jobs, as_json, ensemble, compile_step)
     else:
         _submit(ladder, specs, family_dir, executor, device, threads, as_json, wait_jobs or executor != "slurm",
-                partition, time_min, gpus_per_task, array_parallelism)
+                partition, time_min, gpus_per_task, array_parallelism, ensemble, compile_step)
 
 
-def _train_local(ladder, specs, family_dir: Path, device: str, threads: int | None, jobs: int, as_json: bool) -> None:
+def _train_local(ladder, specs, family_dir: Path, device: str, threads: int | None, jobs: int, as_json: bool,
+                 ensemble: str, compile_step: bool) -> None:
     from forecast.io import check_writable_dir
     from forecast.pilot import resolve_device
     from forecast.pilot.executors import default_threads
@@ -83,12 +93,14 @@ def _train_local(ladder, specs, family_dir: Path, device: str, threads: int | No
     log.print(f"pilot ladder [bold]{ladder.name}[/]: {len(specs)} runs, {where} -> {family_dir}")
     with pilot_progress() as (bars, report):
         overall = bars.add_task("ladder", total=len(specs), info="")
-        outcomes = run_local(ladder, specs, family_dir, device, threads, jobs, report, lambda _: bars.advance(overall))
+        outcomes = run_local(ladder, specs, family_dir, device, threads, jobs, report, lambda _: bars.advance(overall),
+                             ensemble, compile_step)
     _finish(outcomes, as_json)
 
 
 def _submit(ladder, specs, family_dir: Path, executor: str, device: str, threads: int | None, as_json: bool,
-            wait: bool, partition: str | None, time_min: int, gpus_per_task: int | None, array_parallelism: int) -> None:
+            wait: bool, partition: str | None, time_min: int, gpus_per_task: int | None, array_parallelism: int,
+            ensemble: str, compile_step: bool) -> None:
     from forecast.pilot.executors import SlurmOptions
     from forecast.pilot.orchestrate import submit
     if device not in ("auto", "cpu", "cuda"):  # resolved on the node that runs each job
@@ -109,7 +121,7 @@ def _submit(ladder, specs, family_dir: Path, executor: str, device: str, threads
     with pilot_progress() as (bars, _):
         overall = bars.add_task("ladder", total=len(specs), info="", visible=False)
         result = submit(ladder, specs, family_dir, executor, options, device, wait,
-                        lambda _: bars.update(overall, advance=1, visible=True), started)
+                        lambda _: bars.update(overall, advance=1, visible=True), started, ensemble, compile_step)
     if result.outcomes is None:
         if as_json:
             print_json("pilot-submitted", submitted=result.job_ids, ladder_dir=str(family_dir))
@@ -151,32 +163,74 @@ def _print_status(family_dir: Path, specs, as_json: bool) -> None:
 
 
 def demo_command(
-    out: Annotated[Path, typer.Option("--out", help="Writes OUT/runs/demo/ (pilot runs) and OUT/fits/.")] = Path("out/demo"),
-    params: Annotated[str, typer.Option("--params", help="Target model size in non-embedding parameters.")] = "1M",
+    out: Annotated[Path, typer.Option("--out", help="Writes OUT/runs/demo/ (pilots), OUT/fits/ and OUT/runs/demo-verify/.")] = Path("out/demo"),
     device: Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")] = "auto",
     threads: ThreadsOpt = None,
+    verify: Annotated[bool, typer.Option("--verify/--no-verify", help="After the forecast, train the larger model "
+                      "and print what it did beside the forecast (--no-verify: stop at the forecast).")] = True,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Draw every skill's forecast with the verification "
+                    "run's points (PNG).")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """The main job: train the `demo` pilot ladder, fit every skill, forecast a larger model.
+    """The main job: pilots -> fits -> a forecast for a larger model, before it is trained ->
+    that model trained, and its outcome beside the forecast.
 
-    Rerunning skips finished pilot runs; `forecast predict --fits OUT/fits` forecasts other sizes."""
-    from forecast.demo import run_demo
-    from forecast.io import check_writable_dir
-    from forecast.run_files import final_accuracy
-
-    target = quantity("--params")(params)
+    Rerunning skips finished runs; `forecast predict --fits OUT/fits` forecasts other sizes."""
+    if device not in ("auto", "cpu", "cuda"):  # before torch loads (resolve_device checks it again)
+        raise UsageError(f"--device: unknown device {device!r}; use auto, cpu or cuda")
     positive_int(threads, "--threads", "1")
-    check_writable_dir(out, "--out")
-    log.print(f"pilot ladder [bold]demo[/] → {out / 'runs' / 'demo'}, then fits → {out / 'fits'}")
+    output_file(plot)
+    output_dir(out, "--out")
+    from forecast.demo import run_demo
+    from forecast.pilot import resolve_device
+
+    device = resolve_device(device)  # no CUDA for --device cuda is an error before anything is written
+    log.print(f"main job: pilot ladder [bold]demo[/] → {out / 'runs' / 'demo'}, fits → {out / 'fits'}, "
+              + ("then a larger model to check the forecast" if verify else "and a forecast (no verification)"))
     with pilot_progress() as (_, report):
-        result = run_demo(out, target, device, report, threads=threads)
+        result = run_demo(out, device, report, threads=threads, verify=verify, stage=lambda s: log.print(f"[bold]{s}[/]"))
+    if plot is not None:
+        from forecast.demo import demo_figure
+        from forecast.plots import save
+
+        log.print(f"wrote {save(demo_figure(result), plot)}")
     if json_out:
         print_json("demo", runs=str(result.runs_dir), fits=str(result.fits_dir), fit=result.fits.summaries(),
-                   forecasts=[f.to_json() for f in result.forecasts])
+                   forecasts=[f.to_json() for f in result.forecasts],
+                   verification=None if result.verification is None else str(result.verification.path),
+                   checks=[c.to_json() for c in result.checks], seconds=result.seconds, story=result.story)
         return
+    _print_demo(result)
+
+
+def _print_demo(result) -> None:
+    from forecast.run_files import final_accuracy
+
     console.print(pilot_table([{"name": r.name, "params": r.params, "tokens": r.final_tokens, "flops": r.final_flops,
                                 "accuracy": final_accuracy(r)} for r in result.runs]))
     f0 = result.forecasts[0]
-    console.print(forecast_table(result.forecasts, f"forecast: {format_count(f0.params)} params, "
+    console.print(forecast_table(result.forecasts, f"forecast before training it: {format_count(f0.params)} params, "
                                  f"{format_count(f0.tokens)} tokens, {format_flops(f0.flops)} FLOPs"))
+    if result.checks:
+        console.print(_check_table(result.checks, f0.level))
+    for line in result.story:
+        console.print(line, highlight=False)
     log.print(f"next: forecast predict --fits {result.fits_dir} --params 10M --skill all --plot forecast.png")
+
+
+def _check_table(checks, level: float):
+    from cli.render import interval_text, table
+
+    t = table(f"verification: the forecast beside what the {format_count(checks[0].forecast.params)}-param model did",
+              ("skill", f"forecast accuracy % [{level:.0%}]", "actual %", "inside", "forecast grok (tokens)",
+               "actual grok", "forecast ÷ actual"), no_wrap=("skill",))
+    for c in checks:
+        grok = c.forecast.grok
+        forecast_grok = "-" if grok is None or grok.tokens is None else \
+            f"{format_count(grok.tokens)} [{format_count(grok.low) if grok.low else '<'}–" \
+            f"{format_count(grok.high) if grok.high != float('inf') else 'beyond'}]"
+        inside = "-" if c.covered is None else ("yes" if c.covered else "MISS")
+        ratio = "-" if c.grok_ratio is None else f"{c.grok_ratio:.2f}×" + ("" if c.grok_within_2x else " (MISS: over 2×)")
+        t.add_row(c.skill, interval_text(c.forecast.accuracy), f"{100 * c.accuracy:.1f}", inside, forecast_grok,
+                  "never" if c.grok_tokens is None else format_count(c.grok_tokens), ratio)
+    return t

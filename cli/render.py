@@ -176,12 +176,16 @@ def backtest_table(result: Any) -> Table:
                                          ("yes" if covered[0] else "no"))
         t.add_row(s.family, s.skill, (s.law or "not-predictable").split("[")[0], pts(last.actual), cell,
                   pts(s.mae()), cover, pts(s.mae("carry")), pts(s.mae("loglinear")), grok)
+    grouped = lambda by: ", ".join(f"{k} {pts(v['coverage'])}% ({v['count']})"  # noqa: E731
+                                   for k, v in summary[by].items() if v["count"])
     return caption(t, [
         f"final checkpoints, accuracy points: MAE {pts(summary['mae'])} (carry {pts(summary['carry_mae'])}, "
         f"log-linear {pts(summary['loglinear_mae'])}); mean relative error {pts(summary['relative_error'])}%; "
+        f"{summary['numbered']}/{summary['items']} items with a number",
         f"{level:.0%} interval coverage {pts(summary['coverage'])}% of the held-out final checkpoints "
-        f"({pts(summary['coverage_all_checkpoints'])}% of all held-out checkpoints); "
-        f"{summary['predicted']}/{summary['skills']} skills predictable"])
+        f"({pts(summary['coverage_all_checkpoints'])}% of all held-out checkpoints); by confidence: "
+        f"{grouped('coverage_by_confidence') or '-'}; by e-folds beyond the fitted sizes: "
+        f"{grouped('coverage_by_distance') or '-'}"])
 
 
 def compare_table(c: Any) -> Table:

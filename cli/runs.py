@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import JsonOpt, console, log, plural, print_json, required
+from cli.common import JsonOpt, console, log, output_dir, plural, print_json, required
 from cli.render import runs_table
 from forecast.quantities import parse_quantity
 
@@ -30,6 +30,7 @@ def runs_command(
     json_out: ImportJson = False,
 ) -> None:
     """List the runs in DIR: family, recipe, size, tokens, checkpoints and skills."""
+    from forecast.run_checks import implausible
     from forecast.run_files import scan_runs
 
     scan = scan_runs(directory)
@@ -37,9 +38,12 @@ def runs_command(
     notes = [f"{p}: holds a trajectory.csv but no run.json; not a run (left out)" for p in scan.not_runs]
     notes += [f"{r.name}: training did not finish (complete: false); `forecast fit` leaves it out unless "
               "--allow-incomplete" for r in scan.incomplete]
+    odd = {r.name: why for r in scan.runs if (why := implausible(r)) is not None}
+    notes += [f"{name}: implausible input: {why}" for name, why in odd.items()]
     if json_out:
         print_json("runs", runs=summaries, not_runs=[str(p) for p in scan.not_runs],
-                   incomplete=[r.name for r in scan.incomplete])
+                   incomplete=[r.name for r in scan.incomplete],
+                   implausible=[{"name": name, "reason": why} for name, why in odd.items()])
     else:
         console.print(runs_table(summaries, f"{plural(len(summaries), 'run')} in {directory}", notes))
 
@@ -47,9 +51,13 @@ def runs_command(
 def _write_imported(read: Callable, out: Path | None, overwrite: bool, json_out: bool) -> None:
     """Import, write all-or-nothing, then print what was written (notes only on success)."""
     from forecast.importers import import_and_write
+    from forecast.run_checks import implausible
     from forecast.run_files import run_summaries
 
+    if out is not None:
+        output_dir(out)  # before reading anything
     runs, written, notes = import_and_write(read, out, overwrite)
+    notes += [f"{run.name}: implausible input: {why}" for run in runs if (why := implausible(run)) is not None]
     for note in notes:
         log.print(f"note: {note}", markup=False, highlight=False, soft_wrap=True)
     summaries = run_summaries(runs, written)

@@ -34,7 +34,7 @@ _EXPORTS = {
     "compare": "forecast.comparison", "SkillComparison": "forecast.comparison",
     "LossLawFit": "forecast.loss_law", "fit_loss_law": "forecast.loss_law",
     "Backtest": "forecast.backtest_results", "backtest": "forecast.backtesting",
-    "plots": "forecast.plots",
+    "plots": "forecast.plots", "synthetic": "forecast.synthetic",
 }
 
 __all__ = [*_EXPORTS, "__version__"]
@@ -45,7 +45,7 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'forecast' has no attribute {name!r}")
     value = importlib.import_module(module)
-    if name != "plots":
+    if name not in ("plots", "synthetic"):
         value = getattr(value, name)
     globals()[name] = value
     return value

@@ -38,10 +38,13 @@ KNOWN_ITEMS: tuple[tuple[str, int, str], ...] = (
 )
 
 
+def lookup(table: tuple[tuple, ...], skill: str):
+    """The value of the first (pattern, value, why) row whose pattern matches `skill`
+    (case-insensitive search), or None."""
+    lowered = skill.lower()
+    return next((row[1] for row in table if re.search(row[0], lowered)), None)
+
+
 def items_for(skill: str) -> int | None:
     """Evaluation items of a known benchmark, or None when unknown."""
-    lowered = skill.lower()
-    for pattern, items, _ in KNOWN_ITEMS:
-        if re.search(pattern, lowered):
-            return items
-    return None
+    return lookup(KNOWN_ITEMS, skill)

@@ -177,8 +177,8 @@ def candidate_specs(obs: Observations, laws: Sequence[str], via: Sequence[str] |
                 if via is not None:
                     vias = [v for v in via if v in obs.losses or (v == obs.skill and "own" in obs.losses)]
                     vias = ["own" if v == obs.skill else v for v in vias]
-                elif "own" in obs.losses:
-                    vias = ["own"]
+                elif "own" in obs.losses or "own_prob" in obs.losses:
+                    vias = [v for v in ("own", "own_prob") if v in obs.losses]
                 else:
                     vias = sorted(obs.losses)
                 specs += [Spec(law, floor, via) for via in vias]

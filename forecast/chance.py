@@ -8,7 +8,7 @@ Names are matched case-insensitively against patterns, first match wins, so
 
 from __future__ import annotations
 
-import re
+from forecast.benchmarks import lookup
 
 # (pattern, chance, why). Order matters: more specific patterns first.
 KNOWN_CHANCE: tuple[tuple[str, float, str], ...] = (
@@ -34,8 +34,4 @@ KNOWN_CHANCE: tuple[tuple[str, float, str], ...] = (
 
 def chance_for(skill: str) -> float | None:
     """Chance accuracy for a known benchmark name, or None when unknown."""
-    lowered = skill.lower()
-    for pattern, chance, _ in KNOWN_CHANCE:
-        if re.search(pattern, lowered):
-            return chance
-    return None
+    return lookup(KNOWN_CHANCE, skill)

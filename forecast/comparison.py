@@ -142,17 +142,10 @@ def compare_skill_fits(
 ) -> list[SkillComparison]:
     """Compare the groups that differ in `by` ("recipe": one family's recipes; "family":
     one recipe's families), skill by skill, by speed of grokking in `measure` units."""
-    if by not in BY_KEYS:
-        raise UsageError(f"--by {by}: unknown key; compare by {' or '.join(BY_KEYS)}")
-    if measure not in MEASURES:
-        raise UsageError(f"--measure {measure}: unknown measure; use {', '.join(MEASURES)}")
-    check_level(level)
-    check_threshold(threshold)
-    chosen = _groups(skill_fits, by, family, recipe)
+    check_compare_args(by, measure, level, threshold)
+    chosen = compared_groups(fit_groups(skill_fits), by, family, recipe, baseline)
     labels = [g[1] if by == "recipe" else g[0] for g in chosen]
     fixed = chosen[0][0] if by == "recipe" else chosen[0][1]
-    if baseline is not None and baseline not in labels:
-        raise UsageError(f"--baseline {baseline}: no such {by}; the fits hold {', '.join(labels)}")
     per_group = {label: {sf.skill: sf for sf in select(skill_fits, *g)} for label, g in zip(labels, chosen)}
     known = sorted({s for fits in per_group.values() for s in fits})
     names = match_skills(known, skills)
@@ -167,17 +160,35 @@ def compare_skill_fits(
     return out
 
 
-def _groups(skill_fits: Sequence[SkillFit], by: str, family: str | None, recipe: str | None) -> list[tuple[str, str]]:
-    present = fit_groups(skill_fits)
+def check_compare_args(by: str, measure: str = "tokens", level: float = 0.8, threshold: float | None = None) -> None:
+    """The flags of a comparison, checked before any fitting (`UsageError`)."""
+    if by not in BY_KEYS:
+        raise UsageError(f"--by {by}: unknown key; compare by {' or '.join(BY_KEYS)}")
+    if measure not in MEASURES:
+        raise UsageError(f"--measure {measure}: unknown measure; use {', '.join(MEASURES)}")
+    check_level(level)
+    check_threshold(threshold)
+
+
+def compared_groups(present: Sequence[tuple[str, str]], by: str, family: str | None = None,
+                    recipe: str | None = None, baseline: str | None = None) -> list[tuple[str, str]]:
+    """The (family, recipe) groups to compare out of `present` (of runs before a fit, or of
+    fits): at least two that differ in `by` and agree on the other key; `baseline`, when
+    given, must be one of them. `UsageError` otherwise, so a bad comparison fails before
+    anything is fitted."""
+    present = sorted(set(present))
     chosen = [g for g in present if (family is None or g[0] == family) and (recipe is None or g[1] == recipe)]
     fixed_values = sorted({g[0] if by == "recipe" else g[1] for g in chosen})
     other = "family" if by == "recipe" else "recipe"
     if len(fixed_values) > 1:
-        raise UsageError(f"the fits hold several {other} values ({', '.join(fixed_values)}); "
+        raise UsageError(f"there are several {other} values ({', '.join(fixed_values)}); "
                          f"choose one with --{other}")
     if len(chosen) < 2:
         held = ", ".join(f"{f}/{r}" for f, r in present) or "none"
-        raise UsageError(f"--by {by}: needs at least two {by}s to compare, the fits hold {held}")
+        raise UsageError(f"--by {by}: needs at least two {'families' if by == 'family' else 'recipes'} to compare; found {held}")
+    labels = [g[1] if by == "recipe" else g[0] for g in chosen]
+    if baseline is not None and baseline not in labels:
+        raise UsageError(f"--baseline {baseline}: no such {by}; there are {', '.join(labels)}")
     return chosen
 
 
@@ -230,7 +241,10 @@ def _compare_skill(skill: str, by: str, fixed: str, fits: dict[str, SkillFit], t
     if not draws:
         return SkillComparison(**base, baseline=baseline or "", speeds=tuple(speeds), advantages=(), verdicts=())
     largest = len(sizes) - 1
-    median_at = lambda g, j: float(np.median(draws[g][j]))  # noqa: E731
+    median_at = lambda g, j: _median(draws[g][j])  # noqa: E731
+    if baseline in draws and not math.isfinite(median_at(baseline, largest)):  # no speed to compare with
+        raise UsageError(f"--baseline {baseline}: {skill} never groks for it within {HORIZON:g}× the pilots' "
+                         f"training at {format_count(sizes[largest])} params; choose another baseline")
     if baseline is None or baseline not in draws:
         baseline = min(draws, key=lambda g: median_at(g, largest))
     ceiling = to_measure_ceiling(draws)
@@ -254,10 +268,16 @@ def to_measure_ceiling(draws: dict[str, np.ndarray]) -> float:
     return 10 * max(finite) if finite else 1.0
 
 
+def _median(draws: np.ndarray) -> float:
+    """The median exactly as the speeds table shows it (`Interval.of`: an order statistic,
+    inf when most draws never cross), so that verdicts and the table agree to the digit."""
+    return Interval.of(draws, 0.5).median
+
+
 def _ratio(group: np.ndarray, baseline: np.ndarray, log_ratio: np.ndarray, level: float) -> Interval:
     """Ratio of the two medians (what the table shows), with the paired draws' interval."""
     spread = Interval.of(np.exp(log_ratio), level)
-    median = float(np.median(group)) / float(np.median(baseline))
+    median = _median(group) / _median(baseline)
     if not math.isfinite(median):
         median = spread.median
     return Interval(median, min(spread.low, median), max(spread.high, median))

@@ -27,16 +27,17 @@ from typing import Any
 
 import numpy as np
 
-from forecast.candidates import CandidateFit, Scales, Spec
+from forecast.candidates import TWO_STEP, CandidateFit, Scales, Spec
 from forecast.errors import DataError
+from forecast.fits_index import INDEX_FILE, REFIT, check_fits_dir, read_index
 from forecast.io import atomic_write_text, check_writable_dir, read_json, read_text
+from forecast.laws import ACCURACY_LAWS
 from forecast.loss_fit import LossFit
 from forecast.results import Calibration, Candidate, HoldoutScore, PilotRun, SkillFit
 from forecast.schema import FITS_FORMAT, CandidateJson, SkillFitJson, finite, finite_list
 from forecast.status import Note, Status
 
-INDEX_FILE = "index.json"
-REFIT = "re-run `forecast fit RUNS --out DIR` to regenerate it"
+KNOWN_LAWS = (*ACCURACY_LAWS, TWO_STEP)
 
 
 def slug(label: str) -> str:
@@ -122,8 +123,17 @@ def _finite_number(value: Any, file: Path, field: str, *, lower: float | None = 
 
 
 def _array(rows: Any, file: Path, field: str, width: int) -> np.ndarray:
-    values = np.array([[np.nan if v is None else v for v in row] for row in rows], dtype=float).reshape(-1, width)
-    return values
+    """Bootstrap draws: a list of rows of `width` finite numbers each."""
+    if not isinstance(rows, list) or not all(isinstance(row, list) and len(row) == width for row in rows):
+        raise DataError(file, field, f"expected a list of rows of {width} numbers each", REFIT)
+    return np.array([[_finite_number(v, file, field) for v in row] for row in rows], dtype=float).reshape(-1, width)
+
+
+def _numbers(values: Any, file: Path, field: str) -> tuple[float, ...]:
+    """A list of numbers, null for unknown (NaN): what a pilot's trajectory holds."""
+    if not isinstance(values, list):
+        raise DataError(file, field, f"expected a list of numbers, got {type(values).__name__}", REFIT)
+    return tuple(np.nan if v is None else _finite_number(v, file, field) for v in values)
 
 
 def skill_fit_from_json(data: Any, file: Path) -> SkillFit:
@@ -142,19 +152,23 @@ def skill_fit_from_json(data: Any, file: Path) -> SkillFit:
         candidates = []
         for i, c in enumerate(data["candidates"]):
             where = f"candidates[{i}]"
+            if c["law"] not in KNOWN_LAWS:
+                raise DataError(file, f"{where}.law", f"unknown law {c['law']!r} (this version knows "
+                                f"{', '.join(KNOWN_LAWS)})", REFIT)
             spec = Spec(c["law"], c["floor_kind"], c["via"])
             names = spec.param_names
-            theta = np.array([np.nan if c["params"][n] is None else c["params"][n] for n in names], dtype=float)
+            if not isinstance(c["params"], dict) or set(names) - set(c["params"]):
+                missing = sorted(set(names) - set(c["params"])) if isinstance(c["params"], dict) else names
+                raise DataError(file, f"{where}.params", f"missing parameter {missing[0]!r} of law {spec.law}", REFIT)
+            theta = np.array([_finite_number(c["params"][n], file, f"{where}.params.{n}") for n in names])
             draws = _array(c["draws"], file, f"{where}.draws", len(names))
-            if not np.all(np.isfinite(theta)):
-                raise DataError(file, f"{where}.params", "holds a missing or non-finite parameter", REFIT)
-            if not np.all(np.isfinite(draws)):
-                raise DataError(file, f"{where}.draws", "holds a missing or non-finite draw", REFIT)
             weight = _finite_number(c["weight"], file, f"{where}.weight", lower=0, upper=1)
             fit = CandidateFit(
                 spec=spec, floor=_finite_number(c["floor"], file, f"{where}.floor", lower=0, upper=1),
                 top=_finite_number(c["top"], file, f"{where}.top", lower=0, upper=1), scales=scales,
-                theta=theta, stderr=np.array([np.nan if c["stderr"][n] is None else c["stderr"][n] for n in names]),
+                theta=theta, stderr=np.array([np.nan if c["stderr"].get(n) is None else
+                                              _finite_number(c["stderr"][n], file, f"{where}.stderr.{n}")
+                                              for n in names]),
                 draws=draws, converged=bool(c["converged"]), at_bound=tuple(c["at_bound"]),
                 loss_ref=_finite_number(c["loss_ref"], file, f"{where}.loss_ref"),
                 loss_scale=_finite_number(c["loss_scale"], file, f"{where}.loss_scale"), notes=tuple(c["notes"]),
@@ -172,16 +186,11 @@ def skill_fit_from_json(data: Any, file: Path) -> SkillFit:
                 raise DataError(file, "candidates", "a fitted skill with no candidate law", REFIT)
             if sum(c.weight for c in candidates) <= 0:
                 raise DataError(file, "candidates", "every candidate has weight 0", REFIT)
-        pilots = tuple(PilotRun(
-            name=p["name"], hash=p["hash"], params=_finite_number(p["params"], file, "pilots.params", lower=0),
-            seed=p["seed"], tokens=tuple(np.nan if t is None else t for t in p["tokens"]),
-            flops=tuple(np.nan if t is None else t for t in p["flops"]),
-            accuracy=tuple(np.nan if a is None else a for a in p["accuracy"]),
-            smoothed=tuple(np.nan if a is None else a for a in p["smoothed"]),
-            examples=None if p.get("examples") is None else tuple(np.nan if e is None else e for e in p["examples"]),
-        ) for p in data["pilots"])
+        pilots = tuple(_pilot(p, file, f"pilots[{i}]") for i, p in enumerate(data["pilots"]))
         if status == Status.FITTED and not pilots:
             raise DataError(file, "pilots", "a fitted skill with no pilot runs", REFIT)
+        if status == Status.FITTED and not all(p.tokens and np.isfinite(p.tokens).any() for p in pilots):
+            raise DataError(file, "pilots", "a pilot of a fitted skill has no known tokens", REFIT)
         return SkillFit(
             family=str(data["family"]), recipe=str(data["recipe"]), skill=str(data["skill"]), status=status,
             reason=data["reason"], chance=chance, top=top,
@@ -191,13 +200,29 @@ def skill_fit_from_json(data: Any, file: Path) -> SkillFit:
             why=data["why"], notes=tuple(Note.from_json(n) for n in data["notes"]), options=data["options"],
             tokens_known=bool(data.get("tokens_known", True)),
             borrowed_from=tuple(data.get("borrowed_from", ())), flat=bool(data.get("flat", False)),
-            accelerating=bool(data.get("accelerating", False)),
+            accelerating=data.get("accelerating") if isinstance(data.get("accelerating"), bool) else None,
             span=float(data.get("span", 0.0)),
         )
     except DataError:
         raise
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise DataError(file, str(exc).strip("'") or None, "missing or malformed entry in a fit file", REFIT) from None
+    except KeyError as exc:
+        raise DataError(file, str(exc.args[0]), "missing entry in a fit file", REFIT) from None
+    except (TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise DataError(file, None, f"malformed entry in a fit file ({exc})", REFIT) from None
+
+
+def _pilot(p: Any, file: Path, where: str) -> PilotRun:
+    """One pilot run of a fit file, every number checked (a forecast reads them)."""
+    if not isinstance(p, dict):
+        raise DataError(file, where, "expected an object", REFIT)
+    series = {key: _numbers(p[key], file, f"{where}.{key}") for key in ("tokens", "flops", "accuracy", "smoothed")}
+    if len({len(v) for v in series.values()}) != 1:
+        raise DataError(file, where, "tokens, flops, accuracy and smoothed differ in length", REFIT)
+    return PilotRun(
+        name=str(p["name"]), hash=str(p["hash"]), params=_finite_number(p["params"], file, f"{where}.params", lower=1),
+        seed=p["seed"], **series,
+        examples=None if p.get("examples") is None else _numbers(p["examples"], file, f"{where}.examples"),
+    )
 
 
 # ---------------------------------------------------------------------------- the directory
@@ -205,19 +230,6 @@ def skill_fit_from_json(data: Any, file: Path) -> SkillFit:
 
 def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _read_index(path: Path) -> dict[str, Any]:
-    index = read_json(path, "fits index", REFIT)
-    if not isinstance(index, dict) or index.get("format") != FITS_FORMAT or not isinstance(index.get("groups"), list):
-        raise DataError(path, "format", f"not a fits index of format {FITS_FORMAT}", REFIT)
-    for g in index["groups"]:
-        if not isinstance(g, dict) or not isinstance(g.get("skills"), dict) or not {"family", "recipe"} <= set(g):
-            raise DataError(path, "groups", "malformed group entry", REFIT)
-        for entry in g["skills"].values():
-            if not isinstance(entry, dict) or not isinstance(entry.get("file"), str) or "sha256" not in entry:
-                raise DataError(path, "groups.skills", "malformed skill entry (needs file and sha256)", REFIT)
-    return index
 
 
 def save_fits(skill_fits: Sequence[SkillFit], tool: str, out_dir: str | Path,
@@ -237,7 +249,7 @@ def save_fits(skill_fits: Sequence[SkillFit], tool: str, out_dir: str | Path,
             superseded = [out_dir / rel for g in old["groups"] for rel in g.get("skills", {}).values()
                           if isinstance(rel, str)]
         else:
-            old_index = _read_index(index_path)
+            old_index = read_index(index_path)
             for g in old_index["groups"]:
                 existing[(g["family"], g["recipe"])] = dict(g["skills"])
             old_losses = _loss_entries(old_index, index_path)
@@ -305,11 +317,8 @@ def _write_loss_files(loss_fits: Sequence[LossFit], tool: str, out_dir: Path,
 def load_loss_fits(path: str | Path) -> list[LossFit]:
     """Every loss fit listed in `path/index.json` ("losses"), each checked against its hash."""
     path = Path(path)
-    index_path = path / INDEX_FILE
-    if not index_path.exists():
-        raise DataError(path, None, "no fits here (no index.json)", "run `forecast fit RUNS --out DIR` first")
     out = []
-    for entry in _loss_entries(_read_index(index_path), index_path).values():
+    for entry in _loss_entries(check_fits_dir(path), path / INDEX_FILE).values():
         file = path / entry["file"]
         text = read_text(file, "loss-fit file listed in index.json", REFIT)
         if _sha(text) != entry["sha256"]:
@@ -326,12 +335,7 @@ def load_fits(path: str | Path) -> tuple[list[SkillFit], str]:
     """Every skill fit listed in `path/index.json`, each checked against its hash; and
     the tool that wrote the index."""
     path = Path(path)
-    index_path = path / INDEX_FILE
-    if path.exists() and not path.is_dir():
-        raise DataError(path, None, "not a directory", "give the directory `forecast fit --out` wrote")
-    if not index_path.exists():
-        raise DataError(path, None, "no fits here (no index.json)", "run `forecast fit RUNS --out DIR` first")
-    index = _read_index(index_path)
+    index = check_fits_dir(path)
     skills = []
     for group in index["groups"]:
         for entry in group["skills"].values():

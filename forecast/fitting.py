@@ -271,10 +271,11 @@ def _prepare_skill(runs: Sequence[Run], skill: str, options: FitOptions, context
                 options=asdict(options), tokens_known=obs.tokens_known,
                 span=float(np.log(obs.sizes.max() / obs.sizes.min())) if len(obs) else 0.0,
                 flat=bool(len(obs)) and obs.trend_is_flat(noise),
-                accelerating=bool(len(obs)) and obs.accelerates(noise))
+                accelerating=obs.accelerates(noise) if len(obs) else None)
     st = _Skill(skill, obs, base, smoothed, noise, (options.seed, zlib.crc32(f"{family}|{recipe}|{skill}".encode())))
     if context is not None:
         st.others = context.others((family, recipe), skill)
+        base["flat"] = base["flat"] and not st.others  # the other families lend the trend a few sizes hide
     st.reason = obs.unreadable(borrowing=bool(st.others))
     if st.reason:
         return st

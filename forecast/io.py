@@ -133,6 +133,29 @@ def read_json(path: str | Path, what: str = "JSON file", fix: str = "fix the JSO
         raise DataError(path, None, f"not valid JSON ({exc.msg})", fix, line=exc.lineno) from None
 
 
+def check_output_dir(path: str | Path, flag: str = "--out") -> Path:
+    """Check, before any work and without creating anything, that `path` is a writable
+    directory or can be created as one: a `DataError` when it (or the nearest existing
+    folder above it) is a file, or is not writable. Commands call it first, so that a bad
+    `--out` fails in a second rather than after an hour of fitting or training."""
+    path = Path(path)
+    if path.exists():
+        if not path.is_dir():
+            raise DataError(path, None, "exists and is not a directory", f"give a directory for {flag}")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise DataError(path, None, "not writable", f"choose a writable {flag} (or chmod u+w)")
+        return path
+    ancestor = path.absolute().parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise DataError(ancestor, None, f"is a file, so {path} cannot be created", f"choose another {flag}")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise DataError(ancestor, None, f"not writable, so {path} cannot be created",
+                        f"choose a writable {flag} (or chmod u+w)")
+    return path
+
+
 def check_writable_dir(path: str | Path, flag: str = "--out") -> Path:
     """A directory we may write into (created if missing); `DataError` when `path` is a
     file, or it (or a parent) cannot be created or written."""

@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from forecast.budget import training_budget
 from forecast.errors import UsageError
 from forecast.loss_fit import LossFit
-from forecast.predict import Interval, RATIO_SPREAD, check_level, check_tokens_per_param
-from forecast.quantities import TOKENS_PER_PARAM, format_count, format_flops
+from forecast.predict import Interval, check_level, check_tokens_per_param
+from forecast.quantities import format_count, format_flops
 from forecast.samples import MAX_EXTRAPOLATION, extrapolation_distance, first_reaching
 from forecast.schema import LossForecastJson, LossPlanJson, finite
 from forecast.status import Note, NoteCode
@@ -162,24 +163,9 @@ def _surface(fit: LossFit, rows: np.ndarray, eps: np.ndarray, noise: np.ndarray,
 
 def resolve_loss_budget(fit: LossFit, params: float, tokens: float | None, flops: float | None,
                         tokens_per_param: float | None) -> tuple[float, float, str]:
-    """(tokens, FLOPs, how the tokens were chosen), as `predict.resolve_budget` does for skills:
-    given tokens, or FLOPs / (κ·N), or `tokens_per_param`·N, or the runs' own ratio when
-    they agree on one, else 20·N."""
-    if tokens is not None and flops is not None:
-        raise UsageError("give --tokens or --compute, not both")
-    kappa = fit.flops_per_param_token
-    if tokens is not None:
-        source = "given"
-    elif flops is not None:
-        tokens, source = flops / (kappa * params), "from-flops"
-    elif tokens_per_param is not None:
-        tokens, source = tokens_per_param * params, "given-tokens-per-param"
-    else:
-        ratios = np.log([max(r.tokens) / r.params for r in fit.runs]) if fit.runs else np.array([])
-        agree = len(ratios) >= 2 and float(np.std(ratios)) <= RATIO_SPREAD
-        tokens = (float(np.exp(ratios.mean())) if agree else TOKENS_PER_PARAM) * params
-        source = "group-tokens-per-param" if agree else "default-tokens-per-param"
-    return float(tokens), float(kappa * params * tokens), source
+    """(tokens, FLOPs, how the tokens were chosen), by the rule skills use (`forecast.budget`)."""
+    return training_budget(params, fit.flops_per_param_token, tokens, flops, tokens_per_param,
+                           [max(r.tokens) / r.params for r in fit.runs])
 
 
 def predict_loss(fit: LossFit, params: float, *, tokens: float | None = None, flops: float | None = None,

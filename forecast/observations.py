@@ -32,6 +32,10 @@ Counted in the noise of single-checkpoint models (leaderboards), whose scatter n
 trajectory can measure."""
 PRIOR_WEIGHT = 3
 """How many second differences the prior noise counts as."""
+OWN_PROB = "own_prob"
+"""The intermediate −ln(mean probability of the correct answer) of the skill itself, when the
+runs log `prob` (pilots, lm-eval `--samples`): PassUntil's signal, far below what greedy
+accuracy resolves (Hu et al. 2024)."""
 UNKNOWN_TOKENS = 1.0
 """Training tokens put in for runs that give none (leaderboard rows whose budget is not
 published): all models of the group are then taken as trained alike, and laws in compute
@@ -104,9 +108,7 @@ class Observations:
 
     def with_accuracy(self, accuracy: np.ndarray) -> Observations:
         """The same points with replaced accuracies (e.g. smoothed)."""
-        out = self.subset(np.ones(len(self), dtype=bool))
-        object.__setattr__(out, "accuracy", np.asarray(accuracy, dtype=np.float64))
-        return out
+        return dataclasses.replace(self, accuracy=np.asarray(accuracy, dtype=np.float64))
 
     def smoothed(self) -> np.ndarray:
         """Accuracy made non-decreasing in tokens within each run (isotonic regression,
@@ -159,8 +161,8 @@ class Observations:
         for v in (np.log(self.params), np.log(self.tokens)):
             if np.ptp(v) > 1e-9:
                 columns.append(v)
-        if len(columns) == 1:
-            return True
+        if len(columns) == 1:  # one model, one checkpoint: no trend to test (others may lend one)
+            return False
         design = np.stack(columns, axis=1)
         coef, *_ = np.linalg.lstsq(design, self.accuracy, rcond=None)
         residual = self.accuracy - design @ coef
@@ -169,23 +171,43 @@ class Observations:
         rise = float(sum(abs(c) * np.ptp(v) for c, v in zip(coef[1:], design.T[1:])))
         return bool(np.all(np.abs(coef[1:]) < 2 * se) or rise < 2 * noise)
 
-    def accelerates(self, noise: float) -> bool:
+    def accelerates(self, noise: float) -> bool | None:
         """Whether accuracy rises faster than linearly in log compute (a convex curve, the
-        onset of a transition) rather than steadily or decelerating (a smooth rise): the
-        quadratic term of a least-squares fit in ln C is positive beyond two standard errors.
-        Accuracies already past half way to the top are left out (a transition's far side
-        decelerates too)."""
+        onset of a transition) rather than steadily or decelerating (a smooth rise): a
+        quadratic term positive beyond two standard errors. Within runs when they hold
+        trajectories (each run its own intercept and slope in ln tokens, one shared
+        curvature), else across the models in ln C. Accuracies already past half way to the
+        top are left out (a transition's far side decelerates too); None when fewer than four
+        points remain below it (the onset was before the pilots: whether it was a transition
+        cannot be told)."""
         keep = self.accuracy <= 0.5 * (self.chance + self.top)
-        x, y = np.log(self.flops[keep]), self.accuracy[keep]
-        if len(np.unique(x)) < 4:
-            return False
-        x = x - x.mean()
-        design = np.stack([np.ones_like(x), x, x**2], axis=1)
+        runs = [r for r in np.unique(self.run[keep]) if np.sum(keep & (self.run == r)) >= 3]
+        rows, y = [], []
+        if runs:  # trajectories: per-run intercept and slope, a shared curvature
+            x_all = np.log(self.tokens)
+            for k, r in enumerate(runs):
+                idx = np.flatnonzero(keep & (self.run == r))
+                x = x_all[idx] - x_all[idx].mean()
+                for xi, yi in zip(x, self.accuracy[idx]):
+                    row = np.zeros(2 * len(runs) + 1)
+                    row[2 * k], row[2 * k + 1], row[-1] = 1.0, xi, xi**2
+                    rows.append(row)
+                    y.append(yi)
+        else:  # one checkpoint per model: across the models, in ln C
+            x = np.log(self.flops[keep])
+            x = x - x.mean() if len(x) else x
+            rows = [np.array([1.0, xi, xi**2]) for xi in x]
+            y = list(self.accuracy[keep])
+            if len(np.unique(x)) < 4:
+                return None
+        if len(y) < 4:
+            return None
+        design, y = np.array(rows), np.array(y)
         coef, *_ = np.linalg.lstsq(design, y, rcond=None)
         residual = y - design @ coef
-        spread = max(float(np.sum(residual**2)) / max(len(y) - 3, 1), noise**2)
-        se = float(np.sqrt(np.linalg.pinv(design.T @ design)[2, 2] * spread))
-        return bool(coef[2] > 2 * se)
+        spread = max(float(np.sum(residual**2)) / max(len(y) - design.shape[1], 1), noise**2)
+        se = float(np.sqrt(np.linalg.pinv(design.T @ design)[-1, -1] * spread))
+        return bool(coef[-1] > 2 * se)
 
     def unreadable(self, borrowing: bool = False) -> str | None:
         """Why these runs support no number at all for the skill, or None if they support one
@@ -278,6 +300,12 @@ def observations(
                 by_step = dict(zip(other.step.tolist(), other.loss.tolist()))
                 values = np.array([by_step.get(int(st), np.nan) for st in s.step[keep]], dtype=np.float64)
             loss_columns.setdefault(key, []).append(values)
+        if s.has_prob:  # −ln P(correct answer): a continuous accuracy that moves before greedy accuracy does
+            with np.errstate(divide="ignore"):
+                surprisal = -np.log(np.clip(s.prob[keep], 1e-12, 1.0))
+            loss_columns.setdefault(OWN_PROB, []).append(surprisal)
+        elif any(r.series[skill].has_prob for r in with_skill):
+            loss_columns.setdefault(OWN_PROB, []).append(np.full(count, np.nan))
     arrays = {k: np.concatenate(v) if v else np.array([]) for k, v in columns.items()}
     losses = {k: np.concatenate(v) for k, v in loss_columns.items()}
     losses = {k: v for k, v in losses.items() if np.isfinite(v).any()}

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from forecast.budget import shared_ratio, training_budget
 from forecast.errors import UsageError
 from forecast.observations import UNKNOWN_TOKENS
-from forecast.quantities import TOKENS_PER_PARAM, format_count
+from forecast.quantities import format_count
 from forecast.results import SkillFit
 from forecast.samples import MAX_EXTRAPOLATION, SurfaceSamples, extrapolation_distance
 from forecast.schema import ForecastJson, GrokJson, IntervalJson, finite
@@ -30,11 +31,11 @@ from forecast.status import Note, NoteCode, Status
 
 HORIZON = 100.0
 """A grok point further than this many times the planned tokens is reported as never."""
+MAX_BELOW = 100.0
+"""A target trained on more than this many times fewer tokens than the earliest pilot
+evaluation is `out-of-range`: early training is not what the pilots measured."""
 FAR_EXTRAPOLATION = 100.0
 """Note when the target's compute exceeds the largest pilot's by more than this factor."""
-RATIO_SPREAD = math.log(2.0)
-"""Largest spread (standard deviation of ln tokens/params over the runs) at which a group's
-runs count as trained to one tokens-per-parameter ratio."""
 
 
 @dataclass(frozen=True)
@@ -165,39 +166,22 @@ def check_tokens_per_param(ratio: float | None, flag: str = "--tokens-per-param"
 
 def group_tokens_per_param(sf: SkillFit) -> float | None:
     """The tokens-per-parameter ratio the group's runs were trained at, when they agree on
-    one (published families train 100–300+ tokens per parameter; pilots often train every
-    size for the same tokens): the geometric mean of final tokens / params, if their spread
-    is within `RATIO_SPREAD`; else None."""
-    ratios = [max(p.tokens) / p.params for p in sf.pilots if p.tokens and math.isfinite(max(p.tokens))]
-    if len(ratios) < 2:
-        return None
-    logs = np.log(ratios)
-    return float(np.exp(logs.mean())) if float(np.std(logs)) <= RATIO_SPREAD else None
+    one (`forecast.budget.shared_ratio`); else None."""
+    return shared_ratio([max(p.tokens) / p.params for p in sf.pilots if p.tokens])
 
 
 def resolve_budget(sf: SkillFit, params: float, tokens: float | None, flops: float | None,
                    tokens_per_param: float | None) -> tuple[float, float, str]:
-    """(tokens, FLOPs, how the tokens were chosen) of the planned run: the given tokens, or
-    FLOPs / (κ·N), or `tokens_per_param`·N, or the group's own ratio, else 20·N."""
-    if tokens is not None and flops is not None:
-        raise UsageError("give --tokens or --compute, not both")
+    """(tokens, FLOPs, how the tokens were chosen) of the planned run (`forecast.budget`);
+    for runs that gave no tokens, a target trained like them."""
     kappa = sf.flops_per_param_token
     if not sf.tokens_known:
         if tokens is not None or flops is not None:
             raise UsageError(f"{sf.family}: its runs give no training tokens, so a forecast is for a model trained "
                              "like them; drop --tokens/--compute")
         return UNKNOWN_TOKENS, kappa * params * UNKNOWN_TOKENS, "unknown-like-pilots"
-    if tokens is not None:
-        source = "given"
-    elif flops is not None:
-        tokens, source = flops / (kappa * params), "from-flops"
-    elif tokens_per_param is not None:
-        tokens, source = tokens_per_param * params, "given-tokens-per-param"
-    else:
-        ratio = group_tokens_per_param(sf)
-        source = "group-tokens-per-param" if ratio is not None else "default-tokens-per-param"
-        tokens = (ratio or TOKENS_PER_PARAM) * params
-    return float(tokens), float(kappa * params * tokens), source
+    return training_budget(params, kappa, tokens, flops, tokens_per_param,
+                           [max(p.tokens) / p.params for p in sf.pilots if p.tokens])
 
 
 def predict(
@@ -232,6 +216,12 @@ def predict_skill(sf: SkillFit, params: float, *, tokens: float | None = None, f
         return SkillForecast(status=Status.NOT_PREDICTABLE, accuracy=None, grok=None, p_grok=None, threshold=None,
                              reason=sf.reason, **base)
     distance = float(extrapolation_distance(params, flops, max(sf.sizes), sf.max_flops))
+    earliest = min(float(min(p.tokens)) for p in sf.pilots)
+    if sf.tokens_known and tokens < earliest / MAX_BELOW:
+        return SkillForecast(status=Status.OUT_OF_RANGE, accuracy=None, grok=None, p_grok=None, threshold=None,
+                             law=sf.law, reason=f"the target trains on {format_count(tokens)} tokens, more than "
+                             f"{MAX_BELOW:g}× fewer than the earliest pilot evaluation ({format_count(earliest)}): "
+                             "the pilots say nothing about so early in training", **base)
     if distance > MAX_EXTRAPOLATION:
         return SkillForecast(status=Status.OUT_OF_RANGE, accuracy=None, grok=None, p_grok=None, threshold=None,
                              law=sf.law, reason=f"the target lies {distance:.1f} e-folds beyond the largest pilot "
@@ -244,7 +234,6 @@ def predict_skill(sf: SkillFit, params: float, *, tokens: float | None = None, f
     accuracy = Interval.of(samples.observed(still, rng, params, tokens)[:, 0], level)
     thresholds = samples.threshold(threshold)
     p_grok = float(np.mean(model_acc >= thresholds))
-    earliest = min(float(min(p.tokens)) for p in sf.pilots)
     low_search = min(earliest, tokens) / 1e4
     grok_tokens = samples.grok_tokens(params, thresholds, low=low_search, high=tokens * HORIZON)
     when = Interval.of(grok_tokens, level)
@@ -288,7 +277,7 @@ def _status(sf: SkillFit, threshold: float | None, crossed_in_pilots: bool, grok
     point falls."""
     if sf.flat or sf.weight_of(("level",)) >= 0.5:
         return Status.FLAT
-    if threshold is None and not sf.accelerating:
+    if threshold is None and sf.accelerating is False:
         return Status.SMOOTH
     if crossed_in_pilots:  # the fit says the largest pilot had crossed by its end
         return Status.GROKKED_IN_PILOTS
@@ -341,4 +330,4 @@ def pilot_grok_point(sf: SkillFit) -> GrokPoint | None:
     if not sf.predictable:
         return None
     largest = max(sf.pilots, key=lambda p: (p.params, max(p.tokens)))
-    return predict_skill(sf, largest.params, tokens=max(largest.tokens)).grok
+    return predict_skill(sf, largest.params, tokens=max(largest.tokens) if sf.tokens_known else None).grok

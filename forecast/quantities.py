@@ -49,6 +49,8 @@ def format_count(value: float | None, digits: int = 3) -> str:
     """Format a parameter or token count with a suffix: 7e10 -> '70B', 2.1e12 -> '2.1T'."""
     if value is None or not math.isfinite(value):
         return "-"
+    if abs(value) >= 1e15:  # past T, a suffix would read "1e+28T": plain scientific notation
+        return f"{value:.{digits}g}"
     for suffix, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
         if abs(value) >= scale:
             return f"{value / scale:.{digits}g}{suffix}"

@@ -118,7 +118,8 @@ class SkillFit:
     tokens_known: bool = True  # False: the runs gave no training tokens (a law in parameters alone)
     borrowed_from: tuple[str, ...] = ()  # other families a pooled candidate learnt from (`--pool families`)
     flat: bool = False  # no trend with model size is readable in the pilots (`Observations.trend_is_flat`)
-    accelerating: bool = False  # accuracy rises faster than linearly in log compute (`Observations.accelerates`)
+    accelerating: bool | None = None  # accuracy rises faster than linearly in log compute (None: cannot tell;
+    # `Observations.accelerates`)
     span: float = 0.0  # ln(largest / smallest pilot size): the lever arm the family's own laws extrapolate with
     notes: tuple[Note, ...] = ()
     options: dict[str, Any] = field(default_factory=dict)

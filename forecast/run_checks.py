@@ -95,7 +95,8 @@ def implausible(run: Run) -> str | None:
     final = run.final_tokens
     if math.isfinite(final) and final / run.params > MAX_TOKENS_PER_PARAM:
         return (f"{final:.3g} training tokens for {run.params:.3g} parameters is {final / run.params:.3g} "
-                f"tokens per parameter (> {MAX_TOKENS_PER_PARAM:.0e}): check the units of tokens and params")
+                f"tokens per parameter, above the {MAX_TOKENS_PER_PARAM:.0e} that published models rarely exceed: "
+                "check the units of tokens and params")
     if math.isfinite(final) and final == 0:
         return "the last checkpoint saw 0 training tokens"
     return None

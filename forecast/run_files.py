@@ -63,7 +63,8 @@ def load_run(directory: str | Path) -> Run:
     source = meta.get("source", "")
     if not isinstance(source, str):
         raise DataError(meta_path, "source", "expected a string", 'write "source": "where it came from"')
-    extra = meta.get("extra") or {}
+    extra = meta.get("extra")
+    extra = {} if extra is None else extra
     if not isinstance(extra, dict):
         raise DataError(meta_path, "extra", "expected an object", 'write "extra": {}')
     params_kind = meta.get("params_kind", "unknown")

@@ -32,7 +32,7 @@ import numpy as np
 from forecast.candidates import CandidateFit
 from forecast.errors import UsageError
 from forecast.results import Calibration, SkillFit
-from forecast.selection import extrapolation_span, prior_calibration
+from forecast.selection import effective_reach, extrapolation_span, prior_calibration
 
 SAMPLES = 4000
 """Monte-Carlo samples per forecast."""
@@ -41,6 +41,9 @@ MAX_EXTRAPOLATION = math.log(1e6)
 (`extrapolation_distance`): six decades of compute, three of parameters on the
 compute-optimal path. Beyond it no law fitted to the pilots is evidence of anything, and
 `predict` says `out-of-range` instead of printing a number."""
+MIN_PLATEAU = 0.1
+"""A law whose plateau rises less than this fraction of the way from floor to top shows no
+transition: it has no grok threshold (half way to such a plateau would be noise)."""
 MAX_SLOWDOWN = 0.8
 """A sample's drift may slow the effect of extra compute by at most this fraction, so that
 accuracy still rises with compute in every sample."""
@@ -114,7 +117,7 @@ class SurfaceSamples:
         with np.errstate(over="ignore", invalid="ignore"):  # bisections probe far beyond the pilots: overflow reads as inf tokens
             for part, n, t in self._per_part(params, tokens):
                 drift = np.maximum(part.eps[:, None] * part.rate, -MAX_SLOWDOWN)
-                out.append(part.fit.accuracy(part.rows, n, t * np.exp(drift * self._far(n, t) / part.span)))
+                out.append(part.fit.accuracy(part.rows, n, t * np.exp(drift * effective_reach(self._far(n, t), part.span))))
         return np.concatenate(out, axis=0)
 
     def model_accuracy(self, params: float | np.ndarray, tokens: float | np.ndarray) -> np.ndarray:
@@ -127,7 +130,7 @@ class SurfaceSamples:
             for part, n, t in self._per_part(params, tokens):
                 drift = np.maximum(part.eps[:, None] * part.rate, -MAX_SLOWDOWN)
                 rows = np.repeat(part.fit.theta[None, :], len(part.rows), axis=0)
-                out.append(part.fit.accuracy(rows, n, t * np.exp(drift * self._far(n, t) / part.span)))
+                out.append(part.fit.accuracy(rows, n, t * np.exp(drift * effective_reach(self._far(n, t), part.span))))
         return np.concatenate(out, axis=0)
 
     def _far(self, params: np.ndarray, tokens: np.ndarray) -> np.ndarray:
@@ -142,13 +145,21 @@ class SurfaceSamples:
             return np.full(self.size, float(absolute))
         if self.fit.flat:  # no trend in the pilots: half way to a plateau nobody saw means nothing
             return np.full(self.size, np.inf)
-        own = [None if p.fit.spec.law == "level" else p.fit.floor + 0.5 * (p.fit.plateau(p.rows) - p.fit.floor)
-               for p in self.parts]
+        own = [None if p.fit.spec.law == "level" else self._halfway(p) for p in self.parts]
         laws = [t for t in own if t is not None]
         # the level has no transition of its own: it is judged against the laws' threshold
         # (a level above it has grokked, one below never will), or never crosses when alone
         shared = float(np.median(np.concatenate(laws))) if laws else np.inf
         return np.concatenate([np.full(len(p.rows), shared) if t is None else t for p, t in zip(self.parts, own)])
+
+    @staticmethod
+    def _halfway(part: _Part) -> np.ndarray:
+        """Half way from the floor to each draw's plateau; infinite where the plateau rises
+        less than `MIN_PLATEAU` of the room above the floor (no transition worth the name:
+        its half-way mark would be noise)."""
+        rise = part.fit.plateau(part.rows) - part.fit.floor
+        room = part.fit.top - part.fit.floor
+        return np.where(rise >= MIN_PLATEAU * room, part.fit.floor + 0.5 * rise, np.inf)
 
     def observed(self, accuracy: np.ndarray, rng: np.random.Generator, params: float | np.ndarray,
                  tokens: float | np.ndarray) -> np.ndarray:
@@ -162,7 +173,7 @@ class SurfaceSamples:
         if not (sigma is not None and math.isfinite(sigma)):
             p = np.clip(accuracy, 0, 1)
             sigma = np.sqrt(p * (1 - p) / self.fit.n_eval) if self.fit.n_eval else 0.0
-        shape = np.concatenate([part.shape[:, None] * part.error * self._far(n, t) / part.span
+        shape = np.concatenate([part.shape[:, None] * part.error * effective_reach(self._far(n, t), part.span)
                                 * np.ones((1, accuracy.shape[1]))
                                 for part, n, t in self._per_part(params, tokens)], axis=0)
         noise = rng.standard_normal(accuracy.shape) * sigma

@@ -351,6 +351,31 @@ class AggregateForecastJson(TypedDict):
     reason: str | None
 
 
+class DemoCheckJson(TypedDict):
+    """One skill of the demo's verification model: its forecast beside what it did."""
+
+    skill: str
+    forecast: ForecastJson  # made before the model was trained
+    accuracy: float  # the verification model's final accuracy
+    covered: bool | None  # accuracy inside the forecast's interval; null when no interval was given
+    grok_tokens: float | None  # tokens at which it crossed the forecast's grok threshold; null: it did not
+    grok_ratio: float | None  # forecast grok tokens / actual; null when either is missing
+    grok_within_2x: bool | None
+
+
+class DemoJson(TypedDict):
+    """`forecast demo --json` (kind "demo")."""
+
+    runs: str  # the pilot runs directory
+    fits: str  # the fits directory
+    fit: list[dict[str, Any]]  # as `forecast fit --json` "skills"
+    forecasts: list[ForecastJson]  # for the verification model's size and training tokens
+    verification: str | None  # its run directory; null with --no-verify
+    checks: list[DemoCheckJson]
+    seconds: dict[str, float]  # wall time: pilots, fit, verify, total
+    story: list[str]  # the closing lines
+
+
 def finite_list(values: Sequence[float], digits: int | None = None) -> list[float | None]:
     return [finite(v, digits) for v in values]
 

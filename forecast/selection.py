@@ -56,8 +56,11 @@ PRIOR_MISFIT = 0.01
 reach (1 point one span out)."""
 PRIOR_COUNT = 1.0
 """How many hold-outs the priors count as."""
-MIN_DISTANCE = 0.05
-"""Hold-outs closer than this (e-folds) are scored as if at this distance."""
+MIN_REACH = 0.25
+"""Any extrapolation counts as reaching at least a quarter of the law's span: a hold-out
+just beyond the fitted sizes still misses by what refitting on noisy points costs, which
+does not shrink to zero with the distance (dividing it by a tiny reach would inflate the
+rates; `reach`)."""
 MIN_SPAN = math.log(2.0)
 """The smallest span of fitted sizes a law's extrapolation is measured against (e-folds)."""
 MAX_SHIFT = 4.0
@@ -79,8 +82,8 @@ class HoldoutItem:
 
     @property
     def reach(self) -> float:
-        """How far the hold-out extrapolated, in units of the law's span."""
-        return max(self.distance, MIN_DISTANCE) / self.span
+        """How far the hold-out extrapolated, in units of the law's span (at least `MIN_REACH`)."""
+        return effective_reach(self.distance, self.span)
 
     @property
     def worst(self) -> float:
@@ -91,6 +94,14 @@ class HoldoutItem:
     def excess(self) -> float:
         """`worst` beyond measurement noise (root of the excess variance, ≥ 0)."""
         return math.sqrt(max(0.0, self.worst**2 - self.noise**2))
+
+
+def effective_reach(distance, span: float):
+    """Distance (e-folds; scalar or array) over span, at least `MIN_REACH` for any distance
+    beyond the pilots (0 inside them)."""
+    reach = np.asarray(distance, dtype=float) / span
+    return np.where(reach > 0, np.maximum(reach, MIN_REACH), 0.0) if reach.ndim else \
+        (max(float(reach), MIN_REACH) if reach > 0 else 0.0)
 
 
 def extrapolation_span(spec: Spec, fitted_sizes: Sequence[float]) -> float:
@@ -117,8 +128,10 @@ def holdout_items(cf: CandidateFit, held: Observations, noise: float, origin: in
         pred = cf.accuracy(cf.theta, run.params, run.tokens)[0]
         shifted = cf.accuracy(cf.theta, run.params[None, :], run.tokens[None, :] * np.exp(shifts)[:, None])
         errors = np.mean(np.abs(shifted - run.accuracy[None, :]), axis=1)
-        best_ones = np.flatnonzero(errors <= errors.min() + 1e-12)
-        best = best_ones[np.argmin(np.abs(shifts[best_ones]))]  # the smallest shift among equally good ones
+        # the smallest shift that aligns within half a noise level of the best: where the
+        # law is flat a shift changes nothing, and the error stays an error of shape
+        good_enough = np.flatnonzero(errors <= errors.min() + max(0.5 * noise, 0.002))
+        best = good_enough[np.argmin(np.abs(shifts[good_enough]))]
         path = float(np.sqrt(np.mean((run.accuracy - pred) ** 2))) if len(run) >= 3 else 0.0
         aligned = float(np.sqrt(np.mean((shifted[best] - run.accuracy) ** 2)))
         items.append(HoldoutItem(origin=origin, distance=distances[int(r)], span=span,

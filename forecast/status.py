@@ -26,7 +26,8 @@ class Status(StrEnum):
       pilots sit at, with its scatter; the *when* of a transition that has not started
       cannot be told;
     - `OUT_OF_RANGE`: the target lies beyond `samples.MAX_EXTRAPOLATION` e-folds of the
-      pilots (or is implausibly large): no number is given;
+      pilots, or trains on far fewer tokens than any pilot was evaluated at
+      (`predict.MAX_BELOW`): no number is given;
     - `NOT_PREDICTABLE`: the data supports no number at all.
     """
 

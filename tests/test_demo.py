@@ -7,55 +7,60 @@ import pytest
 from helpers import invoke, output
 
 from forecast import Fits, Status, load_runs
-from forecast.demo import run_demo
+from forecast.demo import crossing, run_demo
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED_RUNS, SHIPPED_FITS = REPO / "runs" / "demo", REPO / "fits"
 
 
 def test_demo_flow_on_the_tiny_ladder(tmp_path):
-    """pilot -> fit -> predict wiring, on the seconds-long ladder (two sizes: too few to check
-    any law by a hold-out, so every forecast must say low confidence, and why)."""
-    import torch
-
-    torch.set_num_threads(1)
-    result = run_demo(tmp_path, 1e6, "cpu", preset="tiny")
+    """pilot -> fit -> predict -> verify wiring, on the seconds-long ladder (two sizes: too
+    few to check any law by a hold-out, so every forecast must say low confidence, and why;
+    the verification run is trained and scored all the same)."""
+    result = run_demo(tmp_path, "cpu", preset="tiny", threads=1, jobs=1)
     assert result.runs_dir == tmp_path / "runs" / "tiny" and len(result.runs) == 2
     assert Fits.load(result.fits_dir).skills and {f.skill for f in result.forecasts} == {"add", "sort"}
     for f in result.forecasts:
         assert f.confidence == "low" and "too few sizes" in f.confidence_reason, f
+    assert result.verification is not None and result.verification.path.parent == tmp_path / "runs" / "tiny-verify"
+    assert result.verification.params > max(r.params for r in result.runs) and result.verification.complete
+    assert [c.skill for c in result.checks] == ["add", "sort"]
+    for c in result.checks:
+        assert c.accuracy == result.verification.series[c.skill].accuracy[-1]
+        assert c.covered is None or c.covered == (c.forecast.accuracy.low <= c.accuracy <= c.forecast.accuracy.high)
+    assert 3 <= len(result.story) <= 5 and result.story[-1].startswith("Total time")
+    again = run_demo(tmp_path, "cpu", preset="tiny", threads=1, jobs=1, verify=False)  # finished runs are skipped
+    assert again.verification is None and not again.checks and again.seconds["pilots"] < result.seconds["pilots"]
 
 
-def _grok_step(series, level=0.5):
-    """First evaluated step at which accuracy reaches `level` (None if never)."""
-    hits = np.flatnonzero(series.accuracy >= level)
-    return None if not hits.size else float(series.tokens[hits[0]])
-
-
-@pytest.mark.skipif(not SHIPPED_RUNS.exists(), reason="runs/demo is not in this checkout")
-def test_shipped_demo_runs_show_transitions_that_come_sooner_for_larger_models():
-    runs = load_runs(SHIPPED_RUNS)
+def _by_size(runs):
     by_size: dict[float, list] = {}
     for run in runs:
         by_size.setdefault(run.params, []).append(run)
-    sizes = sorted(by_size)
-    assert len(sizes) >= 4
-    grokking = []
-    for skill in ("add", "sub"):
-        largest = by_size[sizes[-1]]
+    return [by_size[size] for size in sorted(by_size)]
+
+
+@pytest.mark.skipif(not SHIPPED_RUNS.exists(), reason="runs/demo is not in this checkout")
+def test_shipped_demo_runs_show_the_three_grains_of_skill():
+    """The demo ladder as shipped: `add` grokked at every size, the largest sooner than the
+    smallest; `sub` near chance at the smallest size and rising at the largest; `word` near
+    zero in accuracy at every size while its answer probability rises with size."""
+    sizes = _by_size(load_runs(SHIPPED_RUNS))
+    assert len(sizes) >= 3 and all(len(runs) >= 2 for runs in sizes)  # seeds per size
+    runs = [r for size in sizes for r in size]
+    for skill in ("add", "sub", "word"):
         assert all(r.series[skill].accuracy[0] < 0.05 for r in runs)  # near chance at the start
-        assert max(r.series[skill].accuracy.max() for r in largest) >= 0.8  # grokked at the larger sizes
-        # mean grok point (tokens to 50%) over seeds, for sizes where every seed got there
-        points = {}
-        for size in sizes:
-            steps = [_grok_step(r.series[skill]) for r in by_size[size]]
-            if all(s is not None for s in steps):
-                points[size] = np.mean(steps)
-        assert len(points) >= 3, points
-        ordered = [points[s] for s in sorted(points)]
-        assert ordered[-1] < ordered[0], points  # larger models grok sooner
-        grokking.append(skill)
-    assert max(r.series["word"].accuracy.max() for r in runs) < 0.5  # the harder skill has not
+    # add: every size groks; mean log grok point (tokens to 50%) of the largest below the smallest's
+    grok = [[crossing(r.series["add"].tokens, r.series["add"].accuracy, 0.5) for r in size] for size in sizes]
+    assert all(t is not None for size in grok for t in size), grok
+    assert np.mean(np.log(grok[-1])) < np.mean(np.log(grok[0])), grok
+    # sub: the smallest pilots stay near chance, the largest rise
+    assert max(r.series["sub"].accuracy.max() for r in sizes[0]) < 0.2
+    assert np.mean([r.series["sub"].accuracy[-1] for r in sizes[-1]]) > 0.4
+    # word: no pilot gets it right, yet the probability of the right answer rises with size
+    assert max(r.series["word"].accuracy.max() for r in runs) < 0.15
+    prob = [np.mean([r.series["word"].prob[-3:].mean() for r in size]) for size in sizes]  # last 3 evaluations
+    assert all(b > a for a, b in zip(prob, prob[1:])) and prob[-1] > 1.2 * prob[0], prob
 
 
 @pytest.mark.skipif(not SHIPPED_FITS.exists(), reason="fits/ is not in this checkout")

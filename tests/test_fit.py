@@ -232,3 +232,26 @@ def test_refit_gives_identical_files_and_loads_back(tmp_path):
     a = predict_skill(original, 3e7, tokens=1e9)
     b = predict_skill(sf, 3e7, tokens=1e9)
     assert a.accuracy.median == pytest.approx(b.accuracy.median, abs=1e-4)
+
+
+def test_the_answer_probability_is_a_two_step_intermediate():
+    """Runs that log P(correct answer) (`prob`): −ln P is a task loss the two-step chain can go
+    through, and with it the forecast for a larger size brackets the planted accuracy."""
+    rng = np.random.default_rng(5)
+    truth = dict(E=0.05, A=40.0, alpha=0.35, B=300.0, beta=0.3, L0=0.7, k=8.0)
+    runs = []
+    for size in np.geomspace(1e6, 3e7, 5):
+        tokens = np.geomspace(1e7, 3e9, 15)
+        surprisal = truth["E"] + truth["A"] * size ** -truth["alpha"] + truth["B"] * tokens ** -truth["beta"]
+        acc = 1 / (1 + np.exp(truth["k"] * (surprisal - truth["L0"])))
+        series = make_series("word", range(15), tokens, accuracy=rng.binomial(1000, acc) / 1000,
+                             prob=np.exp(-surprisal) * np.exp(rng.normal(0, 0.005, 15)), n=np.full(15, 1000),
+                             params=size, chance=0.0)
+        runs.append(Run(f"w{size:.0f}", size, "prob", Recipe(), {"word": series}, seed=0))
+    (sf,) = fit(runs, options=FitOptions(laws=("two_step",), draws=80)).skills
+    assert any(c.fit.spec.via == "own_prob" for c in sf.candidates)
+    target, tokens = 1e8, 2e9
+    surprisal = truth["E"] + truth["A"] * target ** -truth["alpha"] + truth["B"] * tokens ** -truth["beta"]
+    expected = 1 / (1 + np.exp(truth["k"] * (surprisal - truth["L0"])))
+    f = predict_skill(sf, target, tokens=tokens, level=0.9)
+    assert f.accuracy.low <= expected <= f.accuracy.high

@@ -48,6 +48,8 @@ def test_tiny_preset_writes_loadable_runs(tiny):
         assert series.step[-1] == 150 and series.chance == 0 and (series.n == 64).all()
         assert (series.tokens > 0).all() and (series.flops > 6 * run.params * series.tokens).all()
         assert (series.loss > 0).all()
+        assert series.has_prob and ((series.prob > 0) & (series.prob < 1)).all()
+        assert run.examples_per_step == run.extra["examples_per_step"] == ladder.train.batch_size
     assert max(r.series["sort"].accuracy[-1] for r in runs) > 0.2  # it learns something
     assert not list(family_dir.rglob("*.pt")) and not list(family_dir.rglob(".*"))  # no checkpoints left
     assert "tiny-reverse-s-s0" in result.stdout  # the summary table

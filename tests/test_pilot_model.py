@@ -61,7 +61,7 @@ def test_teacher_forced_exact_match_equals_greedy_decoding():
     skill = SortDigits(3)
     skills, recipe = {"sort": skill}, RecipeSpec("r", {}, (Phase({"sort": 1.0}),))
     problems = eval_problems(skill, 96, seed=0)
-    held = {"sort": frozenset(tuple(int(x) for x in p) for p in problems)}
+    held = {"sort": problems}
     model = GPT(ModelConfig(1, 32, 2, block_size=skill.max_length("plain")), torch.Generator().manual_seed(0))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     for step in range(1, 120):
@@ -78,3 +78,12 @@ def test_teacher_forced_exact_match_equals_greedy_decoding():
     assert 0.05 < exact < 0.95  # part-trained: some right, some wrong, so the comparison means something
     assert result.accuracy == exact and result.problems == 96
     assert result.loss > 0 and result.answer_tokens == 96 * 4
+    # the probability of the exact answer, teacher-forced: mean over problems of exp(-NLL)
+    with torch.no_grad():
+        batch = collate(examples)
+        logp = torch.log_softmax(model(batch.inputs), -1)
+        mask = batch.targets != IGNORE
+        picked = logp.gather(-1, batch.targets.clamp(min=0)[..., None])[..., 0] * mask
+        expected = float(torch.exp(picked.sum(1).double()).mean())
+    assert result.prob == pytest.approx(expected, rel=1e-5)
+    assert 0 < result.prob < 1

@@ -73,7 +73,7 @@ def test_eval_sets_are_fixed_unique_and_held_out_of_training():
     for name, problems in sets.items():
         assert len({tuple(p) for p in problems}) == 64
         np.testing.assert_array_equal(problems, eval_problems(skills[name], 64, seed=7))
-    held_out = {n: frozenset(tuple(int(x) for x in p) for p in ps) for n, ps in sets.items()}
+    held_out = sets
     recipe = RecipeSpec("r", {"add": "reverse"}, (Phase({"add": 1.0, "sort": 1.0}),))
     seen = set()
     for step in range(1, 200):  # 200 x 64 draws from 10^4 + 10^3 problems: collisions are certain without exclusion
@@ -87,7 +87,7 @@ def test_eval_sets_are_fixed_unique_and_held_out_of_training():
 def test_training_batches_are_a_function_of_seed_and_step():
     skills = {"add": Addition(2)}
     recipe = RecipeSpec("r", {}, (Phase({"add": 1.0}),))
-    held = {"add": frozenset()}
+    held = {"add": np.zeros((0, 2), dtype=np.int64)}
     a = training_batch(skills, recipe, held, seed=0, step=5, batch_size=16)
     b = training_batch(skills, recipe, held, seed=0, step=5, batch_size=16)
     c = training_batch(skills, recipe, held, seed=0, step=6, batch_size=16)
@@ -99,7 +99,7 @@ def test_curriculum_phases():
     assert [set(recipe.phase_at(s).mix) for s in (1, 10, 11, 15, 16, 1000)] == [
         {"add"}, {"add"}, {"sort"}, {"sort"}, {"add", "sort"}, {"add", "sort"}]
     skills = {"add": Addition(2), "sort": SortDigits(3)}
-    batch = training_batch(skills, recipe, {"add": frozenset(), "sort": frozenset()}, 0, 12, 8)
+    batch = training_batch(skills, recipe, {"add": np.zeros((0, 2), dtype=np.int64), "sort": np.zeros((0, 3), dtype=np.int64)}, 0, 12, 8)
     assert all(decode(row).startswith("s:") for row in batch.inputs.numpy())
 
 
@@ -113,3 +113,20 @@ def test_loss_only_on_answer_tokens():
     assert (targets != IGNORE).sum() == 4 and targets[-1] == 1  # END is a target
     assert batch.lengths.tolist() == [10, 6] and batch.tokens == 16
     assert (batch.targets[1].numpy() != IGNORE).sum() == 3  # '10' + END; padding carries no target
+
+
+@pytest.mark.parametrize("skill", [Addition(3), Addition(2, pad=True), Addition(1), SKILL_KINDS["sub"](3),
+                                   SKILL_KINDS["sub"](2, pad=True), SKILL_KINDS["mul1"](3), SKILL_KINDS["mul1"](2, pad=True),
+                                   SortDigits(5), SKILL_KINDS["word"](2), SKILL_KINDS["word"](1), SKILL_KINDS["word"](2, pad=True)], ids=repr)
+def test_bulk_encoding_matches_rendered_text(skill):
+    """`Skill.encode` (vectorised, used for training) writes exactly `encode(render(...))`
+    for every format, zero operands and unequal operand lengths included."""
+    problems = skill.sample(np.random.default_rng(1), 400)
+    problems[:3] = 0
+    for fmt in skill.formats:
+        encoded = skill.encode(problems, fmt)
+        for i, problem in enumerate(problems):
+            example = skill.render(tuple(int(x) for x in problem), fmt)
+            ids = encode(example.prompt + example.answer + "$")
+            assert encoded.lengths[i] == len(ids) and encoded.prompt_lengths[i] == len(example.prompt), (fmt, example)
+            assert (encoded.ids[i, : len(ids)] == ids).all() and (encoded.ids[i, len(ids):] == 0).all(), (fmt, example)

@@ -129,7 +129,7 @@ def test_killed_and_preempted_jobs_lose_no_evaluations(sequential, tmp_path):
     specs = preset_ladder("tiny").run_specs(1)
     killed, preempted = specs
     executor = submitit_executor("local", family_dir / ".submitit", SlurmOptions(time_min=5))
-    jobs = make_jobs(specs, family_dir, "cpu", 1)
+    jobs = make_jobs([[s] for s in specs], family_dir, "cpu", 1)  # one job per run
     handles = submit_submitit(jobs, executor)
     todo, deadline = {killed.name: signal.SIGKILL, preempted.name: signal.SIGUSR2}, time.monotonic() + 90
     while todo:
@@ -151,7 +151,7 @@ def test_killed_and_preempted_jobs_lose_no_evaluations(sequential, tmp_path):
     assert interrupted.state == "pending" and "interrupted" in interrupted.detail
     assert not json.loads((family_dir / killed.name / "run.json").read_text())["extra"]["complete"]
     assert unfinished(family_dir, specs) == [killed]
-    again = make_jobs(unfinished(family_dir, specs), family_dir, "cpu", 1)
+    again = make_jobs([[s] for s in unfinished(family_dir, specs)], family_dir, "cpu", 1)
     assert wait_submitit(again, submit_submitit(again, executor), poll_s=0.2)[0].error is None
     assert _trajectories(family_dir) == {n: t for n, t in _trajectories(sequential).items() if n.endswith("-s0")}
     assert not list(family_dir.glob("*/.*"))

@@ -161,6 +161,10 @@ def read_result_file(path: Path) -> ResultFile:
             raise DataError(path, f"results.{task}", f"expected an object of metric -> value, got {type(values).__name__}",
                             shape_fix)
         for key, value in values.items():
+            if isinstance(value, str) and key not in _NOT_METRICS and "_stderr" not in key \
+                    and value.strip().upper() != "N/A":
+                raise DataError(path, f"results.{task}.{key}", f"{value!r} is not a number",
+                                "give the metric as a number (or remove the task)")
             if key in _NOT_METRICS or isinstance(value, bool) or not isinstance(value, (int, float)):
                 continue  # names, aliases and "N/A" stderrs
             metric, _, filt = key.partition(",")
@@ -216,6 +220,11 @@ def _model_run(model: str, files: list[ResultFile], run_name: str, params: float
     chosen = {t: m for t in tasks if (m := _choose_metric(t, files, metrics)) is not None}
     with_ppl = {t for f in files for t, ms in f.metrics.items() if any(k[0] in PERPLEXITY_METRICS for k in ms)}
     left_out = [t for t in tasks if t not in chosen and t not in with_ppl]
+    if not chosen and not with_ppl:
+        found = sorted({m for f in files for ms in f.metrics.values() for m, _ in ms})
+        raise DataError(files[0].path if len(files) == 1 else files[0].path.parent, None,
+                        f"--metric {'/'.join(metrics)} matched no task of {run_name} (the files report "
+                        f"{', '.join(found[:8]) or 'no metric'})", "choose one of those with --metric")
     if left_out:
         note_skipped(f"{run_name}: {len(left_out)} tasks without metric {'/'.join(metrics)} left out: "
                      f"{', '.join(left_out[:6])}{', ...' if len(left_out) > 6 else ''}")

@@ -1,4 +1,5 @@
-"""Evaluation of a pilot model on held-out problems: exact-match accuracy and answer NLL.
+"""Evaluation of a pilot model on held-out problems: exact-match accuracy, answer NLL and
+the probability of the exact answer.
 
 Exact match of greedy decoding is computed in one teacher-forced forward pass: greedy
 decoding reproduces the answer (and stops at its END) exactly when, at every answer
@@ -6,11 +7,18 @@ position, the argmax of the next-token logits given the true prefix is the true 
 by induction the greedy output then follows the true answer, and at the first position
 where the argmax differs it leaves it. `greedy_generate` decodes for real and the tests
 check that both agree. For scratchpad formats the whole written answer must match.
+
+The same pass gives the probability the model assigns to the exact answer (teacher
+forcing: the product of its answer tokens' probabilities, exp(−answer NLL)), averaged
+over problems: a continuous pass rate that moves long before greedy accuracy does, as
+PassUntil (Hu et al. 2024, "Predicting Emergent Abilities with Infinite Resolution
+Evaluation") measures pass rates far below what a finite sample resolves.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -27,6 +35,7 @@ class SkillScore:
 
     accuracy: float  # fraction of problems answered exactly (greedy decoding)
     loss: float  # answer NLL: nats summed over the answer's tokens (and END), mean over problems
+    prob: float  # probability of the exact answer, exp(-answer NLL) per problem, mean over problems
     nll_sum: float  # nats summed over every answer token of every problem
     answer_tokens: int  # answer tokens (END included) over all problems
     problems: int  # evaluation set size (n)
@@ -39,25 +48,42 @@ def autocast_for(device: torch.device) -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()
 
 
-@torch.no_grad()
 def score(model: GPT, batch: Batch, chunk: int = 512) -> SkillScore:
-    """Exact-match accuracy and answer NLL of `model` on one skill's held-out batch."""
-    device = batch.inputs.device
-    correct = 0
-    nll_sum = 0.0
-    for start in range(0, batch.inputs.shape[0], chunk):
-        inputs, targets = batch.inputs[start:start + chunk], batch.targets[start:start + chunk]
+    """Exact-match accuracy, answer NLL and exact-answer probability of a single model on
+    one skill's held-out batch."""
+    return score_members(model, [batch], chunk)[0]
+
+
+@torch.no_grad()
+def score_members(model: GPT, batches: Sequence[Batch], chunk: int = 512) -> list[SkillScore]:
+    """`score` for every member of an ensemble at once: member e on `batches[e]` (the same
+    problems, each in its member's format), padded to one length and run as one batch."""
+    if len(batches) != model.members:
+        raise ValueError(f"{len(batches)} batches for an ensemble of {model.members}")
+    device = batches[0].inputs.device
+    width = max(b.inputs.shape[1] for b in batches)
+    inputs = torch.stack([F.pad(b.inputs, (0, width - b.inputs.shape[1]), value=PAD_ID) for b in batches])
+    targets = torch.stack([F.pad(b.targets, (0, width - b.targets.shape[1]), value=IGNORE) for b in batches])
+    members, problems = inputs.shape[:2]
+    correct = torch.zeros(members, dtype=torch.float64, device=device)
+    nll_sum = torch.zeros(members, dtype=torch.float64, device=device)
+    prob_sum = torch.zeros(members, dtype=torch.float64, device=device)
+    for start in range(0, problems, chunk):
+        ids, tgt = inputs[:, start:start + chunk], targets[:, start:start + chunk]
         with autocast_for(device):
-            logits = model(inputs)
+            logits = model(ids)
         logits = logits.float()
-        mask = targets != IGNORE
-        nll = F.cross_entropy(logits.transpose(1, 2), targets.clamp(min=0), reduction="none") * mask
-        nll_sum += float(nll.sum(dtype=torch.float64))
-        right = (logits.argmax(-1) == targets) | ~mask
-        correct += int(right.all(dim=1).sum())
-    problems = batch.inputs.shape[0]
-    answer_tokens = int((batch.targets != IGNORE).sum())
-    return SkillScore(correct / problems, nll_sum / problems, nll_sum, answer_tokens, problems)
+        mask = tgt != IGNORE
+        nll = F.cross_entropy(logits.permute(0, 3, 1, 2), tgt.clamp(min=0), reduction="none") * mask
+        per_problem = nll.sum(dim=2, dtype=torch.float64)  # (E, rows)
+        nll_sum += per_problem.sum(dim=1)
+        prob_sum += torch.exp(-per_problem).sum(dim=1)
+        right = (logits.argmax(-1) == tgt) | ~mask
+        correct += right.all(dim=2).sum(dim=1)
+    answer_tokens = (targets != IGNORE).sum(dim=(1, 2)).tolist()
+    correct, nll_sum, prob_sum = correct.tolist(), nll_sum.tolist(), prob_sum.tolist()  # one transfer per skill
+    return [SkillScore(correct[e] / problems, nll_sum[e] / problems, prob_sum[e] / problems, nll_sum[e],
+                       int(answer_tokens[e]), problems) for e in range(members)]
 
 
 @torch.no_grad()

@@ -1,26 +1,29 @@
 """Running the runs of a ladder: in turn, in a local process pool, or as Slurm jobs (submitit).
 
-Every run is an independent job (`RunJob`: a picklable callable around `train_run`)
-writing its own run directory, so a sweep can be resubmitted: complete runs are skipped,
-interrupted ones resume from their last evaluation (the trainer's `.state.pt`).
+Every job (`RunJob`: a picklable callable around `train_runs`) trains one ensemble of runs
+(often a single run; see ensemble.py) and writes each run's own directory, so a sweep can
+be resubmitted: complete runs are skipped, interrupted ones resume from their last
+evaluation (the trainer's `.state.pt`), in whatever ensemble the resubmission forms.
 
 - `run_sequential`: one run after another in this process (the default `forecast pilot`).
 - `run_pool`: a 'spawn' process pool (torch is not fork-safe) of `jobs` workers. Each
   worker sets torch's CPU threads (default: cores // jobs) and owns one device for its
   life: `cuda:i` for worker i on a machine with GPUs, so one run per GPU at a time.
-- `submit_submitit`: one submitit job per run, submitted as a job array (`executor.batch()`);
+- `submit_submitit`: one submitit job per ensemble, submitted as a job array (`executor.batch()`);
   `RunJob.checkpoint` makes a preempted or timed-out job requeue itself, and the requeued
   job resumes from the run's last evaluation. `submitit_executor("slurm", ...)` builds
   the Slurm executor; `"local"` runs the same jobs as local subprocesses (for tests and
   trying a config without a cluster).
 
-Determinism: a run's trajectory depends on its spec, the device and torch's CPU thread
-count, so every worker sets the thread count explicitly (`RunJob.threads`); a sequential
-sweep with `--threads T` gives byte-identical runs to a pool whose workers use T threads.
+Determinism: a run's trajectory depends on its spec, the device, torch's CPU thread count
+and its ensemble (float rounding), so every worker sets the thread count explicitly
+(`RunJob.threads`); a sequential sweep with `--threads T` gives byte-identical runs to a
+pool whose workers use T threads, with the same `--ensemble` setting.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import queue
@@ -35,7 +38,7 @@ import torch
 
 from forecast.errors import UsageError
 from forecast.pilot.sweep import ERROR_FILE, error_line, is_complete, worker_files
-from forecast.pilot.trainer import Progress, RunSpec, train_run
+from forecast.pilot.trainer import Progress, RunSpec, train_runs
 
 EXECUTORS = ("local", "slurm", "submitit-local")
 ProgressFn = Callable[[Progress], None]
@@ -43,29 +46,41 @@ ProgressFn = Callable[[Progress], None]
 
 @dataclass(frozen=True)
 class RunJob:
-    """One run as a job: picklable, so a pool worker or a Slurm node can run it.
+    """One ensemble of runs (one run when it has one spec) as a job: picklable, so a pool
+    worker or a Slurm node can run it.
 
     `device` is resolved where the job runs ('auto' on a Slurm node picks that node's GPU);
-    `threads` is torch's CPU thread count there (None: leave torch's default)."""
+    `threads` is torch's CPU thread count there (None: leave torch's default); `compile`
+    compiles the training step (`torch.compile`)."""
 
-    spec: RunSpec
+    specs: tuple[RunSpec, ...]
     family_dir: str
     device: str = "auto"
     threads: int | None = None
+    compile: bool = False
 
-    def __call__(self, progress: ProgressFn | None = None) -> str:
-        """Train (resume, or skip) the run; returns its directory."""
+    @property
+    def names(self) -> list[str]:
+        return [spec.name for spec in self.specs]
+
+    def __call__(self, progress: ProgressFn | None = None) -> list[str]:
+        """Train (resume, or skip) the runs; returns their directories."""
         if self.threads is not None:
             torch.set_num_threads(self.threads)
         device = _worker_device(self.device)
-        run_dir = Path(self.family_dir) / self.spec.name
-        # a complete run is skipped by train_run: no worker file, so its directory is not touched
-        with worker_files(run_dir, self.spec.train.steps, announce=not is_complete(run_dir)) as beat:
+        with contextlib.ExitStack() as stack:
+            beats = {}
+            for spec in self.specs:
+                run_dir = Path(self.family_dir) / spec.name
+                # a complete run is skipped by train_runs: no worker file, so its directory is not touched
+                announce = not is_complete(run_dir)
+                beats[spec.name] = stack.enter_context(worker_files(run_dir, spec.train.steps, announce=announce))
+
             def report(p: Progress) -> None:
-                beat(p)
+                beats[p.run](p)
                 if progress is not None:
                     progress(p)
-            return str(train_run(self.spec, self.family_dir, device, report))
+            return [str(path) for path in train_runs(self.specs, self.family_dir, device, report, self.compile)]
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
         """submitit's hook on preemption or timeout: resubmit this same job. The trainer
@@ -84,9 +99,10 @@ class Outcome:
     error: str | None = None
 
 
-def make_jobs(specs: Sequence[RunSpec], family_dir: str | Path, device: str, threads: int | None) -> list[RunJob]:
-    """One job per spec, all writing into `family_dir`."""
-    return [RunJob(spec, str(Path(family_dir).absolute()), device, threads) for spec in specs]
+def make_jobs(groups: Sequence[Sequence[RunSpec]], family_dir: str | Path, device: str, threads: int | None,
+              compile: bool = False) -> list[RunJob]:
+    """One job per ensemble (a group of specs, `ensemble.ensemble_groups`), all writing into `family_dir`."""
+    return [RunJob(tuple(group), str(Path(family_dir).absolute()), device, threads, compile) for group in groups]
 
 
 def cpu_cores() -> int:
@@ -116,7 +132,7 @@ def check_jobs(jobs: int, device: torch.device) -> None:
 
 def run_sequential(jobs: Sequence[RunJob], progress: ProgressFn | None = None) -> list[Path]:
     """Run the jobs in turn in this process; the first failure raises (as `forecast pilot` always did)."""
-    return [Path(job(progress)) for job in jobs]
+    return [Path(path) for job in jobs for path in job(progress)]
 
 
 # ---------------------------------------------------------------------------- process pool
@@ -144,13 +160,14 @@ def run_pool(jobs: Sequence[RunJob], workers: int, device: torch.device,
             for future in finished:
                 job = futures[future]
                 error = future.exception()
-                outcome = Outcome(job.spec.name, error=error_line(error)) if error is not None else \
-                    Outcome(job.spec.name, Path(future.result()))
-                outcomes[job.spec.name] = outcome
-                if done is not None:
-                    done(outcome)
+                paths = [None] * len(job.specs) if error is not None else future.result()
+                for name, path in zip(job.names, paths):
+                    outcome = Outcome(name, error=error_line(error)) if error is not None else Outcome(name, Path(path))
+                    outcomes[name] = outcome
+                    if done is not None:
+                        done(outcome)
         _drain(events, progress)
-    return [outcomes[job.spec.name] for job in jobs]
+    return [outcomes[name] for job in jobs for name in job.names]
 
 
 def _init_worker(devices: Any, events: Any) -> None:
@@ -158,17 +175,17 @@ def _init_worker(devices: Any, events: Any) -> None:
     _WORKER["events"] = events
 
 
-def _pool_run(job: RunJob) -> str:
+def _pool_run(job: RunJob) -> list[str]:
     """A job in a pool worker: on the worker's own device, progress sent to the parent."""
-    last = [0.0]
+    last: dict[str, float] = {}
 
     def send(p: Progress) -> None:
         now = time.monotonic()
-        if p.status != "training" or now - last[0] > 0.2:
-            last[0] = now
+        if p.status != "training" or now - last.get(p.run, 0.0) > 0.2:
+            last[p.run] = now
             _WORKER["events"].put(p)
 
-    job = RunJob(job.spec, job.family_dir, _WORKER["device"], job.threads)
+    job = RunJob(job.specs, job.family_dir, _WORKER["device"], job.threads, job.compile)
     return job(send)
 
 
@@ -194,7 +211,7 @@ def _worker_device(name: str) -> torch.device:
 
 @dataclass(frozen=True)
 class SlurmOptions:
-    """What each Slurm job asks for (one run per job, one task per job)."""
+    """What each Slurm job asks for (one ensemble per job, one task per job)."""
 
     partition: str | None = None  # None: the cluster's default partition
     time_min: int = 60  # wall-clock limit per job; a job that hits it is requeued and resumes
@@ -230,7 +247,7 @@ def submitit_executor(cluster: str, folder: str | Path, options: SlurmOptions) -
 
 
 def submit_submitit(jobs: Sequence[RunJob], executor: Any) -> list[Any]:
-    """Submit one submitit job per run, as one job array; returns submitit's jobs."""
+    """Submit one submitit job per ensemble, as one job array; returns submitit's jobs."""
     if not jobs:
         return []
     with executor.batch():
@@ -240,35 +257,39 @@ def submit_submitit(jobs: Sequence[RunJob], executor: Any) -> list[Any]:
 
 def wait_submitit(jobs: Sequence[RunJob], submitted: Sequence[Any], poll_s: float = 0.5, grace_s: float = 15.0,
                   done: Callable[[Outcome], None] | None = None) -> list[Outcome]:
-    """Wait for submitted jobs; a failed job's outcome carries the error's last line (from
-    the run's error file when the worker wrote one, else from submitit). A job that ended
-    without a result file within `grace_s` (slow shared filesystems) was killed."""
-    outcomes: dict[int, Outcome] = {}
+    """Wait for submitted jobs; one outcome per run. A failed job's outcomes carry the
+    error's last line (from the run's error file when the worker wrote one, else from
+    submitit). A job that ended without a result file within `grace_s` (slow shared
+    filesystems) was killed."""
+    outcomes: dict[int, list[Outcome]] = {}
     while len(outcomes) < len(jobs):
         for i, (job, handle) in enumerate(zip(jobs, submitted)):
             if i in outcomes or not handle.done():
                 continue
-            outcomes[i] = _submitit_outcome(job, handle, grace_s)
-            if done is not None:
-                done(outcomes[i])
+            outcomes[i] = _submitit_outcomes(job, handle, grace_s)
+            for outcome in outcomes[i]:
+                if done is not None:
+                    done(outcome)
         if len(outcomes) < len(jobs):
             time.sleep(poll_s)
-    return [outcomes[i] for i in range(len(jobs))]
+    return [o for i in range(len(jobs)) for o in outcomes[i]]
 
 
-def _submitit_outcome(job: RunJob, handle: Any, grace_s: float) -> Outcome:
+def _submitit_outcomes(job: RunJob, handle: Any, grace_s: float) -> list[Outcome]:
     deadline = time.monotonic() + grace_s
     while not handle.paths.result_pickle.exists() and time.monotonic() < deadline:
         time.sleep(0.2)
-    error_file = Path(job.family_dir) / job.spec.name / ERROR_FILE
     if not handle.paths.result_pickle.exists():
-        return Outcome(job.spec.name, error=f"job {handle.job_id} ended without a result (killed, preempted without "
-                                            f"requeue, or out of memory?); log: {handle.paths.stderr}")
+        return [Outcome(name, error=f"job {handle.job_id} ended without a result (killed, preempted without "
+                                    f"requeue, or out of memory?); log: {handle.paths.stderr}") for name in job.names]
     try:
-        return Outcome(job.spec.name, Path(handle.result()))
+        return [Outcome(name, Path(path)) for name, path in zip(job.names, handle.result())]
     except Exception as exc:  # submitit's FailedJobError: the worker raised
-        if error_file.exists():
-            return Outcome(job.spec.name, error=error_file.read_text().strip())
         parts = str(exc).split("-" * 22)  # FailedJobError: message, ----, traceback, ----, log paths
         lines = [line.strip() for line in (parts[1] if len(parts) > 2 else str(exc)).splitlines() if line.strip()]
-        return Outcome(job.spec.name, error=f"job {handle.job_id}: {lines[-1] if lines else type(exc).__name__}")
+        fallback = f"job {handle.job_id}: {lines[-1] if lines else type(exc).__name__}"
+        outcomes = []
+        for name in job.names:
+            error_file = Path(job.family_dir) / name / ERROR_FILE
+            outcomes.append(Outcome(name, error=error_file.read_text().strip() if error_file.exists() else fallback))
+        return outcomes

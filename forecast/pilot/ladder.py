@@ -27,6 +27,12 @@ Config file (TOML shown; JSON with the same structure works too):
     label = "reverse"
     formats = { add = "reverse" }
     mix = { add = 1, word = 1 }
+
+    [verify]                          # optional: a model larger than the pilots, trained by
+    layers = 2                        # `forecast demo` after fitting to check the forecast
+    width = 96                        # (`forecast pilot` does not train it); steps defaults
+    heads = 4                         # to train.steps, lr to train.lr
+    lr = 4e-3
 """
 
 from __future__ import annotations
@@ -45,7 +51,8 @@ from forecast.errors import DataError, UsageError
 from forecast.pilot.model import ModelConfig
 from forecast.pilot.recipes import LABEL, RecipeSpec, parse_recipe
 from forecast.pilot.skills import SKILL_KINDS, Skill
-from forecast.pilot.trainer import VAL_LOSS, EvalConfig, Progress, RunSpec, TrainConfig, train_run
+from forecast.pilot.records import VAL_LOSS
+from forecast.pilot.trainer import EvalConfig, Progress, RunSpec, TrainConfig, train_runs
 
 _SIZE_FIELDS = {"layers": "n_layer", "width": "n_embd", "heads": "n_head"}
 LADDER_FORMAT = 1
@@ -64,6 +71,8 @@ class Ladder:
     eval: EvalConfig
     seeds: tuple[int, ...] = (0,)
     size_lr: Mapping[str, float] = dataclasses.field(default_factory=dict)  # per-size peak lr overrides
+    verify: ModelConfig | None = None  # the demo's verification model (not a pilot)
+    verify_train: TrainConfig | None = None  # its optimisation: the ladder's, with its own lr and steps
     size_steps: Mapping[str, int] = dataclasses.field(default_factory=dict)  # per-size training steps
 
     def train_for(self, size: str) -> TrainConfig:
@@ -83,8 +92,20 @@ class Ladder:
             for seed in chosen for recipe in self.recipes for size, model in self.sizes.items()
         ]
 
+    def verify_spec(self) -> RunSpec:
+        """The verification run: the first recipe and seed, the `verify` model shape. Its name
+        says "verify" where a pilot's names its size."""
+        if self.verify is None or self.verify_train is None:
+            raise UsageError(f"ladder {self.name!r} has no [verify] model; add one to its config")
+        recipe, seed = self.recipes[0], self.seeds[0]
+        return RunSpec(f"{self.name}-{recipe.label}-verify-s{seed}", self.name, "verify", seed, self.verify, recipe,
+                       self.skills, self.verify_train, self.eval)
+
     def to_json(self) -> dict[str, Any]:
         """The config in the file format (`load_ladder` reads it back)."""
+        verify = {} if self.verify is None or self.verify_train is None else {"verify": {
+            **{k: getattr(self.verify, f) for k, f in _SIZE_FIELDS.items()},
+            "lr": self.verify_train.lr, "steps": self.verify_train.steps}}
         return {
             "format": LADDER_FORMAT, "name": self.name, "seeds": list(self.seeds),
             "skills": {n: {"kind": s.kind, **s.options()} for n, s in self.skills.items()},
@@ -94,7 +115,7 @@ class Ladder:
                       for n, m in self.sizes.items()},
             "train": dataclasses.asdict(self.train), "eval": dataclasses.asdict(self.eval),
             "recipes": [r.to_json() for r in self.recipes],
-        }
+        } | verify
 
 
 def load_ladder(path: str | Path) -> Ladder:
@@ -119,7 +140,8 @@ def parse_ladder(data: Any, file: str | Path) -> Ladder:
     """Validate a config mapping (the file format above) into a `Ladder`."""
     if not isinstance(data, Mapping):
         raise DataError(file, None, "expected a table/object at the top level", "see the README's pilot config example")
-    _no_unknown(data, {"format", "kind", "name", "seeds", "skills", "sizes", "train", "eval", "recipes"}, file, "")
+    _no_unknown(data, {"format", "kind", "name", "seeds", "skills", "sizes", "train", "eval", "recipes", "verify"},
+                file, "")
     if data.get("format", LADDER_FORMAT) != LADDER_FORMAT:
         raise DataError(file, "format", f"unsupported ladder config format {data.get('format')!r}",
                         f"this version reads format {LADDER_FORMAT}")
@@ -151,7 +173,8 @@ def parse_ladder(data: Any, file: str | Path) -> Ladder:
         if scheduled >= shortest:
             raise DataError(file, f"recipes[{i}].curriculum", f"phases before the last take {scheduled} steps, "
                             f"not fewer than the {shortest} steps a run trains", "shorten the phases or train longer")
-    return Ladder(name, skills, sizes, recipes, train, evaluation, tuple(seeds), size_lr, size_steps)
+    verify, verify_train = _parse_verify(data["verify"], train, block_size, file) if "verify" in data else (None, None)
+    return Ladder(name, skills, sizes, recipes, train, evaluation, tuple(seeds), size_lr, verify, verify_train, size_steps)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -170,9 +193,17 @@ def run_ladder(
     out_dir: str | Path,
     device: str | torch.device = "cpu",
     progress: Callable[[Progress], None] | None = None,
+    ensemble: str = "auto",
+    compile: bool = False,
 ) -> list[Path]:
-    """Train every run in turn (skipping complete ones, resuming interrupted ones)."""
-    return [train_run(spec, out_dir, device, progress) for spec in specs]
+    """Train every run in this process (skipping complete ones, resuming interrupted ones),
+    compatible runs together as ensembles (`ensemble` "auto"; "off": one at a time)."""
+    from forecast.pilot.ensemble import ensemble_groups
+
+    paths: dict[str, Path] = {}
+    for group in ensemble_groups(specs, ensemble):
+        paths.update(zip((s.name for s in group), train_runs(group, out_dir, device, progress, compile)))
+    return [paths[s.name] for s in specs]
 
 
 # ---------------------------------------------------------------------------- parsing helpers
@@ -252,15 +283,28 @@ def _check_train(train: TrainConfig, evaluation: EvalConfig, skills: Mapping[str
                             f"use eval.size <= {skill.space // 10} or more digits for '{name}'")
 
 
-def _parse_sizes(data: Any, block_size: int, file: str | Path
+def _parse_verify(shape: Any, train: TrainConfig, block_size: int, file: str | Path) -> tuple[ModelConfig, TrainConfig]:
+    """The [verify] table: a model shape as in [sizes], with an optional lr and steps."""
+    if not isinstance(shape, Mapping):
+        raise DataError(file, "verify", "expected a table {layers, width, heads[, lr, steps]}",
+                        "write e.g. [verify] layers = 2, width = 96, heads = 4")
+    steps = shape.get("steps", train.steps)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise DataError(file, "verify.steps", f"expected a positive whole number of steps, got {steps!r}",
+                        "write e.g. steps = 1500, or leave it out to train train.steps")
+    sizes, lrs, _ = _parse_sizes({"": {k: v for k, v in shape.items() if k != "steps"}}, block_size, file, "verify")
+    return sizes[""], dataclasses.replace(train, lr=lrs.get("", train.lr), steps=steps)
+
+
+def _parse_sizes(data: Any, block_size: int, file: str | Path, section: str = "sizes"
                  ) -> tuple[dict[str, ModelConfig], dict[str, float], dict[str, int]]:
     if not isinstance(data, Mapping) or not data:
         raise DataError(file, "sizes", "expected a non-empty table of size label -> shape",
                         "write e.g. [sizes] s = {layers = 2, width = 32, heads = 2}")
     sizes, size_lr, size_steps = {}, {}, {}
     for label, shape in data.items():
-        where = f"sizes.{label}"
-        if not LABEL.match(label):
+        where = f"{section}.{label}" if label else section
+        if label and not LABEL.match(label):
             raise DataError(file, where, "invalid size label", "use letters, digits, '_' or '.' (no '-')")
         if not isinstance(shape, Mapping):
             raise DataError(file, where, "expected {layers, width, heads}", "write e.g. s = {layers = 2, width = 32, heads = 2}")

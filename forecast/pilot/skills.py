@@ -36,6 +36,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from forecast.pilot.render import DIGIT_IDS, Encoded, Piece, digits_of, encoded, literal, natural_length, number, when
+
 
 @dataclass(frozen=True)
 class Example:
@@ -59,6 +61,11 @@ class Skill(ABC):
     @abstractmethod
     def render(self, problem: tuple[int, ...], fmt: str) -> Example:
         """The problem as text in format `fmt` (one of `formats`)."""
+
+    @abstractmethod
+    def encode(self, problems: np.ndarray, fmt: str) -> Encoded:
+        """Many problems (n, operands) as token ids at once: the same as encoding `render` of
+        each (see render.py), without strings."""
 
     @property
     @abstractmethod
@@ -127,6 +134,28 @@ class Addition(Skill):
             carry = total // 10
         return Example(prompt, ",".join(steps) + f">{_reverse_or_plain(a + b, 'plain', width + 1 if self.pad else 0)}")
 
+    def encode(self, problems: np.ndarray, fmt: str) -> Encoded:
+        a, b = problems[:, 0], problems[:, 1]
+        count, places = len(a), self.digits + 1
+        width = self.digits if self.pad else 0
+        prompt = [number(a, width, places=places), literal("+", count), number(b, width, places=places), literal("=", count)]
+        if fmt in ("plain", "reverse"):
+            return encoded(prompt, [number(a + b, width + 1 if self.pad else 0, fmt == "reverse", places)])
+        steps = np.full(count, self.digits) if self.pad else np.maximum(natural_length(a), natural_length(b))
+        da, db = digits_of(a, self.digits), digits_of(b, self.digits)
+        carry, answer = np.zeros(count, dtype=np.int64), []
+        for k in range(self.digits):  # least-significant digit first; rows with fewer digits stop early
+            active, total = k < steps, da[:, k] + db[:, k] + carry
+            step: list[Piece] = []
+            if fmt == "scratch_detailed":
+                step += [number(da[:, k]), literal("+", count), number(db[:, k]), literal("+", count), number(carry),
+                         literal("=", count), number(total)]
+            step += [literal("a", count), number(total % 10), literal("c", count), number(total // 10)]
+            answer += [when(p, active) for p in step] + [when(literal(",", count), k < steps - 1)]
+            carry = total // 10
+        answer += [literal(">", count), number(a + b, self.digits + 1 if self.pad else 0, places=places)]
+        return encoded(prompt, answer)
+
 
 @dataclass(frozen=True)
 class Subtraction(Skill):
@@ -154,6 +183,12 @@ class Subtraction(Skill):
         w = self.digits if self.pad else 0
         return Example(f"{_operand(a, w)}-{_operand(b, w)}=", _reverse_or_plain(a - b, fmt, w))
 
+    def encode(self, problems: np.ndarray, fmt: str) -> Encoded:
+        a, b = problems[:, 0], problems[:, 1]
+        count, w = len(a), self.digits if self.pad else 0
+        prompt = [number(a, w), literal("-", count), number(b, w), literal("=", count)]
+        return encoded(prompt, [number(a - b, w, fmt == "reverse")])
+
 
 @dataclass(frozen=True)
 class MultiplyDigit(Skill):
@@ -180,6 +215,12 @@ class MultiplyDigit(Skill):
         w = self.digits if self.pad else 0
         return Example(f"{_operand(a, w)}*{b}=", _reverse_or_plain(a * b, fmt, w + 1 if self.pad else 0))
 
+    def encode(self, problems: np.ndarray, fmt: str) -> Encoded:
+        a, b = problems[:, 0], problems[:, 1]
+        count, w = len(a), self.digits if self.pad else 0
+        prompt = [number(a, w), literal("*", count), number(b), literal("=", count)]
+        return encoded(prompt, [number(a * b, w + 1 if self.pad else 0, fmt == "reverse")])
+
 
 @dataclass(frozen=True)
 class SortDigits(Skill):
@@ -204,6 +245,12 @@ class SortDigits(Skill):
         digits = "".join(str(d) for d in problem)
         return Example(f"s:{digits}=", "".join(sorted(digits)))
 
+    def encode(self, problems: np.ndarray, fmt: str) -> Encoded:
+        count, width = problems.shape
+        lengths = np.full(count, width)
+        prompt = [literal("s:", count), Piece(DIGIT_IDS[problems], lengths), literal("=", count)]
+        return encoded(prompt, [Piece(DIGIT_IDS[np.sort(problems, axis=1)], lengths)])
+
 
 @dataclass(frozen=True)
 class WordProblem(Skill):
@@ -216,6 +263,7 @@ class WordProblem(Skill):
     """
 
     digits: int = 2
+    pad: bool = False  # zero-pad the three amounts to `digits` and the answer to digits + 1
     kind: ClassVar[str] = "word"
     formats: ClassVar[tuple[str, ...]] = ("plain", "reverse", "steps")
     description: ClassVar[str] = "composite word problem: add then subtract"
@@ -238,10 +286,23 @@ class WordProblem(Skill):
 
     def render(self, problem: tuple[int, ...], fmt: str) -> Example:
         a, b, c = problem
-        prompt = f"has{a} get{b} give{c}?"
+        w = self.digits if self.pad else 0
+        prompt = f"has{_operand(a, w)} get{_operand(b, w)} give{_operand(c, w)}?"
         if fmt == "steps":
             return Example(prompt, f"{a}+{b}={a + b},{a + b}-{c}={a + b - c}")
-        return Example(prompt, _reverse_or_plain(a + b - c, fmt))
+        return Example(prompt, _reverse_or_plain(a + b - c, fmt, w + 1 if self.pad else 0))
+
+    def encode(self, problems: np.ndarray, fmt: str) -> Encoded:
+        a, b, c = problems[:, 0], problems[:, 1], problems[:, 2]
+        count, w = len(a), self.digits if self.pad else 0
+        lit = lambda text: literal(text, count)  # noqa: E731
+        prompt = [lit("has"), number(a, w), lit(" get"), number(b, w), lit(" give"), number(c, w), lit("?")]
+        if fmt == "steps":
+            answer = [number(a), lit("+"), number(b), lit("="), number(a + b), lit(","), number(a + b), lit("-"),
+                      number(c), lit("="), number(a + b - c)]
+        else:
+            answer = [number(a + b - c, w + 1 if self.pad else 0, fmt == "reverse")]
+        return encoded(prompt, answer)
 
 
 SKILL_KINDS: dict[str, type[Skill]] = {

@@ -1,0 +1,85 @@
+"""Forecasts borrowed across families (`--pool families`): planted shared slopes and family
+offsets, recovered for a family too small to fit a law of its own, and said so."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import invoke, output
+
+from forecast import FitOptions, Recipe, Run, fit, make_series, write_runs
+
+SLOPE = 1.1  # logit per e-fold of parameters, shared by every family
+OFFSETS = {"alpha": -1.0, "beta": 0.0, "gamma": 0.8, "delta": -0.4, "small": 0.5}
+
+
+def truth(family: str, params: float) -> float:
+    return 0.25 + 0.75 / (1 + np.exp(-(OFFSETS[family] + SLOPE * np.log(params / 1e9))))
+
+
+def _board(rng: np.random.Generator, skip: tuple[str, float] | None = None) -> list[Run]:
+    """One single-checkpoint run per model, like a leaderboard; `skip` leaves one model out."""
+    sizes = {f: np.geomspace(1e8, 3e10, 5) for f in OFFSETS if f != "small"} | {"small": np.array([2e9, 2e10])}
+    runs = []
+    for family, members in sizes.items():
+        for n in members:
+            if skip == (family, n):
+                continue
+            acc = float(np.clip(truth(family, n) + rng.normal(0, 0.01), 0, 1))
+            series = make_series("mc", [1], [20 * n], accuracy=[acc], n=[2000], params=n, chance=0.25)
+            runs.append(Run(f"{family}-{n:.0e}", float(n), family, Recipe(), {"mc": series}, source="test"))
+    return runs
+
+
+@pytest.fixture(scope="module")
+def pooled():
+    runs = _board(np.random.default_rng(0), skip=("small", 2e10))
+    return fit(runs, options=FitOptions(draws=100, pool="families"))
+
+
+def test_a_one_member_family_is_forecast_from_the_others_slope(pooled):
+    (f,) = pooled.predict(2e10, tokens=4e11, family="small", skills=["mc"])
+    expected = truth("small", 2e10)
+    assert f.accuracy.low <= expected <= f.accuracy.high, (f.accuracy, expected)
+    assert abs(f.accuracy.median - expected) < 0.05
+    assert set(f.borrowed_from) == {"alpha", "beta", "gamma", "delta"}
+    assert any(n.code == "pooled-families" and "alpha" in n.message for n in f.notes)
+    (sf,) = pooled.select("small")
+    assert sf.candidates[0].fit.spec.law == "sigmoid_nd"
+    # tokens grow with size in every family here (20 per parameter): the law's N and D slopes
+    # share the one slope along that path
+    fitted = sf.candidates[0].fit
+    assert fitted.param("b")[0] + fitted.param("c")[0] == pytest.approx(SLOPE, rel=0.15)
+
+
+def test_without_pooling_a_one_member_family_supports_no_number():
+    runs = _board(np.random.default_rng(0), skip=("small", 2e10))
+    (sf,) = fit(runs, family="small", options=FitOptions(draws=50)).skills
+    assert not sf.predictable and "single checkpoint" in sf.reason
+
+
+def test_cli_pool_flag_names_the_families_in_json(tmp_path):
+    write_runs(_board(np.random.default_rng(1), skip=("small", 2e10)), tmp_path / "runs")
+    assert invoke("fit", tmp_path / "runs", "--out", tmp_path / "fits", "--pool", "families", "--draws", "60",
+                  "--no-losses").exit_code == 0
+    doc = output(invoke("predict", "--params", "20B", "--tokens", "400B", "--family", "small", "--fits",
+                        tmp_path / "fits", "--json"), "predict")
+    (f,) = doc["forecasts"]
+    assert sorted(f["borrowed_from"]) == ["alpha", "beta", "delta", "gamma"] and f["accuracy"]["median"] > 0.25
+
+
+def test_unknown_tokens_forecast_in_parameters_alone_with_strict_json(tmp_path):
+    """Leaderboard rows that publish no training tokens: a law in parameters alone, and the
+    JSON says tokens are unknown (null), never NaN."""
+    rng = np.random.default_rng(2)
+    runs = []
+    for n in np.geomspace(1e8, 1e10, 5):
+        acc = float(truth("beta", n) + rng.normal(0, 0.005))
+        series = make_series("mc", [1], [float("nan")], flops=[float("nan")], accuracy=[acc], n=[2000], chance=0.25)
+        runs.append(Run(f"u-{n:.0e}", float(n), "unknown", Recipe(), {"mc": series}, source="test"))
+    write_runs(runs, tmp_path / "runs")
+    assert invoke("fit", tmp_path / "runs", "--out", tmp_path / "fits", "--draws", "60", "--no-losses").exit_code == 0
+    (f,) = output(invoke("predict", "--params", "3e10", "--fits", tmp_path / "fits", "--json"), "predict")["forecasts"]
+    assert f["tokens"] is None and f["flops"] is None and f["tokens_source"] == "unknown-like-pilots"
+    assert f["accuracy"]["low"] <= truth("beta", 3e10) <= f["accuracy"]["high"]
+    assert any(n["code"] == "unknown-tokens" for n in f["notes"])
