@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import FamilyOpt, IntervalOpt, JsonOpt, RecipeOpt, console, log, output_file, print_json, quantity
+from cli.common import FamilyOpt, IntervalOpt, JsonOpt, RecipeOpt, console, log, output_file, print_json, print_notes, quantity
 from cli.render import caption, table
 from forecast.errors import UsageError
 from forecast.quantities import format_count, format_flops
@@ -150,7 +150,7 @@ def _next(runs_dir, candidates, target, tokens, names, family, recipe, simulatio
     from cli.forecasting import load_fittable
     from forecast.design_next import rank_next_runs, read_candidates
 
-    runs = load_fittable(runs_dir, False)
+    runs, notes = load_fittable(runs_dir, False)  # what was left out, printed once it succeeds
     cands = read_candidates(candidates)
     with log.status("simulating candidate runs") as status:
         result = rank_next_runs(runs, cands, target, target_tokens=tokens, skills=names, family=family,
@@ -158,6 +158,7 @@ def _next(runs_dir, candidates, target, tokens, names, family, recipe, simulatio
                                 progress=lambda i, n: status.update(f"{i}/{n} candidates simulated"))
     if json_out:
         print_json("design-next", **result.to_json())
+        print_notes(notes)
         return
     pct = lambda v: f"{100 * v:.2f}"  # noqa: E731
     console.print(f"Next runs for the {format_count(result.target_params)} forecast: mean {100 * result.level:.0f}% "
@@ -172,3 +173,4 @@ def _next(runs_dir, candidates, target, tokens, names, family, recipe, simulatio
     console.print(caption(t, [f"ranked by {'narrowing per FLOP' if result.rank_by == 'per-flop' else 'narrowing'}; "
                               f"{result.simulations} simulated outcomes per candidate, from the current fit's "
                               f"forecasts; {result.seconds:.0f} s"]))
+    print_notes(notes)

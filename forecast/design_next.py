@@ -5,7 +5,8 @@ For the runs already trained, the current fit's forecast surfaces (`SurfaceSampl
 draws with their calibrated extrapolation drift) are the predictive distribution of what a
 new run would measure. Per candidate and simulation s:
 1. the candidate's accuracy at each of its checkpoints is the s-th sample of every skill's
-   surface, plus the skill's measured checkpoint noise;
+   surface, plus evaluation noise (binomial over the skill's items, else its measured
+   checkpoint noise: `_eval_noise`);
 2. a skill whose runs log a task loss gets one too: a loss law L(N, D) (Hoffmann et al.
    approach 3, `forecast.fit_loss_law`) fitted to the runs' final checkpoints, times its
    run-to-run scatter, coupled to the sampled accuracy by rank (the s-th best accuracy of
@@ -244,6 +245,18 @@ def _loss_law(runs: Sequence[Run], skill: str) -> _LossLaw | None:
     return _LossLaw(law, max(float(1.4826 * np.median(np.abs(residuals - np.median(residuals)))), 0.005))
 
 
+def _eval_noise(sf: SkillFit, accuracy: np.ndarray) -> np.ndarray | float:
+    """Evaluation noise of a simulated checkpoint: binomial over the skill's items when their
+    count is known, else its measured checkpoint-to-checkpoint noise. The measured noise
+    can hold part of a steep transition's curvature (second differences across a sigmoid
+    sampled a few checkpoints per decade), and a simulated rerun carrying it reads as a
+    run that disagrees with its twin, which widens the refit instead of narrowing it."""
+    if sf.n_eval and math.isfinite(sf.n_eval):
+        p = np.clip(accuracy, 0, 1)
+        return np.sqrt(p * (1 - p) / sf.n_eval)
+    return sf.noise
+
+
 def simulated_runs(cand: CandidateRun, fitted: Sequence[SkillFit], planted, losses: dict[str, _LossLaw | None],
                    like: Run, simulations: int, seed: int) -> list[Run]:
     """`simulations` runs the candidate might give, one per sample of every skill's surface."""
@@ -257,7 +270,7 @@ def simulated_runs(cand: CandidateRun, fitted: Sequence[SkillFit], planted, loss
         series = {}
         for j, sf in enumerate(fitted):
             rows = np.arange(j * simulations, (j + 1) * simulations)
-            mine = np.clip(acc[rows[s]] + rng.normal(0, sf.noise, len(tokens)), 0, 1)
+            mine = np.clip(acc[rows[s]] + rng.normal(0, _eval_noise(sf, acc[rows[s]]), len(tokens)), 0, 1)
             loss = None
             if losses.get(sf.skill) is not None:
                 law = losses[sf.skill]

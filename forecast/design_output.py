@@ -101,10 +101,11 @@ def pilot_config(ladder: Ladder, base: Any, name: str) -> dict[str, Any]:
 
 def tokens_per_step(base: Any, steps: int = 8) -> float:
     """Mean training tokens per optimizer step of `base`'s first recipe, over its first steps."""
-    from forecast.pilot.data import training_batch
+    from forecast.pilot.data import eval_problems, training_batch
 
     recipe = base.recipes[0]
-    held = {n: frozenset() for n in base.skills}
+    # the trainer's held-out sets, so the batches are the ones a run trains on
+    held = {n: eval_problems(s, base.eval.size, base.eval.seed) for n, s in base.skills.items()}
     total = sum(training_batch(base.skills, recipe, held, 0, s, base.train.batch_size).tokens for s in range(1, steps + 1))
     return total / steps
 

@@ -255,7 +255,7 @@ def test_a_larger_next_run_is_expected_to_narrow_the_forecast_more():
     runs = synthetic_ladder(GrokTruth(d_half=3e8, gamma=0.7), [1e6, 2e6, 4e6, 8e6], tokens_range=(1e6, 1e9),
                             checkpoints=12, rng=np.random.default_rng(0), with_loss=True)
     cands = [CandidateRun.of("bigger", 32e6, 1e9), CandidateRun.of("same", 8e6, 1e9)]
-    result = rank_next_runs(runs, cands, 1e9, target_tokens=1e10, simulations=2)
+    result = rank_next_runs(runs, cands, 1e9, target_tokens=1e10, simulations=6)
     by = {r.candidate.name: r for r in result.ranked}
     assert by["bigger"].width < by["same"].width <= result.base + 0.02
     assert result.to_json()["candidates"][0]["name"] == result.ranked[0].candidate.name
