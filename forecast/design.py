@@ -34,7 +34,7 @@ from multiprocessing import get_context
 
 import numpy as np
 
-from forecast.design_priors import N_EVAL, Planted, fitted_prior, default_prior, simulate_runs
+from forecast.design_priors import N_EVAL, Planted, default_prior, fitted_prior, simulate_runs
 from forecast.design_space import Ladder, Space, candidate_ladders, check_target, geometric_ladder
 from forecast.errors import FitError, UsageError
 from forecast.fitting import FitOptions, fit

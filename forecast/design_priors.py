@@ -36,7 +36,6 @@ noise: the continuous metric that moves while accuracy still sits at chance.
 
 from __future__ import annotations
 
-import math
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass

@@ -13,7 +13,7 @@ from forecast import FitOptions, fit, write_runs
 from forecast.design import Outcome, Simulation, design, evaluate
 from forecast.design_next import CandidateRun, rank_next_runs, read_candidates
 from forecast.design_output import pilot_shape, table_text, toml_text, write_ladder
-from forecast.design_priors import fitted_prior, default_prior, simulate_runs
+from forecast.design_priors import default_prior, fitted_prior, simulate_runs
 from forecast.design_space import Space, budget_ladder, candidate_ladders, geometric_ladder
 from forecast.errors import UsageError
 from forecast.pilot import load_ladder
