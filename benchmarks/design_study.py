@@ -35,7 +35,8 @@ from forecast.design import DEFAULT_SKILLS, SIM_DRAWS, Simulation, design, evalu
 from forecast.design_next import CandidateRun, _widths, rank_next_runs  # noqa: E402
 from forecast.design_priors import default_prior  # noqa: E402
 from forecast.design_space import geometric_ladder  # noqa: E402
-from forecast.fitting import FitOptions, fit  # noqa: E402
+from forecast.fitting import FitOptions  # noqa: E402
+from forecast.fits import fit  # noqa: E402
 from forecast.quantities import format_count, format_flops, parse_quantity  # noqa: E402
 
 REACH = 0.1

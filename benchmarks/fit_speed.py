@@ -23,7 +23,8 @@ from scipy.optimize import curve_fit
 
 from forecast import Recipe, Run, make_series
 from forecast.estimate import bootstrap_weights
-from forecast.fitting import FitOptions, fit
+from forecast.fitting import FitOptions
+from forecast.fits import fit
 from forecast.observations import observations
 
 

@@ -18,7 +18,8 @@ import real_data  # noqa: E402
 
 from forecast import plots  # noqa: E402
 from forecast.backtesting import backtest  # noqa: E402
-from forecast.fitting import FitOptions, fit  # noqa: E402
+from forecast.fitting import FitOptions  # noqa: E402
+from forecast.fits import fit  # noqa: E402
 from forecast.synthetic import GrokTruth, synthetic_ladder  # noqa: E402
 
 

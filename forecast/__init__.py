@@ -28,7 +28,7 @@ _EXPORTS = {
     "load_run": "forecast.run_files", "load_runs": "forecast.run_files", "save_run": "forecast.run_files",
     "scan_runs": "forecast.run_files", "write_runs": "forecast.run_files", "validate_run": "forecast.run_checks",
     "Status": "forecast.status", "Note": "forecast.status",
-    "FitOptions": "forecast.fitting", "fit": "forecast.fitting",
+    "FitOptions": "forecast.fitting", "fit": "forecast.fits",
     "Fits": "forecast.fits", "SkillFit": "forecast.results",
     "SkillForecast": "forecast.predict", "TargetPlan": "forecast.plan", "BudgetPlan": "forecast.plan",
     "compare": "forecast.comparison", "SkillComparison": "forecast.comparison",

@@ -20,13 +20,15 @@ import numpy as np
 
 from forecast.backtest_results import Backtest, BacktestPoint, SkillBacktest
 from forecast.errors import UsageError
-from forecast.fitting import FitOptions, fit, group_runs
+from forecast.fitting import FitOptions, group_runs
+from forecast.fits import fit
 from forecast.observations import Observations, observations
 from forecast.predict import check_level, predict_skill
 from forecast.quantities import parse_quantity
 from forecast.results import SkillFit, match_skills, wants_all
 from forecast.runs import Run
-from forecast.samples import SurfaceSamples, extrapolation_distance
+from forecast.samples import SurfaceSamples
+from forecast.reach import extrapolation_distance
 
 
 def holdout_sizes(sizes: Sequence[float], rule: str) -> list[float]:

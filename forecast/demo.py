@@ -32,9 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from forecast.fitting import FitOptions, fit
+from forecast.fitting import FitOptions
+from forecast.fits import fit
 from forecast.fits import Fits
-from forecast.optimize import torch_threads
+from forecast.threads import torch_threads
 from forecast.predict import SkillForecast
 from forecast.quantities import format_count
 from forecast.run_files import load_run, load_runs

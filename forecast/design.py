@@ -37,8 +37,9 @@ import numpy as np
 from forecast.design_priors import N_EVAL, Planted, default_prior, fitted_prior, simulate_runs
 from forecast.design_space import Ladder, Space, candidate_ladders, check_target, geometric_ladder
 from forecast.errors import FitError, UsageError
-from forecast.fitting import FitOptions, fit
-from forecast.optimize import torch_threads
+from forecast.fitting import FitOptions
+from forecast.fits import fit
+from forecast.threads import torch_threads
 from forecast.predict import check_level
 from forecast.results import SkillFit
 from forecast.schema import DesignJson, LadderScoreJson, SkillOutcomeJson

@@ -33,10 +33,11 @@ import numpy as np
 from forecast.design_priors import fitted_prior
 from forecast.errors import DataError, FitError, UsageError
 from forecast.fits import Fits
-from forecast.fitting import FitOptions, fit
+from forecast.fitting import FitOptions
+from forecast.fits import fit
 from forecast.io import read_text
 from forecast.loss_law import fit_loss_law
-from forecast.optimize import torch_threads
+from forecast.threads import torch_threads
 from forecast.quantities import FLOPS_PER_PARAM_TOKEN, TOKENS_PER_PARAM, parse_quantity
 from forecast.results import SkillFit
 from forecast.runs import Run, make_series

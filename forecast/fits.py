@@ -15,6 +15,7 @@ from pathlib import Path
 from forecast.aggregate import AggregateForecast, aggregate_forecast
 from forecast.comparison import SkillComparison, compare_skill_fits
 from forecast.errors import UsageError
+from forecast.fitting import FitOptions, fit_runs
 from forecast.fits_file import load_fits, load_loss_fits, save_fits
 from forecast.loss_fit import LossFit
 from forecast.loss_forecast import LossForecast, LossPlan, plan_loss, predict_loss, select_losses
@@ -22,6 +23,7 @@ from forecast.plan import BudgetPlan, TargetPlan, plan_budget, plan_target
 from forecast.predict import SkillForecast, pilot_grok_point, predict
 from forecast.quantities import TOKENS_PER_PARAM
 from forecast.results import SkillFit, choose_group, groups, select
+from forecast.runs import Run
 
 
 @dataclass(frozen=True, eq=False)
@@ -147,3 +149,11 @@ class Fits:
     def load(cls, path: str | Path) -> Fits:
         skills, tool = load_fits(path)
         return cls(skills=tuple(skills), tool=tool, source=str(path), losses=tuple(load_loss_fits(path)))
+
+
+def fit(runs: Sequence[Run], *, skills: Sequence[str] | None = None, family: str | None = None,
+        recipe: str | None = None, options: FitOptions | None = None) -> Fits:
+    """Fit every skill of every (family, recipe) group in `runs` (or the chosen ones) and
+    return the `Fits` that forecast from them; see `forecast.fitting.fit_runs`."""
+    fitted = fit_runs(runs, skills=skills, family=family, recipe=recipe, options=options)
+    return Fits(skills=fitted.skills, tool=fitted.tool, losses=fitted.losses)

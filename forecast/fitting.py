@@ -1,4 +1,4 @@
-"""`fit(runs) -> Fits`: per skill, every applicable law, chosen by how well it extrapolates.
+"""`fit_runs(runs) -> Fitted`: per skill, every applicable law, chosen by how well it extrapolates.
 
 For each (family, recipe) group and skill:
 1. gather post-warm-up checkpoints (`observations`) and measure the noise; only data that
@@ -25,16 +25,15 @@ import numpy as np
 
 from forecast.candidates import TWO_STEP, Scales, Spec, candidate_specs
 from forecast.estimate import Job, fit_jobs
-from forecast.loss_fit import fit_losses
+from forecast.loss_fit import LossFit, fit_losses
 from forecast.errors import DataError, FitError, UsageError
-from forecast.fits import Fits
 from forecast.laws import ACCURACY_LAWS, POOLED_LAWS
 from forecast.observations import PRIOR_NOISE, Observations, observations
-from forecast.optimize import torch_threads
+from forecast.threads import torch_threads
 from forecast.pooled import POOLED_SPEC, PoolContext, cross_family_items, fit_pooled
 from forecast.results import Calibration, Candidate, HoldoutScore, PilotRun, SkillFit, match_skills, wants_all
 from forecast.runs import Run
-from forecast.samples import extrapolation_distance
+from forecast.reach import extrapolation_distance
 from forecast.selection import (
     HoldoutItem, explain_choice, extrapolation_span, holdout_items, prior_calibration, weigh,
 )
@@ -85,14 +84,24 @@ class FitOptions:
             raise UsageError(f"--pool {self.pool}: unknown; use --pool families (or leave it out)")
 
 
-def fit(
+@dataclass(frozen=True)
+class Fitted:
+    """What a fit produced: the skill fits and loss fits of the chosen groups, and the tool
+    that made them. The `Fits` façade (`forecast.fits`) wraps it with the forecasts."""
+
+    skills: tuple[SkillFit, ...]
+    losses: tuple[LossFit, ...] = ()
+    tool: str = f"forecast {__version__}"
+
+
+def fit_runs(
     runs: Sequence[Run],
     *,
     skills: Sequence[str] | None = None,
     family: str | None = None,
     recipe: str | None = None,
     options: FitOptions | None = None,
-) -> Fits:
+) -> Fitted:
     """Fit every skill of every (family, recipe) group in `runs` (or the chosen ones); with
     `options.losses`, also the loss law of every loss series of those groups, or, with
     `skills` named, of those skills' task losses and the run-level metrics named among them
@@ -107,10 +116,10 @@ def fit(
         metrics = {f.metric.lower() for f in losses if f.kind == "metric"}
         skills = [s for s in skills if s.lower() not in metrics]
         if not skills:
-            return Fits(skills=(), tool=f"forecast {__version__}", losses=losses)
+            return Fitted(skills=(), losses=losses)
     with torch_threads(options.threads):
-        fits = _fit(runs, skills, family, recipe, options)
-    return dataclasses.replace(fits, losses=losses)
+        fitted = _fit(runs, skills, family, recipe, options)
+    return Fitted(skills=fitted, losses=losses)
 
 
 def usable_runs(runs: Sequence[Run], options: FitOptions) -> list[Run]:
@@ -127,7 +136,7 @@ def usable_runs(runs: Sequence[Run], options: FitOptions) -> list[Run]:
 
 
 def _fit(runs: Sequence[Run], skills: Sequence[str] | None, family: str | None, recipe: str | None,
-         options: FitOptions) -> Fits:
+         options: FitOptions) -> tuple[SkillFit, ...]:
     groups = group_runs(runs, family, recipe)
     context = None
     if options.pool == "families":
@@ -142,7 +151,7 @@ def _fit(runs: Sequence[Run], skills: Sequence[str] | None, family: str | None, 
             else:
                 names = [n for n in names if n.lower() in {s.lower() for s in skills}]
         results += fit_group(members, names, options, context)
-    return Fits(skills=tuple(results), tool=f"forecast {__version__}")
+    return tuple(results)
 
 
 def _observe(runs: Sequence[Run], skill: str, options: FitOptions) -> Observations:

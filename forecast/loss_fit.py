@@ -27,10 +27,10 @@ import numpy as np
 
 from forecast.errors import DataError, FitError
 from forecast.loss_law import DRAW_COLUMNS, LossLawFit, fit_loss_law
-from forecast.optimize import torch_threads
+from forecast.threads import torch_threads
 from forecast.quantities import FLOPS_PER_PARAM_TOKEN, format_count
 from forecast.runs import Run
-from forecast.samples import extrapolation_distance
+from forecast.reach import extrapolation_distance
 from forecast.schema import FITS_FORMAT, LossFitJson, LossFitSummaryJson, finite, finite_list
 from forecast.status import Note, NoteCode, Status
 

@@ -27,7 +27,8 @@ from forecast.errors import UsageError
 from forecast.loss_fit import LossFit
 from forecast.predict import Interval, check_level, check_tokens_per_param
 from forecast.quantities import format_count, format_flops
-from forecast.samples import MAX_EXTRAPOLATION, extrapolation_distance, first_reaching
+from forecast.samples import first_reaching
+from forecast.reach import MAX_EXTRAPOLATION, extrapolation_distance
 from forecast.schema import LossForecastJson, LossPlanJson, finite
 from forecast.status import Note, NoteCode
 
@@ -38,7 +39,7 @@ that its loss still falls with scale (a compute-optimal model's N and D each gro
 half an e-fold per e-fold of compute)."""
 MAX_FLOPS = 1e32
 """`plan --loss` searches compute up to this many FLOPs, and no further than
-`samples.MAX_EXTRAPOLATION` beyond the largest run."""
+`reach.MAX_EXTRAPOLATION` beyond the largest run."""
 FORECAST = "predicted"
 OUT_OF_RANGE = "out-of-range"
 NOT_PREDICTABLE = "not-predictable"

@@ -11,8 +11,7 @@ autograd, never hand-written. Bounds are enforced by a smooth change of variable
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Protocol
 from dataclasses import dataclass
 
@@ -51,21 +50,6 @@ def huber(r: Tensor | np.ndarray, delta: float) -> Tensor | np.ndarray:
     return where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
 
 
-@contextlib.contextmanager
-def torch_threads(count: int | None) -> Iterator[None]:
-    """Run the block with torch on `count` CPU threads (None: leave it), restoring the
-    previous count after. Fits are many small tensors, where a second OpenMP thread only
-    spins (measured several-fold slower on a loaded 2-core machine), so `FitOptions`
-    asks for one; callers choose, nothing below this sets threads on its own."""
-    if count is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def minimize_batched(

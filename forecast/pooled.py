@@ -152,7 +152,7 @@ def cross_family_items(target: Observations, others: Sequence[Observations], sca
     own sizes: each other family with ≥ 2 sizes has its largest predicted from its smaller
     ones (pooled with everyone else, the target family included) by the pooled law and by
     the level. Their errors at their distances calibrate the target's forecast."""
-    from forecast.samples import extrapolation_distance
+    from forecast.reach import extrapolation_distance
     from forecast.selection import holdout_items
 
     items: dict[Spec, list] = {POOLED_SPEC: [], Spec("level"): []}

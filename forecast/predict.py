@@ -25,7 +25,8 @@ from forecast.errors import UsageError
 from forecast.observations import UNKNOWN_TOKENS
 from forecast.quantities import format_count
 from forecast.results import SkillFit
-from forecast.samples import MAX_EXTRAPOLATION, SurfaceSamples, extrapolation_distance
+from forecast.samples import SurfaceSamples
+from forecast.reach import MAX_EXTRAPOLATION, extrapolation_distance
 from forecast.schema import ForecastJson, GrokJson, IntervalJson, finite
 from forecast.status import Note, NoteCode, Status
 

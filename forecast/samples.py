@@ -32,15 +32,11 @@ import numpy as np
 from forecast.candidates import CandidateFit
 from forecast.errors import UsageError
 from forecast.results import Calibration, SkillFit
+from forecast.reach import extrapolation_distance
 from forecast.selection import effective_reach, extrapolation_span, prior_calibration
 
 SAMPLES = 4000
 """Monte-Carlo samples per forecast."""
-MAX_EXTRAPOLATION = math.log(1e6)
-"""Farthest a forecast reaches beyond the largest pilot, in e-folds of parameters or compute
-(`extrapolation_distance`): six decades of compute, three of parameters on the
-compute-optimal path. Beyond it no law fitted to the pilots is evidence of anything, and
-`predict` says `out-of-range` instead of printing a number."""
 MIN_PLATEAU = 0.1
 """A law whose plateau rises less than this fraction of the way from floor to top shows no
 transition: it has no grok threshold (half way to such a plateau would be noise)."""
@@ -202,11 +198,3 @@ def first_reaching(reached, size: int, low: float, high: float, iterations: int 
     out[~ever & ~already] = np.inf
     return out
 
-
-def extrapolation_distance(params: np.ndarray | float, flops: np.ndarray | float, max_params: float,
-                           max_flops: float) -> np.ndarray:
-    """How far beyond the pilots a model lies, in e-folds: the larger of ln(N / N_max) and
-    ln(C / C_max) (0 inside the pilots). A larger model at a small budget is still an
-    extrapolation in parameters even when its compute is not."""
-    return np.maximum(0.0, np.maximum(np.log(np.asarray(params, float) / max_params),
-                                      np.log(np.asarray(flops, float) / max_flops)))

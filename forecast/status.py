@@ -25,7 +25,7 @@ class Status(StrEnum):
     - `FLAT`: no trend with scale is readable: the forecast is the level the largest
       pilots sit at, with its scatter; the *when* of a transition that has not started
       cannot be told;
-    - `OUT_OF_RANGE`: the target lies beyond `samples.MAX_EXTRAPOLATION` e-folds of the
+    - `OUT_OF_RANGE`: the target lies beyond `reach.MAX_EXTRAPOLATION` e-folds of the
       pilots, or trains on far fewer tokens than any pilot was evaluated at
       (`predict.MAX_BELOW`): no number is given;
     - `NOT_PREDICTABLE`: the data supports no number at all.

@@ -11,7 +11,8 @@ import torch
 
 from forecast import Recipe, Run, UsageError, make_series
 from forecast.candidates import Scales, Spec, predict_accuracy
-from forecast.fitting import FitOptions, fit
+from forecast.fitting import FitOptions
+from forecast.fits import fit
 from forecast.fits import Fits
 from forecast.status import Status
 from forecast.laws import LOSS_LAW, LOSS_LINK

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from helpers import REPO, shared_data
 
-from forecast.fitting import FitOptions, fit
+from forecast.fitting import FitOptions
+from forecast.fits import fit
 from forecast.status import Status
 
 sys.path.insert(0, str(REPO / "benchmarks"))

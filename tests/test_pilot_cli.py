@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from cli import app
 from forecast import load_runs
-from forecast.optimize import torch_threads
+from forecast.threads import torch_threads
 from forecast.pilot import load_ladder, preset_ladder, train_run
 
 REPO = Path(__file__).resolve().parents[1]

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from forecast import load_runs
-from forecast.optimize import torch_threads
+from forecast.threads import torch_threads
 from forecast.pilot import ensemble_groups, parse_ladder, preset_ladder, train_run, train_runs
 from forecast.pilot.data import IGNORE, eval_problems, pack, training_batches
 from forecast.pilot.ensemble import load_members, member_state

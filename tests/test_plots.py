@@ -12,8 +12,9 @@ from matplotlib.figure import Figure
 from forecast import Recipe, Run, make_series, plots
 from forecast.backtest_results import Backtest, BacktestPoint, SkillBacktest
 from forecast.backtesting import backtest
-from forecast.fitting import FitOptions, fit
-from forecast.optimize import torch_threads
+from forecast.fitting import FitOptions
+from forecast.fits import fit
+from forecast.threads import torch_threads
 from forecast.predict import predict_skill
 from forecast.synthetic import GrokTruth, synthetic_ladder
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from forecast.errors import UsageError
-from forecast.optimize import torch_threads
+from forecast.threads import torch_threads
 from forecast.pilot.executors import (
     Outcome, SlurmOptions, check_jobs, default_threads, make_jobs, run_pool, run_sequential, submit_submitit,
     submitit_executor, wait_submitit,
