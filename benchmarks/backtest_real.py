@@ -29,8 +29,8 @@ import real_data  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from forecast.backtesting import backtest  # noqa: E402
-from forecast.fitting import FitOptions  # noqa: E402
+from forecast.backtesting.backtest import backtest  # noqa: E402
+from forecast.fitting.fit import FitOptions  # noqa: E402
 
 
 @dataclass(frozen=True)

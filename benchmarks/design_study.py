@@ -31,11 +31,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import real_data  # noqa: E402
 
-from forecast.design import DEFAULT_SKILLS, SIM_DRAWS, Simulation, design, evaluate  # noqa: E402
-from forecast.design_next import CandidateRun, _widths, rank_next_runs  # noqa: E402
-from forecast.design_priors import default_prior  # noqa: E402
-from forecast.design_space import geometric_ladder  # noqa: E402
-from forecast.fitting import FitOptions  # noqa: E402
+from forecast.design.search import DEFAULT_SKILLS, SIM_DRAWS, Simulation, design, evaluate  # noqa: E402
+from forecast.design.next_run import CandidateRun, _widths, rank_next_runs  # noqa: E402
+from forecast.design.priors import default_prior  # noqa: E402
+from forecast.design.space import geometric_ladder  # noqa: E402
+from forecast.fitting.fit import FitOptions  # noqa: E402
 from forecast.fits import fit  # noqa: E402
 from forecast.quantities import format_count, format_flops, parse_quantity  # noqa: E402
 

@@ -22,10 +22,10 @@ from rich.table import Table
 from scipy.optimize import curve_fit
 
 from forecast import Recipe, Run, make_series
-from forecast.estimate import bootstrap_weights
-from forecast.fitting import FitOptions
+from forecast.fitting.estimate import bootstrap_weights
+from forecast.fitting.fit import FitOptions
 from forecast.fits import fit
-from forecast.observations import observations
+from forecast.fitting.observations import observations
 
 
 def make_runs(skills: int, rng: np.random.Generator) -> list[Run]:

@@ -17,10 +17,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import real_data  # noqa: E402
 
 from forecast import plots  # noqa: E402
-from forecast.backtesting import backtest  # noqa: E402
-from forecast.fitting import FitOptions  # noqa: E402
+from forecast.backtesting.backtest import backtest  # noqa: E402
+from forecast.fitting.fit import FitOptions  # noqa: E402
 from forecast.fits import fit  # noqa: E402
-from forecast.synthetic import GrokTruth, synthetic_ladder  # noqa: E402
+from forecast.runs.synthetic import GrokTruth, synthetic_ladder  # noqa: E402
 
 
 def synthetic_runs() -> list:

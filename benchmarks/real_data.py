@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 
 from forecast.importers import LongColumns, import_long, import_table, import_wide_csv
-from forecast.runs import Run
+from forecast.runs.model import Run
 
 SHARED = Path(os.environ.get("FORECAST_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 

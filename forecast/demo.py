@@ -32,14 +32,14 @@ from typing import Any
 
 import numpy as np
 
-from forecast.fitting import FitOptions
+from forecast.fitting.fit import FitOptions
 from forecast.fits import fit
 from forecast.fits import Fits
 from forecast.threads import torch_threads
-from forecast.predict import SkillForecast
+from forecast.forecasting.predict import SkillForecast
 from forecast.quantities import format_count
-from forecast.run_files import load_run, load_runs
-from forecast.runs import Run
+from forecast.runs.files import load_run, load_runs
+from forecast.runs.model import Run
 
 DEMO_PRESET = "demo"
 

@@ -12,18 +12,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from forecast.aggregate import AggregateForecast, aggregate_forecast
-from forecast.comparison import SkillComparison, compare_skill_fits
+from forecast.forecasting.aggregate import AggregateForecast, aggregate_forecast
+from forecast.forecasting.compare import SkillComparison, compare_skill_fits
 from forecast.errors import UsageError
-from forecast.fitting import FitOptions, fit_runs
-from forecast.fits_file import load_fits, load_loss_fits, save_fits
-from forecast.loss_fit import LossFit
-from forecast.loss_forecast import LossForecast, LossPlan, plan_loss, predict_loss, select_losses
-from forecast.plan import BudgetPlan, TargetPlan, plan_budget, plan_target
-from forecast.predict import SkillForecast, pilot_grok_point, predict
+from forecast.fitting.fit import FitOptions, fit_runs
+from forecast.store.files import load_fits, load_loss_fits, save_fits
+from forecast.fitting.loss_fit import LossFit
+from forecast.forecasting.loss import LossForecast, LossPlan, plan_loss, predict_loss, select_losses
+from forecast.forecasting.plan import BudgetPlan, TargetPlan, plan_budget, plan_target
+from forecast.forecasting.predict import SkillForecast, pilot_grok_point, predict
 from forecast.quantities import TOKENS_PER_PARAM
-from forecast.results import SkillFit, choose_group, groups, select
-from forecast.runs import Run
+from forecast.fitting.results import SkillFit, choose_group, groups, select
+from forecast.runs.model import Run
 
 
 @dataclass(frozen=True, eq=False)
@@ -33,7 +33,7 @@ class Fits:
     skills: tuple[SkillFit, ...]
     tool: str = ""
     source: str | None = None  # directory loaded from
-    losses: tuple[LossFit, ...] = ()  # loss laws L(N, D) per group and loss series (forecast.loss_fit)
+    losses: tuple[LossFit, ...] = ()  # loss laws L(N, D) per group and loss series (forecast.fitting.loss_fit)
 
     def groups(self) -> list[tuple[str, str]]:
         """The (family, recipe) groups held."""
@@ -56,14 +56,14 @@ class Fits:
                 seed: int = 0) -> list[SkillForecast]:
         """Forecast each skill for a model of `params` parameters trained on `tokens` tokens
         (or `flops` FLOPs; neither: `tokens_per_param`·params, by default the group's own
-        ratio when its runs show one, else 20). See `forecast.predict`."""
+        ratio when its runs show one, else 20). See `forecast.forecasting.predict`."""
         return predict(self.select(family, recipe, skills), params, tokens=tokens, flops=flops, level=level,
                        threshold=threshold, tokens_per_param=tokens_per_param, seed=seed)
 
     def plan_target(self, skill: str, target: float, *, family: str | None = None, recipe: str | None = None,
                     level: float = 0.8, tokens_per_param: float = TOKENS_PER_PARAM, seed: int = 0) -> TargetPlan:
         """Smallest compute-optimal training compute (FLOPs) forecast to reach `target`
-        accuracy on `skill`, with an interval. See `forecast.plan`."""
+        accuracy on `skill`, with an interval. See `forecast.forecasting.plan`."""
         (sf,) = self.select(family, recipe, [skill])
         return plan_target(sf, target, level=level, tokens_per_param=tokens_per_param, seed=seed)
 
@@ -88,7 +88,7 @@ class Fits:
                 threshold: float | None = None, measure: str = "tokens", level: float = 0.8,
                 seed: int = 0) -> list[SkillComparison]:
         """Speed of grokking of each recipe (or family), and whether the ranking holds at
-        `target_params`. See `forecast.comparison`."""
+        `target_params`. See `forecast.forecasting.compare`."""
         return compare_skill_fits(self.skills, by=by, skills=skills, family=family, recipe=recipe,
                                   target_params=target_params, baseline=baseline, threshold=threshold,
                                   measure=measure, level=level, seed=seed)
@@ -97,7 +97,7 @@ class Fits:
                           flops: float | None = None, family: str | None = None, recipe: str | None = None,
                           level: float = 0.8, tokens_per_param: float | None = None, seed: int = 0) -> AggregateForecast:
         """Forecast the mean accuracy over `members` (skill names, or ["all"]) from each
-        member's own fit (`forecast.aggregate`), not from a law refitted to the mean."""
+        member's own fit (`forecast.forecasting.aggregate`), not from a law refitted to the mean."""
         return aggregate_forecast(name, self.select(family, recipe, members), params, tokens=tokens, flops=flops,
                                   level=level, tokens_per_param=tokens_per_param, seed=seed)
 
@@ -112,7 +112,7 @@ class Fits:
                      metrics: Sequence[str] | None = None, family: str | None = None, recipe: str | None = None,
                      level: float = 0.8, tokens_per_param: float | None = None, seed: int = 0) -> list[LossForecast]:
         """Forecast each loss series (validation loss, task losses) at `params` parameters
-        trained on `tokens` tokens (or `flops`). See `forecast.loss_forecast`."""
+        trained on `tokens` tokens (or `flops`). See `forecast.forecasting.loss`."""
         return [predict_loss(f, params, tokens=tokens, flops=flops, level=level, tokens_per_param=tokens_per_param,
                              seed=seed) for f in self.select_losses(family, recipe, metrics)]
 
@@ -142,7 +142,7 @@ class Fits:
 
     def save(self, out_dir: str | Path) -> list[Path]:
         """Write the fits under `out_dir`, replacing the skills they hold and keeping every
-        other skill already there (one atomic switch; see `forecast.fits_file`)."""
+        other skill already there (one atomic switch; see `forecast.store.files`)."""
         return save_fits(self.skills, self.tool, out_dir, self.losses)
 
     @classmethod
@@ -154,6 +154,6 @@ class Fits:
 def fit(runs: Sequence[Run], *, skills: Sequence[str] | None = None, family: str | None = None,
         recipe: str | None = None, options: FitOptions | None = None) -> Fits:
     """Fit every skill of every (family, recipe) group in `runs` (or the chosen ones) and
-    return the `Fits` that forecast from them; see `forecast.fitting.fit_runs`."""
+    return the `Fits` that forecast from them; see `forecast.fitting.fit.fit_runs`."""
     fitted = fit_runs(runs, skills=skills, family=family, recipe=recipe, options=options)
     return Fits(skills=fitted.skills, tool=fitted.tool, losses=fitted.losses)

@@ -33,9 +33,9 @@ import pytest
 import typer.testing
 from helpers import REPO, RUNNER, snapshot
 
-from cli import app
+from forecast.cli import app
 from forecast import Recipe, write_runs
-from forecast.synthetic import GrokTruth, synthetic_ladder
+from forecast.runs.synthetic import GrokTruth, synthetic_ladder
 
 CASE_SECONDS = 30
 """A bad input must be refused up front: a case that runs longer (training, fitting) fails."""

@@ -6,7 +6,7 @@ import pytest
 from helpers import invoke, output
 
 from forecast import FitOptions, compare, fit, write_runs
-from forecast.synthetic import GrokTruth, synthetic_ladder
+from forecast.runs.synthetic import GrokTruth, synthetic_ladder
 
 SIZES = [1e6, 2e6, 4e6, 8e6, 16e6]
 OPTIONS = FitOptions(draws=60, laws=("grok_scaling",), skip_fraction=0.0)  # synthetic runs have no warm-up

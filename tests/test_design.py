@@ -10,14 +10,14 @@ import pytest
 from helpers import REPO, assert_one_line_error, invoke, output, shared_data
 
 from forecast import FitOptions, fit, write_runs
-from forecast.design import Outcome, Simulation, design, evaluate
-from forecast.design_next import CandidateRun, rank_next_runs, read_candidates
-from forecast.design_output import pilot_shape, table_text, toml_text, write_ladder
-from forecast.design_priors import default_prior, fitted_prior, simulate_runs
-from forecast.design_space import Space, budget_ladder, candidate_ladders, geometric_ladder
+from forecast.design.search import Outcome, Simulation, design, evaluate
+from forecast.design.next_run import CandidateRun, rank_next_runs, read_candidates
+from forecast.design.output import pilot_shape, table_text, toml_text, write_ladder
+from forecast.design.priors import default_prior, fitted_prior, simulate_runs
+from forecast.design.space import Space, budget_ladder, candidate_ladders, geometric_ladder
 from forecast.errors import UsageError
 from forecast.pilot import load_ladder
-from forecast.synthetic import GrokTruth, synthetic_ladder
+from forecast.runs.synthetic import GrokTruth, synthetic_ladder
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import real_data  # noqa: E402  (the README's import settings, shared with the benchmarks)

@@ -10,14 +10,14 @@ import pytest
 import torch
 
 from forecast import Recipe, Run, UsageError, make_series
-from forecast.candidates import Scales, Spec, predict_accuracy
-from forecast.fitting import FitOptions
+from forecast.fitting.candidates import Scales, Spec, predict_accuracy
+from forecast.fitting.fit import FitOptions
 from forecast.fits import fit
 from forecast.fits import Fits
-from forecast.status import Status
-from forecast.laws import LOSS_LAW, LOSS_LINK
-from forecast.predict import predict_skill
-from forecast.synthetic import GrokTruth, synthetic_ladder
+from forecast.fitting.status import Status
+from forecast.fitting.laws import LOSS_LAW, LOSS_LINK
+from forecast.forecasting.predict import predict_skill
+from forecast.runs.synthetic import GrokTruth, synthetic_ladder
 
 FAST = FitOptions(draws=80)
 

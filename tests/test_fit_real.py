@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from helpers import REPO, shared_data
 
-from forecast.fitting import FitOptions
+from forecast.fitting.fit import FitOptions
 from forecast.fits import fit
-from forecast.status import Status
+from forecast.fitting.status import Status
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 import real_data  # noqa: E402  (the README's import settings, shared with the benchmarks)

@@ -10,7 +10,7 @@ import pytest
 from helpers import assert_one_line_error, invoke, output, snapshot
 
 from forecast import Fits, Run, Status, write_runs
-from forecast.synthetic import GrokTruth, synthetic_ladder
+from forecast.runs.synthetic import GrokTruth, synthetic_ladder
 
 TRUTH = GrokTruth(d_half=1e8, n_ref=1e6, gamma=0.7, k=3.0)
 PREDICT_KEYS = {"skill", "params", "tokens", "flops", "accuracy", "grok", "p_grok", "status", "extrapolation",

@@ -28,13 +28,13 @@ import pytest
 from helpers import REPO, invoke, output
 
 from forecast import write_runs
-from forecast.synthetic import GrokTruth, synthetic_ladder
+from forecast.runs.synthetic import GrokTruth, synthetic_ladder
 
 TRIALS = 24
 SKILLS = tuple(f"skill{i}" for i in range(8))  # eight files, then the index: a window to land in
 MIN_IN_WINDOW = 3  # trials go on (up to 3 × TRIALS) until this many kills landed inside the write window
 FIT_FLAGS = ("--draws", "20", "--laws", "grok_scaling")
-FIT = "from cli import app; app(prog_name='forecast')"
+FIT = "from forecast.cli import app; app(prog_name='forecast')"
 
 
 def _ladder(directory: Path, truth: GrokTruth, seed: int) -> None:
@@ -70,8 +70,8 @@ def _listing(directory: Path) -> set[tuple[str, int]]:
 
 SERVER = r"""
 import json, os, sys
-from cli import app
-import forecast.fitting, forecast.fits_file  # the heavy imports (torch, numpy, scipy), once
+from forecast.cli import app
+import forecast.fitting.fit, forecast.store.files  # the heavy imports (torch, numpy, scipy), once
 
 for line in sys.stdin:
     pid = os.fork()

@@ -13,10 +13,10 @@ from helpers import assert_one_line_error, invoke, output, shared_data, snapshot
 from overtrain import LAW, RATIOS, SIZES, model_name, true_loss, write_table
 
 import forecast
-from forecast.fitting import FitOptions
-from forecast.loss_fit import fit_loss_series
-from forecast.loss_forecast import plan_loss, predict_loss
-from forecast.runs import Recipe, Run, make_series
+from forecast.fitting.fit import FitOptions
+from forecast.fitting.loss_fit import fit_loss_series
+from forecast.forecasting.loss import plan_loss, predict_loss
+from forecast.runs.model import Recipe, Run, make_series
 
 EPOCH = {"E": 1.8172, "A": 477.8, "B": 2143.9, "alpha": 0.3473, "beta": 0.3672}
 """Epoch AI's replication of Chinchilla approach 3 (Besiroglu et al. 2024), their best fit."""
@@ -195,7 +195,7 @@ def test_fits_without_losses_say_how_to_get_them(tmp_path):
 
 
 def test_aggregate_flag_parsing():
-    from forecast.aggregate import parse_aggregates
+    from forecast.forecasting.aggregate import parse_aggregates
 
     assert parse_aggregates(["avg=a, b", "all=all"]) == {"avg": ["a", "b"], "all": ["all"]}
     for bad in (["avg"], ["=a"], ["avg="], ["x=a", "x=b"]):

@@ -8,7 +8,7 @@ import pytest
 from helpers import shared_data
 
 from forecast import FitError
-from forecast.loss_law import fit_loss_law
+from forecast.fitting.loss_law import fit_loss_law
 
 
 @pytest.mark.slow
@@ -50,7 +50,7 @@ def test_reproduces_epoch_chinchilla_fit():
 
 
 def test_compute_optimal_split_minimises_the_loss():
-    from forecast.loss_law import LossLawFit
+    from forecast.fitting.loss_law import LossLawFit
 
     law = LossLawFit(E=1.8, A=480.0, B=2140.0, alpha=0.35, beta=0.37, objective=0.0, intervals={}, level=0.8,
                      n_points=0)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cli import app
+from forecast.cli import app
 from forecast import load_runs
 from forecast.threads import torch_threads
 from forecast.pilot import load_ladder, preset_ladder, train_run
@@ -76,7 +76,7 @@ def test_resume_after_kill_is_identical(tiny, tmp_path):
     """kill -9 a ladder after its first evaluation was written, rerun the same command, and
     get byte-identical trajectories to the uninterrupted ladder."""
     family_dir, _ = tiny
-    command = [sys.executable, "-c", "import cli; cli.app()", *TINY, "--out", str(tmp_path)]
+    command = [sys.executable, "-c", "from forecast.cli import app; app()", *TINY, "--out", str(tmp_path)]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     first = tmp_path / "tiny" / "tiny-reverse-xs-s0"

@@ -21,7 +21,7 @@ from forecast.pilot.data import IGNORE, eval_problems, pack, training_batches
 from forecast.pilot.ensemble import load_members, member_state
 from forecast.pilot.model import GPT
 from forecast.pilot.trainer import Progress, optimizer_for, torch_settings, train_step
-from forecast.run_files import load_run
+from forecast.runs.files import load_run
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -201,7 +201,7 @@ def test_resume_after_kill_of_an_ensemble_is_identical(tmp_path):
     ladder = _ladder(steps=150, seeds=(0, 1))
     config = tmp_path / "ens.json"
     config.write_text(json.dumps(ladder.to_json()))
-    command = [sys.executable, "-c", "import cli; cli.app()", "pilot", "--config", str(config), "--device", "cpu",
+    command = [sys.executable, "-c", "from forecast.cli import app; app()", "pilot", "--config", str(config), "--device", "cpu",
                "--threads", "1"]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     whole = subprocess.run([*command, "--out", str(tmp_path / "whole")], cwd=REPO, env=env, capture_output=True,

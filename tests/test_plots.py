@@ -10,13 +10,13 @@ import pytest
 from matplotlib.figure import Figure
 
 from forecast import Recipe, Run, make_series, plots
-from forecast.backtest_results import Backtest, BacktestPoint, SkillBacktest
-from forecast.backtesting import backtest
-from forecast.fitting import FitOptions
+from forecast.backtesting.results import Backtest, BacktestPoint, SkillBacktest
+from forecast.backtesting.backtest import backtest
+from forecast.fitting.fit import FitOptions
 from forecast.fits import fit
 from forecast.threads import torch_threads
-from forecast.predict import predict_skill
-from forecast.synthetic import GrokTruth, synthetic_ladder
+from forecast.forecasting.predict import predict_skill
+from forecast.runs.synthetic import GrokTruth, synthetic_ladder
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SIZES = [1e6, 3e6, 1e7, 3e7]

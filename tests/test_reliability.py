@@ -26,7 +26,7 @@ from helpers import REPO, assert_one_line_error, invoke, output, shared_data, sn
 
 import forecast
 from forecast import Recipe, Run, make_series, write_runs
-from forecast.synthetic import GrokTruth, synthetic_ladder
+from forecast.runs.synthetic import GrokTruth, synthetic_ladder
 
 TRUTH = GrokTruth(d_half=1e8, n_ref=1e6, gamma=0.7, k=3.0)
 SIZES = np.geomspace(1e5, 1e7, 4)
@@ -173,7 +173,7 @@ def test_5_incomplete_runs_and_folders_without_run_json_are_reported_and_left_ou
 def test_6_seeds_ending_a_fraction_apart_are_not_a_ladder_of_token_budgets():
     """The demo's two seeds end at 1,682,319 and 1,680,022 tokens: one budget, so every
     checkpoint is fitted, not only the final ones."""
-    from forecast.observations import observations
+    from forecast.fitting.observations import observations
 
     runs = []
     for seed, end in ((0, 1_682_319), (1, 1_680_022)):
@@ -534,7 +534,7 @@ def test_15_sigint_during_a_real_fit_leaves_the_fits_and_prints_one_line(tmp_pat
     fits = tmp_path / "fits"
     shutil.copytree(REPO / "fits", fits)
     before = snapshot(fits)
-    process = subprocess.Popen([sys.executable, "-c", "from cli import app; app(prog_name='forecast')", "fit",
+    process = subprocess.Popen([sys.executable, "-c", "from forecast.cli import app; app(prog_name='forecast')", "fit",
                                 str(tmp_path / "runs"), "--out", str(fits)],
                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(4.0)  # started and fitting (the full fit takes far longer)
@@ -565,7 +565,7 @@ HEAVY = ("torch", "numpy", "scipy", "matplotlib", "lmfit")
 STARTUP_SCRIPT = """
 import sys, time
 start = time.perf_counter()
-from cli import app
+from forecast.cli import app
 try:
     app(args=sys.argv[1:], prog_name="forecast")
 except SystemExit as exc:

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from forecast.chance import chance_for
+from forecast.runs.chance import chance_for
 from forecast.errors import DataError, UsageError
 from forecast.quantities import FLOPS_PER_PARAM_TOKEN
-from forecast.run_files import write_runs
-from forecast.run_checks import validate_run
-from forecast.runs import PARAMS_KINDS, Recipe, Run, Series, make_series
+from forecast.runs.files import write_runs
+from forecast.runs.checks import validate_run
+from forecast.runs.model import PARAMS_KINDS, Recipe, Run, Series, make_series
 
 # Metrics whose chance level follows from the metric itself: exact-match generation and
 # pass@k cannot be guessed right by a random answer.

@@ -29,7 +29,7 @@ from forecast.importers.common import (
 )
 from forecast.importers.lm_eval_samples import read_samples, samples_file
 from forecast.importers.subtasks import Score, average_subtasks
-from forecast.runs import Recipe, Run
+from forecast.runs.model import Recipe, Run
 
 PERPLEXITY_METRICS = ("ppl", "perplexity")
 _STEP = re.compile(r"step[_-]?(\d+)")

@@ -31,7 +31,7 @@ from forecast.importers.long_rows import (
     DEFAULT_ERROR_METRICS, DEFAULT_LOSS_METRICS, PERPLEXITY_METRICS, LongColumns, Row, loss_value, read_rows,
 )
 from forecast.importers.table_io import Table
-from forecast.runs import Recipe, Run
+from forecast.runs.model import Recipe, Run
 
 __all__ = ["DEFAULT_ERROR_METRICS", "DEFAULT_LOSS_METRICS", "LongColumns", "import_long"]
 

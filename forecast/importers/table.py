@@ -19,7 +19,7 @@ from forecast.importers.common import (
 )
 from forecast.importers.table_io import Table, number, read_table
 from forecast.quantities import FLOPS_PER_PARAM_TOKEN
-from forecast.runs import Recipe, Run
+from forecast.runs.model import Recipe, Run
 
 MISSING_TOKENS = ("error", "skip", "keep")
 

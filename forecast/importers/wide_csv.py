@@ -16,7 +16,7 @@ from forecast.importers.common import (
     Point, build_run, check_overrides_used, describe_sources, note_skipped, sanitize_run_name,
 )
 from forecast.importers.table_io import Table, compile_regex, number, read_table
-from forecast.runs import Recipe, Run
+from forecast.runs.model import Recipe, Run
 
 ACCURACY_FIX = "give accuracy as a fraction (0.42, not 42) or fix --accuracy-columns"
 

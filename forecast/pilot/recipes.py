@@ -25,7 +25,7 @@ from typing import Any
 
 from forecast.errors import DataError
 from forecast.pilot.skills import Skill
-from forecast.runs import Recipe
+from forecast.runs.model import Recipe
 
 LABEL = re.compile(r"^[A-Za-z0-9_.]+$")  # no '-': run names are '<ladder>-<recipe>-<size>-s<seed>'
 

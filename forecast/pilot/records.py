@@ -12,7 +12,7 @@ import torch
 
 from forecast.errors import UsageError
 from forecast.pilot.evaluate import SkillScore
-from forecast.runs import METADATA_FILE, Run, make_series
+from forecast.runs.model import METADATA_FILE, Run, make_series
 
 VAL_LOSS = "val_loss"  # run-level metric: mean NLL per answer token over all held-out sets
 

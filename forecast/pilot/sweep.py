@@ -38,7 +38,7 @@ from typing import Any
 from forecast.errors import ForecastError, UsageError
 from forecast.pilot.trainer import Progress, RunSpec
 from forecast.io import atomic_write_text
-from forecast.runs import METADATA_FILE, TRAJECTORY_FILE
+from forecast.runs.model import METADATA_FILE, TRAJECTORY_FILE
 
 WORKER_FILE = ".worker.json"
 ERROR_FILE = ".error.txt"

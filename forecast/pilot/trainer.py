@@ -44,8 +44,8 @@ from forecast.pilot.model import GPT, ModelConfig
 from forecast.pilot.recipes import RecipeSpec
 from forecast.pilot.skills import Skill
 from forecast.pilot.records import eval_row, existing_run, run_record
-from forecast.runs import Run
-from forecast.run_files import save_run
+from forecast.runs.model import Run
+from forecast.runs.files import save_run
 
 STATE_FILE = ".state.pt"  # hidden: `load_runs` and git (via *.pt) ignore it; deleted when the run completes
 STATE_VERSION = 2  # 2: one member's slices of a stacked model (this trainer); 1: a single nn.Module

@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from forecast.backtest_results import Backtest, SkillBacktest
+from forecast.backtesting.results import Backtest, SkillBacktest
 from forecast.plots.layout import DEFAULT_STYLE, PlotStyle, grid, label_outer, not_predictable_note, panel_title, points, skill_colors
 
 

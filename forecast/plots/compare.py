@@ -11,9 +11,9 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from forecast.comparison import SkillComparison
+from forecast.forecasting.compare import SkillComparison
 from forecast.plots.layout import DEFAULT_STYLE, PlotStyle, grid, label_outer, size_axes, skill_colors
-from forecast.results import SkillFit
+from forecast.fitting.results import SkillFit
 
 
 def compare_figure(comparisons: Sequence[SkillComparison], fits, *, style: PlotStyle = DEFAULT_STYLE) -> Figure:

@@ -14,10 +14,10 @@ from forecast.plots.layout import (
     DEFAULT_STYLE, PlotStyle, budget_ladder, grid, groups_title, label_outer, not_predictable_note, panel_title,
     quantiles, size_colors,
 )
-from forecast.predict import SkillForecast, predict_skill
+from forecast.forecasting.predict import SkillForecast, predict_skill
 from forecast.quantities import format_count
-from forecast.results import SkillFit
-from forecast.samples import SAMPLES, SurfaceSamples
+from forecast.fitting.results import SkillFit
+from forecast.forecasting.samples import SAMPLES, SurfaceSamples
 
 CURVE_POINTS = 60
 """Token values (log-spaced) per drawn curve."""

@@ -21,7 +21,7 @@ from matplotlib.layout_engine import ConstrainedLayoutEngine
 from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 
 from forecast.quantities import TOKENS_PER_PARAM, format_count
-from forecast.results import SkillFit
+from forecast.fitting.results import SkillFit
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from forecast.plots.layout import (
     size_axes, skill_colors,
 )
 from forecast.quantities import format_count
-from forecast.results import SkillFit
-from forecast.samples import SurfaceSamples
+from forecast.fitting.results import SkillFit
+from forecast.forecasting.samples import SurfaceSamples
 
 SCALING_SIZES = 25
 """Model sizes (log-spaced) at which the grok-vs-size curve is computed."""

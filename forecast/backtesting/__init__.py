@@ -1,0 +1,1 @@
+"""Backtests: hold out the largest pilots, forecast them, score the forecasts."""

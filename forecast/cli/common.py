@@ -1,0 +1,237 @@
+"""What every command shares: the consoles, the one error path, JSON output, option types.
+
+Errors: every `ForecastError` (and a file system error, and a mistyped flag) becomes one
+line on stderr, `error: ...`, and exit code 2; Ctrl-C is one line and exit code 130. This
+happens once, in `OneLineErrors.main`, so no command handles errors itself.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+try:  # typer >= 0.2x ships its own copy of click; earlier versions use click itself
+    from typer import _click as click
+except ImportError:  # pragma: no cover
+    import click
+from rich.console import Console
+from typer.core import TyperGroup
+
+from forecast.errors import DataError, ForecastError, UsageError
+from forecast.quantities import parse_quantity
+
+# results; when piped (not a terminal) rich would assume 80 columns and fold the tables
+console = Console(width=None if sys.stdout.isatty() else 140)
+log = Console(stderr=True)  # progress and logs
+
+
+def error_line(exc: BaseException) -> str:
+    """The one line a failure prints (without the `error: ` prefix)."""
+    if isinstance(exc, ForecastError):
+        return str(exc)
+    if isinstance(exc, click.exceptions.UsageError):
+        command = exc.ctx.command_path if exc.ctx is not None else "forecast"
+        return f"{exc.format_message()} (see `{command} --help`)"
+    if isinstance(exc, OSError):
+        where = exc.filename or "a file"
+        return f"{where}: {exc.strerror or exc}; check the path and its permissions"
+    return str(exc)
+
+
+class Interrupted(Exception):
+    """Ctrl-C during a command (typer would turn the KeyboardInterrupt into a silent exit 130)."""
+
+
+INTERRUPTED = ("interrupted; files are written atomically, so nothing is half-written and what was there is "
+               "unchanged (rerun the command to redo it; `forecast pilot` resumes)")
+
+
+class OneLineErrors(TyperGroup):
+    """The app's command group: runs a command and turns what the user got wrong into one
+    line on stderr (see the module docstring), with click's and typer's boxes suppressed."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise Interrupted() from None
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        prog_name = prog_name or "forecast"  # not the script's path (or a test runner's name) in messages
+        try:
+            code = super().main(args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False,
+                                **extra)
+            code = 0 if code is None or not isinstance(code, int) else code
+        except click.exceptions.NoArgsIsHelpError as exc:  # `forecast` or `forecast import` alone: help
+            print(exc.ctx.get_help() if exc.ctx else exc.format_message())
+            code = 0
+        except (ForecastError, click.exceptions.UsageError, OSError) as exc:
+            print(f"error: {error_line(exc)}", file=sys.stderr)
+            code = 2
+        except (Interrupted, KeyboardInterrupt, typer.Abort):
+            print(f"error: {INTERRUPTED}", file=sys.stderr)
+            code = 130
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def print_json(kind: str, **payload: Any) -> None:
+    """Machine-readable output (`forecast.schema.outputs.envelope`): nothing else goes to stdout,
+    and no NaN or Infinity ever does (`allow_nan=False`)."""
+    from forecast.schema.outputs import envelope
+
+    print(json.dumps(envelope(kind, **payload), indent=2, allow_nan=False))
+
+
+def print_notes(notes: list[str]) -> None:
+    """Notes on stderr (`note: ...`, or `wrote FILE`), printed once a command has succeeded."""
+    for note in notes:
+        text = note if note.startswith("wrote ") else f"note: {note}"
+        log.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+# ---------------------------------------------------------------------------- option values
+#
+# Every flag with a range is checked as it is parsed, by one shared option type, so that each
+# command refuses a bad value the same way (one line, exit 2) before it reads a file or fits.
+
+MIN_DRAWS = 10
+"""Fewest bootstrap draws `--draws` accepts: fewer leave no draw in the 10% tails of an 80%
+interval, which would print a confident interval that the data does not support."""
+
+
+def _bad(flag: str, message: str) -> typer.BadParameter:
+    return typer.BadParameter(message, param_hint=f"'{flag}'")
+
+
+def quantity(flag: str) -> Callable[[str | float | None], float | None]:
+    """A parser for sizes, tokens and FLOPs (`70B`, `1.4T`, `6e23`) naming `flag`: a positive
+    finite number, else a usage error naming the accepted forms."""
+    def parse(text: str | float | None) -> float | None:
+        if text is None or isinstance(text, float):
+            return text
+        try:
+            return parse_quantity(text, what=flag)
+        except UsageError as exc:
+            raise _bad(flag, str(exc).removeprefix(f"{flag}: ")) from None
+    return parse
+
+
+def _number_check(flag: str, ok: Callable[[float], bool], expected: str, example: str) -> Callable[[Any], Any]:
+    """A typer callback that lets None and values passing `ok` through (NaN never passes)."""
+    def check(value: Any) -> Any:
+        if value is None:
+            return None
+        if not (math.isfinite(value) and ok(value)):
+            raise _bad(flag, f"{value} is not {expected}; give e.g. {flag} {example}")
+        return value
+    return check
+
+
+def probability_check(flag: str, example: str = "0.8") -> Callable[[Any], Any]:
+    """For interval levels, thresholds and target accuracies: a number strictly in (0, 1)."""
+    return _number_check(flag, lambda v: 0 < v < 1, "a probability in (0, 1)", example)
+
+
+def fraction_check(flag: str, example: str) -> Callable[[Any], Any]:
+    """For shares that may be 0: a number in [0, 1)."""
+    return _number_check(flag, lambda v: 0 <= v < 1, "a fraction in [0, 1)", example)
+
+
+def positive_check(flag: str, example: str) -> Callable[[Any], Any]:
+    return _number_check(flag, lambda v: v > 0, "a positive number", example)
+
+
+def at_least(flag: str, lowest: int, example: str) -> Callable[[Any], Any]:
+    """For counts: a whole number >= `lowest`."""
+    return _number_check(flag, lambda v: v >= lowest, f"a whole number >= {lowest}", example)
+
+
+def choice_check(flag: str, choices: tuple[str, ...], noun: str = "value") -> Callable[[Any], Any]:
+    """For words from a fixed list: `--by seed: unknown key; use recipe or family`."""
+    def check(value: Any) -> Any:
+        if value is not None and value not in choices:
+            raise UsageError(f"{flag} {value}: unknown {noun}; use {' or '.join(choices)}")
+        return value
+    return check
+
+
+def required(value: Any, flag: str, hint: str) -> Any:
+    if value is None:
+        raise UsageError(f"{flag} is required: {hint}")
+    return value
+
+
+def positive_int(value: int | None, flag: str, example: str) -> int | None:
+    if value is not None and value < 1:
+        raise UsageError(f"{flag} {value}: give a positive whole number, e.g. {flag} {example}")
+    return value
+
+
+def output_file(path: Path | None, flag: str = "--plot") -> Path | None:
+    """A file we may write (checked before any work, nothing created): not a directory, in a
+    directory that exists and is writable, or can be made in a writable one."""
+    if path is None:
+        return None
+    if path.is_dir():
+        raise UsageError(f"{flag} {path}: is a directory; give a file name such as {path / 'forecast.png'}")
+    from forecast.io import check_output_dir
+
+    try:
+        check_output_dir(path.parent, flag)
+    except DataError as exc:
+        raise UsageError(f"{flag} {path}: {exc.file}: {exc.problem}; fix: {exc.fix}") from None
+    return path
+
+
+def output_dir(path: Path, flag: str = "--out") -> Path:
+    """A directory we may write into (checked before any work; nothing is created)."""
+    from forecast.io import check_output_dir
+
+    return check_output_dir(path, flag)
+
+
+# ---------------------------------------------------------------------------- shared options
+
+FitsDir = Annotated[Path, typer.Option("--fits", help="Directory of fits written by `forecast fit`.")]
+FamilyOpt = Annotated[str | None, typer.Option("--family", help="Which family, when the fits or runs hold several.")]
+RecipeOpt = Annotated[str | None, typer.Option("--recipe", help="Which data recipe, when there are several.")]
+SkillOpt = Annotated[list[str] | None, typer.Option("--skill", help="Skill (repeatable, case-insensitive) or `all`.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table (README, 'JSON output').")]
+IntervalOpt = Annotated[float, typer.Option(
+    "--interval", callback=probability_check("--interval"), help="Central probability of the intervals, in (0, 1).")]
+ThresholdOpt = Annotated[float | None, typer.Option(
+    "--threshold", callback=probability_check("--threshold", "0.5"),
+    help="Accuracy that counts as grokked, in (0, 1) (default: half way from floor to plateau).")]
+TargetOpt = Annotated[float | None, typer.Option(
+    "--target", callback=probability_check("--target", "0.6"),
+    help="Accuracy to reach (with --skill), in (0, 1): smallest compute that gets there.")]
+DrawsOpt = Annotated[int, typer.Option(
+    "--draws", callback=at_least("--draws", MIN_DRAWS, "400"), help=f"Bootstrap draws per candidate law (>= {MIN_DRAWS}).")]
+TokensPerParamOpt = Annotated[float | None, typer.Option(
+    "--tokens-per-param", callback=positive_check("--tokens-per-param", "20"),
+    help="Training tokens per parameter when neither --tokens nor --compute is given "
+    "(default: the runs' own ratio when they share one, else 20).")]
+PlanTokensPerParamOpt = Annotated[float, typer.Option(
+    "--tokens-per-param", callback=positive_check("--tokens-per-param", "20"),
+    help="Compute-optimal tokens per parameter.")]
+PlotOpt = Annotated[Path | None, typer.Option("--plot", help="Also write a PNG figure to this file.")]
+ThreadsOpt = Annotated[int | None, typer.Option(
+    "--threads", callback=at_least("--threads", 1, "1"), help="CPU threads for torch (default: one per core; fits use 1).")]
+
+
+def size_option(flag: str, help: str, **extra: Any) -> Any:
+    """A size, tokens or FLOPs option (`70B`, `2T`, `1e24`), parsed and checked as it is read."""
+    return typer.Option(flag, parser=quantity(flag), metavar="NUMBER", help=help, **extra)

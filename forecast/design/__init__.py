@@ -1,0 +1,1 @@
+"""Designing pilot ladders: candidate ladders, priors, simulated refits, next runs, output."""

@@ -1,0 +1,1 @@
+"""Fitting: laws, the batched optimiser, candidates, estimation, selection at distance, pooling, results."""

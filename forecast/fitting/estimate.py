@@ -1,0 +1,383 @@
+"""Estimating candidate laws: multi-start, lmfit polish and bootstrap, batched across skills.
+
+A fit of a ladder is many small robust regressions: every (skill, candidate law) pair, each
+from a dozen start points, each bootstrapped a thousand times. `fit_jobs` stacks them all
+into a few batched Levenberg–Marquardt solves (`forecast.fitting.optimize`): one row per (problem,
+start) or (problem, draw), points padded to the longest problem with zero weight. What
+costs Python round trips is then per law, not per skill or per draw.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import lmfit
+import numpy as np
+import torch
+
+from forecast.fitting.candidates import TWO_STEP, CandidateFit, Scales, Spec
+from forecast.errors import FitError
+from forecast.fitting.laws import ACCURACY_LAWS, LOSS_LAW, LOSS_LINK, Law
+from forecast.fitting.observations import Observations
+from forecast.fitting.optimize import DTYPE, huber, least_squares_batched
+
+ACCURACY_HUBER = 2.0
+"""Huber threshold for accuracy residuals, in units of each point's noise: points more than
+two standard deviations off a law count linearly, so a bad checkpoint cannot drag it."""
+LOSS_HUBER = 1e-3
+"""Huber threshold on log task-loss residuals (Hoffmann et al. 2022)."""
+BOOTSTRAP_FTOL = 1e-5
+"""Relative objective change at which a bootstrap draw counts as converged: draws start at
+the point estimate, and their spread dwarfs what further iterations would move them."""
+MAX_STARTS = 12
+"""Start points solved per problem: the grid's best by initial objective (grids hold 16 to
+1,024 points; solving more than the best dozen changed no fit in the backtests)."""
+CHUNK = 300_000
+"""Largest batch (rows × points) solved at once; bigger stacks are split to bound memory."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One candidate to fit on one skill's observations.
+
+    With `finals_only`, laws in (N, D) see only each run's final checkpoint (and the
+    bootstrap resamples runs), while the two-step chain's loss→accuracy link still uses
+    every checkpoint: that relation does not depend on the learning-rate schedule."""
+
+    spec: Spec
+    obs: Observations
+    scales: Scales
+    floor: float
+    noise: float  # checkpoint noise of accuracy, part of each point's residual scale
+    finals_only: bool = False
+    seed: tuple[int, ...] = (0,)  # of this job's bootstrap, so draws do not depend on other jobs
+    least: float | None = None  # least plateau allowed (None: the floor)
+
+
+# ----------------------------------------------------------------------------- problems
+
+
+@dataclass(frozen=True, eq=False)
+class _Problem:
+    """Weighted robust regressions of one law, one per row: inputs, targets, per-point noise
+    scale and weights, each a tensor (R, M) (or (1, M) shared by every row)."""
+
+    law: Law
+    x: dict[str, torch.Tensor]
+    y: torch.Tensor
+    scale: torch.Tensor
+    weights: torch.Tensor
+    delta: float | None  # Huber threshold; None for plain least squares
+    log_residual: bool = False
+
+    def at(self, rows: torch.Tensor | None):
+        """The residual function and weights of problems `rows` (None: all), its data
+        gathered once (see `forecast.fitting.optimize.RowProblem`)."""
+        pick = (lambda t: t) if rows is None else (lambda t: t if t.shape[0] == 1 else t[rows])  # noqa: E731
+        x = {k: pick(v) for k, v in self.x.items()}
+        y, scale, law = pick(self.y), pick(self.scale), self.law
+        if self.log_residual:
+            log_y = torch.log(y)
+            return (lambda theta: torch.log(law(theta, x)) - log_y), pick(self.weights)
+        return (lambda theta: (law(theta, x) - y) / scale), pick(self.weights)
+
+    def solve(self, starts: np.ndarray, max_iter: int = 100, ftol: float = 1e-10
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Solve row i from `starts[i]`: (theta (R, P), objective (R,), converged (R,))."""
+        result = least_squares_batched(self, starts, self.law.lower, self.law.upper, huber_delta=self.delta,
+                                       max_iter=max_iter, ftol=ftol)
+        return result.theta, result.objective, result.converged
+
+    def residuals_numpy(self, values: np.ndarray) -> np.ndarray:
+        """Residuals of row 0 at parameters `values`, scaled and √weighted (for lmfit)."""
+        first = torch.zeros(1, dtype=torch.long)
+        resid, weights = self.at(first)
+        with torch.no_grad():
+            r = resid(torch.as_tensor(values[None, :], dtype=DTYPE))
+            return (r * weights.expand_as(r).sqrt()).numpy().ravel()
+
+    def robust_weights(self, values: np.ndarray) -> np.ndarray:
+        """Huber's IRLS weights min(1, δ/|r|) at `values` (all 1 for least squares)."""
+        if self.delta is None:
+            return np.ones(self.y.shape[1])
+        return np.minimum(1.0, self.delta / np.maximum(np.abs(self.residuals_numpy(values)), 1e-300))
+
+
+def _row(a: np.ndarray) -> torch.Tensor:
+    return torch.as_tensor(np.array(np.atleast_2d(a)), dtype=DTYPE)
+
+
+def _accuracy_problem(law: Law, obs: Observations, scales: Scales, floor: float, noise: float,
+                      loss: np.ndarray | None = None, least: float | None = None) -> _Problem:
+    x = scales.inputs(obs.params, obs.tokens, obs.flops)
+    x["floor"] = torch.full((1, 1), floor, dtype=DTYPE)
+    x["top"] = torch.full((1, 1), obs.top, dtype=DTYPE)
+    x["least"] = torch.full((1, 1), floor if least is None else least, dtype=DTYPE)
+    if loss is not None:
+        x["loss"] = _row(loss)
+    se = np.where(np.isfinite(obs.stderr), obs.stderr, 0.0)
+    scale = np.sqrt(se**2 + noise**2).clip(min=1e-3)
+    return _Problem(law=law, x=x, y=_row(obs.accuracy), scale=_row(scale), weights=_row(np.ones(len(obs))),
+                    delta=ACCURACY_HUBER)
+
+
+def _loss_problem(obs: Observations, scales: Scales, loss: np.ndarray) -> _Problem:
+    x = scales.inputs(obs.params, obs.tokens, obs.flops)
+    return _Problem(law=LOSS_LAW, x=x, y=_row(loss), scale=_row(np.ones(len(obs))), weights=_row(np.ones(len(obs))),
+                    delta=LOSS_HUBER, log_residual=True)
+
+
+def _stack(problems: Sequence[_Problem], repeats: Sequence[int], weights: Sequence[np.ndarray] | None = None,
+           ys: Sequence[np.ndarray] | None = None, delta: float | None = ...) -> _Problem:
+    """One problem whose rows are problem j's data repeated `repeats[j]` times, padded to
+    the longest problem with weight 0; `weights[j]` / `ys[j]` (repeats[j], M_j) replace a
+    problem's weights / targets row by row (bootstrap draws)."""
+    width = max(p.y.shape[1] for p in problems)
+
+    def stack(get, fill: float, per_row=None, constant: bool = False) -> torch.Tensor:
+        blocks = []
+        for j, (p, r) in enumerate(zip(problems, repeats)):
+            t = get(p) if per_row is None or per_row[j] is None else torch.as_tensor(per_row[j], dtype=DTYPE)
+            t = t.expand(r, t.shape[1]) if t.shape[0] == 1 else t
+            blocks.append(t if constant else torch.nn.functional.pad(t, (0, width - t.shape[1]), value=fill))
+        return torch.cat(blocks, dim=0)
+
+    first = problems[0]
+    x = {k: stack(lambda p, k=k: p.x[k], 0.0, constant=k in ("floor", "top", "least")) for k in first.x}
+    return _Problem(
+        law=first.law, x=x, y=stack(lambda p: p.y, 1.0, ys), scale=stack(lambda p: p.scale, 1.0),
+        weights=stack(lambda p: p.weights, 0.0, weights), delta=first.delta if delta is ... else delta,
+        log_residual=first.log_residual)
+
+
+# ----------------------------------------------------------------------------- batched steps
+
+
+def _chunks(problems: Sequence[_Problem], rows_each: Sequence[int]) -> list[list[int]]:
+    """Indices of problems grouped so each group's rows × points stays under `CHUNK`."""
+    groups, current, size = [], [], 0
+    for j, (p, r) in enumerate(zip(problems, rows_each)):
+        cost = r * p.y.shape[1]
+        if current and size + cost > CHUNK:
+            groups.append(current)
+            current, size = [], 0
+        current.append(j)
+        size += cost
+    return groups + ([current] if current else [])
+
+
+def best_starts(problems: Sequence[_Problem]) -> list[np.ndarray | FitError]:
+    """Multi-start for problems of one law: the grid's best `MAX_STARTS` points per problem
+    (by initial objective), all solved in one batch; each problem's best solution."""
+    law = problems[0].law
+    grid = law.start_grid()
+    out: list[np.ndarray | FitError] = []
+    for group in _chunks(problems, [len(grid)] * len(problems)):
+        members = [problems[j] for j in group]
+        starts = np.tile(grid, (len(members), 1))
+        if len(grid) > MAX_STARTS:
+            initial = _stack(members, [len(grid)] * len(members)).solve(starts, max_iter=0)[1]
+            keep = [np.argsort(np.where(np.isfinite(o), o, np.inf), kind="stable")[:MAX_STARTS]
+                    for o in initial.reshape(len(members), len(grid))]
+            starts = np.concatenate([grid[k] for k in keep])
+        per = len(starts) // len(members)
+        theta, objective, _ = _stack(members, [per] * len(members)).solve(starts)
+        for theta_j, obj_j in zip(theta.reshape(len(members), per, -1), objective.reshape(len(members), per)):
+            finite = np.isfinite(obj_j)
+            out.append(theta_j[int(np.argmin(np.where(finite, obj_j, np.inf)))] if finite.any()
+                       else FitError(f"{law.name}: the objective is not finite at any start"))
+    return out
+
+
+def bootstrap(problems: Sequence[_Problem], thetas: Sequence[np.ndarray], weights: Sequence[np.ndarray],
+              ys: Sequence[np.ndarray | None]) -> list[np.ndarray]:
+    """Bootstrap draws for problems of one law, batched: problem j's draws solve its data
+    reweighted by `weights[j]` (draws, M_j) with targets `ys[j]`.
+
+    Fast and Robust Bootstrap (Salibián-Barrera & Zamar 2002): each draw solves the
+    estimating equations with the Huber weights of the full-data fit held fixed, i.e. a
+    weighted least-squares fit, which converges in a few Gauss–Newton steps from the point
+    estimate instead of the many a re-weighted Huber fit needs."""
+    fixed = [w * p.robust_weights(t)[None, :] for p, t, w in zip(problems, thetas, weights)]
+    out: list[np.ndarray] = [np.empty(0)] * len(problems)
+    for group in _chunks(problems, [len(w) for w in weights]):
+        members = [problems[j] for j in group]
+        stacked = _stack(members, [len(weights[j]) for j in group], weights=[fixed[j] for j in group],
+                         ys=[ys[j] for j in group], delta=None)
+        starts = np.concatenate([np.repeat(thetas[j][None, :], len(weights[j]), 0) for j in group])
+        theta = stacked.solve(starts, ftol=BOOTSTRAP_FTOL)[0]
+        offset = 0
+        for j in group:
+            out[j] = theta[offset:offset + len(weights[j])]
+            offset += len(weights[j])
+    return out
+
+
+def polish(problem: _Problem, start: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], bool]:
+    """lmfit from the best batched start: the single-fit report (stderr, bounds hit)."""
+    law = problem.law
+    params = law.lmfit_parameters(start)
+    with warnings.catch_warnings():  # a singular covariance only means "no stderr": reported as NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = lmfit.minimize(lambda p: problem.residuals_numpy(np.array([p[n].value for n in law.names])),
+                                params, method="least_squares", loss="huber", f_scale=problem.delta)
+    values = np.array([result.params[n].value for n in law.names])
+    stderr = np.array([np.nan if result.params[n].stderr is None else result.params[n].stderr for n in law.names])
+    # keep the better of the two optima (the batched one is sometimes closer to a bound)
+    before, after = (float(np.sum(huber(problem.residuals_numpy(v), problem.delta))) for v in (start, values))
+    if not (after <= before * (1 + 1e-9)):
+        values = start
+    return values, stderr, _at_bound(law, values), bool(result.success)
+
+
+def _at_bound(law: Law, values: np.ndarray) -> tuple[str, ...]:
+    return tuple(
+        p.name for p, v in zip(law.params, values)
+        if (math.isclose(v, p.lower, rel_tol=1e-6, abs_tol=1e-6) or math.isclose(v, p.upper, rel_tol=1e-6, abs_tol=1e-6))
+        and not (p.name == "amp" and math.isclose(v, p.upper, rel_tol=1e-6))  # a plateau at the top is no warning
+    )
+
+
+def bootstrap_weights(obs: Observations, draws: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Resampling weights, each (draws, M): `runs` counts how often each point's run was
+    drawn when runs are resampled within each model size (seeds, reruns, budgets);
+    `points` resamples checkpoints within the drawn runs by the Poisson bootstrap (each
+    point's count ~ Poisson(times its run was drawn); Hanley & MacGibbon 2006), which
+    matches the multinomial resample in distribution as checkpoints grow and vectorises."""
+    runs = np.zeros((draws, len(obs)))
+    for size in obs.sizes:
+        members = np.unique(obs.run[obs.params == size])
+        picked = rng.multinomial(len(members), np.full(len(members), 1 / len(members)), size=draws)
+        index = np.searchsorted(members, obs.run[obs.params == size])
+        runs[:, obs.params == size] = picked[:, index]
+    return runs, rng.poisson(runs).astype(np.float64)
+
+
+# ----------------------------------------------------------------------------- jobs
+
+
+@dataclass
+class _Prepared:
+    """A job's problems (one per stage) and, once fitted, each stage's estimate."""
+
+    job: Job
+    stages: list[_Problem]  # [accuracy] or [loss law, link]
+    subsets: list[np.ndarray]  # which of the job's points each stage uses
+    loss_ref: float = 0.0
+    loss_scale: float = 1.0
+    thetas: list[np.ndarray] | None = None
+    error: FitError | None = None
+
+
+def _prepare(job: Job) -> _Prepared:
+    obs, spec = job.obs, job.spec
+    law_points = obs.final if job.finals_only else np.ones(len(obs), dtype=bool)
+    if spec.law == "level":  # the largest size's final accuracy, carried on
+        law_points = obs.final & (obs.params == obs.params.max())
+    if spec.law != TWO_STEP:
+        law = ACCURACY_LAWS[spec.law]
+        if law_points.sum() < len(law.params):
+            raise FitError(f"{law.name} has {len(law.params)} parameters and needs at least as many points, "
+                           f"got {int(law_points.sum())}")
+        problem = _accuracy_problem(law, obs.subset(law_points), job.scales, job.floor, job.noise, least=job.least)
+        return _Prepared(job, [problem], [law_points])
+    loss = obs.losses.get(spec.via) if spec.via else None
+    if loss is None:
+        raise FitError(f"no intermediate loss {spec.via!r}")
+    ok = np.isfinite(loss)
+    first = ok & law_points
+    if first.sum() < 6 or np.any(loss[ok] <= 0) or len(np.unique(obs.params[first])) < 2:
+        raise FitError(f"intermediate {spec.via!r} needs positive values at ≥ 6 checkpoints of ≥ 2 sizes")
+    loss_ref = float(np.median(loss[ok]))
+    loss_scale = float(np.std(loss[ok])) or 1.0
+    stage1 = _loss_problem(obs.subset(first), job.scales, loss[first])
+    stage2 = _accuracy_problem(LOSS_LINK, obs.subset(ok), job.scales, job.floor, job.noise,
+                               loss=(loss[ok] - loss_ref) / loss_scale, least=job.least)
+    return _Prepared(job, [stage1, stage2], [first, ok], loss_ref, loss_scale)
+
+
+def fit_jobs(jobs: Sequence[Job], *, draws: int = 0, report: bool = True) -> list[CandidateFit | FitError]:
+    """Fit every job; bootstrap each `draws` times (0: none). With `report`, each estimate
+    is polished by lmfit (stderr, parameters on a bound); hold-out fits skip it.
+
+    Evaluation noise enters the bootstrap by perturbing each accuracy by its stderr; runs
+    are resampled within size, checkpoints within run (`bootstrap_weights`). Per job the
+    result is a `CandidateFit`, or the `FitError` that says why it could not be fitted."""
+    prepared: list[_Prepared] = []
+    for job in jobs:
+        try:
+            prepared.append(_prepare(job))
+        except FitError as exc:
+            prepared.append(_Prepared(job, [], [], error=exc))
+    # stage by stage, one batch per law
+    for stage in (0, 1):
+        by_law: dict[str, list[_Prepared]] = {}
+        for item in prepared:
+            if item.error is None and len(item.stages) > stage:
+                by_law.setdefault(item.stages[stage].law.name, []).append(item)
+        for items in by_law.values():
+            for item, best in zip(items, best_starts([i.stages[stage] for i in items])):
+                if isinstance(best, FitError):
+                    item.error = best
+                else:
+                    item.thetas = (item.thetas or []) + [best]
+    results: list[CandidateFit | FitError] = []
+    reports: dict[int, tuple] = {}
+    for k, item in enumerate(prepared):
+        if item.error is None and report:
+            reports[k] = tuple(zip(*(polish(p, t) for p, t in zip(item.stages, item.thetas))))
+            item.thetas = list(reports[k][0])
+    draws_of = _bootstrap_all(prepared, draws) if draws else {}
+    for k, item in enumerate(prepared):
+        if item.error is not None:
+            results.append(item.error)
+            continue
+        names = item.job.spec.param_names
+        theta = np.concatenate(item.thetas)
+        if k in reports:
+            _, stderr, bounds, success = reports[k]
+            stderr = np.concatenate(stderr)
+            prefixes = ("loss.", "link.") if len(item.stages) == 2 else ("",)
+            at_bound = tuple(pre + n for pre, b in zip(prefixes, bounds) for n in b)
+            converged = all(success)
+        else:
+            stderr, at_bound, converged = np.full(len(names), np.nan), (), True
+        results.append(CandidateFit(
+            spec=item.job.spec, floor=item.job.floor, top=item.job.obs.top, scales=item.job.scales, theta=theta,
+            stderr=stderr, draws=draws_of.get(k, np.empty((0, len(theta)))), converged=converged, at_bound=at_bound,
+            loss_ref=item.loss_ref, loss_scale=item.loss_scale, least=item.job.least))
+    return results
+
+
+def _bootstrap_all(prepared: list[_Prepared], draws: int) -> dict[int, np.ndarray]:
+    """Bootstrap every fitted job, batched per (stage, law); draws of a job's stages share
+    the same resampling of its points."""
+    resampled = {}
+    for k, item in enumerate(prepared):
+        if item.error is not None:
+            continue
+        obs = item.job.obs
+        rng = np.random.default_rng(item.job.seed)
+        run_w, point_w = bootstrap_weights(obs, draws, rng)
+        se = np.where(np.isfinite(obs.stderr), obs.stderr, 0.0)
+        noisy = np.clip(obs.accuracy + rng.standard_normal((draws, len(obs))) * se, 0, 1)
+        law_w = run_w if item.job.finals_only else point_w
+        if len(item.stages) == 1:
+            resampled[k] = [(law_w[:, item.subsets[0]], noisy[:, item.subsets[0]])]
+        else:  # the loss law sees the final checkpoints (or all); the link sees every checkpoint
+            resampled[k] = [(law_w[:, item.subsets[0]], None), (point_w[:, item.subsets[1]], noisy[:, item.subsets[1]])]
+    out: dict[int, list[np.ndarray]] = {k: [] for k in resampled}
+    for stage in (0, 1):
+        by_law: dict[str, list[int]] = {}
+        for k in resampled:
+            if len(prepared[k].stages) > stage:
+                by_law.setdefault(prepared[k].stages[stage].law.name, []).append(k)
+        for keys in by_law.values():
+            found = bootstrap([prepared[k].stages[stage] for k in keys], [prepared[k].thetas[stage] for k in keys],
+                              [resampled[k][stage][0] for k in keys], [resampled[k][stage][1] for k in keys])
+            for k, d in zip(keys, found):
+                out[k].append(d)
+    return {k: np.concatenate(v, axis=1) for k, v in out.items()}

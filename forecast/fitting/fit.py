@@ -1,0 +1,385 @@
+"""`fit_runs(runs) -> Fitted`: per skill, every applicable law, chosen by how well it extrapolates.
+
+For each (family, recipe) group and skill:
+1. gather post-warm-up checkpoints (`observations`) and measure the noise; only data that
+   supports no number at all (nothing after warm-up, one checkpoint of one size) is
+   `not-predictable`;
+2. fit every candidate (law × floor × intermediate, and the standing no-trend candidate
+   `level`) on the sizes below each held-out size and predict that size, rolling the
+   origin over every size that leaves two to fit on (`rolling_holdout`); weight the
+   candidates by the likelihood of what they predicted and calibrate how the forecast
+   widens with distance (`forecast.fitting.selection`);
+3. refit the weighted candidates on everything, with bootstrap draws for the intervals;
+4. record parameters, scores, weights, calibration, the choice and why.
+Groups are never pooled: runs of different families or recipes are fitted separately.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from forecast.fitting.candidates import TWO_STEP, Scales, Spec, candidate_specs
+from forecast.fitting.estimate import Job, fit_jobs
+from forecast.fitting.loss_fit import LossFit, fit_losses
+from forecast.errors import DataError, FitError, UsageError
+from forecast.fitting.laws import ACCURACY_LAWS, POOLED_LAWS
+from forecast.fitting.observations import PRIOR_NOISE, Observations, observations
+from forecast.threads import torch_threads
+from forecast.fitting.pooling import POOLED_SPEC, PoolContext, cross_family_items, fit_pooled
+from forecast.fitting.results import Calibration, Candidate, HoldoutScore, PilotRun, SkillFit, match_skills, wants_all
+from forecast.runs.model import Run
+from forecast.fitting.reach import extrapolation_distance
+from forecast.fitting.selection import (
+    HoldoutItem, explain_choice, extrapolation_span, holdout_items, prior_calibration, weigh,
+)
+from forecast.fitting.status import Note, NoteCode, Status
+from forecast.version import __version__
+
+ALL_LAWS = (*(law for law in ACCURACY_LAWS if law not in POOLED_LAWS), TWO_STEP)
+UNCHECKED_LAWS = ("level", "log_linear", "power_law")
+"""The only candidates used when too few sizes leave nothing to hold out: the no-trend
+level and the two simplest trends (a transition's shape cannot be told from two sizes)."""
+LEAST_PLATEAU_NOISE = 2.0
+"""A law may not level off below the best accuracy a pilot reached minus this many noise
+standard deviations."""
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """How to fit. Defaults are what the backtests in `benchmarks/` were run with."""
+
+    laws: tuple[str, ...] = ALL_LAWS  # candidate laws to consider
+    draws: int = 400  # bootstrap draws per candidate
+    keep_draws: int = 200  # draws stored in the fit file
+    skip_fraction: float = 0.01  # drop checkpoints before this fraction of a run's tokens (warm-up)
+    min_tokens: float = 0.0  # and before this many tokens
+    max_per_run: int = 40  # thin denser runs to this many checkpoints (even in log tokens)
+    min_sizes: int = 3  # fewer sizes: a trend cannot be checked by a hold-out; only the level and the
+    # simplest trends are used, weighted by priors, and the forecast says low confidence
+    min_fit_sizes: int = 2  # a hold-out fits on at least this many sizes below the held-out one
+    smooth: bool = False  # make accuracy non-decreasing in tokens within each run first
+    seed: int = 0
+    via: tuple[str, ...] | None = None  # two-step intermediates; None: own loss, else all metrics
+    threads: int | None = 1  # torch CPU threads while fitting (None: leave torch's setting);
+    # fits are many small tensors, where extra threads only spin (measured on 2 cores)
+    allow_incomplete: bool = False  # fit pilot runs whose training did not finish (else left out)
+    pool: str | None = None  # "families": one more candidate borrows slopes from the other families
+    losses: bool = False  # also fit L(N, D) to every loss series (forecast.fitting.loss_fit), for `predict --metric loss`
+    # (`forecast fit` does; off by default here, as backtests and recipe comparisons need none)
+
+    def __post_init__(self) -> None:
+        unknown = [law for law in self.laws if law not in ALL_LAWS]
+        if unknown:
+            raise UsageError(f"unknown law {unknown[0]!r}; choose from {', '.join(ALL_LAWS)}")
+        if self.draws < 0 or self.keep_draws < 0:
+            raise UsageError("draws must be >= 0")
+        if not 0 <= self.skip_fraction < 1:
+            raise UsageError("skip_fraction must be in [0, 1)")
+        if self.pool not in (None, "families"):
+            raise UsageError(f"--pool {self.pool}: unknown; use --pool families (or leave it out)")
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """What a fit produced: the skill fits and loss fits of the chosen groups, and the tool
+    that made them. The `Fits` façade (`forecast.fits`) wraps it with the forecasts."""
+
+    skills: tuple[SkillFit, ...]
+    losses: tuple[LossFit, ...] = ()
+    tool: str = f"forecast {__version__}"
+
+
+def fit_runs(
+    runs: Sequence[Run],
+    *,
+    skills: Sequence[str] | None = None,
+    family: str | None = None,
+    recipe: str | None = None,
+    options: FitOptions | None = None,
+) -> Fitted:
+    """Fit every skill of every (family, recipe) group in `runs` (or the chosen ones); with
+    `options.losses`, also the loss law of every loss series of those groups, or, with
+    `skills` named, of those skills' task losses and the run-level metrics named among them
+    (`forecast.fitting.loss_fit`)."""
+    options = options or FitOptions()
+    runs = usable_runs(runs, options)
+    chosen = [r for r in runs if (family is None or r.family == family) and (recipe is None or r.recipe.label == recipe)]
+    losses = tuple(fit_losses(chosen, metrics=None if wants_all(skills) else skills, draws=min(options.draws, 200),
+                              seed=options.seed, skip_fraction=options.skip_fraction,
+                              max_per_run=options.max_per_run, threads=options.threads)) if options.losses else ()
+    if losses and not wants_all(skills):  # names of loss-only metrics are not skills to fit
+        metrics = {f.metric.lower() for f in losses if f.kind == "metric"}
+        skills = [s for s in skills if s.lower() not in metrics]
+        if not skills:
+            return Fitted(skills=(), losses=losses)
+    with torch_threads(options.threads):
+        fitted = _fit(runs, skills, family, recipe, options)
+    return Fitted(skills=fitted, losses=losses)
+
+
+def usable_runs(runs: Sequence[Run], options: FitOptions) -> list[Run]:
+    """The runs a fit may use: a pilot run whose training did not finish (`complete: false`)
+    would pose as a model trained to fewer tokens, so it is left out unless
+    `allow_incomplete`; a `DataError` when nothing is left."""
+    if not runs:
+        raise DataError(None, None, "no runs to fit", "give a directory holding run directories")
+    kept = [r for r in runs if options.allow_incomplete or r.complete is not False]
+    if not kept:
+        raise DataError(runs[0].path, "extra.complete", "every run is incomplete (training did not finish)",
+                        "finish training (rerun `forecast pilot`), or pass --allow-incomplete")
+    return kept
+
+
+def _fit(runs: Sequence[Run], skills: Sequence[str] | None, family: str | None, recipe: str | None,
+         options: FitOptions) -> tuple[SkillFit, ...]:
+    groups = group_runs(runs, family, recipe)
+    context = None
+    if options.pool == "families":
+        context = PoolContext(group_runs(runs), lambda rs, sk: _observe(rs, sk, options))
+    results = []
+    for key in sorted(groups):
+        members = groups[key]
+        names = sorted({s for r in members for s in r.skills})
+        if not wants_all(skills):
+            if len(groups) == 1:
+                names = match_skills(names, skills)  # an unknown name is an error
+            else:
+                names = [n for n in names if n.lower() in {s.lower() for s in skills}]
+        results += fit_group(members, names, options, context)
+    return tuple(results)
+
+
+def _observe(runs: Sequence[Run], skill: str, options: FitOptions) -> Observations:
+    obs = observations(runs, skill, skip_fraction=options.skip_fraction, min_tokens=options.min_tokens,
+                       max_per_run=options.max_per_run)
+    return obs.with_accuracy(obs.smoothed()) if options.smooth and len(obs) else obs
+
+
+def group_runs(runs: Sequence[Run], family: str | None = None, recipe: str | None = None
+               ) -> dict[tuple[str, str], list[Run]]:
+    """Runs by (family, recipe label), keeping the chosen ones; `UsageError` when none is."""
+    groups: dict[tuple[str, str], list[Run]] = {}
+    for run in runs:
+        if (family is None or run.family == family) and (recipe is None or run.recipe.label == recipe):
+            groups.setdefault(run.group, []).append(run)
+    if not groups:
+        have = ", ".join(sorted({f"{r.family}/{r.recipe.label}" for r in runs}))
+        raise UsageError(f"no runs of family={family!r} recipe={recipe!r}; the runs hold: {have}")
+    return groups
+
+
+@dataclass
+class _Skill:
+    """One skill's fit in progress: its observations and what is known so far."""
+
+    skill: str
+    obs: Observations
+    base: dict
+    smoothed: np.ndarray
+    noise: float
+    seed: tuple[int, ...]
+    reason: str | None = None
+    scales: Scales | None = None
+    floors: dict[str, float] = field(default_factory=dict)
+    least: float | None = None  # least plateau a law may level off at
+    specs: list[Spec] = field(default_factory=list)
+    finals_only: bool = False
+    notes: list[Note] = field(default_factory=list)
+    items: dict[Spec, list[HoldoutItem]] = field(default_factory=dict)
+    scores: dict[Spec, HoldoutScore] = field(default_factory=dict)
+    failures: dict[Spec, str] = field(default_factory=dict)
+    weights: dict[Spec, float] = field(default_factory=dict)
+    calibration: Calibration | None = None
+    others: list[Observations] = field(default_factory=list)  # other families' (pooling)
+    borrowed: tuple[str, ...] = ()
+
+    def job(self, spec: Spec, obs: Observations) -> Job:
+        return Job(spec, obs, self.scales, self.floors[spec.floor], self.noise, self.finals_only,
+                   (*self.seed, zlib.crc32(spec.key.encode())), least=self.least)
+
+    @property
+    def checked(self) -> bool:
+        """Whether there are sizes enough to score candidates by a hold-out."""
+        return len(self.obs.sizes) >= max(3, self.base["options"]["min_sizes"])
+
+
+def fit_skill(runs: Sequence[Run], skill: str, options: FitOptions) -> SkillFit:
+    """Fit one skill over the runs of one group (see module docstring)."""
+    return fit_group(runs, [skill], options)[0]
+
+
+def fit_group(runs: Sequence[Run], skills: Sequence[str], options: FitOptions,
+              context: PoolContext | None = None) -> list[SkillFit]:
+    """Fit skills over the runs of one group. Every skill's candidates are fitted together,
+    one batch per law and stage (`forecast.fitting.estimate.fit_jobs`); with a pooling `context`,
+    one more candidate borrows from the other families (`forecast.fitting.pooling`)."""
+    states = [_prepare_skill(runs, skill, options, context) for skill in skills]
+    live = [st for st in states if st.reason is None]
+    rolling_holdout([st for st in live if st.checked], options.min_fit_sizes)
+    for st in live:
+        if not st.checked and st.others:  # too few sizes of its own: borrow hold-outs too
+            rolling_holdout([st], 1)
+            for spec, items in cross_family_items(st.obs, st.others, st.scales, st.noise, st.seed[-1]).items():
+                st.items.setdefault(spec, []).extend(dataclasses.replace(i, origin=i.origin + 1000) for i in items)
+    jobs: list[tuple[_Skill, Spec]] = []
+    pooled: list[_Skill] = []
+    for st in live:
+        if st.items:
+            st.weights, st.scores, st.calibration = weigh(st.items)
+            if st.base["flat"] and Spec("level") in st.items:  # no trend to read: laws would read one into noise
+                st.weights = {Spec("level"): 1.0}
+        else:
+            trends = [s for s in st.specs if s.law != "level"]
+            st.weights = {s: (0.5 if s.law == "level" else 0.5 / len(trends)) if trends else 1.0 for s in st.specs}
+            st.calibration = prior_calibration()
+            if len(st.obs.sizes) > 1:
+                st.notes.append(Note(NoteCode.FEW_SIZES, f"only {len(st.obs.sizes)} model sizes: no law could be "
+                                     "checked by extrapolating to a held-out size; the level and the simplest trends "
+                                     "are weighted by priors (≥ 3 sizes recommended)"))
+        jobs += [(st, spec) for spec in st.weights if spec != POOLED_SPEC]
+        pooled += [st] if POOLED_SPEC in st.weights else []
+    results = fit_jobs([st.job(spec, st.obs) for st, spec in jobs], draws=options.draws)
+    for st in pooled:
+        jobs.append((st, POOLED_SPEC))
+        try:
+            result, st.borrowed = fit_pooled(st.obs, st.others, st.scales, options.draws, st.seed[-1])
+        except FitError as exc:
+            result = exc
+        results.append(result)
+    fitted: dict[int, list[Candidate]] = {}
+    for (st, spec), result in zip(jobs, results):
+        if isinstance(result, FitError):
+            st.failures[spec] = str(result)
+            continue
+        kept = dataclasses.replace(result, draws=result.draws[:options.keep_draws])
+        fitted.setdefault(id(st), []).append(Candidate(kept, st.weights[spec], st.scores.get(spec)))
+    return [_conclude(st, fitted.get(id(st), [])) for st in states]
+
+
+def _prepare_skill(runs: Sequence[Run], skill: str, options: FitOptions, context: PoolContext | None) -> _Skill:
+    obs = _observe(runs, skill, options)
+    family, recipe = runs[0].group
+    smoothed = obs.smoothed() if len(obs) else np.array([])
+    pilots = tuple(
+        PilotRun(name=obs.run_names[i], hash=obs.run_hashes[i], params=float(obs.params[obs.run == i][0]),
+                 seed=obs.run_seeds[i], tokens=tuple(obs.tokens[obs.run == i].tolist()),
+                 flops=tuple(obs.flops[obs.run == i].tolist()), accuracy=tuple(obs.accuracy[obs.run == i].tolist()),
+                 smoothed=tuple(smoothed[obs.run == i].tolist()),
+                 examples=None if obs.examples is None or not np.isfinite(obs.examples[obs.run == i]).any()
+                 else tuple(obs.examples[obs.run == i].tolist()))
+        for i in range(len(obs.run_names)) if np.any(obs.run == i)
+    )
+    noise = obs.checkpoint_noise() if len(obs) else PRIOR_NOISE
+    base = dict(family=family, recipe=recipe, skill=skill, chance=obs.chance, top=obs.top,
+                noise=noise, n_eval=obs.sample_count() if len(obs) else None, pilots=pilots,
+                options=asdict(options), tokens_known=obs.tokens_known,
+                span=float(np.log(obs.sizes.max() / obs.sizes.min())) if len(obs) else 0.0,
+                flat=bool(len(obs)) and obs.trend_is_flat(noise),
+                accelerating=obs.accelerates(noise) if len(obs) else None)
+    st = _Skill(skill, obs, base, smoothed, noise, (options.seed, zlib.crc32(f"{family}|{recipe}|{skill}".encode())))
+    if context is not None:
+        st.others = context.others((family, recipe), skill)
+        base["flat"] = base["flat"] and not st.others  # the other families lend the trend a few sizes hide
+    st.reason = obs.unreadable(borrowing=bool(st.others))
+    if st.reason:
+        return st
+    st.scales = Scales.of(obs)
+    st.floors = {"chance": obs.chance}
+    estimated = obs.estimated_floor()
+    if estimated is not None:
+        st.floors["estimated"] = estimated
+    # no law may level off below what a pilot already reached (beyond its noise)
+    reached = max(float(smoothed[obs.run == r][np.argmax(obs.tokens[obs.run == r])]) for r in np.unique(obs.run))
+    st.least = float(np.clip(reached - LEAST_PLATEAU_NOISE * noise, obs.chance, obs.top))
+    st.specs = candidate_specs(obs, options.laws, options.via, st.floors) if st.checked else \
+        [s for s in candidate_specs(obs, options.laws, options.via, {"chance": obs.chance}) if s.law in UNCHECKED_LAWS]
+    if len(obs.sizes) == 1:
+        st.specs = [s for s in st.specs if s.law == "level"]
+    if st.others:
+        st.specs = st.specs + [POOLED_SPEC] if st.checked else [Spec("level"), POOLED_SPEC]
+    st.finals_only = obs.budget_ladder
+    if not obs.tokens_known:
+        st.notes.append(Note(NoteCode.UNKNOWN_TOKENS, "the runs give no training tokens: laws are in parameters "
+                             "alone, and forecasts are for a target trained like these models"))
+    if st.finals_only:
+        st.notes.append(Note(NoteCode.BUDGET_LADDER, "sizes were trained to several token budgets: laws in "
+                             "(params, tokens) were fitted on final checkpoints only (intermediate ones sit mid "
+                             "learning-rate schedule)"))
+    return st
+
+
+def _conclude(st: _Skill, candidates: list[Candidate]) -> SkillFit:
+    """The skill's `SkillFit`: status and reason, candidates by weight, the choice and why."""
+    if st.reason is not None:
+        return SkillFit(status=Status.NOT_PREDICTABLE, reason=st.reason, scales=st.scales, **st.base)
+    if not candidates:
+        return SkillFit(status=Status.NOT_PREDICTABLE, scales=st.scales, reason="no law could be fitted: "
+                        + "; ".join(f"{s.key}: {m}" for s, m in st.failures.items()), **st.base)
+    total = sum(c.weight for c in candidates)
+    candidates = sorted((dataclasses.replace(c, weight=c.weight / total) for c in candidates), key=lambda c: -c.weight)
+    notes = list(st.notes)
+    for c in candidates:
+        if c.fit.at_bound:
+            notes.append(Note(NoteCode.AT_BOUND, f"{c.key}: parameter(s) {', '.join(c.fit.at_bound)} at a bound"))
+        if not c.fit.converged:
+            notes.append(Note(NoteCode.NOT_CONVERGED, f"{c.key}: the optimiser did not report convergence"))
+    why = explain_choice(candidates, st.scores, st.obs.sizes, st.failures)
+    borrowed = st.borrowed if any(c.fit.spec == POOLED_SPEC for c in candidates) else ()
+    if borrowed:
+        notes.append(Note(NoteCode.POOLED, f"other families informed this forecast (a slope shared across "
+                          f"families, this family's own offset): {', '.join(borrowed)}"))
+    return SkillFit(status=Status.FITTED, reason=None, scales=st.scales, candidates=tuple(candidates),
+                    law=candidates[0].key, why=why, notes=tuple(notes), calibration=st.calibration,
+                    borrowed_from=borrowed, **st.base)
+
+
+def rolling_holdout(states: Sequence[_Skill], min_fit_sizes: int = 2) -> None:
+    """Score every candidate of every skill by extrapolation, rolling the origin as in
+    time-series cross-validation: fit on the sizes below the largest and predict the
+    largest, then on the sizes below the second largest and predict that one, and so on
+    while `min_fit_sizes` sizes remain to fit on. All fits are batched.
+
+    Sets, per skill and candidate, `items[spec]` (one `HoldoutItem` per held-out run and
+    origin), and `failures[spec]` for candidates that could not be fitted at the first
+    origin (the largest held-out size)."""
+    jobs, keys, pooled_jobs = [], [], []
+    for st in states:
+        sizes = st.obs.sizes
+        for origin in range(len(sizes) - min_fit_sizes):
+            target = sizes[-1 - origin]
+            inner = st.obs.subset(st.obs.params < target)
+            held = st.obs.subset(st.obs.params == target)
+            if st.finals_only:  # mid-schedule checkpoints of a budget ladder are not forecast targets
+                held = held.subset(held.final)
+            distances = {}
+            for r in np.unique(held.run):
+                run = held.subset(held.run == r)
+                last = int(np.argmax(run.tokens))
+                distances[int(r)] = float(extrapolation_distance(target, run.flops[last], inner.sizes.max(),
+                                                                 inner.flops.max()))
+            for spec in st.specs:
+                key = (st, spec, origin, held, distances, extrapolation_span(spec, inner.sizes))
+                if spec == POOLED_SPEC:
+                    pooled_jobs.append((key, inner))
+                elif spec.law == "level" or min_fit_sizes > 1:
+                    jobs.append(st.job(spec, inner))
+                    keys.append(key)
+    results = fit_jobs(jobs, report=False)
+    for key, inner in pooled_jobs:
+        try:
+            results.append(fit_pooled(inner, key[0].others, key[0].scales, draws=0, seed=key[0].seed[-1])[0])
+        except FitError as exc:
+            results.append(exc)
+        keys.append(key)
+    for (st, spec, origin, held, distances, span), result in zip(keys, results):
+        if isinstance(result, FitError):
+            if origin == 0:
+                st.failures[spec] = str(result)
+            continue
+        if spec not in st.failures:
+            st.items.setdefault(spec, []).extend(holdout_items(result, held, st.noise, origin, distances, span))

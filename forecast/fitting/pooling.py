@@ -1,0 +1,175 @@
+"""Forecasts borrowed across model families: a shared-slope sigmoid in (parameters, tokens).
+
+Leaderboards hold families of two or three sizes, too few to fit any law of their own, and
+dozens of other families of the same skill. As in Sloth (Polo et al. 2025) and Observational
+Scaling Laws (Ruan et al. 2024), families differ mostly in their efficiency (an offset) and
+share how a skill scales (slopes). Per skill:
+
+    acc = floor + (top − floor)·σ(a_f + b·ln N + c·ln D)
+
+with a_f one offset per family and b, c shared. Fitted as weighted least squares on the
+logit of the accuracy above the floor (a sigmoid is linear there), each point weighted by
+the inverse of its delta-method variance (evaluation noise / slope of the logit), so models
+sitting at the floor say little, as they should. One member fixes its family's offset; the
+slopes come from every family with more than one size (and c from families whose sizes saw
+different token counts; where no family varies D, c is 0). Families whose runs give no
+tokens have D constant (`observations.UNKNOWN_TOKENS`), so their offset absorbs it.
+
+Uncertainty: a cluster bootstrap over the other families (the target family is always in).
+Only final checkpoints are used, and only families of the same recipe label; a forecast
+that used other families says which (`SkillFit.borrowed_from`). Fitting is `--pool
+families`; without it, families are never pooled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from forecast.fitting.candidates import CandidateFit, Scales, Spec
+from forecast.errors import FitError
+from forecast.fitting.observations import MODEL_SCATTER, Observations
+
+POOLED_SPEC = Spec("sigmoid_nd", "chance", "families")
+EDGE = 0.005
+"""Accuracies within this of the floor or the top are clipped before the logit."""
+
+
+@dataclass(frozen=True)
+class PooledData:
+    """Final checkpoints of one skill across families: per point its family index, ln N,
+    ln D and accuracy; `names` the families, `index` the target family's index."""
+
+    names: tuple[str, ...]
+    family: np.ndarray
+    log_params: np.ndarray
+    log_tokens: np.ndarray
+    accuracy: np.ndarray
+    stderr: np.ndarray
+
+    @classmethod
+    def of(cls, target: Observations, others: Sequence[Observations]) -> PooledData:
+        parts = [target, *[o for o in others if len(o)]]
+        rows = []
+        for f, obs in enumerate(parts):
+            finals = obs.subset(obs.final)
+            se = np.where(np.isfinite(finals.stderr), finals.stderr, 0.0)
+            rows.append((np.full(len(finals), f), np.log(finals.params), np.log(finals.tokens), finals.accuracy, se))
+        family, log_n, log_d, acc, se = (np.concatenate(c) for c in zip(*rows))
+        return cls(tuple(o.family for o in parts), family.astype(int), log_n, log_d, acc, se)
+
+    @property
+    def borrowed(self) -> tuple[str, ...]:
+        return self.names[1:]
+
+
+def _solve(data: PooledData, floor: float, top: float, weight_scale: np.ndarray) -> np.ndarray:
+    """(a_target, b, c) by weighted least squares on the logit; `weight_scale` multiplies
+    each point's weight (bootstrap counts)."""
+    p = np.clip((data.accuracy - floor) / (top - floor), EDGE, 1 - EDGE)
+    z = np.log(p) - np.log1p(-p)
+    sd_acc = np.sqrt(data.stderr**2 + MODEL_SCATTER**2) / (top - floor)
+    w = weight_scale * (p * (1 - p) / sd_acc) ** 2  # 1 / var(z) by the delta method
+    families = int(data.family.max()) + 1
+    design = np.zeros((len(z), families + 2))
+    design[np.arange(len(z)), data.family] = 1.0
+    design[:, families] = data.log_params
+    design[:, families + 1] = data.log_tokens
+    keep = w > 0
+    root = np.sqrt(w[keep])[:, None]
+    # slopes identified only by within-family variation; minimal-norm lstsq leaves the rest 0
+    coef = np.linalg.lstsq(design[keep] * root, z[keep] * root[:, 0], rcond=None)[0]
+    return np.array([coef[0], coef[families], coef[families + 1]])
+
+
+def fit_pooled(target: Observations, others: Sequence[Observations], scales: Scales, draws: int,
+               seed: int) -> tuple[CandidateFit, tuple[str, ...]]:
+    """The pooled candidate for `target`'s family, in its own reference scales, with
+    `draws` cluster-bootstrap draws; and the families it borrowed from."""
+    data = PooledData.of(target, others)
+    if len(np.unique(data.family)) < 2:
+        raise FitError("no other family holds this skill to borrow slopes from")
+    if not any(len(np.unique(data.log_params[data.family == f])) > 1 for f in np.unique(data.family)):
+        raise FitError("no family has two sizes of this skill: the shared slope cannot be estimated")
+    floor, top = target.chance, target.top
+    theta = _to_scales(_solve(data, floor, top, np.ones(len(data.accuracy))), scales)
+    rng = np.random.default_rng(seed)
+    families = np.unique(data.family)
+    rows = []
+    for _ in range(draws):
+        picked = rng.choice(families[1:], size=len(families) - 1, replace=True)
+        counts = np.bincount(picked, minlength=families.max() + 1).astype(float)
+        counts[0] = 1.0  # the target family is always in: its offset needs its own members
+        rows.append(_to_scales(_solve(data, floor, top, counts[data.family]), scales))
+    fit = CandidateFit(spec=POOLED_SPEC, floor=floor, top=top, scales=scales, theta=theta,
+                       stderr=np.full(3, np.nan), draws=np.array(rows).reshape(-1, 3), converged=True, at_bound=(),
+                       notes=(f"borrowed from {len(data.borrowed)} families: {', '.join(data.borrowed)}",))
+    return fit, data.borrowed
+
+
+def _to_scales(coef: np.ndarray, scales: Scales) -> np.ndarray:
+    """(a, b, c) on ln N, ln D → the law's inputs ln(N/N_ref), ln(D/D_ref)."""
+    a, b, c = coef
+    return np.array([a + b * np.log(scales.params) + c * np.log(scales.tokens), b, c])
+
+
+class PoolContext:
+    """Every group's observations of a skill, for borrowing across families: built once per
+    fit, handed to each group's skills (`others` excludes the group itself, and keeps only
+    groups of the same recipe label)."""
+
+    def __init__(self, groups: dict[tuple[str, str], Sequence], observe) -> None:
+        self._groups = groups
+        self._observe = observe  # (runs, skill) -> Observations
+        self._cache: dict[tuple[tuple[str, str], str], Observations] = {}
+
+    def others(self, group: tuple[str, str], skill: str) -> list[Observations]:
+        out = []
+        for key, runs in sorted(self._groups.items()):
+            if key == group or key[1] != group[1] or not any(skill in r.skills for r in runs):
+                continue
+            if (key, skill) not in self._cache:
+                self._cache[(key, skill)] = self._observe([r for r in runs if skill in r.skills], skill)
+            if len(self._cache[(key, skill)]):
+                out.append(self._cache[(key, skill)])
+        return out
+
+
+def level_fit(obs: Observations, scales: Scales) -> CandidateFit:
+    """The no-trend candidate fitted without a solver: the mean final accuracy of the
+    largest size (what `estimate` fits the `level` law to)."""
+    finals = obs.subset(obs.final & (obs.params == obs.params.max()))
+    theta = np.array([float(np.mean(finals.accuracy))])
+    return CandidateFit(spec=Spec("level"), floor=obs.chance, top=obs.top, scales=scales, theta=theta,
+                        stderr=np.full(1, np.nan), draws=np.empty((0, 1)), converged=True, at_bound=())
+
+
+def cross_family_items(target: Observations, others: Sequence[Observations], scales: Scales, noise: float,
+                       seed: int) -> dict[Spec, list]:
+    """Hold-outs borrowed from the other families, for a family too small to hold out its
+    own sizes: each other family with ≥ 2 sizes has its largest predicted from its smaller
+    ones (pooled with everyone else, the target family included) by the pooled law and by
+    the level. Their errors at their distances calibrate the target's forecast."""
+    from forecast.fitting.reach import extrapolation_distance
+    from forecast.fitting.selection import holdout_items
+
+    items: dict[Spec, list] = {POOLED_SPEC: [], Spec("level"): []}
+    for k, other in enumerate(others):
+        sizes = other.sizes
+        if len(sizes) < 2:
+            continue
+        inner = other.subset(other.params < sizes[-1])
+        held = other.subset((other.params == sizes[-1]) & other.final)
+        rest = [target, *others[:k], *others[k + 1:]]
+        try:
+            pooled, _ = fit_pooled(inner, rest, scales, draws=0, seed=seed)
+        except FitError:
+            continue
+        distances = {int(r): float(extrapolation_distance(sizes[-1], held.flops[held.run == r].max(),
+                                                          inner.sizes.max(), inner.flops.max()))
+                     for r in np.unique(held.run)}
+        for spec, cf in ((POOLED_SPEC, pooled), (Spec("level"), level_fit(inner, scales))):
+            items[spec].extend(holdout_items(cf, held, noise, origin=k, distances=distances, span=1.0))
+    return {s: v for s, v in items.items() if v}

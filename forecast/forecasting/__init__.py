@@ -1,0 +1,1 @@
+"""Forecasts from fits: the sample distribution, predict, plan, aggregates, compare, losses."""

@@ -1,0 +1,1 @@
+"""Runs: the model of a run, its files, its checks, the benchmark table, synthetic ladders."""

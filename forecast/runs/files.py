@@ -1,0 +1,326 @@
+"""Run directories on disk: reading and writing `run.json` + `trajectory.csv`.
+
+Loading validates everything and raises `DataError` naming file, line, field and fix.
+A folder under a runs directory that is not a run (no run.json) and a pilot run whose
+training did not finish are not dropped silently: `scan_runs` reports both, and callers
+(`forecast runs`, `forecast fit`) say so. Writing is atomic: a failed write never leaves a
+half-written run or replaces a good one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from forecast.errors import DataError
+from forecast.io import atomic_write_text, check_writable_dir, read_json, read_text, replace_dir, staging_dir
+from forecast.quantities import FLOPS_PER_PARAM_TOKEN
+from forecast.runs.checks import validate_run
+from forecast.runs.model import METADATA_FILE, PARAMS_KINDS, TRAJECTORY_FILE, Recipe, Run, Series, is_number, make_series
+from forecast.schema.outputs import RUN_FORMAT, TRAJECTORY_COLUMNS, TRAJECTORY_REQUIRED
+
+_OPTIONAL = ", ".join(c for c in TRAJECTORY_COLUMNS if c not in TRAJECTORY_REQUIRED)
+
+
+# ---------------------------------------------------------------------------- loading
+
+
+def load_run(directory: str | Path) -> Run:
+    """Load and validate one run directory (`run.json` + `trajectory.csv`)."""
+    directory = Path(directory)
+    meta_path = directory / METADATA_FILE
+    meta = read_json(meta_path, "run.json", "a run directory holds run.json and trajectory.csv")
+    if not isinstance(meta, dict):
+        raise DataError(meta_path, None, f"expected a JSON object, got {type(meta).__name__}",
+                        "run.json holds one object with name, params, family, ...")
+    version = meta.get("format")
+    if version != RUN_FORMAT:
+        raise DataError(meta_path, "format", f"unsupported format version {version!r}",
+                        f"this version of forecast reads format {RUN_FORMAT}; re-import the run")
+    name = meta.get("name")
+    if not isinstance(name, str) or not name:
+        raise DataError(meta_path, "name", "missing or not a string", 'add "name": "my-run"')
+    params = meta.get("params")
+    if not is_number(params) or not math.isfinite(params) or params <= 0:
+        raise DataError(meta_path, "params", f"must be a positive number, got {params!r}",
+                        'give the parameter count, e.g. "params": 4.1e8')
+    if params > 1e30:  # 6·N·D would overflow or lose all precision
+        raise DataError(meta_path, "params", f"{params:.3g} parameters cannot be right",
+                        "give the parameter count, e.g. 4.1e8")
+    family = meta.get("family")
+    if not isinstance(family, str) or not family:
+        raise DataError(meta_path, "family", "missing or not a string", 'add "family": "my-ladder"')
+    seed = meta.get("seed")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
+        raise DataError(meta_path, "seed", f"expected an integer or null, got {seed!r}", 'write "seed": 0')
+    source = meta.get("source", "")
+    if not isinstance(source, str):
+        raise DataError(meta_path, "source", "expected a string", 'write "source": "where it came from"')
+    extra = meta.get("extra")
+    extra = {} if extra is None else extra
+    if not isinstance(extra, dict):
+        raise DataError(meta_path, "extra", "expected an object", 'write "extra": {}')
+    params_kind = meta.get("params_kind", "unknown")
+    if params_kind not in PARAMS_KINDS:
+        raise DataError(meta_path, "params_kind", f"unknown kind {params_kind!r}", f"use one of {', '.join(PARAMS_KINDS)}")
+    recipe = Recipe.from_json(meta.get("recipe"), meta_path)
+    series = read_trajectory(directory / TRAJECTORY_FILE, float(params))
+    run = Run(
+        name=name, params=float(params), family=family, recipe=recipe, series=series,
+        params_kind=params_kind, seed=seed, source=source, extra=extra, path=directory,
+    )
+    validate_run(run, directory / TRAJECTORY_FILE)
+    return run
+
+
+@dataclass(frozen=True)
+class RunScan:
+    """What a runs directory holds: the runs, and what was left out with why."""
+
+    runs: tuple[Run, ...]
+    not_runs: tuple[Path, ...]  # folders holding a trajectory.csv but no run.json
+
+    @property
+    def incomplete(self) -> tuple[Run, ...]:
+        """Pilot runs whose training did not finish (run.json says `complete: false`)."""
+        return tuple(r for r in self.runs if r.complete is False)
+
+
+def scan_runs(path: str | Path) -> RunScan:
+    """Every run under `path` (a run directory, or a tree of them), sorted by family,
+    recipe, params and name, and the folders that look like runs but are not. Raises
+    `DataError` if no run is found or two runs share a name."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(path, None, "no such file or directory", "give the directory holding your runs")
+    if (path / METADATA_FILE).is_file():
+        return RunScan((load_run(path),), ())
+    if not path.is_dir():
+        raise DataError(path, None, "not a run directory", "give a directory holding run directories")
+    visible = lambda p: not any(part.startswith(".") for part in p.relative_to(path).parts)  # noqa: E731
+    try:
+        found = sorted(p.parent for p in path.rglob(METADATA_FILE) if visible(p))
+        orphans = sorted(p.parent for p in path.rglob(TRAJECTORY_FILE)
+                         if visible(p) and not (p.parent / METADATA_FILE).exists())
+    except PermissionError as exc:
+        raise DataError(exc.filename or path, None, "permission denied", "make the runs directory readable") from None
+    if not found:
+        raise DataError(path, None, "no runs found (no run.json under it)",
+                        "import runs with `forecast import` or train some with `forecast pilot`")
+    runs = [load_run(d) for d in found]
+    seen: dict[str, Path] = {}
+    for run in runs:
+        if run.name in seen:
+            raise DataError(run.path / METADATA_FILE, "name", f"run name {run.name!r} also used by {seen[run.name]}",
+                            "give every run a unique name")
+        seen[run.name] = run.path
+    ordered = sorted(runs, key=lambda r: (r.family, r.recipe.label, r.params, r.name))
+    return RunScan(tuple(ordered), tuple(orphans))
+
+
+def load_runs(path: str | Path) -> list[Run]:
+    """Load every run under `path` (see `scan_runs`)."""
+    return list(scan_runs(path).runs)
+
+
+# ---------------------------------------------------------------------------- trajectory.csv
+
+
+@dataclass(frozen=True)
+class _Row:
+    """One parsed data row of trajectory.csv."""
+
+    line: int
+    skill: str
+    step: int
+    tokens: float | None
+    flops: float | None
+    accuracy: float | None
+    loss: float | None
+    prob: float | None
+    stderr: float | None
+    n: float | None
+    chance: float | None
+    ceiling: float | None
+
+
+def read_trajectory(path: Path, params: float) -> dict[str, Series]:
+    """Parse trajectory.csv into one `Series` per skill: a row parser, then grouping."""
+    text = read_text(path, "trajectory.csv", "a run directory holds run.json and trajectory.csv")
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if not header:
+        raise DataError(path, None, "empty file", f"the first line must be the header: {','.join(TRAJECTORY_COLUMNS)}")
+    header = [h.strip() for h in header]
+    missing = [c for c in TRAJECTORY_REQUIRED if c not in header]
+    if missing:
+        raise DataError(path, missing[0], "required column missing from the header",
+                        f"the header needs {', '.join(TRAJECTORY_REQUIRED)} (optional: {_OPTIONAL})", line=1)
+    unknown = [c for c in header if c not in TRAJECTORY_COLUMNS]
+    if unknown:
+        raise DataError(path, unknown[0], "unknown column", f"known columns are {', '.join(TRAJECTORY_COLUMNS)}", line=1)
+    index = {c: header.index(c) for c in TRAJECTORY_COLUMNS if c in header}
+    rows = []
+    for line, cells in enumerate(reader, start=2):
+        if not cells or all(not cell.strip() for cell in cells):
+            continue
+        if len(cells) != len(header):
+            raise DataError(path, None, f"expected {len(header)} cells, found {len(cells)}",
+                            "every row needs one cell per header column", line=line)
+        rows.append(_parse_row(path, line, cells, index))
+    if not rows:
+        raise DataError(path, None, "no data rows", "add one row per checkpoint and skill")
+    return _group_rows(path, rows, params)
+
+
+def _parse_row(path: Path, line: int, cells: list[str], index: dict[str, int]) -> _Row:
+    """One row's cells as numbers, each checked on its own (range, NaN, integer step)."""
+
+    def cell(col: str, *, required: bool = False, integer: bool = False) -> float | None:
+        if col not in index:
+            return None
+        raw = cells[index[col]].strip()
+        if raw == "":
+            if required:
+                raise DataError(path, col, "empty cell", f"give a value for {col}", line=line)
+            return None
+        try:
+            value = float(raw)
+        except ValueError:
+            raise DataError(path, col, f"cannot read {raw!r} as a number", f"{col} must be numeric", line=line) from None
+        if math.isnan(value):
+            raise DataError(path, col, "NaN value", "leave the cell empty or give a number", line=line)
+        if integer and value != int(value):
+            raise DataError(path, col, f"expected an integer, got {raw!r}", f"{col} must be a whole number", line=line)
+        return value
+
+    skill = cells[index["skill"]].strip()
+    if not skill:
+        raise DataError(path, "skill", "empty skill name", "name the skill on every row", line=line)
+    row = _Row(line=line, skill=skill, step=int(cell("step", required=True, integer=True)), tokens=cell("tokens"),
+               flops=cell("flops"), accuracy=cell("accuracy"), loss=cell("loss"), prob=cell("prob"),
+               stderr=cell("stderr"), n=cell("n"), chance=cell("chance"), ceiling=cell("ceiling"))
+    for col in ("tokens", "flops", "step"):
+        value = getattr(row, col)
+        if value is not None and (value < 0 or math.isinf(value)):
+            raise DataError(path, col, f"{col} must be finite and >= 0, got {value}", f"fix the {col} value", line=line)
+    if row.accuracy is not None and not 0 <= row.accuracy <= 1:
+        raise DataError(path, "accuracy", f"accuracy {row.accuracy} outside [0, 1]",
+                        "give accuracy as a fraction (0.42, not 42)", line=line)
+    if row.prob is not None and not 0 <= row.prob <= 1:
+        raise DataError(path, "prob", f"answer probability {row.prob} outside [0, 1]",
+                        "give the mean probability of the correct answer as a fraction", line=line)
+    if row.accuracy is None and row.loss is None:
+        raise DataError(path, "accuracy", "neither accuracy nor loss given",
+                        "a row needs an accuracy (a skill) or a loss (a metric)", line=line)
+    if row.accuracy is not None and row.chance is None:
+        raise DataError(path, "chance", "empty chance level on a row with accuracy",
+                        "0 for exact-match generation, 1/k for k-way multiple choice", line=line)
+    return row
+
+
+def _group_rows(path: Path, rows: Sequence[_Row], params: float) -> dict[str, Series]:
+    """Rows grouped into one `Series` per skill; a skill keeps one chance and ceiling, and
+    gives accuracy on all of its rows or on none."""
+    by_skill: dict[str, list[_Row]] = {}
+    for row in rows:
+        first = by_skill.setdefault(row.skill, [row])[0]
+        if row is not first:
+            if (first.chance, first.ceiling) != (row.chance, row.ceiling):
+                raise DataError(path, "chance", f"skill '{row.skill}' changes its chance or ceiling between rows",
+                                "give one chance (and ceiling) per skill", line=row.line)
+            by_skill[row.skill].append(row)
+    series = {}
+    for skill, items in by_skill.items():
+        has_acc = [r.accuracy is not None for r in items]
+        if any(has_acc) and not all(has_acc):
+            raise DataError(path, "accuracy", f"skill '{skill}' has accuracy on some rows but not others",
+                            "give accuracy on every row of a skill (or on none, for a loss-only metric)",
+                            line=items[has_acc.index(False)].line)
+
+        def column(name: str) -> list[float] | None:
+            values = [getattr(r, name) for r in items]
+            if all(v is None for v in values):
+                return None
+            return [math.nan if v is None else v for v in values]
+
+        tokens = [math.nan if r.tokens is None else r.tokens for r in items]
+        flops = column("flops")
+        if flops is not None:  # fill a missing cell from 6ND
+            flops = [FLOPS_PER_PARAM_TOKEN * params * t if math.isnan(f) else f for f, t in zip(flops, tokens)]
+        series[skill] = make_series(
+            skill, [r.step for r in items], tokens, flops=flops, params=params,
+            accuracy=column("accuracy"), loss=column("loss"), prob=column("prob"), stderr=column("stderr"),
+            n=column("n"), chance=items[0].chance, ceiling=items[0].ceiling,
+        )
+    return series
+
+
+# ---------------------------------------------------------------------------- writing
+
+
+def save_run(run: Run, directory: str | Path) -> Path:
+    """Write (or rewrite) one run directory in place, file by file atomically.
+
+    For trainers that update a run as it trains; importers use `write_runs`."""
+    validate_run(run)
+    directory = Path(directory)
+    atomic_write_text(directory / TRAJECTORY_FILE, run.trajectory_csv())
+    atomic_write_text(directory / METADATA_FILE, json.dumps(run.to_json(), indent=2) + "\n")
+    return directory
+
+
+def write_runs(runs: Sequence[Run], out_dir: str | Path, *, overwrite: bool = False) -> list[Path]:
+    """Write runs as `out_dir/<name>/`, all or nothing.
+
+    Every run is validated and staged in a temporary directory first; an existing run
+    directory is an error unless `overwrite` (then it is replaced only after the new one
+    is complete). Returns the written directories."""
+    out_dir = Path(out_dir)
+    names = [r.name for r in runs]
+    duplicates = {n for n in names if names.count(n) > 1}
+    if duplicates:
+        raise DataError(out_dir, "name", f"two runs would both be named {sorted(duplicates)[0]!r}",
+                        "give each model a distinct name (e.g. with --name or a name column)")
+    for run in runs:
+        validate_run(run)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DataError(out_dir, None, "exists and is not a directory", "give a directory for --out")
+    if not overwrite:
+        for name in names:
+            if (out_dir / name).exists():
+                raise DataError(out_dir / name, None, "run directory already exists",
+                                "pass --overwrite to replace it, or choose another --out")
+    check_writable_dir(out_dir)
+    staging = staging_dir(out_dir, ".staging-")
+    written = []
+    try:
+        for run in runs:
+            save_run(run, staging / run.name)
+        for run in runs:
+            replace_dir(staging / run.name, out_dir / run.name)
+            written.append(out_dir / run.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return written
+
+
+def run_summaries(runs: Sequence[Run], paths: Sequence[Path] | None = None) -> list[dict[str, Any]]:
+    """`Run.summary` of each run, with the written path when given."""
+    out = [run.summary() for run in runs]
+    if paths is not None:
+        for summary, path in zip(out, paths):
+            summary["path"] = str(path)
+    return out
+
+
+def final_accuracy(run: Run) -> dict[str, float]:
+    """Each skill's accuracy at the run's last checkpoint."""
+    return {s: float(run.series[s].accuracy[-1]) for s in run.skills}

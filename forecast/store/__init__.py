@@ -1,0 +1,1 @@
+"""The fits directory: skill files and the index that switches them atomically."""
