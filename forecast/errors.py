@@ -45,7 +45,15 @@ class DataError(ForecastError):
 
 
 class UsageError(ForecastError):
-    """Arguments that cannot be honoured (unknown skill, conflicting flags, ...)."""
+    """Arguments that cannot be honoured (unknown skill, conflicting values, ...).
+
+    The message speaks the caller's words: the Python parameter (`skills`, `target_params`),
+    never a CLI flag; `parameter` names that parameter so the CLI can map it to its flag.
+    """
+
+    def __init__(self, message: str, *, parameter: str | None = None) -> None:
+        self.parameter = parameter
+        super().__init__(message)
 
 
 class FitError(ForecastError):
