@@ -133,7 +133,7 @@ def read_json(path: str | Path, what: str = "JSON file", fix: str = "fix the JSO
         raise DataError(path, None, f"not valid JSON ({exc.msg})", fix, line=exc.lineno) from None
 
 
-def check_output_dir(path: str | Path, flag: str = "--out") -> Path:
+def check_output_dir(path: str | Path, flag: str = "`out_dir`") -> Path:
     """Check, before any work and without creating anything, that `path` is a writable
     directory or can be created as one: a `DataError` when it (or the nearest existing
     folder above it) is a file, or is not writable. Commands call it first, so that a bad
@@ -156,7 +156,7 @@ def check_output_dir(path: str | Path, flag: str = "--out") -> Path:
     return path
 
 
-def check_writable_dir(path: str | Path, flag: str = "--out") -> Path:
+def check_writable_dir(path: str | Path, flag: str = "`out_dir`") -> Path:
     """A directory we may write into (created if missing); `DataError` when `path` is a
     file, or it (or a parent) cannot be created or written."""
     path = Path(path)

@@ -111,11 +111,11 @@ def test_lm_eval_refuses_one_params_for_several_models(tmp_path):
     _old_file(tmp_path, 0, {"piqa": {"acc": 0.5}}, model="org/a")
     (tmp_path / "b").mkdir()
     _old_file(tmp_path / "b", 0, {"piqa": {"acc": 0.5}}, model="org/b")
-    with pytest.raises(UsageError, match=r"2 models \(a, b\).*--params a=N"):
+    with pytest.raises(UsageError, match=r"2 models \(a, b\).*`params=a=N`"):
         import_lm_eval([tmp_path], params=1e6, tokens_per_step=1)
     with pytest.raises(UsageError, match="no count for model 'b'"):
         import_lm_eval([tmp_path], params={"a": 1e6}, tokens_per_step=1)
-    with pytest.raises(UsageError, match="--params c=...: no model of that name"):
+    with pytest.raises(UsageError, match="`params=c=...`: no model of that name"):
         import_lm_eval([tmp_path], params={"a": 1e6, "b": 1e6, "c": 1e6}, tokens_per_step=1)
 
 

@@ -39,12 +39,13 @@ def holdout_sizes(sizes: Sequence[float], rule: str) -> list[float]:
     if match := re.fullmatch(r"largest:(\d+)", rule):
         k = int(match.group(1))
         if k < 1:
-            raise UsageError("--holdout largest:K needs K >= 1")
+            raise UsageError("`holdout='largest:K'` needs K >= 1", parameter="holdout")
         return sizes[-k:]
     if match := re.fullmatch(r"params>=(.+)", rule):
-        bound = parse_quantity(match.group(1), what="--holdout params>=X")
+        bound = parse_quantity(match.group(1), what="`holdout='params>=X'`")
         return [s for s in sizes if s >= bound]
-    raise UsageError(f"--holdout: cannot read {rule!r}; use largest, largest:K or params>=X (e.g. params>=1B)")
+    raise UsageError(f"`holdout`: cannot read {rule!r}; use largest, largest:K or params>=X (e.g. params>=1B)",
+                     parameter="holdout")
 
 
 def backtest(
@@ -85,7 +86,8 @@ def backtest(
         for sf in fits.skills if fits else ():
             results.append(_score_skill(sf, train, held, options, level, seed))
     if not results:
-        raise UsageError(f"--holdout {holdout}: no group has runs left to fit and a held-out run to check")
+        raise UsageError(f"`holdout={holdout!r}`: no group has runs left to fit and a held-out run to check",
+                         parameter="holdout")
     return Backtest(holdout=holdout, level=level, skills=tuple(results), held_out=held_out)
 
 

@@ -32,9 +32,17 @@ log = Console(stderr=True)  # progress and logs
 
 
 def error_line(exc: BaseException) -> str:
-    """The one line a failure prints (without the `error: ` prefix)."""
+    """The one line a failure prints (without the `error: ` prefix). A library error names
+    Python parameters (`` `holdout` ``); here each becomes the flag that sets it (`--holdout`),
+    read with the functions the error passed through (`forecast.cli.flags`)."""
     if isinstance(exc, ForecastError):
-        return str(exc)
+        from forecast.cli.flags import to_cli
+
+        frames, tb = [], exc.__traceback__
+        while tb is not None:
+            frames.append(tb.tb_frame.f_code.co_name)
+            tb = tb.tb_next
+        return to_cli(str(exc), reversed(frames))
     if isinstance(exc, click.exceptions.UsageError):
         command = exc.ctx.command_path if exc.ctx is not None else "forecast"
         return f"{exc.format_message()} (see `{command} --help`)"

@@ -171,11 +171,11 @@ def rank_next_runs(runs: Sequence[Run], candidates: Sequence[CandidateRun], targ
     or with `rank_by="narrowing"` by the narrowing alone (the most informative run at any cost)."""
     start = time.perf_counter()
     if rank_by not in RANK_BY:
-        raise UsageError(f"--rank-by {rank_by}: use one of {', '.join(RANK_BY)}")
+        raise UsageError(f"`rank_by={rank_by!r}`: use one of {', '.join(RANK_BY)}", parameter="rank_by")
     if not candidates:
-        raise UsageError("--candidates: no candidate runs given")
+        raise UsageError("`candidates`: no candidate runs given", parameter="candidates")
     if simulations < 1:
-        raise UsageError("--simulations must be >= 1")
+        raise UsageError("`simulations` must be >= 1", parameter="simulations")
     target_tokens = target_tokens or TOKENS_PER_PARAM * target_params
     current = fit(runs, skills=skills, family=family, recipe=recipe, options=FitOptions(draws=PRIOR_DRAWS, seed=seed))
     key = current.group(family, recipe)

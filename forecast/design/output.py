@@ -152,7 +152,8 @@ def write_ladder(ladder: Ladder, path: str | Path, *, base: Any = None, name: st
         atomic_write_text(path, table_text(ladder, name))
         return f"a table of {ladder.runs} runs (params, tokens) for an external trainer"
     if suffix not in (".toml", ".json"):
-        raise UsageError(f"--out {path}: write a .csv table of (N, D) runs, or a .toml/.json pilot config")
+        raise UsageError(f"`path={str(path)!r}`: write a .csv table of (N, D) runs, or a .toml/.json pilot config",
+                         parameter="path")
     if base is None:
         from forecast.pilot.presets import preset_ladder
         base = preset_ladder("demo")

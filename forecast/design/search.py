@@ -320,7 +320,7 @@ def design(target_params: float, budget: float, *, target_tokens: float | None =
     start = time.perf_counter()
     check_level(level)
     if per_skill < 1 or refine_draws < 0 or refine < 0:
-        raise UsageError("--draws-per-skill must be >= 1 (and refinement counts >= 0)")
+        raise UsageError("`per_skill` must be >= 1 (and `refine`, `refine_draws` >= 0)", parameter="per_skill")
     target_tokens = target_tokens or 20.0 * target_params
     check_target(target_params, target_tokens, budget)
     ladders, dropped = candidate_ladders(budget, target_params, target_tokens, space)
@@ -359,7 +359,7 @@ def _planted(skills: Sequence[str] | None, skill_fits: Sequence[SkillFit] | None
         planted = fitted_prior(skill_fits, per_skill, seed=sim.seed + 7919 * stage)
         if not len(planted):
             raise UsageError("none of the fitted skills is predictable, so none can plant a law; "
-                             "design without --fits (the default prior)")
+                             "design without `skill_fits` (the default prior)", parameter="skill_fits")
         return planted, tuple(dict.fromkeys(planted.skills)), "fits"
     names = tuple(skills) if skills else tuple(DEFAULT_SKILLS)
     chance = {s: c for s, c in DEFAULT_SKILLS.items() if s in names}

@@ -161,5 +161,6 @@ def candidate_ladders(budget: float, target_params: float, target_tokens: float,
 def check_target(target_params: float, target_tokens: float, budget: float) -> None:
     target_flops = FLOPS_PER_PARAM_TOKEN * target_params * target_tokens
     if budget >= target_flops:
-        raise UsageError(f"--budget {format_flops(budget)} FLOPs is as much as training the target itself "
-                         f"({format_flops(target_flops)}); a pilot budget is a small share of it, e.g. 1%")
+        raise UsageError(f"`budget={format_flops(budget)}` FLOPs is as much as training the target itself "
+                         f"({format_flops(target_flops)}); a pilot budget is a small share of it, e.g. 1%",
+                         parameter="budget")

@@ -81,7 +81,7 @@ class FitOptions:
         if not 0 <= self.skip_fraction < 1:
             raise UsageError("skip_fraction must be in [0, 1)")
         if self.pool not in (None, "families"):
-            raise UsageError(f"--pool {self.pool}: unknown; use --pool families (or leave it out)")
+            raise UsageError(f"`pool={self.pool!r}`: unknown; use `pool='families'` (or leave it out)", parameter="pool")
 
 
 @dataclass(frozen=True)
@@ -131,7 +131,7 @@ def usable_runs(runs: Sequence[Run], options: FitOptions) -> list[Run]:
     kept = [r for r in runs if options.allow_incomplete or r.complete is not False]
     if not kept:
         raise DataError(runs[0].path, "extra.complete", "every run is incomplete (training did not finish)",
-                        "finish training (rerun `forecast pilot`), or pass --allow-incomplete")
+                        "finish training (rerun `forecast pilot`), or pass `allow_incomplete=True`")
     return kept
 
 

@@ -175,7 +175,7 @@ def choose_group(skill_fits: Sequence[SkillFit], family: str | None = None,
     chosen = [g for g in present if (family is None or g[0] == family) and (recipe is None or g[1] == recipe)]
     if len(chosen) == 1:
         return chosen[0]
-    listing = ", ".join(f"--family {f} --recipe {r}" for f, r in present)
+    listing = ", ".join(f"`family={f!r}` `recipe={r!r}`" for f, r in present)
     if not chosen:
         raise UsageError(f"no fits for family={family!r} recipe={recipe!r}; the fits hold: {listing}")
     raise UsageError(f"the fits hold several groups; choose one with {listing}")
@@ -195,7 +195,8 @@ def match_skills(known: Sequence[str], skills: Sequence[str] | None, where: str 
     out = []
     for name in skills:
         if name.lower() not in lookup:
-            raise UsageError(f"--skill {name}: unknown skill{where}; the fits hold: {', '.join(sorted(known)) or 'none'}")
+            raise UsageError(f"`skills={name!r}`: unknown skill{where}; the fits hold: {', '.join(sorted(known)) or 'none'}",
+                              parameter="skills")
         if lookup[name.lower()] not in out:
             out.append(lookup[name.lower()])
     return out

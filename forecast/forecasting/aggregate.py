@@ -67,10 +67,10 @@ def parse_aggregates(items: Iterable[str]) -> dict[str, list[str]]:
         name, sep, members = item.partition("=")
         tasks = [t.strip() for t in members.split(",") if t.strip()]
         if not sep or not name.strip() or not tasks:
-            raise UsageError(f"--aggregate: expected NAME=task1,task2,..., got {item!r}; write e.g. "
-                             "--aggregate avg=piqa,arc_easy,hellaswag (or avg=all)")
+            raise UsageError(f"`aggregate`: expected NAME=task1,task2,..., got {item!r}; write e.g. "
+                             "`aggregate='avg=piqa,arc_easy,hellaswag'` (or avg=all)", parameter="aggregate")
         if name.strip() in out:
-            raise UsageError(f"--aggregate {name.strip()}: named twice")
+            raise UsageError(f"`aggregate={name.strip()!r}`: named twice", parameter="aggregate")
         out[name.strip()] = tasks
     return out
 
@@ -83,9 +83,10 @@ def aggregate_forecast(name: str, members: Sequence[SkillFit], params: float, *,
     check_level(level)
     check_tokens_per_param(tokens_per_param)
     if not members:
-        raise UsageError(f"--aggregate {name}: no member tasks")
+        raise UsageError(f"`aggregate={name!r}`: no member tasks", parameter="aggregate")
     if len({(m.family, m.recipe) for m in members}) > 1:
-        raise UsageError(f"--aggregate {name}: members from several (family, recipe) groups cannot be averaged")
+        raise UsageError(f"`aggregate={name!r}`: members from several (family, recipe) groups cannot be averaged",
+                         parameter="aggregate")
     tokens, flops, _ = resolve_budget(members[0], params, tokens, flops, tokens_per_param)
     forecasts = [predict_skill(sf, params, tokens=tokens, level=level, seed=seed) for sf in members]
     base = dict(name=name, members=tuple(sf.skill for sf in members), family=members[0].family,

@@ -36,7 +36,7 @@ def training_budget(params: float, kappa: float, tokens: float | None, flops: fl
     """(tokens, FLOPs, how the tokens were chosen) for a target of `params` parameters, with
     C = κ·N·D; `ratios` are the runs' own tokens per parameter."""
     if tokens is not None and flops is not None:
-        raise UsageError("give --tokens or --compute, not both")
+        raise UsageError("give `tokens` or `flops`, not both", parameter="flops")
     if tokens is not None:
         source = "given"
     elif flops is not None:

@@ -153,8 +153,8 @@ def compare_skill_fits(
     for name in names:
         members = {lab: per_group[lab][name] for lab in labels if name in per_group[lab]}
         if baseline is not None and name in per_group[baseline] and not per_group[baseline][name].predictable:
-            raise UsageError(f"--baseline {baseline}: {name} is not predictable for it "
-                             f"({per_group[baseline][name].reason}); choose another baseline")
+            raise UsageError(f"`baseline={baseline!r}`: {name} is not predictable for it "
+                             f"({per_group[baseline][name].reason}); choose another baseline", parameter="baseline")
         out.append(_compare_skill(name, by, fixed, members, target_params, baseline, threshold, measure, level,
                                   seed))
     return out
@@ -163,9 +163,9 @@ def compare_skill_fits(
 def check_compare_args(by: str, measure: str = "tokens", level: float = 0.8, threshold: float | None = None) -> None:
     """The flags of a comparison, checked before any fitting (`UsageError`)."""
     if by not in BY_KEYS:
-        raise UsageError(f"--by {by}: unknown key; compare by {' or '.join(BY_KEYS)}")
+        raise UsageError(f"`by={by!r}`: unknown key; compare by {' or '.join(BY_KEYS)}", parameter="by")
     if measure not in MEASURES:
-        raise UsageError(f"--measure {measure}: unknown measure; use {', '.join(MEASURES)}")
+        raise UsageError(f"`measure={measure!r}`: unknown measure; use {', '.join(MEASURES)}", parameter="measure")
     check_level(level)
     check_threshold(threshold)
 
@@ -182,13 +182,14 @@ def compared_groups(present: Sequence[tuple[str, str]], by: str, family: str | N
     other = "family" if by == "recipe" else "recipe"
     if len(fixed_values) > 1:
         raise UsageError(f"there are several {other} values ({', '.join(fixed_values)}); "
-                         f"choose one with --{other}")
+                         f"choose one with `{other}`", parameter=other)
     if len(chosen) < 2:
         held = ", ".join(f"{f}/{r}" for f, r in present) or "none"
-        raise UsageError(f"--by {by}: needs at least two {'families' if by == 'family' else 'recipes'} to compare; found {held}")
+        raise UsageError(f"`by={by!r}`: needs at least two {'families' if by == 'family' else 'recipes'} to compare; "
+                         f"found {held}", parameter="by")
     labels = [g[1] if by == "recipe" else g[0] for g in chosen]
     if baseline is not None and baseline not in labels:
-        raise UsageError(f"--baseline {baseline}: no such {by}; there are {', '.join(labels)}")
+        raise UsageError(f"`baseline={baseline!r}`: no such {by}; there are {', '.join(labels)}", parameter="baseline")
     return chosen
 
 
@@ -204,8 +205,9 @@ def to_measure(sf: SkillFit, measure: str, params: float, tokens: np.ndarray) ->
     pairs = [(t, e) for p in sf.pilots if p.examples for t, e in zip(p.tokens, p.examples)
              if math.isfinite(e) and e > 0 and t > 0]
     if not pairs:
-        raise UsageError(f"--measure examples: the {sf.family}/{sf.recipe} runs do not record training examples "
-                         "(pilot runs do; imported ones usually not); use --measure tokens or flops")
+        raise UsageError(f"`measure='examples'`: the {sf.family}/{sf.recipe} runs do not record training examples "
+                         "(pilot runs do; imported ones usually not); use `measure='tokens'` or `measure='flops'`",
+                         parameter="measure")
     t, e = np.array(sorted(pairs)).T
     log_ratio = np.interp(np.log(np.where(np.isfinite(tokens), tokens, 1.0)), np.log(t), np.log(t / e))
     return np.where(np.isfinite(tokens), tokens / np.exp(log_ratio), np.inf)
@@ -243,8 +245,8 @@ def _compare_skill(skill: str, by: str, fixed: str, fits: dict[str, SkillFit], t
     largest = len(sizes) - 1
     median_at = lambda g, j: _median(draws[g][j])  # noqa: E731
     if baseline in draws and not math.isfinite(median_at(baseline, largest)):  # no speed to compare with
-        raise UsageError(f"--baseline {baseline}: {skill} never groks for it within {HORIZON:g}× the pilots' "
-                         f"training at {format_count(sizes[largest])} params; choose another baseline")
+        raise UsageError(f"`baseline={baseline!r}`: {skill} never groks for it within {HORIZON:g}× the pilots' "
+                         f"training at {format_count(sizes[largest])} params; choose another baseline", parameter="baseline")
     if baseline is None or baseline not in draws:
         baseline = min(draws, key=lambda g: median_at(g, largest))
     ceiling = to_measure_ceiling(draws)

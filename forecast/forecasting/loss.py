@@ -115,10 +115,10 @@ def select_losses(fits: Sequence[LossFit], family: str | None = None, recipe: st
     or `all`: every one); `UsageError` naming what the fits hold otherwise."""
     if not fits:
         raise UsageError("these fits hold no loss fit: the runs logged no loss (import a loss metric, e.g. "
-                         "`import long --loss-metrics loss`, and re-run `forecast fit`)")
+                         "`forecast import long --loss-metrics loss`, and re-run `forecast fit`)")
     present = sorted({(f.family, f.recipe) for f in fits})
     chosen = [g for g in present if (family is None or g[0] == family) and (recipe is None or g[1] == recipe)]
-    listing = ", ".join(f"--family {f} --recipe {r}" for f, r in present)
+    listing = ", ".join(f"`family={f!r}` `recipe={r!r}`" for f, r in present)
     if len(chosen) != 1:
         raise UsageError(f"no loss fits for family={family!r} recipe={recipe!r}; the fits hold: {listing}" if not chosen
                          else f"the loss fits hold several groups; choose one with {listing}")
@@ -127,8 +127,8 @@ def select_losses(fits: Sequence[LossFit], family: str | None = None, recipe: st
         return list(members.values())
     unknown = [m for m in metrics if m.lower() not in members]
     if unknown:
-        raise UsageError(f"--skill {unknown[0]}: no loss fit of that name; the loss fits are: "
-                         f"{', '.join(sorted(f.metric for f in members.values()))}")
+        raise UsageError(f"`metrics={unknown[0]!r}`: no loss fit of that name; the loss fits are: "
+                         f"{', '.join(sorted(f.metric for f in members.values()))}", parameter="metrics")
     return [members[m.lower()] for m in dict.fromkeys(metrics)]
 
 
@@ -176,7 +176,7 @@ def predict_loss(fit: LossFit, params: float, *, tokens: float | None = None, fl
     check_level(level)
     check_tokens_per_param(tokens_per_param)
     if not (math.isfinite(params) and params > 0):
-        raise UsageError(f"--params must be a positive number of parameters; got {params}")
+        raise UsageError(f"`params` must be a positive number of parameters; got {params}", parameter="params")
     tokens, flops, source = resolve_loss_budget(fit, params, tokens, flops, tokens_per_param)
     extrapolation = flops / fit.max_flops if math.isfinite(fit.max_flops) and fit.max_flops > 0 else None
     base = dict(metric=fit.metric, kind=fit.kind, family=fit.family, recipe=fit.recipe, params=params, tokens=tokens,
@@ -204,7 +204,7 @@ def plan_loss(fit: LossFit, target: float, *, level: float = 0.8, seed: int = 0)
     interval over the same samples `predict_loss` reads, and the N/D split there."""
     check_level(level)
     if not (math.isfinite(target) and target > 0):
-        raise UsageError(f"--loss must be a positive loss; got {target}")
+        raise UsageError(f"`target` must be a positive loss; got {target}", parameter="target")
     base = dict(metric=fit.metric, family=fit.family, recipe=fit.recipe, target=target, level=level)
     if not fit.predictable:
         return LossPlan(status="not-predictable", reachable=0.0, flops=None, params=None, tokens=None,

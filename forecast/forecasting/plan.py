@@ -89,7 +89,7 @@ def plan_target(
 ) -> TargetPlan:
     """Smallest compute-optimal training compute forecast to reach `target` accuracy."""
     if not 0 < target < 1:
-        raise UsageError(f"--target must be an accuracy in (0, 1), e.g. 0.6; got {target}")
+        raise UsageError(f"`target` must be an accuracy in (0, 1), e.g. 0.6; got {target}", parameter="target")
     check_level(level)
     check_tokens_per_param(tokens_per_param)
     base = dict(skill=sf.skill, family=sf.family, recipe=sf.recipe, target=target, level=level,

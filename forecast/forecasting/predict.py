@@ -146,20 +146,20 @@ class SkillForecast:
         }
 
 
-def check_level(level: float, flag: str = "--interval") -> float:
+def check_level(level: float, flag: str = "`level`") -> float:
     """An interval's central probability must lie in (0, 1)."""
     if not (isinstance(level, (int, float)) and 0 < level < 1):
         raise UsageError(f"{flag} must be a probability in (0, 1), e.g. 0.8; got {level}")
     return float(level)
 
 
-def check_threshold(threshold: float | None, flag: str = "--threshold") -> float | None:
+def check_threshold(threshold: float | None, flag: str = "`threshold`") -> float | None:
     if threshold is not None and not 0 < threshold < 1:
         raise UsageError(f"{flag} must be an accuracy in (0, 1), e.g. 0.5; got {threshold}")
     return threshold
 
 
-def check_tokens_per_param(ratio: float | None, flag: str = "--tokens-per-param") -> float | None:
+def check_tokens_per_param(ratio: float | None, flag: str = "`tokens_per_param`") -> float | None:
     if ratio is not None and not (math.isfinite(ratio) and ratio > 0):
         raise UsageError(f"{flag} must be a positive number of tokens per parameter, e.g. 20; got {ratio}")
     return ratio
@@ -179,7 +179,7 @@ def resolve_budget(sf: SkillFit, params: float, tokens: float | None, flops: flo
     if not sf.tokens_known:
         if tokens is not None or flops is not None:
             raise UsageError(f"{sf.family}: its runs give no training tokens, so a forecast is for a model trained "
-                             "like them; drop --tokens/--compute")
+                             "like them; drop `tokens`/`flops`", parameter="tokens")
         return UNKNOWN_TOKENS, kappa * params * UNKNOWN_TOKENS, "unknown-like-pilots"
     return training_budget(params, kappa, tokens, flops, tokens_per_param,
                            [max(p.tokens) / p.params for p in sf.pilots if p.tokens])

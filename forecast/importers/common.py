@@ -79,13 +79,13 @@ def parse_assignments(items: Iterable[str], flag: str, example: str) -> dict[str
 def parse_chance_overrides(items: Iterable[str]) -> dict[str, float]:
     """Parse repeated `--chance skill=value` flags; each value must lie in [0, 1)."""
     out = {}
-    for skill, text in parse_assignments(items, "--chance", "mmlu=0.25").items():
+    for skill, text in parse_assignments(items, "`chance`", "mmlu=0.25").items():
         try:
             value = float(text)
         except ValueError:
             value = math.nan
         if not 0 <= value < 1:
-            raise UsageError(f"--chance {skill}={text}: the chance level must be a number in [0, 1) "
+            raise UsageError(f"`chance={skill}={text}`: the chance level must be a number in [0, 1) "
                              "(0 for exact match, 1/k for k-way multiple choice)")
         out[skill] = value
     return out
@@ -93,7 +93,8 @@ def parse_chance_overrides(items: Iterable[str]) -> dict[str, float]:
 
 def check_params_kind(params_kind: str) -> str:
     if params_kind not in PARAMS_KINDS:
-        raise UsageError(f"--params-kind: unknown kind {params_kind!r}; use one of {', '.join(PARAMS_KINDS)}")
+        raise UsageError(f"`params_kind`: unknown kind {params_kind!r}; use one of {', '.join(PARAMS_KINDS)}",
+                         parameter="params_kind")
     return params_kind
 
 
@@ -102,7 +103,7 @@ def check_overrides_used(chance: Mapping[str, float], runs: Sequence[Run]) -> No
     produced = {skill for run in runs for skill in run.skills}
     unused = sorted(set(chance) - produced)
     if unused:
-        raise UsageError(f"--chance {unused[0]}=...: no imported skill is called {unused[0]!r}; "
+        raise UsageError(f"`chance={unused[0]}=...`: no imported skill is called {unused[0]!r}; "
                          f"the skills are: {', '.join(sorted(produced)) or '(none)'}")
 
 
@@ -173,7 +174,7 @@ def build_run(
                 continue
         series[skill] = _series(skill, kept, params, chance_level)
     if unknown:
-        fixes = " ".join(f"--chance {s}=VALUE" for s in unknown[:3])
+        fixes = " ".join(f"`chance={s}=VALUE`" for s in unknown[:3])
         raise DataError(file, "chance", f"no known chance level for skill{'s' if len(unknown) > 1 else ''} "
                         f"{', '.join(repr(s) for s in unknown)}",
                         f"pass {fixes} (1/k for k-way multiple choice, 0 for exact match)")
@@ -217,7 +218,7 @@ def import_and_write(read: Callable[[], list[Run]], out: str | Path | None, over
     nor a loss metric) is an error, not an empty success; runs holding only loss metrics
     (a Chinchilla-style table of final losses) are written, with a note."""
     if out is None:
-        raise UsageError("--out is required: the runs directory to write into, e.g. --out runs/")
+        raise UsageError("`out` is required: the runs directory to write into, e.g. `out='runs/'`", parameter="out")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SkippedWarning)
         runs = read()
@@ -226,7 +227,7 @@ def import_and_write(read: Callable[[], list[Run]], out: str | Path | None, over
     if not runs or empty:
         what = f"run {empty[0]!r} would hold" if empty else "the input holds"
         detail = f" ({notes[0]})" if notes else ""
-        raise UsageError(f"nothing to import: {what} no skill with an accuracy and no loss{detail}; check --metric "
+        raise UsageError(f"nothing to import: {what} no skill with an accuracy and no loss{detail}; check `metrics` "
                          "(or the column and skill flags) against the file")
     loss_only = [run.name for run in runs if not run.skills]
     if loss_only:
@@ -234,6 +235,6 @@ def import_and_write(read: Callable[[], list[Run]], out: str | Path | None, over
         notes.append(f"{len(loss_only)} run{'s hold' if len(loss_only) > 1 else ' holds'} no skill with an accuracy, "
                      f"only the loss metric{'s' if len(metrics) > 1 else ''} {', '.join(metrics[:5])}"
                      f"{', ...' if len(metrics) > 5 else ''}: fit for loss forecasts (`predict --metric loss`); "
-                     "check --metric if you expected accuracies")
+                     "check `metrics` if you expected accuracies")
     written = write_runs(runs, out, overwrite=overwrite)
     return runs, written, notes

@@ -77,13 +77,13 @@ def import_lm_eval(
     `name`, else the last part of the model's `pretrained`.
     """
     if not metrics:
-        raise UsageError("--metric: give at least one accuracy metric, e.g. --metric acc")
+        raise UsageError("`metrics`: give at least one accuracy metric, e.g. `metrics='acc'`", parameter="metrics")
     files = [read_result_file(p) for p in find_result_files(paths)]
     by_model: dict[str, list[ResultFile]] = {}
     for result in files:
         by_model.setdefault(result.model, []).append(result)
     if name is not None and len(by_model) > 1:
-        raise UsageError(f"--name {name!r}: the files hold {len(by_model)} models ({', '.join(sorted(by_model))}); "
+        raise UsageError(f"`name={name!r}`: the files hold {len(by_model)} models ({', '.join(sorted(by_model))}); "
                          "import them one model at a time")
     chance = dict(chance or {})
     names = {model: name or sanitize_run_name(model.rstrip("/").split("/")[-1] or model_files[0].path.parent.name)
@@ -106,21 +106,22 @@ def _params_per_model(params: float | Mapping[str, float], names: Mapping[str, s
     listing = ", ".join(sorted(names.values()))
     if not isinstance(params, Mapping):
         if len(names) > 1:
-            example = " ".join(f"--params {n}=N" for n in sorted(names.values())[:2])
-            raise UsageError(f"--params {params:g}: the files hold {len(names)} models ({listing}), which would all get "
+            example = " ".join(f"`params={n}=N`" for n in sorted(names.values())[:2])
+            raise UsageError(f"`params={params:g}`: the files hold {len(names)} models ({listing}), which would all get "
                              f"this size; give each its own, e.g. {example}, or import one model at a time")
         return {model: float(params) for model in names}
     out, used = {}, set()
     for model, run_name in names.items():
         key = next((k for k in (model, run_name, folders.get(model)) if k is not None and k in params), None)
         if key is None:
-            raise UsageError(f"--params: no count for model {run_name!r} (pretrained={model!r}); "
-                             f"give --params {run_name}=N for each of: {listing}")
+            raise UsageError(f"`params`: no count for model {run_name!r} (pretrained={model!r}); "
+                             f"give `params={run_name}=N` for each of: {listing}", parameter="params")
         out[model] = float(params[key])
         used.add(key)
     unknown = sorted(set(params) - used)
     if unknown:
-        raise UsageError(f"--params {unknown[0]}=...: no model of that name in the files; the models are: {listing}")
+        raise UsageError(f"`params={unknown[0]}=...`: no model of that name in the files; the models are: {listing}",
+                         parameter="params")
     return out
 
 
@@ -223,8 +224,8 @@ def _model_run(model: str, files: list[ResultFile], run_name: str, params: float
     if not chosen and not with_ppl:
         found = sorted({m for f in files for ms in f.metrics.values() for m, _ in ms})
         raise DataError(files[0].path if len(files) == 1 else files[0].path.parent, None,
-                        f"--metric {'/'.join(metrics)} matched no task of {run_name} (the files report "
-                        f"{', '.join(found[:8]) or 'no metric'})", "choose one of those with --metric")
+                        f"`metrics={'/'.join(metrics)}` matched no task of {run_name} (the files report "
+                        f"{', '.join(found[:8]) or 'no metric'})", "choose one of those with `metrics`")
     if left_out:
         note_skipped(f"{run_name}: {len(left_out)} tasks without metric {'/'.join(metrics)} left out: "
                      f"{', '.join(left_out[:6])}{', ...' if len(left_out) > 6 else ''}")
@@ -259,7 +260,7 @@ def _model_run(model: str, files: list[ResultFile], run_name: str, params: float
         if not sampled:
             raise DataError(files[0].path.parent, "samples", f"{run_name}: no samples_<task>_<date>.jsonl with "
                             "log-likelihoods beside the results files", "run lm-eval with --log_samples, or leave out "
-                            "--samples")
+                            "`samples`")
         without = sorted({t for t in points if t not in sampled and t in chosen})
         if without:
             note_skipped(f"{run_name}: no log-likelihood samples for {', '.join(without)} (generation tasks, or "
@@ -307,7 +308,7 @@ def _score(f: ResultFile, task: str, metric: str | None) -> Score | None:
             accuracy = values[key]
             if not 0 <= accuracy <= 1:
                 raise DataError(f.path, f"results.{task}.{','.join(key)}", f"accuracy {accuracy} outside [0, 1]",
-                                "accuracies are fractions; choose another --metric")
+                                "accuracies are fractions; choose another metric with `metrics`")
             stderr = f.stderrs.get(task, {}).get(key)
             if stderr is not None and not (math.isfinite(stderr) and stderr >= 0):
                 raise DataError(f.path, f"results.{task}.{key[0]}_stderr", f"stderr {stderr} is not a finite number >= 0",
@@ -337,4 +338,4 @@ def _resolve_filter(f: ResultFile, task: str, metric: str) -> tuple[str, str] | 
         return keys[0]
     filters = ", ".join(k[1] for k in keys)
     raise DataError(f.path, f"results.{task}", f"metric {name!r} has several filters ({filters})",
-                    f"choose one with --metric {name},{keys[0][1]}")
+                    f"choose one with `metrics={name},{keys[0][1]}`")

@@ -63,11 +63,11 @@ def import_long(
     levels from `chance` (overrides), else the chance column, else the known benchmarks.
     """
     if not metrics and not error_metrics and not loss_metrics:
-        raise UsageError("--metric: give at least one metric to import, e.g. --metric acc")
+        raise UsageError("`metrics`: give at least one metric to import, e.g. `metrics='acc'`", parameter="metrics")
     overlap = sorted(set(metrics) & set(error_metrics) | (set(metrics) | set(error_metrics)) & set(loss_metrics))
     if overlap:
         raise UsageError(f"metric {overlap[0]!r} is named as more than one kind (accuracy, error, loss); "
-                         "name it once, in --metric, --error-metrics or --loss-metrics")
+                         "name it once, in `metrics`, `error_metrics` or `loss_metrics`")
     chosen_kinds = {m: "accuracy" for m in metrics} | {m: "error" for m in error_metrics}
     chosen_kinds |= {m: "loss" for m in loss_metrics}
     table, rows, kept_models, all_tasks = read_rows(path, columns, chosen_kinds, shots, where or {}, tokens_per_step,
@@ -79,9 +79,9 @@ def import_long(
     if not by_model:
         wanted = " or ".join([*metrics, *error_metrics, *loss_metrics])
         raise DataError(table.path, columns.metric, f"no rows with metric {wanted}"
-                        + ("" if shots is None else f" and shots {shots}") + (" among the --where rows" if where else ""),
-                        f"choose rows that exist with --metric (or --loss-metrics, --error-metrics), --shots and "
-                        f"--where; metrics in the file: {', '.join(sorted({cells[table.column(columns.metric, '--metric-column')] for _, cells in table}))}")
+                        + ("" if shots is None else f" and shots {shots}") + (" among the `where` rows" if where else ""),
+                        f"choose rows that exist with `metrics` (or `loss_metrics`, `error_metrics`), `shots` and "
+                        f"`where`; metrics in the file: {', '.join(sorted({cells[table.column(columns.metric, '`metric_column`')] for _, cells in table}))}")
     missing = [m for m in kept_models if m not in by_model]
     if missing:
         note_skipped(f"{table.path}: no rows with a chosen metric" + ("" if shots is None else f" and shots {shots}")
@@ -133,7 +133,7 @@ def _model_run(table: Table, model: str, rows: list[Row], accuracy_order: Sequen
         if key in seen:
             raise DataError(table.path, columns.step or "step", f"model {model!r} task {row.task!r} metric "
                             f"{row.metric!r} has step {row.step} twice (also line {seen[key]}): duplicate checkpoint",
-                            "keep one row per checkpoint, or choose rows with --shots or --where", line=row.line)
+                            "keep one row per checkpoint, or choose rows with `shots` or `where`", line=row.line)
         seen[key] = row.line
         point = points.setdefault(row.task, {}).get(row.step, Point(row.step, row.tokens, row.flops))
         if kind == "loss":

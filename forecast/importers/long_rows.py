@@ -72,18 +72,18 @@ def read_rows(path: str | Path, columns: LongColumns, kinds: Mapping[str, str], 
     "loss") that pass `shots` and `where`, parsed; the models and tasks of the rows that
     pass the filters (for notes on what was left out)."""
     table = read_table(path)
-    index = {field: table.column(getattr(columns, field), f"--{field}-column")
+    index = {field: table.column(getattr(columns, field), f"`{field}_column`")
              for field in ("model", "task", "metric", "value", "params")}
     for field in ("step", "family", "tokens", "flops", "stderr", "n", "shots", "chance"):
-        index[field] = table.optional_column(getattr(columns, field), field, f"--{field}-column")
-    filters = {table.column(name, "--where"): value for name, value in where.items()}
+        index[field] = table.optional_column(getattr(columns, field), field, f"`{field}_column`")
+    filters = {table.column(name, "`where`"): value for name, value in where.items()}
     if index["tokens"] is None and (tokens_per_step is None or index["step"] is None):
-        raise DataError(table.path, "tokens", "no tokens column", "name it with --tokens-column"
-                        + (" or pass --tokens-per-step" if index["step"] is not None else
+        raise DataError(table.path, "tokens", "no tokens column", "name it with `tokens_column`"
+                        + (" or pass `tokens_per_step`" if index["step"] is not None else
                            " (without a step column every row is a final checkpoint, which needs its tokens)"), line=1)
     if shots is not None and index["shots"] is None:
-        raise DataError(table.path, "shots", "no shots column to choose --shots from",
-                        "name it with --shots-column, or leave out --shots", line=1)
+        raise DataError(table.path, "shots", "no shots column to choose `shots` from",
+                        "name it with `shots_column`, or leave out `shots`", line=1)
     rows, models, tasks = [], {}, set()
     for line, cells in table:
         if any(cells[i] != value for i, value in filters.items()):
@@ -135,7 +135,7 @@ def _parse(table: Table, line: int, cells: tuple[str, ...], index: Mapping[str, 
                             f"empty tokens cell with {where}", "give the training tokens the model saw", line=line)
         if tokens_per_step is None:
             raise DataError(table.path, table.header[index["tokens"]], "empty tokens cell",
-                            "fill in the tokens seen, or pass --tokens-per-step", line=line)
+                            "fill in the tokens seen, or pass `tokens_per_step`", line=line)
         tokens = step * tokens_per_step
     model, task = cells[index["model"]], cells[index["task"]]
     if not model or not task:
@@ -157,6 +157,7 @@ def parse_where(items: list[str]) -> dict[str, str]:
     for item in items:
         column, sep, value = item.partition("=")
         if not sep or not column.strip():
-            raise UsageError(f"--where: expected COLUMN=VALUE, got {item!r}; write e.g. --where excluded_in_epoch_fit=0")
+            raise UsageError(f"`where`: expected COLUMN=VALUE, got {item!r}; write e.g. `where='excluded_in_epoch_fit=0'`",
+                             parameter="where")
         out[column.strip()] = value.strip()
     return out

@@ -49,7 +49,7 @@ def average_subtasks(
                   for step, scores in checkpoints.items()}
     all_members = sorted({t for members in members_at.values() for t in members})
     if not all_members:
-        raise UsageError(f"--average {prefix}={skill}: no task starts with {prefix!r}")
+        raise UsageError(f"`average={prefix}={skill}`: no task starts with {prefix!r}")
     sizes = _sizes(checkpoints, all_members)
     out: dict[int, dict[str, Score]] = {}
     for step, scores in checkpoints.items():
@@ -63,7 +63,7 @@ def average_subtasks(
                                 "evaluate every subtask at every checkpoint, or drop the checkpoint's file")
             if skill in rest:
                 raise DataError(files[step][0], f"results.{skill}", f"task {skill!r} exists already",
-                                f"average into another name, e.g. --average {prefix}={skill}_avg")
+                                f"average into another name, e.g. `average={prefix}={skill}_avg`")
             rest[skill] = _average([scores[t] for t in members], [sizes.get(t, 1.0) for t in members],
                                    known_sizes=bool(sizes))
         out[step] = rest

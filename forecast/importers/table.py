@@ -53,22 +53,23 @@ def import_table(
     listed by `forecast runs`, left out of fits, which need to place a model in tokens. The family is the `family_column` cell, else `family`.
     """
     if missing_tokens not in MISSING_TOKENS:
-        raise UsageError(f"--missing-tokens: use one of {', '.join(MISSING_TOKENS)}, got {missing_tokens!r}")
+        raise UsageError(f"`missing_tokens`: use one of {', '.join(MISSING_TOKENS)}, got {missing_tokens!r}",
+                         parameter="missing_tokens")
     if tokens_column is None and flops_column is None:
-        raise UsageError("give --tokens-column or --flops-column: a run needs its training tokens")
+        raise UsageError("give `tokens_column` or `flops_column`: a run needs its training tokens", parameter="tokens_column")
     table = read_table(path)
-    name_i = table.column(name_column, "--name-column")
-    params_i = table.column(params_column, "--params-column")
-    family_i = None if family_column is None else table.column(family_column, "--family-column")
-    tokens_i = None if tokens_column is None else table.column(tokens_column, "--tokens-column")
-    flops_i = None if flops_column is None else table.column(flops_column, "--flops-column")
+    name_i = table.column(name_column, "`name_column`")
+    params_i = table.column(params_column, "`params_column`")
+    family_i = None if family_column is None else table.column(family_column, "`family_column`")
+    tokens_i = None if tokens_column is None else table.column(tokens_column, "`tokens_column`")
+    flops_i = None if flops_column is None else table.column(flops_column, "`flops_column`")
     used = {name_i, params_i, family_i, tokens_i, flops_i}
     if skills is None:
         skill_cols = [(i, h) for i, h in enumerate(table.header) if i not in used]
     else:
-        skill_cols = [(table.column(s, "--skills"), s) for s in skills]
+        skill_cols = [(table.column(s, "`skills`"), s) for s in skills]
     if not skill_cols:
-        raise UsageError("no benchmark columns left; name them with --skills A,B,C")
+        raise UsageError("no benchmark columns left; name them with `skills='A,B,C'`")
     chance = dict(chance or {})
     runs: list[Run] = []
     skipped: list[str] = []
@@ -96,7 +97,7 @@ def import_table(
             if missing_tokens == "error":
                 raise DataError(table.path, tokens_column or flops_column,
                                 f"model {model!r} has neither training tokens nor FLOPs",
-                                "fill in the cell, or pass --missing-tokens skip (leave it out) or keep (tokens unknown)",
+                                "fill in the cell, or pass `missing_tokens='skip'` (leave it out) or `missing_tokens='keep'` (tokens unknown)",
                                 line=line)
             unknown.append(model)
             tokens = math.nan

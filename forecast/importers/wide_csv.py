@@ -18,7 +18,7 @@ from forecast.importers.common import (
 from forecast.importers.table_io import Table, compile_regex, number, read_table
 from forecast.runs.model import Recipe, Run
 
-ACCURACY_FIX = "give accuracy as a fraction (0.42, not 42) or fix --accuracy-columns"
+ACCURACY_FIX = "give accuracy as a fraction (0.42, not 42) or fix `accuracy_columns`"
 
 
 def import_wide_csv(
@@ -50,18 +50,18 @@ def import_wide_csv(
     if not paths:
         raise UsageError("give at least one CSV file")
     if not (accuracy_columns or loss_columns or metric_columns):
-        raise UsageError("give --accuracy-columns, --loss-columns or --metric-columns: a regex whose first "
+        raise UsageError("give `accuracy_columns`, `loss_columns` or `metric_columns`: a regex whose first "
                          "group names the skill, e.g. 'eval/downstream/(piqa)_.*'")
     if (tokens_column is None) == (tokens_per_step is None):
-        raise UsageError("give exactly one of --tokens-column (tokens seen) and --tokens-per-step")
+        raise UsageError("give exactly one of `tokens_column` (tokens seen) and `tokens_per_step`")
     if name is not None and len(paths) > 1:
-        raise UsageError(f"--name {name!r} would name all {len(paths)} runs alike; leave it out to name "
+        raise UsageError(f"`name={name!r}` would name all {len(paths)} runs alike; leave it out to name "
                          "each run by its file stem")
     regexes = {
         kind: compile_regex(pattern, flag)
-        for kind, pattern, flag in (("accuracy", accuracy_columns, "--accuracy-columns"),
-                                    ("loss", loss_columns, "--loss-columns"),
-                                    ("metric", metric_columns, "--metric-columns"))
+        for kind, pattern, flag in (("accuracy", accuracy_columns, "`accuracy_columns`"),
+                                    ("loss", loss_columns, "`loss_columns`"),
+                                    ("metric", metric_columns, "`metric_columns`"))
         if pattern
     }
     chance = dict(chance or {})
@@ -87,17 +87,17 @@ def _map_columns(table: Table, regexes: Mapping[str, object]) -> dict[str, dict[
     owner: dict[int, str] = {}
     for kind, pattern in regexes.items():
         columns[kind] = {}
-        for index, skill in table.matching(pattern, f"--{kind}-columns"):
+        for index, skill in table.matching(pattern, f"`{kind}_columns`"):
             if index in owner:
-                raise DataError(table.path, table.header[index], f"column matched by both --{owner[index]}-columns "
-                                f"and --{kind}-columns", "narrow one of the regexes", line=1)
+                raise DataError(table.path, table.header[index], f"column matched by both `{owner[index]}_columns` "
+                                f"and `{kind}_columns`", "narrow one of the regexes", line=1)
             owner[index] = kind
             columns[kind].setdefault(skill, []).append(index)
     clash = set(columns.get("metric", {})) & (set(columns.get("accuracy", {})) | set(columns.get("loss", {})))
     if clash:
         skill = sorted(clash)[0]
-        raise DataError(table.path, "--metric-columns", f"metric name {skill!r} is also a skill name",
-                        "change the capture group of --metric-columns so metrics and skills differ", line=1)
+        raise DataError(table.path, "`metric_columns`", f"metric name {skill!r} is also a skill name",
+                        "change the capture group of `metric_columns` so metrics and skills differ", line=1)
     return columns
 
 
@@ -110,9 +110,9 @@ def _read_points(
     flops_column: str | None,
     flops_unit: float,
 ) -> dict[str, list[Point]]:
-    step_i = table.column(step_column, "--step-column")
-    tokens_i = None if tokens_column is None else table.column(tokens_column, "--tokens-column")
-    flops_i = None if flops_column is None else table.column(flops_column, "--flops-column")
+    step_i = table.column(step_column, "`step_column`")
+    tokens_i = None if tokens_column is None else table.column(tokens_column, "`tokens_column`")
+    flops_i = None if flops_column is None else table.column(flops_column, "`flops_column`")
     seen: dict[int, int] = {}  # step -> line
     checkpoints = []  # (step, tokens, line)
     points: dict[str, list[Point]] = {}
@@ -129,7 +129,7 @@ def _read_points(
             tokens = number(table, line, table.header[tokens_i], row[tokens_i], minimum=0)
             if tokens is None:
                 raise DataError(table.path, table.header[tokens_i], "empty tokens cell",
-                                "fill in the tokens seen, or use --tokens-per-step", line=line)
+                                "fill in the tokens seen, or use `tokens_per_step`", line=line)
         else:
             tokens = step * tokens_per_step
         flops = None

@@ -121,10 +121,10 @@ def default_threads(jobs: int) -> int:
 def check_jobs(jobs: int, device: torch.device) -> None:
     """`--jobs` must be positive, and on GPUs at most one run per GPU at a time."""
     if jobs < 1:
-        raise UsageError(f"--jobs {jobs}: give a positive number of parallel runs, e.g. --jobs 2")
+        raise UsageError(f"`jobs={jobs}`: give a positive number of parallel runs, e.g. `jobs=2`", parameter="jobs")
     if device.type == "cuda" and jobs > torch.cuda.device_count():
-        raise UsageError(f"--jobs {jobs}: this machine has {torch.cuda.device_count()} GPU(s) and runs one run "
-                         "per GPU at a time; use --jobs up to that, or --device cpu")
+        raise UsageError(f"`jobs={jobs}`: this machine has {torch.cuda.device_count()} GPU(s) and runs one run "
+                         "per GPU at a time; use `jobs` up to that, or `device='cpu'`", parameter="jobs")
 
 
 # ---------------------------------------------------------------------------- in this process
@@ -228,13 +228,14 @@ def submitit_executor(cluster: str, folder: str | Path, options: SlurmOptions) -
     try:
         import submitit
     except ImportError:
-        raise UsageError("--executor slurm needs submitit: pip install 'forecast[slurm]' "
-                         "(or pip install submitit), or use --executor local") from None
+        raise UsageError("`executor='slurm'` needs submitit: pip install 'forecast[slurm]' "
+                         "(or pip install submitit), or use `executor='local'`", parameter="executor") from None
     try:
         executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
     except RuntimeError:  # SlurmExecutor: "Could not detect srun"
-        raise UsageError("--executor slurm: no Slurm on this machine (srun not found); run it on the cluster's "
-                         "login node, or use --executor local (or submitit-local to try the jobs locally)") from None
+        raise UsageError("`executor='slurm'`: no Slurm on this machine (srun not found); run it on the cluster's "
+                         "login node, or use `executor='local'` (or submitit-local to try the jobs locally)",
+                         parameter="executor") from None
     parameters: dict[str, Any] = {
         "name": options.job_name, "timeout_min": options.time_min, "tasks_per_node": 1, "nodes": 1,
         "cpus_per_task": options.cpus_per_task, "gpus_per_node": options.gpus_per_task,

@@ -182,9 +182,9 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device not in ("cpu", "cuda"):
-        raise UsageError(f"--device: unknown device {device!r}; use auto, cpu or cuda")
+        raise UsageError(f"`device`: unknown device {device!r}; use auto, cpu or cuda", parameter="device")
     if device == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: no CUDA device is available; use --device cpu or auto")
+        raise UsageError("`device='cuda'`: no CUDA device is available; use `device='cpu'` or auto", parameter="device")
     return torch.device(device)
 
 

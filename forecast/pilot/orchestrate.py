@@ -46,7 +46,7 @@ def run_local(ladder: Ladder, specs: Sequence[RunSpec], family_dir: Path, device
     finished run. Outcomes come in the order of `specs`."""
     torch_device = resolve_device(device)
     if jobs < 1:
-        raise UsageError(f"--jobs {jobs}: give a positive number of parallel runs, e.g. --jobs 2")
+        raise UsageError(f"`jobs={jobs}`: give a positive number of parallel runs, e.g. `jobs=2`", parameter="jobs")
     check_jobs(jobs, torch_device)
     groups = ensemble_groups(specs, _ensemble_mode(ensemble))
     if jobs == 1:
@@ -69,7 +69,7 @@ def run_local(ladder: Ladder, specs: Sequence[RunSpec], family_dir: Path, device
 
 def _ensemble_mode(mode: str) -> str:
     if mode not in ("auto", "off"):
-        raise UsageError(f"--ensemble {mode}: use auto (train compatible runs as one stacked model) or off")
+        raise UsageError(f"`ensemble={mode!r}`: use auto (train compatible runs as one stacked model) or off")
     return mode
 
 
@@ -92,7 +92,7 @@ def submit(ladder: Ladder, specs: Sequence[RunSpec], family_dir: Path, executor:
     with `wait`, wait for them and return every run's outcome. `started(state counts,
     runs to submit, cluster)` hears once the submission is sure to go ahead."""
     if device not in ("auto", "cpu", "cuda"):  # resolved on the node that runs each job
-        raise UsageError(f"--device: unknown device {device!r}; use auto, cpu or cuda")
+        raise UsageError(f"`device`: unknown device {device!r}; use auto, cpu or cuda", parameter="device")
     cluster = "slurm" if executor == "slurm" else "local"
     submitter = submitit_executor(cluster, Path(family_dir) / ".submitit", options)
     statuses = sweep_status(family_dir, specs)

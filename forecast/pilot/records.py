@@ -28,7 +28,7 @@ def existing_run(run_dir: Path, config: dict[str, Any], state_path: Path) -> boo
         extra = {}
     if extra.get("config") != config:
         raise UsageError(f"{run_dir}: holds a run with a different configuration; "
-                         "choose another --out or delete that directory to retrain it")
+                         "choose another `out` or delete that directory to retrain it")
     if extra.get("complete"):
         state_path.unlink(missing_ok=True)  # killed between the last write and the cleanup
         return True

@@ -138,7 +138,7 @@ def run_status(run_dir: Path, spec: RunSpec | None = None, now: float | None = N
     step = _last_step(run_dir / TRAJECTORY_FILE)
     status = lambda state, detail="": RunStatus(run_dir.name, state, step, steps, detail)  # noqa: E731
     if spec is not None and meta is not None and config != json.loads(json.dumps(spec.to_json())):
-        return status(FAILED, "holds a run with a different configuration; delete it or choose another --out")
+        return status(FAILED, "holds a run with a different configuration; delete it or choose another `out`")
     if extra.get("complete"):
         return status(FINISHED)
     error = run_dir / ERROR_FILE
@@ -169,8 +169,8 @@ def sweep_status(family_dir: Path, specs: Sequence[RunSpec] | None = None) -> li
         if family_dir.is_dir() else []
     found = [d for d in dirs if any((d / f).exists() for f in (METADATA_FILE, WORKER_FILE, ERROR_FILE))]
     if not found:
-        raise UsageError(f"--status: no runs in {family_dir}; give a ladder directory OUT/<ladder> "
-                         "(e.g. runs/tiny), or --preset/--config with --out")
+        raise UsageError(f"`family_dir`: no runs in {family_dir}; give a ladder directory OUT/<ladder> "
+                         "(e.g. runs/tiny), or `preset`/`config` with `out`", parameter="family_dir")
     return [run_status(d) for d in found]
 
 

@@ -288,16 +288,16 @@ def write_runs(runs: Sequence[Run], out_dir: str | Path, *, overwrite: bool = Fa
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:
         raise DataError(out_dir, "name", f"two runs would both be named {sorted(duplicates)[0]!r}",
-                        "give each model a distinct name (e.g. with --name or a name column)")
+                        "give each model a distinct name (e.g. with `name` or a name column)")
     for run in runs:
         validate_run(run)
     if out_dir.exists() and not out_dir.is_dir():
-        raise DataError(out_dir, None, "exists and is not a directory", "give a directory for --out")
+        raise DataError(out_dir, None, "exists and is not a directory", "give a directory for `out_dir`")
     if not overwrite:
         for name in names:
             if (out_dir / name).exists():
                 raise DataError(out_dir / name, None, "run directory already exists",
-                                "pass --overwrite to replace it, or choose another --out")
+                                "pass `overwrite=True` to replace it, or choose another `out_dir`")
     check_writable_dir(out_dir)
     staging = staging_dir(out_dir, ".staging-")
     written = []

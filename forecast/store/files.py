@@ -237,7 +237,7 @@ def save_fits(skill_fits: Sequence[SkillFit], tool: str, out_dir: str | Path,
     """Write skill fits (and loss fits) under `out_dir`, merged with what is there (see
     module docstring): a skill (or loss series) present replaces that one; every other stays."""
     out_dir = Path(out_dir)
-    check_writable_dir(out_dir, "--out")
+    check_writable_dir(out_dir)
     index_path = out_dir / INDEX_FILE
     existing: dict[tuple[str, str], dict[str, dict[str, str]]] = {}
     old_losses: dict[tuple[str, str, str], dict[str, str]] = {}

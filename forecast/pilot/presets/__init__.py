@@ -20,6 +20,6 @@ def preset_ladder(name: str) -> Ladder:
     """The built-in ladder `name`; `UsageError` lists the presets for an unknown name."""
     names = preset_names()
     if name not in names:
-        raise UsageError(f"--preset: unknown preset {name!r}; choose one of {', '.join(names)}")
+        raise UsageError(f"`preset`: unknown preset {name!r}; choose one of {', '.join(names)}", parameter="preset")
     path = resources.files(__name__) / f"{name}.toml"
     return parse_ladder(tomllib.loads(path.read_text()), f"preset '{name}'")
