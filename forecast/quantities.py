@@ -26,7 +26,7 @@ _PATTERN = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]*)?(?:e[+-]?[0-9]+)?|\.[0-9]
 def parse_quantity(text: str | float | int, *, what: str = "quantity") -> float:
     """Parse `70B`, `410M`, `1.4T`, `6e23` or a number into a positive float.
 
-    `what` names the quantity in the error message (e.g. "--params").
+    `what` names the quantity in the error message (e.g. "`params`", which the CLI shows as its flag).
     Raises `UsageError` for anything else, naming the accepted forms.
     """
     if isinstance(text, (int, float)) and not isinstance(text, bool):

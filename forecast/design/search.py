@@ -343,8 +343,8 @@ def design(target_params: float, budget: float, *, target_tokens: float | None =
     tied = result.tied()
     if tied:
         notes.append(f"{len(tied)} other candidate(s) score within one standard error of the chosen ladder "
-                     f"(e.g. {tied[0].ladder.label}): the simulations cannot tell them apart; more "
-                     "--draws-per-skill or --refine-draws would")
+                     f"(e.g. {tied[0].ladder.label}): the simulations cannot tell them apart; more draws "
+                     "per skill or more refinement draws would")
     if ranked[0].coverage < level - 0.15:
         notes.append(f"the chosen ladder's simulated intervals covered {100 * ranked[0].coverage:.0f}% of the "
                      f"planted outcomes, under their nominal {100 * level:.0f}%")
