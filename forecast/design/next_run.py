@@ -41,7 +41,7 @@ from forecast.threads import torch_threads
 from forecast.quantities import FLOPS_PER_PARAM_TOKEN, TOKENS_PER_PARAM, parse_quantity
 from forecast.fitting.results import SkillFit
 from forecast.runs.model import Run, make_series
-from forecast.schema.outputs import NextRunJson, NextRunsJson
+from forecast.schema.design import NextRunJson, NextRunsJson
 
 SIMULATIONS = 4
 """Simulated outcomes per candidate."""

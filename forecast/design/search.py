@@ -42,7 +42,7 @@ from forecast.fits import fit
 from forecast.threads import torch_threads
 from forecast.forecasting.predict import check_level
 from forecast.fitting.results import SkillFit
-from forecast.schema.outputs import DesignJson, LadderScoreJson, SkillOutcomeJson
+from forecast.schema.design import DesignJson, LadderScoreJson, SkillOutcomeJson
 
 DEFAULT_SKILLS = {"generation": 0.0, "multiple_choice": 0.25}
 """Skills a design plans for when none are named: an exact-match generation task (chance 0)

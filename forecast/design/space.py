@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from forecast.errors import UsageError
 from forecast.quantities import FLOPS_PER_PARAM_TOKEN, format_count, format_flops
-from forecast.schema.outputs import LadderJson, RungJson
+from forecast.schema.design import LadderJson, RungJson
 
 DEFAULT_SIZES = (3, 4, 5, 6)
 """How many model sizes a candidate ladder may have (3 is the fewest a hold-out can check)."""

@@ -77,7 +77,8 @@ class DesignJson(TypedDict):
     alternatives: list[dict[str, Any]]  # LadderScoreJson plus "tried" (the knob it changed) and
     # "versus_chosen" {score, se}: its mean score minus the chosen one's over the same planted laws
     tied: list[str]  # labels of candidates within one standard error of the chosen ladder
-    versus_geometric: dict[str, float]  # {score, se}: the geometric default's mean score minus the chosen one's
+    versus_geometric: dict[str, float | None]  # {score, se}: the geometric default's mean score minus the
+    # chosen one's; se null when they are the same ladder (one draw of nothing)
     candidates: list[LadderScoreJson]  # every candidate, best first
     dropped: list[str]  # candidates left out, with why
     seconds: float

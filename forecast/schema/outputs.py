@@ -12,6 +12,10 @@ these shapes in their own `to_json`; nothing else builds JSON by hand. Conventio
 - What is unknown or unbounded is `null`, never NaN or Infinity (`finite`, `clean`): an
   interval end "beyond the horizon" is null, with the bound it is beyond given beside it.
 - One name per quantity, the same in code and JSON (`flops`, `level`, `law`).
+
+The printed documents, one per kind, and their registry `KINDS` are in
+`forecast.schema.documents`; the shapes of one command family each in their own module
+(`design`, `backtest`, `compare`, `pilot`).
 """
 
 from __future__ import annotations
@@ -351,43 +355,5 @@ class AggregateForecastJson(TypedDict):
     reason: str | None
 
 
-class DemoCheckJson(TypedDict):
-    """One skill of the demo's verification model: its forecast beside what it did."""
-
-    skill: str
-    forecast: ForecastJson  # made before the model was trained
-    accuracy: float  # the verification model's final accuracy
-    covered: bool | None  # accuracy inside the forecast's interval; null when no interval was given
-    grok_tokens: float | None  # tokens at which it crossed the forecast's grok threshold; null: it did not
-    grok_ratio: float | None  # forecast grok tokens / actual; null when either is missing
-    grok_within_2x: bool | None
-
-
-class DemoJson(TypedDict):
-    """`forecast demo --json` (kind "demo")."""
-
-    runs: str  # the pilot runs directory
-    fits: str  # the fits directory
-    fit: list[dict[str, Any]]  # as `forecast fit --json` "skills"
-    forecasts: list[ForecastJson]  # for the verification model's size and training tokens
-    verification: str | None  # its run directory; null with --no-verify
-    checks: list[DemoCheckJson]
-    seconds: dict[str, float]  # wall time: pilots, fit, verify, total
-    story: list[str]  # the closing lines
-
-
 def finite_list(values: Sequence[float], digits: int | None = None) -> list[float | None]:
     return [finite(v, digits) for v in values]
-
-
-
-# ============================================================================ design (forecast design)
-# The shapes of `forecast design --json` live in `forecast.schema.design` (kept apart so that
-# this module stays readable); they are part of this contract and importable from here.
-from forecast.schema.design import DesignJson as DesignJson  # noqa: E402
-from forecast.schema.design import LadderJson as LadderJson  # noqa: E402
-from forecast.schema.design import LadderScoreJson as LadderScoreJson  # noqa: E402
-from forecast.schema.design import NextRunJson as NextRunJson  # noqa: E402
-from forecast.schema.design import NextRunsJson as NextRunsJson  # noqa: E402
-from forecast.schema.design import RungJson as RungJson  # noqa: E402
-from forecast.schema.design import SkillOutcomeJson as SkillOutcomeJson  # noqa: E402
