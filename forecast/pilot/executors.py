@@ -228,7 +228,7 @@ def submitit_executor(cluster: str, folder: str | Path, options: SlurmOptions) -
     try:
         import submitit
     except ImportError:
-        raise UsageError("`executor='slurm'` needs submitit: pip install 'forecast[slurm]' "
+        raise UsageError("`executor='slurm'` needs submitit: pip install 'grok-forecast[slurm]' "
                          "(or pip install submitit), or use `executor='local'`", parameter="executor") from None
     try:
         executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
