@@ -6,7 +6,8 @@ flags, unreadable files and read-only directories. For each input the contract i
 - nothing on stdout (no result printed: a silent wrong result would be exit 0);
 - every file the user had is byte-identical afterwards (`helpers.snapshot`).
 
-`test_corpus` runs them all in-process and prints one summary line (inputs tried, clear
+`test_corpus` runs each in-process as its own case (select one with `-k`) and, once all have
+run, prints one summary line (inputs tried, clear
 errors, tracebacks, silent wrong results, files changed). The permission cases need a
 user whom `chmod` stops: under root (which reads any file) they run in a subprocess as
 `nobody`; where that is impossible they are skipped with the reason.
@@ -704,16 +705,35 @@ def summarise(outcomes: list[Outcome]) -> tuple[str, list[str]]:
 # ============================================================================ the tests
 
 
-def test_corpus(pristine, tmp_path, capsys):
-    cases = all_cases()
-    assert len(cases) >= 60
-    outcomes = [run_case(case, pristine, tmp_path) for case in cases]
-    summary, problems = summarise(outcomes)
-    if os.environ.get("FORECAST_SHOW_ERRORS"):
-        print("\n".join(f"{o.case}: {o.stderr.strip()}" for o in outcomes))
-    with capsys.disabled():
-        print(f"\n{summary}")
-    assert not problems, summary + "\n" + "\n".join(problems)
+CASES = all_cases()
+
+
+@pytest.fixture(scope="module")
+def corpus_outcomes(request):
+    """Every case's outcome, in the order run; the summary line is printed once they are all in."""
+    outcomes: list[Outcome] = []
+    yield outcomes
+    if outcomes:
+        summary, _ = summarise(outcomes)
+        lines = [f"\n{summary}"]
+        if os.environ.get("FORECAST_SHOW_ERRORS"):
+            lines += [f"{o.case}: {o.stderr.strip()}" for o in outcomes]
+        capture = request.config.pluginmanager.get_plugin("capturemanager")
+        with capture.global_and_fixture_disabled():
+            print("\n".join(lines))
+
+
+def test_corpus_is_large_and_named_uniquely():
+    assert len(CASES) >= 300 and len({c.name for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_corpus(case, pristine, tmp_path, corpus_outcomes):
+    """One bad input (select one with `-k`, e.g. `-k "fit and NaN"`): exit 2, one line, nothing changed."""
+    outcome = run_case(case, pristine, tmp_path)
+    corpus_outcomes.append(outcome)
+    summary, problems = summarise([outcome])
+    assert not problems, problems[0]
 
 
 # ---------------------------------------------------------------------------- permissions
