@@ -212,7 +212,7 @@ def test_lm_eval_04_groups_are_not_averaged_in(tmp_path):
 
 
 def test_chance_of_look_alike_benchmarks():
-    from forecast.runs.chance import chance_for
+    from forecast.runs.benchmarks import chance_for
 
     assert chance_for("mmlu_pro") == 0.1 and chance_for("mmlu_stem_val") == 0.25
     assert chance_for("mathqa") == 0.2 and chance_for("gsm8k") == 0.0 and chance_for("ARC-C") == 0.25

@@ -7,7 +7,7 @@ A design is judged on skills whose law is known because it was planted. Two sour
   of two families, both placing the transition anywhere from 300× before to 30× after the
   target's own compute (`GROK_WINDOW`, log-uniform; from skills the pilots will have
   grokked to ones the target will not reach), with a plateau 60–95% of the way from chance
-  to 1 (`PLATEAU`) and chance from the skill's name (`forecast.runs.chance`; 0 when unknown):
+  to 1 (`PLATEAU`) and chance from the skill's name (`forecast.runs.benchmarks`; 0 when unknown):
   * **grok-point laws** (`forecast.runs.synthetic.GrokTruth`): a sigmoid in log tokens whose
     midpoint falls with size as D½(N) = D½(N_T)·(N/N_T)^−γ, γ ~ U(0.3, 1.3) (`GAMMA`; below 1
     smaller models trained longer reach the transition with less compute, above 1 larger
@@ -42,7 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from forecast.runs.chance import chance_for
+from forecast.runs.benchmarks import chance_for
 from forecast.design.space import Ladder
 from forecast.fitting.results import SkillFit
 from forecast.runs.model import Recipe, Run, make_series

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from forecast.runs.chance import chance_for
+from forecast.runs.benchmarks import chance_for
 from forecast.errors import DataError, UsageError
 from forecast.quantities import FLOPS_PER_PARAM_TOKEN
 from forecast.runs.files import write_runs
