@@ -22,7 +22,6 @@ can be rerun or inspected one at a time with `forecast pilot`, `fit`, `predict` 
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable
@@ -38,6 +37,7 @@ from forecast.fits import Fits
 from forecast.threads import torch_threads
 from forecast.forecasting.predict import SkillForecast
 from forecast.quantities import format_count
+from forecast.runs.crossing import NEVER, measured_crossing
 from forecast.runs.files import load_run, load_runs
 from forecast.runs.model import Run
 
@@ -164,23 +164,19 @@ def check(forecast: SkillForecast, run: Run) -> SkillCheck:
     final = float(series.accuracy[-1])
     a = forecast.accuracy
     covered = None if a is None else bool(a.low - 1e-9 <= final <= a.high + 1e-9)
-    actual = None if forecast.threshold is None else crossing(series.tokens, series.accuracy, forecast.threshold)
+    actual = None if forecast.threshold is None else crossing(series.tokens, series.accuracy, forecast.threshold,
+                                                                       series.accuracy_stderr())
     predicted = forecast.grok.tokens if forecast.grok is not None else None
     ratio = predicted / actual if predicted and actual else None
     return SkillCheck(forecast.skill, forecast, final, covered, actual, ratio)
 
 
-def crossing(tokens: np.ndarray, accuracy: np.ndarray, threshold: float) -> float | None:
-    """Tokens at which `accuracy` first reaches `threshold`, interpolated linearly in
-    accuracy between the two evaluations around it on a log-tokens axis; None if never."""
-    above = np.flatnonzero(accuracy >= threshold)
-    if not above.size:
-        return None
-    i = int(above[0])
-    if i == 0:
-        return float(tokens[0])
-    t0, t1, a0, a1 = math.log(tokens[i - 1]), math.log(tokens[i]), accuracy[i - 1], accuracy[i]
-    return float(math.exp(t0 + (threshold - a0) / (a1 - a0) * (t1 - t0)))
+def crossing(tokens: np.ndarray, accuracy: np.ndarray, threshold: float,
+             stderr: np.ndarray | None = None) -> float | None:
+    """Tokens at which a run's accuracy first reaches `threshold` (`forecast.runs.crossing`,
+    the measured crossing the backtest and the plots read too); None if never."""
+    found = measured_crossing(tokens, accuracy, threshold, stderr)
+    return None if found.kind == NEVER else found.tokens
 
 
 # ---------------------------------------------------------------------------- the closing lines

@@ -26,6 +26,7 @@ from forecast.fitting.observations import Observations, observations
 from forecast.forecasting.predict import check_level, predict_skill
 from forecast.quantities import parse_quantity
 from forecast.fitting.results import SkillFit, match_skills, wants_all
+from forecast.runs.crossing import CROSSED, first_crossing
 from forecast.runs.model import Run
 from forecast.forecasting.samples import SurfaceSamples
 from forecast.fitting.reach import extrapolation_distance
@@ -158,14 +159,10 @@ def _grok_error(samples: SurfaceSamples, params: float, run: Observations) -> li
     """log10(predicted / observed) tokens to the grok threshold, if the run crossed it
     after its first checkpoint."""
     threshold = float(np.median(samples.threshold()))
-    smooth = run.smoothed()
-    above = np.flatnonzero(smooth >= threshold)
-    if len(above) == 0 or above[0] == 0:
+    measured = first_crossing(run.tokens, run.smoothed(), threshold)  # run.smoothed(): `monotone`, per run
+    if measured.kind != CROSSED:
         return []
-    i = above[0]
-    t0, t1 = math.log(run.tokens[i - 1]), math.log(run.tokens[i])
-    y0, y1 = smooth[i - 1], smooth[i]
-    observed = math.exp(t0 + (threshold - y0) / (y1 - y0) * (t1 - t0)) if y1 > y0 else run.tokens[i]
+    observed = measured.tokens
     predicted = samples.grok_tokens(params, np.full(samples.size, threshold), low=run.tokens[0] / 100,
                                     high=run.tokens[-1] * 100)
     median = float(np.median(predicted))

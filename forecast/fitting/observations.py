@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import isotonic_regression
 
 from forecast.runs.benchmarks import items_for
+from forecast.runs.crossing import monotone
 from forecast.quantities import FLOPS_PER_PARAM_TOKEN, format_count
 from forecast.runs.model import Run, binomial_stderr
 
@@ -118,9 +118,7 @@ class Observations:
         for r in np.unique(self.run):
             idx = np.flatnonzero(self.run == r)
             idx = idx[np.argsort(self.tokens[idx], kind="stable")]
-            se = self.stderr[idx]
-            weights = 1.0 / np.where(np.isfinite(se) & (se > 0), se, np.nanmedian(se) if np.isfinite(se).any() else 1.0) ** 2
-            out[idx] = isotonic_regression(self.accuracy[idx], weights=weights).x
+            out[idx] = monotone(self.accuracy[idx], self.stderr[idx])
         return out
 
     def checkpoint_noise(self) -> float:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,6 +15,7 @@ from forecast.plots.layout import (
     size_axes, skill_colors,
 )
 from forecast.quantities import format_count
+from forecast.runs.crossing import BEFORE, CROSSED, NEVER, Crossing, first_crossing  # noqa: F401 (re-exported by plots)
 from forecast.fitting.results import SkillFit
 from forecast.forecasting.samples import SurfaceSamples
 
@@ -147,38 +147,5 @@ def _grok_scaling_curve(ax: Axes, sf: SkillFit, target_params: float | None, col
         else:
             caption = f"{format_count(target_params)}: no crossing within {format_count(high_tokens)} tokens"
     return _Curve(drawn, caption)
-
-
-CROSSED, BEFORE, NEVER = "crossed", "before", "never"
-
-
-@dataclass(frozen=True)
-class Crossing:
-    """Where a pilot trajectory first reaches the grok threshold: `tokens` (training tokens)
-    and `kind`: `crossed` (interpolated in log tokens between the checkpoints either side),
-    `before` (already above at the first checkpoint: `tokens` is an upper bound) or `never`
-    (not by the last checkpoint: `tokens` is the last, a lower bound)."""
-
-    tokens: float
-    kind: str
-
-
-def first_crossing(tokens: Sequence[float], accuracy: Sequence[float], threshold: float) -> Crossing:
-    """First crossing of `threshold` by a trajectory (accuracy at each checkpoint's tokens)."""
-    tokens = np.asarray(tokens, dtype=float)
-    accuracy = np.asarray(accuracy, dtype=float)
-    order = np.argsort(tokens, kind="stable")
-    tokens, accuracy = tokens[order], accuracy[order]
-    above = np.flatnonzero(accuracy >= threshold)
-    if len(above) == 0:
-        return Crossing(float(tokens[-1]), NEVER)
-    i = int(above[0])
-    if i == 0:
-        return Crossing(float(tokens[0]), BEFORE)
-    if accuracy[i] <= accuracy[i - 1]:
-        return Crossing(float(tokens[i]), CROSSED)
-    t0, t1 = math.log(tokens[i - 1]), math.log(tokens[i])
-    frac = (threshold - accuracy[i - 1]) / (accuracy[i] - accuracy[i - 1])
-    return Crossing(math.exp(t0 + frac * (t1 - t0)), CROSSED)
 
 
