@@ -287,11 +287,17 @@ def _status(sf: SkillFit, threshold: float | None, crossed_in_pilots: bool, grok
     return Status.EMERGES_LATER
 
 
+def at_chance(sf: SkillFit) -> bool:
+    """Whether the largest pilots end at chance: their final (smoothed) accuracy within the
+    evaluation noise (3σ, at least 2 points) of chance, or below it."""
+    level = float(np.median([p.smoothed[-1] for p in sf.pilots if p.params == max(sf.sizes)]))
+    return abs(level - sf.chance) <= max(3 * sf.noise, 0.02) or level < sf.chance
+
+
 def _no_grok_note(sf: SkillFit, status: Status) -> str:
     if status == Status.SMOOTH:
         return "rises smoothly with scale, with no plateau in sight: there is no grok moment to report"
-    level = float(np.median([p.smoothed[-1] for p in sf.pilots if p.params == max(sf.sizes)]))
-    if abs(level - sf.chance) <= max(3 * sf.noise, 0.02) or level < sf.chance:
+    if at_chance(sf):
         return ("flat at chance in the pilots: the transition has not started, and when it will cannot be told "
                 "from these runs")
     return "no trend with scale in the pilots: when (or whether) it rises further cannot be told from these runs"
@@ -316,7 +322,7 @@ def confidence(sf: SkillFit, distance: float, accuracy: Interval, status: Status
     reach = distance / cal.max_distance if cal.max_distance > 0 else math.inf
     facts = (f"{cal.holdouts} hold-out(s) up to {cal.max_distance:.2f} e-folds out; the target is {distance:.2f} "
              f"e-folds out, where the back-tests allow ±{100 * half:.1f} points")
-    if status == Status.FLAT and "chance" in _no_grok_note(sf, status):
+    if status == Status.FLAT and at_chance(sf):
         return "low", "flat at chance in the pilots: an emergence beyond them cannot be ruled out; " + facts
     if cal.holdouts >= 2 and reach <= HIGH_REACH and half <= HIGH_WIDTH:
         return "high", facts
