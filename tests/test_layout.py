@@ -116,7 +116,7 @@ def test_cli_starts_without_the_numerical_stack():
 # (its names load lazily).
 STAGES = (
     ("forecast.errors", "forecast.version", "forecast.quantities", "forecast.io", "forecast.threads",
-     "forecast.schema"),
+     "forecast.options", "forecast.schema"),
     ("forecast.runs",),
     ("forecast.importers", "forecast.pilot"),
     ("forecast.fitting",),

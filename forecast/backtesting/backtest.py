@@ -14,7 +14,6 @@ Baselines:
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 import numpy as np
 
@@ -24,7 +23,7 @@ from forecast.fitting.fit import FitOptions, group_runs
 from forecast.fits import fit
 from forecast.fitting.observations import Observations, observations
 from forecast.forecasting.predict import check_level, predict_skill
-from forecast.quantities import parse_quantity
+from forecast.options import parse_holdout
 from forecast.fitting.results import SkillFit, match_skills, wants_all
 from forecast.runs.crossing import CROSSED, first_crossing
 from forecast.runs.model import Run
@@ -33,20 +32,13 @@ from forecast.fitting.reach import extrapolation_distance
 
 
 def holdout_sizes(sizes: Sequence[float], rule: str) -> list[float]:
-    """Which sizes (parameters) to hold out: `largest`, `largest:K` or `params>=X`."""
+    """Which sizes (parameters) to hold out: `largest`, `largest:K` or `params>=X`
+    (`forecast.options.parse_holdout`)."""
     sizes = sorted(set(sizes))
-    if rule == "largest":
-        return sizes[-1:]
-    if match := re.fullmatch(r"largest:(\d+)", rule):
-        k = int(match.group(1))
-        if k < 1:
-            raise UsageError("`holdout='largest:K'` needs K >= 1", parameter="holdout")
-        return sizes[-k:]
-    if match := re.fullmatch(r"params>=(.+)", rule):
-        bound = parse_quantity(match.group(1), what="`holdout='params>=X'`")
-        return [s for s in sizes if s >= bound]
-    raise UsageError(f"`holdout`: cannot read {rule!r}; use largest, largest:K or params>=X (e.g. params>=1B)",
-                     parameter="holdout")
+    parsed = parse_holdout(rule)
+    if parsed.largest is not None:
+        return sizes[-parsed.largest:]
+    return [s for s in sizes if s >= parsed.min_params]
 
 
 def backtest(

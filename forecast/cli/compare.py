@@ -11,11 +11,10 @@ from forecast.cli.common import (
     DrawsOpt, FamilyOpt, IntervalOpt, JsonOpt, PlotOpt, RecipeOpt, SkillOpt, ThresholdOpt, choice_check, console, log,
     output_file, plural, print_json, print_notes, size_option,
 )
-from forecast.cli.forecasting import DEFAULT_DRAWS, LawsOpt, fit_options, load_fittable
+from forecast.cli.forecasting import LawsOpt, fit_options, load_fittable
+from forecast.options import BY_KEYS, DEFAULT_DRAWS, MEASURES
 from forecast.cli.render import compare_table
 
-BY_KEYS = ("recipe", "family")  # = forecast.forecasting.compare.BY_KEYS, here so that a typo fails before torch loads
-MEASURES = ("tokens", "examples", "flops")  # = forecast.forecasting.compare.MEASURES
 
 
 def compare_command(

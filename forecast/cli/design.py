@@ -14,6 +14,7 @@ import typer
 from forecast.cli.common import FamilyOpt, IntervalOpt, JsonOpt, RecipeOpt, console, log, output_file, print_json, print_notes, quantity
 from forecast.cli.render import caption, table
 from forecast.errors import UsageError
+from forecast.options import design_output_suffix
 from forecast.quantities import format_count, format_flops
 
 
@@ -75,8 +76,8 @@ def design_command(
         raise UsageError("--budget is required: the pilot compute in FLOPs, e.g. --budget 1e22 "
                          "(or rank next runs with --runs and --candidates)")
     out = output_file(out, "--out")
-    if out is not None and out.suffix.lower() not in (".csv", ".toml", ".json"):
-        raise UsageError(f"--out {out}: write a .csv table of (N, D) runs, or a .toml/.json pilot config")
+    if out is not None:
+        design_output_suffix(out, "out")
     from forecast.design.search import design
     from forecast.design.space import Space
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated
 
@@ -11,16 +10,16 @@ import typer
 from forecast.cli.common import (
     DrawsOpt, FamilyOpt, FitsDir, IntervalOpt, JsonOpt, PlanTokensPerParamOpt, PlotOpt, RecipeOpt, SkillOpt, TargetOpt,
     ThresholdOpt, TokensPerParamOpt, at_least, choice_check, console, fraction_check, log, output_dir, output_file,
-    plural, print_json, print_notes, quantity, size_option,
+    plural, print_json, print_notes, size_option,
 )
 from forecast.cli.losses import aggregate_table, loss_fit_table, loss_forecast_table, loss_plan_table
 from forecast.cli.render import backtest_table, fit_table, forecast_table, target_plan_text
 from forecast.errors import UsageError
+from forecast.options import DEFAULT_DRAWS, parse_holdout
 from forecast.quantities import TOKENS_PER_PARAM, format_count, format_flops
 
 LawsOpt = Annotated[str | None, typer.Option(
     "--laws", help="Candidate laws, comma-separated (see README 'Fitting'; default: all).")]
-DEFAULT_DRAWS = 400  # = FitOptions.draws (kept here so that --help does not import the fitting engine)
 SkipFractionOpt = Annotated[float | None, typer.Option(
     "--skip-fraction", callback=fraction_check("--skip-fraction", "0.01"),
     help="Ignore checkpoints before this fraction of a run's tokens (warm-up; default 0.01).")]
@@ -30,14 +29,9 @@ MinSizesOpt = Annotated[int | None, typer.Option(
 
 
 def holdout_check(rule: str) -> str:
-    """`--holdout` read as it is parsed (the grammar of `forecast.backtesting.backtest.holdout_sizes`,
-    checked here so that a typo fails before the fitting engine loads)."""
-    match = re.fullmatch(r"largest(?::(\d+))?|params>=(.+)", rule)
-    if match is None or (match.group(1) is not None and int(match.group(1)) < 1):
-        raise typer.BadParameter(f"cannot read {rule!r}; use largest, largest:K (K >= 1) or params>=X (e.g. params>=1B)",
-                                 param_hint="'--holdout'")
-    if match.group(2) is not None:
-        quantity("--holdout params>=X")(match.group(2))
+    """`--holdout` read as it is parsed (`forecast.options.parse_holdout`, the grammar the
+    backtest reads), so that a typo fails before the fitting engine loads."""
+    parse_holdout(rule)
     return rule
 
 

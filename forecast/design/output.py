@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from forecast.design.space import Ladder
-from forecast.errors import UsageError
 from forecast.io import atomic_write_text
+from forecast.options import design_output_suffix
 from forecast.quantities import FLOPS_PER_PARAM_TOKEN
 
 ASPECT = 32.0
@@ -147,13 +147,10 @@ def write_ladder(ladder: Ladder, path: str | Path, *, base: Any = None, name: st
     """Write the ladder to `path`: `.csv` a table, `.toml`/`.json` a pilot config (on `base`,
     a pilot `Ladder`; default the `demo` preset). Returns what was written, in words."""
     path = Path(path)
-    suffix = path.suffix.lower()
+    suffix = design_output_suffix(path)
     if suffix == ".csv":
         atomic_write_text(path, table_text(ladder, name))
         return f"a table of {ladder.runs} runs (params, tokens) for an external trainer"
-    if suffix not in (".toml", ".json"):
-        raise UsageError(f"`path={str(path)!r}`: write a .csv table of (N, D) runs, or a .toml/.json pilot config",
-                         parameter="path")
     if base is None:
         from forecast.pilot.presets import preset_ladder
         base = preset_ladder("demo")

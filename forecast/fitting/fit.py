@@ -27,6 +27,7 @@ from forecast.fitting.candidates import TWO_STEP, Scales, Spec, candidate_specs
 from forecast.fitting.estimate import Job, fit_jobs
 from forecast.fitting.loss_fit import LossFit, fit_losses
 from forecast.errors import DataError, FitError, UsageError
+from forecast.options import DEFAULT_DRAWS
 from forecast.fitting.laws import ACCURACY_LAWS, POOLED_LAWS
 from forecast.fitting.observations import PRIOR_NOISE, Observations, observations
 from forecast.threads import torch_threads
@@ -54,7 +55,7 @@ class FitOptions:
     """How to fit. Defaults are what the backtests in `benchmarks/` were run with."""
 
     laws: tuple[str, ...] = ALL_LAWS  # candidate laws to consider
-    draws: int = 400  # bootstrap draws per candidate
+    draws: int = DEFAULT_DRAWS  # bootstrap draws per candidate
     keep_draws: int = 200  # draws stored in the fit file
     skip_fraction: float = 0.01  # drop checkpoints before this fraction of a run's tokens (warm-up)
     min_tokens: float = 0.0  # and before this many tokens

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from forecast.errors import UsageError
+from forecast.options import BY_KEYS, MEASURES
 from forecast.forecasting.predict import HORIZON, Interval, check_level, check_threshold
 from forecast.quantities import TOKENS_PER_PARAM, format_count
 from forecast.fitting.results import SkillFit, groups as fit_groups, match_skills, select
@@ -38,9 +39,6 @@ from forecast.forecasting.samples import SurfaceSamples
 
 TREND_CONFIDENCE = 0.8
 """Share of draws that must agree before a gap is said to shrink or grow with size."""
-BY_KEYS = ("recipe", "family")
-MEASURES = ("tokens", "examples", "flops")
-"""Units of speed of grokking: training tokens, training examples (sequences), or FLOPs."""
 
 
 @dataclass(frozen=True)
