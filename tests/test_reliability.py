@@ -187,6 +187,26 @@ def test_6_seeds_ending_a_fraction_apart_are_not_a_ladder_of_token_budgets():
     assert observations(runs + budgets, "skill").budget_ladder  # 1x and 2x: a real budget ladder
 
 
+def test_6_the_plots_read_the_fits_budget_ladder_decision():
+    """Seeds ending at 1.00e9 and 1.02e9 tokens are one budget for the fit; the plots once
+    rounded the finals and called them two. Now they read what the fit decided."""
+    from forecast.plots.layout import budget_ladder
+
+    runs = []
+    for seed, end in ((0, 1.00e9), (1, 1.02e9)):
+        for size in SIZES[:3]:
+            (run,) = synthetic_ladder(TRUTH, [size], tokens_range=(3e6, end), checkpoints=8,
+                                      rng=np.random.default_rng(seed))
+            runs.append(dataclasses.replace(run, name=f"{run.name}-{seed}", seed=seed))
+    quick = forecast.FitOptions(laws=("level",), draws=4)
+    (one,) = forecast.fit(runs, options=quick).skills
+    assert not budget_ladder(one)
+    budgets = [dataclasses.replace(r, name=f"{r.name}-4x", series={"skill": dataclasses.replace(
+        r.series["skill"], tokens=r.series["skill"].tokens * 4)}) for r in runs[:3]]
+    (two,) = forecast.fit(runs + budgets, options=quick).skills
+    assert budget_ladder(two) and any(n.code == "budget-ladder" for n in two.notes)
+
+
 def test_6_the_shipped_demo_fits_use_every_checkpoint():
     files = [p for p in (REPO / "fits").rglob("*.json") if p.name != "index.json"]
     assert files

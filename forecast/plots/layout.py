@@ -22,6 +22,7 @@ from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 
 from forecast.quantities import TOKENS_PER_PARAM, format_count
 from forecast.fitting.results import SkillFit
+from forecast.fitting.status import NoteCode
 
 
 @dataclass(frozen=True)
@@ -158,11 +159,9 @@ def size_axes(ax: Axes, sizes: Sequence[float], target_params: float | None, sty
 
 def budget_ladder(sf: SkillFit) -> bool:
     """True when some pilot size was trained to several token budgets: the fit then read
-    only final checkpoints (`Observations.budget_ladder`), which the plots emphasise."""
-    finals: dict[float, set[float]] = {}
-    for p in sf.pilots:
-        finals.setdefault(p.params, set()).add(round(max(p.tokens), -3))
-    return any(len(budgets) >= 2 for budgets in finals.values())
+    only final checkpoints, which the plots emphasise. The fit decided it once
+    (`Observations.budget_ladder`) and recorded it as its `budget-ladder` note; read here."""
+    return any(n.code == NoteCode.BUDGET_LADDER for n in sf.notes)
 
 
 def spaced_labels(ticks: Sequence[float], gap: float = 0.08) -> list[str]:
