@@ -10,7 +10,7 @@ import pytest
 from helpers import REPO, assert_one_line_error, invoke, output, shared_data
 
 from forecast import FitOptions, fit, write_runs
-from forecast.design.search import Outcome, Simulation, design, evaluate
+from forecast.design.search import SkillOutcome, Simulation, design, evaluate
 from forecast.design.next_run import CandidateRun, rank_next_runs, read_candidates
 from forecast.design.output import pilot_shape, table_text, toml_text, write_ladder
 from forecast.design.priors import default_prior, fitted_prior, simulate_runs
@@ -108,10 +108,10 @@ def test_fitted_prior_samples_the_fits_forecast_surface():
 
 
 def test_interval_score_is_width_plus_ten_times_the_miss():
-    inside = Outcome("s", "in-transition", 0.5, 0.4, 0.6, truth=0.5, observed=0.55, confidence="low", level=0.8,
+    inside = SkillOutcome("s", "in-transition", 0.5, 0.4, 0.6, truth=0.5, observed=0.55, confidence="low", level=0.8,
                      low50=0.45, high50=0.55)
     assert inside.interval_score == pytest.approx(0.2) and inside.covered and inside.error == 0
-    above = Outcome("s", "flat", 0.25, 0.2, 0.3, truth=0.5, observed=0.45, confidence="low", level=0.8,
+    above = SkillOutcome("s", "flat", 0.25, 0.2, 0.3, truth=0.5, observed=0.45, confidence="low", level=0.8,
                     low50=0.23, high50=0.27)
     assert above.interval_score == pytest.approx(0.1 + 10 * 0.15) and not above.covered
     # weighted interval score (Bracher et al. 2021): (|y − m|/2 + 0.1·IS_80 + 0.25·IS_50) / 2.5

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from forecast.design.space import Ladder
+from forecast.design.space import LadderPlan
 from forecast.io import atomic_write_text
 from forecast.options import design_output_suffix
 from forecast.quantities import FLOPS_PER_PARAM_TOKEN
@@ -36,7 +36,7 @@ MAX_LAYERS = 24
 TABLE_COLUMNS = ("run", "params", "tokens", "tokens_per_param", "seed", "flops")
 
 
-def table_text(ladder: Ladder, name: str = "pilot") -> str:
+def table_text(ladder: LadderPlan, name: str = "pilot") -> str:
     """The (N, D) table of a ladder (module docstring), as CSV text."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -78,7 +78,7 @@ def pilot_shape(params: float) -> Shape:
     return best
 
 
-def pilot_config(ladder: Ladder, base: Any, name: str) -> dict[str, Any]:
+def pilot_config(ladder: LadderPlan, base: Any, name: str) -> dict[str, Any]:
     """The pilot config (a dict in the file format) training `ladder` with the skills,
     recipes and settings of `base` (a `forecast.pilot.Ladder`)."""
     from forecast.pilot.ladder import parse_ladder
@@ -143,7 +143,7 @@ def _toml_value(value: Any) -> str:
     raise TypeError(f"cannot write {type(value).__name__} as TOML")
 
 
-def write_ladder(ladder: Ladder, path: str | Path, *, base: Any = None, name: str = "design") -> str:
+def write_ladder(ladder: LadderPlan, path: str | Path, *, base: Any = None, name: str = "design") -> str:
     """Write the ladder to `path`: `.csv` a table, `.toml`/`.json` a pilot config (on `base`,
     a pilot `Ladder`; default the `demo` preset). Returns what was written, in words."""
     path = Path(path)

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from forecast.runs.benchmarks import chance_for
-from forecast.design.space import Ladder
+from forecast.design.space import LadderPlan
 from forecast.fitting.results import SkillFit
 from forecast.runs.model import Recipe, Run, make_series
 from forecast.forecasting.samples import SurfaceSamples
@@ -201,7 +201,7 @@ def fitted_prior(skill_fits: Sequence[SkillFit], per_skill: int, seed: int) -> P
     return Planted(tuple(names), np.array(chance), np.array(top), "fitted", surfaces=tuple(surfaces))
 
 
-def simulate_runs(ladder: Ladder, planted: Planted, rng: np.random.Generator, *, n_eval: int = N_EVAL,
+def simulate_runs(ladder: LadderPlan, planted: Planted, rng: np.random.Generator, *, n_eval: int = N_EVAL,
                   checkpoints: int = CHECKPOINTS, task_loss: bool = True, scatter: float = SEED_SCATTER,
                   family: str = FAMILY) -> list[Run]:
     """The runs `ladder` would give if its skills followed `planted`: one run per rung and

@@ -35,7 +35,7 @@ from multiprocessing import get_context
 import numpy as np
 
 from forecast.design.priors import N_EVAL, Planted, default_prior, fitted_prior, simulate_runs
-from forecast.design.space import Ladder, Space, candidate_ladders, check_target, geometric_ladder
+from forecast.design.space import LadderPlan, Space, candidate_ladders, check_target, geometric_ladder
 from forecast.errors import FitError, UsageError
 from forecast.fitting.fit import FitOptions
 from forecast.fits import fit
@@ -55,7 +55,7 @@ each law's point estimate and its calibrated drift (`forecast.forecasting.sample
 
 
 @dataclass(frozen=True)
-class Outcome:
+class SkillOutcome:
     """One planted skill's forecast at the target under one ladder, scored against the truth."""
 
     skill: str
@@ -133,8 +133,8 @@ class SkillSummary:
 class LadderScore:
     """A candidate ladder and its simulated outcomes."""
 
-    ladder: Ladder
-    outcomes: tuple[Outcome, ...]
+    ladder: LadderPlan
+    outcomes: tuple[SkillOutcome, ...]
     seconds: float = 0.0
 
     @property
@@ -191,7 +191,7 @@ class Simulation:
     seed: int = 0
 
 
-def evaluate(ladder: Ladder, planted: Planted, sim: Simulation, stage: int = 0) -> LadderScore:
+def evaluate(ladder: LadderPlan, planted: Planted, sim: Simulation, stage: int = 0) -> LadderScore:
     """Simulate `ladder` under `planted`, refit with the real pipeline, score at the target."""
     start = time.perf_counter()
     # common random numbers: every ladder sees the same planted laws, the same evaluation of the
@@ -215,18 +215,18 @@ def evaluate(ladder: Ladder, planted: Planted, sim: Simulation, stage: int = 0) 
         chance, top = float(planted.chance[i]), float(planted.top[i])
         if f is None or f.accuracy is None:  # no number: the uninformative interval
             span = top - chance
-            outcomes.append(Outcome(planted.skills[i], "not-predictable" if f is None else str(f.status),
+            outcomes.append(SkillOutcome(planted.skills[i], "not-predictable" if f is None else str(f.status),
                                     chance + span / 2, chance + span * (1 - sim.level) / 2,
                                     chance + span * (1 + sim.level) / 2, float(truth[i]), float(observed[i]), None,
                                     sim.level, chance + span / 4, chance + 3 * span / 4))
         else:
             a, b = f.accuracy, inner[name]
-            outcomes.append(Outcome(planted.skills[i], str(f.status), a.median, a.low, a.high, float(truth[i]),
+            outcomes.append(SkillOutcome(planted.skills[i], str(f.status), a.median, a.low, a.high, float(truth[i]),
                                     float(observed[i]), f.confidence, sim.level, b.low, b.high))
     return LadderScore(ladder, tuple(outcomes), time.perf_counter() - start)
 
 
-def evaluate_all(ladders: Sequence[Ladder], planted: Planted, sim: Simulation, stage: int = 0, jobs: int = 1,
+def evaluate_all(ladders: Sequence[LadderPlan], planted: Planted, sim: Simulation, stage: int = 0, jobs: int = 1,
                  progress: Callable[[int, int], None] | None = None) -> list[LadderScore]:
     """`evaluate` every ladder, in `jobs` processes (spawned: torch is not fork-safe)."""
     if jobs <= 1:
@@ -366,9 +366,9 @@ def _planted(skills: Sequence[str] | None, skill_fits: Sequence[SkillFit] | None
     return default_prior(names, per_skill, sim.target_params, sim.target_tokens, rng, chance), names, "default"
 
 
-def ladder_flops_share(ladder: Ladder, target_params: float, target_tokens: float) -> float:
+def ladder_flops_share(ladder: LadderPlan, target_params: float, target_tokens: float) -> float:
     """The ladder's compute as a share of training the target."""
     return ladder.flops / (6.0 * target_params * target_tokens)
 
 
-__all__ = ["Design", "LadderScore", "Outcome", "Simulation", "design", "evaluate", "evaluate_all"]
+__all__ = ["Design", "LadderScore", "SkillOutcome", "Simulation", "design", "evaluate", "evaluate_all"]

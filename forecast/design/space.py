@@ -61,7 +61,7 @@ class Rung:
 
 
 @dataclass(frozen=True)
-class Ladder:
+class LadderPlan:
     """A pilot ladder: its rungs (smallest first) and the knobs that made it."""
 
     rungs: tuple[Rung, ...]
@@ -105,7 +105,7 @@ class Ladder:
 
 
 def budget_ladder(budget: float, target_params: float, target_tokens: float, *, sizes: int, spacing: float,
-                  multipliers: Sequence[float], seeds: int) -> Ladder:
+                  multipliers: Sequence[float], seeds: int) -> LadderPlan:
     """The geometric ladder with these knobs that spends exactly `budget` FLOPs."""
     if sizes < 1 or spacing <= 1 or seeds < 1 or not multipliers or min(multipliers) <= 0:
         raise UsageError("a ladder needs >= 1 size, spacing > 1, >= 1 seed and positive token multipliers")
@@ -114,11 +114,11 @@ def budget_ladder(budget: float, target_params: float, target_tokens: float, *, 
     largest = math.sqrt(budget / (FLOPS_PER_PARAM_TOKEN * seeds * ratio * sum(multipliers) * weight))
     params = [largest * spacing ** -(sizes - 1 - i) for i in range(sizes)]
     rungs = tuple(Rung(n, m * ratio * n, seeds) for n in params for m in sorted(multipliers))
-    return Ladder(rungs, sizes, float(spacing), tuple(sorted(float(m) for m in multipliers)), seeds)
+    return LadderPlan(rungs, sizes, float(spacing), tuple(sorted(float(m) for m in multipliers)), seeds)
 
 
 def geometric_ladder(budget: float, target_params: float, target_tokens: float, sizes: int = 5,
-                     spacing: float = 2.0) -> Ladder:
+                     spacing: float = 2.0) -> LadderPlan:
     """The naive default a design is judged against: `sizes` sizes spaced ×`spacing` at the
     target's tokens per parameter, one seed, spending `budget`."""
     return budget_ladder(budget, target_params, target_tokens, sizes=sizes, spacing=spacing, multipliers=(1.0,),
@@ -137,7 +137,7 @@ class Space:
 
 
 def candidate_ladders(budget: float, target_params: float, target_tokens: float,
-                      space: Space = Space()) -> tuple[list[Ladder], list[str]]:
+                      space: Space = Space()) -> tuple[list[LadderPlan], list[str]]:
     """Every ladder of `space` that spends `budget`, and why the others were left out (a top
     rung as large as the target, or a bottom rung under `space.min_params`)."""
     check_target(target_params, target_tokens, budget)

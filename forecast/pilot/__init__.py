@@ -15,7 +15,7 @@ state on disk: finished / running / failed / pending).
 """
 
 from forecast.pilot.executors import (
-    Outcome, RunJob, SlurmOptions, make_jobs, run_pool, run_sequential, submit_submitit, submitit_executor, wait_submitit,
+    RunOutcome, RunJob, SlurmOptions, make_jobs, run_pool, run_sequential, submit_submitit, submitit_executor, wait_submitit,
 )
 from forecast.pilot.ladder import Ladder, load_ladder, parse_ladder, resolve_device, run_ladder
 from forecast.pilot.model import GPT, ModelConfig
@@ -31,6 +31,6 @@ __all__ = [
     "GPT", "ModelConfig", "preset_names", "preset_ladder", "Phase", "RecipeSpec",
     "SKILL_KINDS", "Skill", "EvalConfig", "Progress", "RunSpec", "TrainConfig", "train_run", "train_runs",
     "ensemble_groups",
-    "Outcome", "RunJob", "SlurmOptions", "make_jobs", "run_pool", "run_sequential", "submit_submitit",
+    "RunOutcome", "RunJob", "SlurmOptions", "make_jobs", "run_pool", "run_sequential", "submit_submitit",
     "submitit_executor", "wait_submitit", "RunStatus", "SweepError", "run_status", "sweep_status", "unfinished",
 ]

@@ -91,7 +91,7 @@ class RunJob:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class RunOutcome:
     """How one job of a sweep ended: its run directory, or the error's last line."""
 
     name: str
@@ -141,16 +141,16 @@ _WORKER: dict[str, Any] = {}  # per worker process: its device and the progress 
 
 
 def run_pool(jobs: Sequence[RunJob], workers: int, device: torch.device,
-             progress: ProgressFn | None = None, done: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+             progress: ProgressFn | None = None, done: Callable[[RunOutcome], None] | None = None) -> list[RunOutcome]:
     """Run the jobs in a 'spawn' pool of `workers` processes; a failing job is reported in
-    its `Outcome` and the others go on. Worker i trains on `cuda:i` when `device` is CUDA,
+    its `RunOutcome` and the others go on. Worker i trains on `cuda:i` when `device` is CUDA,
     else on `device`; progress events come back through a queue (at most ~5 per second
     per run, and every evaluation)."""
     context = multiprocessing.get_context("spawn")
     devices, events = context.Queue(), context.Queue()
     for i in range(workers):
         devices.put(f"cuda:{i}" if device.type == "cuda" else device.type)
-    outcomes: dict[str, Outcome] = {}
+    outcomes: dict[str, RunOutcome] = {}
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(devices, events)) as pool:
         futures: dict[Future, RunJob] = {pool.submit(_pool_run, job): job for job in jobs}
         pending = set(futures)
@@ -162,7 +162,7 @@ def run_pool(jobs: Sequence[RunJob], workers: int, device: torch.device,
                 error = future.exception()
                 paths = [None] * len(job.specs) if error is not None else future.result()
                 for name, path in zip(job.names, paths):
-                    outcome = Outcome(name, error=error_line(error)) if error is not None else Outcome(name, Path(path))
+                    outcome = RunOutcome(name, error=error_line(error)) if error is not None else RunOutcome(name, Path(path))
                     outcomes[name] = outcome
                     if done is not None:
                         done(outcome)
@@ -257,12 +257,12 @@ def submit_submitit(jobs: Sequence[RunJob], executor: Any) -> list[Any]:
 
 
 def wait_submitit(jobs: Sequence[RunJob], submitted: Sequence[Any], poll_s: float = 0.5, grace_s: float = 15.0,
-                  done: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+                  done: Callable[[RunOutcome], None] | None = None) -> list[RunOutcome]:
     """Wait for submitted jobs; one outcome per run. A failed job's outcomes carry the
     error's last line (from the run's error file when the worker wrote one, else from
     submitit). A job that ended without a result file within `grace_s` (slow shared
     filesystems) was killed."""
-    outcomes: dict[int, list[Outcome]] = {}
+    outcomes: dict[int, list[RunOutcome]] = {}
     while len(outcomes) < len(jobs):
         for i, (job, handle) in enumerate(zip(jobs, submitted)):
             if i in outcomes or not handle.done():
@@ -276,15 +276,15 @@ def wait_submitit(jobs: Sequence[RunJob], submitted: Sequence[Any], poll_s: floa
     return [o for i in range(len(jobs)) for o in outcomes[i]]
 
 
-def _submitit_outcomes(job: RunJob, handle: Any, grace_s: float) -> list[Outcome]:
+def _submitit_outcomes(job: RunJob, handle: Any, grace_s: float) -> list[RunOutcome]:
     deadline = time.monotonic() + grace_s
     while not handle.paths.result_pickle.exists() and time.monotonic() < deadline:
         time.sleep(0.2)
     if not handle.paths.result_pickle.exists():
-        return [Outcome(name, error=f"job {handle.job_id} ended without a result (killed, preempted without "
+        return [RunOutcome(name, error=f"job {handle.job_id} ended without a result (killed, preempted without "
                                     f"requeue, or out of memory?); log: {handle.paths.stderr}") for name in job.names]
     try:
-        return [Outcome(name, Path(path)) for name, path in zip(job.names, handle.result())]
+        return [RunOutcome(name, Path(path)) for name, path in zip(job.names, handle.result())]
     except Exception as exc:  # submitit's FailedJobError: the worker raised
         parts = str(exc).split("-" * 22)  # FailedJobError: message, ----, traceback, ----, log paths
         lines = [line.strip() for line in (parts[1] if len(parts) > 2 else str(exc)).splitlines() if line.strip()]
@@ -292,5 +292,5 @@ def _submitit_outcomes(job: RunJob, handle: Any, grace_s: float) -> list[Outcome
         outcomes = []
         for name in job.names:
             error_file = Path(job.family_dir) / name / ERROR_FILE
-            outcomes.append(Outcome(name, error=error_file.read_text().strip() if error_file.exists() else fallback))
+            outcomes.append(RunOutcome(name, error=error_file.read_text().strip() if error_file.exists() else fallback))
         return outcomes

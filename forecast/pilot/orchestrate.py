@@ -1,7 +1,7 @@
 """A ladder's sweep from start to summary: what `forecast pilot` runs, as library calls.
 
 - `run_local`: train the runs on this machine, in turn (`jobs` 1) or in a process pool,
-  returning one `Outcome` per run (finished runs are skipped, interrupted ones resume).
+  returning one `RunOutcome` per run (finished runs are skipped, interrupted ones resume).
 - `submit`: send the unfinished runs to Slurm (or submitit's local executor) as one job
   array, optionally waiting for them.
 Both group compatible runs into ensembles first (`ensemble` "auto"; "off": one run per
@@ -20,7 +20,7 @@ from typing import Any
 from forecast.errors import UsageError
 from forecast.threads import torch_threads
 from forecast.pilot.executors import (
-    Outcome, SlurmOptions, check_jobs, default_threads, make_jobs, run_pool, run_sequential, submit_submitit,
+    RunOutcome, SlurmOptions, check_jobs, default_threads, make_jobs, run_pool, run_sequential, submit_submitit,
     submitit_executor, wait_submitit,
 )
 from forecast.pilot.ensemble import ensemble_groups
@@ -38,8 +38,8 @@ def swept_ladder(ladder: Ladder, specs: Sequence[RunSpec]) -> dict[str, Any]:
 
 def run_local(ladder: Ladder, specs: Sequence[RunSpec], family_dir: Path, device: str = "auto",
               threads: int | None = None, jobs: int = 1, progress: ProgressFn | None = None,
-              done: Callable[[Outcome], None] | None = None, ensemble: str = "auto",
-              compile: bool = False) -> list[Outcome]:
+              done: Callable[[RunOutcome], None] | None = None, ensemble: str = "auto",
+              compile: bool = False) -> list[RunOutcome]:
     """Train `specs` on this machine: in turn in this process (`jobs` 1, on `threads`
     torch threads, None: torch's default), or in a pool of `jobs` processes (each on
     `threads`, default cores // jobs; the costliest ensembles first). `done` hears of each
@@ -54,7 +54,7 @@ def run_local(ladder: Ladder, specs: Sequence[RunSpec], family_dir: Path, device
         with torch_threads(threads):
             for job in make_jobs(groups, family_dir, torch_device.type, None, compile):
                 for name, path in zip(job.names, run_sequential([job], progress)):
-                    outcomes[name] = Outcome(name, path)
+                    outcomes[name] = RunOutcome(name, path)
                     if done:
                         done(outcomes[name])
         return [outcomes[s.name] for s in specs]
@@ -80,12 +80,12 @@ class Submission:
 
     job_ids: dict[str, str]
     finished: tuple[str, ...]
-    outcomes: tuple[Outcome, ...] | None
+    outcomes: tuple[RunOutcome, ...] | None
     state: dict[str, int]
 
 
 def submit(ladder: Ladder, specs: Sequence[RunSpec], family_dir: Path, executor: str, options: SlurmOptions,
-           device: str = "auto", wait: bool = True, done: Callable[[Outcome], None] | None = None,
+           device: str = "auto", wait: bool = True, done: Callable[[RunOutcome], None] | None = None,
            started: Callable[[dict[str, int], int, str], None] | None = None, ensemble: str = "auto",
            compile: bool = False) -> Submission:
     """Submit the runs that are neither finished nor running as one submitit job array;
@@ -112,5 +112,5 @@ def submit(ladder: Ladder, specs: Sequence[RunSpec], family_dir: Path, executor:
         return Submission(job_ids, finished, None, state)
     outcomes = wait_submitit(run_jobs, handles, grace_s=15.0 if cluster == "slurm" else 2.0,
                              done=done or (lambda _: None))
-    by_name = {o.name: o for o in [*(Outcome(n, Path(family_dir) / n) for n in finished), *outcomes]}
+    by_name = {o.name: o for o in [*(RunOutcome(n, Path(family_dir) / n) for n in finished), *outcomes]}
     return Submission(job_ids, finished, tuple(by_name[s.name] for s in specs if s.name in by_name), state)
