@@ -366,9 +366,4 @@ def _planted(skills: Sequence[str] | None, skill_fits: Sequence[SkillFit] | None
     return default_prior(names, per_skill, sim.target_params, sim.target_tokens, rng, chance), names, "default"
 
 
-def ladder_flops_share(ladder: LadderPlan, target_params: float, target_tokens: float) -> float:
-    """The ladder's compute as a share of training the target."""
-    return ladder.flops / (6.0 * target_params * target_tokens)
-
-
 __all__ = ["Design", "LadderScore", "SkillOutcome", "Simulation", "design", "evaluate", "evaluate_all"]

@@ -93,11 +93,6 @@ class LadderPlan:
     def smallest(self) -> float:
         return min(r.params for r in self.rungs)
 
-    @property
-    def max_run_flops(self) -> float:
-        """FLOPs of the most expensive single run (its reach in compute)."""
-        return max(r.flops / r.seeds for r in self.rungs)
-
     def to_json(self) -> LadderJson:
         return {"label": self.label, "sizes": self.sizes, "spacing": self.spacing,
                 "multipliers": list(self.multipliers), "seeds": self.seeds, "runs": self.runs,

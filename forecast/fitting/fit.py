@@ -209,11 +209,6 @@ class _Skill:
         return len(self.obs.sizes) >= max(3, self.base["options"]["min_sizes"])
 
 
-def fit_skill(runs: Sequence[Run], skill: str, options: FitOptions) -> SkillFit:
-    """Fit one skill over the runs of one group (see module docstring)."""
-    return fit_group(runs, [skill], options)[0]
-
-
 def fit_group(runs: Sequence[Run], skills: Sequence[str], options: FitOptions,
               context: PoolContext | None = None) -> list[SkillFit]:
     """Fit skills over the runs of one group. Every skill's candidates are fitted together,

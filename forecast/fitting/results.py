@@ -138,12 +138,6 @@ class SkillFit:
         values = [f for p in self.pilots for f in p.flops if math.isfinite(f)]
         return max(values) if values else math.nan
 
-    @property
-    def max_tokens(self) -> float:
-        """Most training tokens any pilot saw; NaN when unknown."""
-        values = [t for p in self.pilots for t in p.tokens if math.isfinite(t)]
-        return max(values) if values else math.nan
-
     def weight_of(self, laws: Sequence[str]) -> float:
         """Total weight of the candidates whose law is one of `laws`."""
         return float(sum(c.weight for c in self.candidates if c.fit.spec.law in laws))

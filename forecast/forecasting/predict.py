@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from forecast.forecasting.budget import shared_ratio, training_budget
+from forecast.forecasting.budget import training_budget
 from forecast.errors import UsageError
 from forecast.fitting.observations import UNKNOWN_TOKENS
 from forecast.quantities import format_count
@@ -163,12 +163,6 @@ def check_tokens_per_param(ratio: float | None, flag: str = "`tokens_per_param`"
     if ratio is not None and not (math.isfinite(ratio) and ratio > 0):
         raise UsageError(f"{flag} must be a positive number of tokens per parameter, e.g. 20; got {ratio}")
     return ratio
-
-
-def group_tokens_per_param(sf: SkillFit) -> float | None:
-    """The tokens-per-parameter ratio the group's runs were trained at, when they agree on
-    one (`forecast.forecasting.budget.shared_ratio`); else None."""
-    return shared_ratio([max(p.tokens) / p.params for p in sf.pilots if p.tokens])
 
 
 def resolve_budget(sf: SkillFit, params: float, tokens: float | None, flops: float | None,

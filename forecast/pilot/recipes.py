@@ -66,11 +66,6 @@ class RecipeSpec:
                 return phase
         return self.phases[-1]
 
-    @property
-    def trained_skills(self) -> tuple[str, ...]:
-        """Skills with a positive weight in some phase."""
-        return tuple(dict.fromkeys(s for p in self.phases for s, w in p.mix.items() if w > 0))
-
     def to_recipe(self) -> Recipe:
         """The run-format recipe recorded in run.json."""
         distinct = sorted(set(self.formats.values()))
