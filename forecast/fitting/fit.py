@@ -180,7 +180,7 @@ class _Skill:
 
     skill: str
     obs: Observations
-    base: dict
+    base: SkillFit  # the skill's facts, not yet concluded (no status decided, no candidates): `_conclude` fills it
     smoothed: np.ndarray
     noise: float
     seed: tuple[int, ...]
@@ -198,6 +198,7 @@ class _Skill:
     calibration: Calibration | None = None
     others: list[Observations] = field(default_factory=list)  # other families' (pooling)
     borrowed: tuple[str, ...] = ()
+    min_sizes: int = 3  # FitOptions.min_sizes
 
     def job(self, spec: Spec, obs: Observations) -> Job:
         return Job(spec, obs, self.scales, self.floors[spec.floor], self.noise, self.finals_only,
@@ -206,7 +207,7 @@ class _Skill:
     @property
     def checked(self) -> bool:
         """Whether there are sizes enough to score candidates by a hold-out."""
-        return len(self.obs.sizes) >= max(3, self.base["options"]["min_sizes"])
+        return len(self.obs.sizes) >= max(3, self.min_sizes)
 
 
 def fit_group(runs: Sequence[Run], skills: Sequence[str], options: FitOptions,
@@ -221,13 +222,13 @@ def fit_group(runs: Sequence[Run], skills: Sequence[str], options: FitOptions,
         if not st.checked and st.others:  # too few sizes of its own: borrow hold-outs too
             rolling_holdout([st], 1)
             for spec, items in cross_family_items(st.obs, st.others, st.scales, st.noise, st.seed[-1]).items():
-                st.items.setdefault(spec, []).extend(dataclasses.replace(i, origin=i.origin + 1000) for i in items)
+                st.items.setdefault(spec, []).extend(dataclasses.replace(i, borrowed=True) for i in items)
     jobs: list[tuple[_Skill, Spec]] = []
     pooled: list[_Skill] = []
     for st in live:
         if st.items:
             st.weights, st.scores, st.calibration = weigh(st.items)
-            if st.base["flat"] and Spec("level") in st.items:  # no trend to read: laws would read one into noise
+            if st.base.flat and Spec("level") in st.items:  # no trend to read: laws would read one into noise
                 st.weights = {Spec("level"): 1.0}
         else:
             trends = [s for s in st.specs if s.law != "level"]
@@ -271,16 +272,18 @@ def _prepare_skill(runs: Sequence[Run], skill: str, options: FitOptions, context
         for i in range(len(obs.run_names)) if np.any(obs.run == i)
     )
     noise = obs.checkpoint_noise() if len(obs) else PRIOR_NOISE
-    base = dict(family=family, recipe=recipe, skill=skill, chance=obs.chance, top=obs.top,
-                noise=noise, n_eval=obs.sample_count() if len(obs) else None, pilots=pilots,
-                options=asdict(options), tokens_known=obs.tokens_known,
-                span=float(np.log(obs.sizes.max() / obs.sizes.min())) if len(obs) else 0.0,
-                flat=bool(len(obs)) and obs.trend_is_flat(noise),
-                accelerating=obs.accelerates(noise) if len(obs) else None)
-    st = _Skill(skill, obs, base, smoothed, noise, (options.seed, zlib.crc32(f"{family}|{recipe}|{skill}".encode())))
+    base = SkillFit(family=family, recipe=recipe, skill=skill, status=Status.NOT_PREDICTABLE, reason=None,
+                    chance=obs.chance, top=obs.top, noise=noise, n_eval=obs.sample_count() if len(obs) else None,
+                    pilots=pilots, options=asdict(options), tokens_known=obs.tokens_known,
+                    span=float(np.log(obs.sizes.max() / obs.sizes.min())) if len(obs) else 0.0,
+                    flat=bool(len(obs)) and obs.trend_is_flat(noise),
+                    accelerating=obs.accelerates(noise) if len(obs) else None)
+    st = _Skill(skill, obs, base, smoothed, noise, (options.seed, zlib.crc32(f"{family}|{recipe}|{skill}".encode())),
+                min_sizes=options.min_sizes)
     if context is not None:
         st.others = context.others((family, recipe), skill)
-        base["flat"] = base["flat"] and not st.others  # the other families lend the trend a few sizes hide
+        st.base = dataclasses.replace(base, flat=base.flat and not st.others)  # the other families lend the
+        # trend a few sizes hide
     st.reason = obs.unreadable(borrowing=bool(st.others))
     if st.reason:
         return st
@@ -312,10 +315,10 @@ def _prepare_skill(runs: Sequence[Run], skill: str, options: FitOptions, context
 def _conclude(st: _Skill, candidates: list[Candidate]) -> SkillFit:
     """The skill's `SkillFit`: status and reason, candidates by weight, the choice and why."""
     if st.reason is not None:
-        return SkillFit(status=Status.NOT_PREDICTABLE, reason=st.reason, scales=st.scales, **st.base)
+        return dataclasses.replace(st.base, status=Status.NOT_PREDICTABLE, reason=st.reason, scales=st.scales)
     if not candidates:
-        return SkillFit(status=Status.NOT_PREDICTABLE, scales=st.scales, reason="no law could be fitted: "
-                        + "; ".join(f"{s.key}: {m}" for s, m in st.failures.items()), **st.base)
+        return dataclasses.replace(st.base, status=Status.NOT_PREDICTABLE, scales=st.scales, reason="no law could be "
+                                   "fitted: " + "; ".join(f"{s.key}: {m}" for s, m in st.failures.items()))
     total = sum(c.weight for c in candidates)
     candidates = sorted((dataclasses.replace(c, weight=c.weight / total) for c in candidates), key=lambda c: -c.weight)
     notes = list(st.notes)
@@ -329,9 +332,9 @@ def _conclude(st: _Skill, candidates: list[Candidate]) -> SkillFit:
     if borrowed:
         notes.append(Note(NoteCode.POOLED, f"other families informed this forecast (a slope shared across "
                           f"families, this family's own offset): {', '.join(borrowed)}"))
-    return SkillFit(status=Status.FITTED, reason=None, scales=st.scales, candidates=tuple(candidates),
-                    law=candidates[0].key, why=why, notes=tuple(notes), calibration=st.calibration,
-                    borrowed_from=borrowed, **st.base)
+    return dataclasses.replace(st.base, status=Status.FITTED, reason=None, scales=st.scales,
+                               candidates=tuple(candidates), law=candidates[0].key, why=why, notes=tuple(notes),
+                               calibration=st.calibration, borrowed_from=borrowed)
 
 
 def rolling_holdout(states: Sequence[_Skill], min_fit_sizes: int = 2) -> None:

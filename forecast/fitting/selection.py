@@ -79,6 +79,7 @@ class HoldoutItem:
     noise: float  # measurement noise of `error`
     path: float = 0.0  # RMS error over the run's checkpoints (its trajectory), when it has several
     misfit: float = 0.0  # accuracy error left once aligned by `shift`, beyond noise (error of shape)
+    borrowed: bool = False  # a hold-out from another family (pooling), its origins apart from this family's
 
     @property
     def reach(self) -> float:
@@ -170,7 +171,7 @@ def weigh(scored: dict[Spec, list[HoldoutItem]]) -> tuple[dict[Spec, float], dic
     Two passes: the error rate τ from the better half of the candidates (by mean absolute
     error), weights by likelihood under it; then τ again under those weights, and the
     weights once more."""
-    origins = len({i.origin for items in scored.values() for i in items})
+    origins = len({(i.borrowed, i.origin) for items in scored.values() for i in items})
     mae = {s: float(np.mean([abs(i.error) for i in items])) for s, items in scored.items()}
     cut = float(np.median(list(mae.values())))
     weights = {s: 1.0 for s in scored if mae[s] <= cut}
@@ -186,7 +187,7 @@ def weigh(scored: dict[Spec, list[HoldoutItem]]) -> tuple[dict[Spec, float], dic
         weights = {s: w / total for s, w in sorted(weights.items(), key=lambda kv: -kv[1])}
     summaries = {}
     for s, items in scored.items():
-        n = len({i.origin for i in items})
+        n = len({(i.borrowed, i.origin) for i in items})
         ones = np.ones(len(items))
         summaries[s] = HoldoutScore(
             mae=mae[s], shift=_rate(np.array([i.shift / i.reach for i in items]), ones, n, PRIOR_SHIFT),
