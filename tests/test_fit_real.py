@@ -1,6 +1,6 @@
 """Fits and forecasts of the real ladders in ../shared/data (skipped when absent): every
 skill ends fitted or not-predictable with a reason, parameters are sane, and a 70B forecast
-gives every skill a status and no number for a not-predictable one."""
+gives every skill a status and no number for a not-predictable one. In the slow set (`-m slow`)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import real_data  # noqa: E402  (the README's import settings, shared with the benchmarks)
 
 FAST = FitOptions(draws=60)
+
+pytestmark = pytest.mark.slow  # fitting the real ladders costs ~20 s of CPU: the slow set runs them
 
 
 @pytest.fixture(scope="module")
