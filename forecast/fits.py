@@ -16,6 +16,7 @@ from forecast.forecasting.aggregate import AggregateForecast, aggregate_forecast
 from forecast.forecasting.compare import SkillComparison, compare_skill_fits
 from forecast.errors import UsageError
 from forecast.fitting.fit import FitOptions, fit_runs
+from forecast.schema.documents import FitSummaryJson
 from forecast.store.files import load_fits, load_loss_fits, save_fits
 from forecast.fitting.loss_fit import LossFit
 from forecast.forecasting.loss import LossForecast, LossPlan, plan_loss, predict_loss, select_losses
@@ -121,7 +122,7 @@ class Fits:
         """Smallest compute (and its compute-optimal N/D split) reaching `target` loss."""
         return [plan_loss(f, target, level=level, seed=seed) for f in self.select_losses(family, recipe, metrics)]
 
-    def summaries(self) -> list[dict]:
+    def summaries(self) -> list[FitSummaryJson]:
         """One row per skill fit, what `forecast fit` prints (and its `--json` "skills"):
         status, chosen law, its hold-out error, the grok point of the largest pilot size,
         why the law was chosen or why the skill is not predictable, and the notes."""

@@ -10,10 +10,11 @@ confidence grade, and by extrapolation distance (e-folds beyond the fitted sizes
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
+from forecast.schema.backtest import (BacktestJson, BacktestPointJson, BacktestSummaryJson, CoverageJson,
+                                      SkillBacktestJson)
 from forecast.schema.outputs import finite
 
 DISTANCE_BINS = (0.0, 0.5, 1.0, 2.0, float("inf"))
@@ -51,7 +52,7 @@ class BacktestPoint:
             value = self.carry
         return None if value is None else abs(value - self.actual)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> BacktestPointJson:
         return {"skill": self.skill, "run": self.run, "params": self.params, "tokens": self.tokens,
                 "flops": self.flops, "final": self.final, "actual": self.actual, "predicted": finite(self.predicted),
                 "low": finite(self.low), "high": finite(self.high), "covered": self.covered,
@@ -79,7 +80,7 @@ class SkillBacktest:
                   if (p.final or not final) and getattr(p, which) is not None]
         return float(np.mean(errors)) if errors else None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> SkillBacktestJson:
         return {"skill": self.skill, "family": self.family, "recipe": self.recipe, "status": self.status,
                 "law": self.law, "reason": self.reason, "mae": self.mae(), "carry_mae": self.mae("carry"),
                 "loglinear_mae": self.mae("loglinear"), "grok_log10_errors": list(self.grok_errors),
@@ -95,7 +96,7 @@ class Backtest:
     skills: tuple[SkillBacktest, ...]
     held_out: dict[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)  # group -> run names
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> BacktestJson:
         """`forecast backtest --json` (kind "backtest"): summaries over final checkpoints and over
         every held-out checkpoint, then each skill with its points."""
         return {"holdout": self.holdout, "level": self.level, "summary": self.summary(),
@@ -103,7 +104,7 @@ class Backtest:
                 "held_out": [{"family": f, "recipe": r, "runs": list(names)} for (f, r), names in self.held_out.items()],
                 "skills": [s.to_json() for s in self.skills]}
 
-    def summary(self, final: bool = True) -> dict[str, Any]:
+    def summary(self, final: bool = True) -> BacktestSummaryJson:
         """Errors, baselines and coverage over the held-out final (or all) checkpoints.
 
         `items`: points of every skill; `numbered`: those with a forecast. `mae`,
@@ -123,7 +124,7 @@ class Backtest:
             return mean([None if p.error(which, fill) is None or (relative and p.actual <= 0) else
                          p.error(which, fill) / (p.actual if relative else 1) for p in points])
 
-        def coverage(points) -> dict[str, Any]:
+        def coverage(points) -> CoverageJson:
             covered = [p.covered for p in points if p.covered is not None]
             return {"coverage": float(np.mean(covered)) if covered else None, "count": len(covered)}
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -23,6 +22,7 @@ from forecast.forecasting.predict import Interval, SkillForecast, check_level, c
 from forecast.quantities import FLOPS_PER_PARAM_TOKEN, TOKENS_PER_PARAM
 from forecast.fitting.results import SkillFit
 from forecast.forecasting.samples import SurfaceSamples, first_reaching
+from forecast.schema.documents import BudgetPlanJson
 from forecast.schema.outputs import TargetPlanJson
 
 MAX_FLOPS = 1e32
@@ -72,7 +72,7 @@ class BudgetPlan:
     tokens_per_param: float
     forecasts: tuple[SkillForecast, ...]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> BudgetPlanJson:
         """`forecast plan --budget --json` (kind "plan-budget"): the model, then one
         `schema.ForecastJson` per skill."""
         return {"flops": self.flops, "params": self.params, "tokens": self.tokens,

@@ -53,6 +53,7 @@ from forecast.pilot.recipes import LABEL, RecipeSpec, parse_recipe
 from forecast.pilot.skills import SKILL_KINDS, Skill
 from forecast.pilot.records import VAL_LOSS
 from forecast.pilot.trainer import EvalConfig, Progress, RunSpec, TrainConfig, train_runs
+from forecast.schema.pilot import LadderConfigJson
 
 _SIZE_FIELDS = {"layers": "n_layer", "width": "n_embd", "heads": "n_head"}
 LADDER_FORMAT = 1
@@ -101,7 +102,7 @@ class Ladder:
         return RunSpec(f"{self.name}-{recipe.label}-verify-s{seed}", self.name, "verify", seed, self.verify, recipe,
                        self.skills, self.verify_train, self.eval)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> LadderConfigJson:
         """The config in the file format (`load_ladder` reads it back)."""
         verify = {} if self.verify is None or self.verify_train is None else {"verify": {
             **{k: getattr(self.verify, f) for k, f in _SIZE_FIELDS.items()},

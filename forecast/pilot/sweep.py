@@ -39,6 +39,7 @@ from forecast.errors import ForecastError, UsageError
 from forecast.pilot.trainer import Progress, RunSpec
 from forecast.io import atomic_write_text
 from forecast.runs.model import METADATA_FILE, TRAJECTORY_FILE
+from forecast.schema.pilot import RunStatusJson
 
 WORKER_FILE = ".worker.json"
 ERROR_FILE = ".error.txt"
@@ -64,7 +65,7 @@ class RunStatus:
     steps: int | None  # total steps of the run (None: unknown)
     detail: str = ""  # the error of a failed run, the worker of a running one, ...
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> RunStatusJson:
         return asdict(self)
 
 

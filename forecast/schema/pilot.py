@@ -105,6 +105,7 @@ class LadderConfigJson(TypedDict):
     format `forecast pilot --config` reads. Its own "format" (the ladder config's version,
     `LADDER_FORMAT` = 1) stands where the envelope's is, with the same value."""
 
+    format: NotRequired[int]  # LADDER_FORMAT: the config file's; printed, it is the envelope's "format"
     name: str
     seeds: list[int]
     skills: dict[str, dict[str, Any]]  # skill -> {"kind": generator, ...its options (digits, length, ...)}
