@@ -110,6 +110,11 @@ def plural(count: int, noun: str) -> str:
 MIN_DRAWS = 10
 """Fewest bootstrap draws `--draws` accepts: fewer leave no draw in the 10% tails of an 80%
 interval, which would print a confident interval that the data does not support."""
+MAX_DRAWS = 100_000
+"""Most bootstrap draws `--draws` accepts: 100,000 already pins a 99% interval's ends to a
+fraction of a percent; more only costs hours and memory (each draw is a refit)."""
+MAX_SEED = 2**32 - 1
+"""Seeds are numpy seeds: whole numbers in [0, 2**32)."""
 
 
 def _bad(flag: str, message: str) -> typer.BadParameter:
@@ -154,9 +159,49 @@ def positive_check(flag: str, example: str) -> Callable[[Any], Any]:
     return _number_check(flag, lambda v: v > 0, "a positive number", example)
 
 
-def at_least(flag: str, lowest: int, example: str) -> Callable[[Any], Any]:
-    """For counts: a whole number >= `lowest`."""
-    return _number_check(flag, lambda v: v >= lowest, f"a whole number >= {lowest}", example)
+def at_least(flag: str, lowest: int, example: str, highest: int | None = None) -> Callable[[Any], Any]:
+    """For counts: a whole number >= `lowest` (and <= `highest` when given)."""
+    if highest is None:
+        return _number_check(flag, lambda v: v >= lowest, f"a whole number >= {lowest}", example)
+    return _number_check(flag, lambda v: lowest <= v <= highest, f"a whole number in [{lowest}, {highest:,}]", example)
+
+
+def seed_check(flag: str = "--seed") -> Callable[[Any], Any]:
+    """For seeds: a whole number in [0, 2**32) (numpy's range)."""
+    return at_least(flag, 0, "0", MAX_SEED)
+
+
+def list_check(flag: str, example: str) -> Callable[[Any], Any]:
+    """For comma-separated lists (`--laws a,b`): refused when given but naming nothing."""
+    def check(value: Any) -> Any:
+        if value is None:
+            return None
+        items = value if isinstance(value, list) else [value]
+        if not any(x.strip() for item in items for x in str(item).split(",")):
+            raise _bad(flag, f"{value!r} names nothing; give e.g. {flag} {example}, or leave the flag out")
+        return value
+    return check
+
+
+EXCLUSIVE = {"--tokens-per-param": ("--tokens", "--compute")}
+"""Flags that say the same thing another way: given together, one would be ignored silently."""
+
+
+def _exclusive(flag: str, check: Callable[[Any], Any] | None = None) -> Callable[..., Any]:
+    """A typer callback that applies `check`, then refuses `flag` beside a flag that
+    `EXCLUSIVE` pairs it with, whichever click parses first (each records itself in ctx.meta)."""
+    def callback(ctx: typer.Context, param: typer.CallbackParam, value: Any) -> Any:
+        value = value if check is None else check(value)
+        given = ctx.meta.setdefault("forecast.given", set())
+        source = ctx.get_parameter_source(param.name) if param.name else None
+        if value is not None and source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP"):
+            given.add(flag)
+        pairs = set(EXCLUSIVE.get(flag, ())) | {k for k, v in EXCLUSIVE.items() if flag in v}
+        clash = sorted(pairs & given)
+        if flag in given and clash:
+            raise UsageError(f"give {flag} or {clash[0]}, not both: the one would be ignored", parameter=None)
+        return value
+    return callback
 
 
 def choice_check(flag: str, choices: tuple[str, ...], noun: str = "value") -> Callable[[Any], Any]:
@@ -180,27 +225,29 @@ def positive_int(value: int | None, flag: str, example: str) -> int | None:
     return value
 
 
-def output_file(path: Path | None, flag: str = "--plot") -> Path | None:
-    """A file we may write (checked before any work, nothing created): not a directory, in a
-    directory that exists and is writable, or can be made in a writable one."""
+def output_file(path: Path | None, flag: str = "--plot", force: bool = False) -> Path | None:
+    """A file we may write (checked before any work, nothing created; the rule of
+    `forecast.io.check_output_file`): a new file, or one forecast wrote, or any regular file
+    with `--force`; never a directory or a device."""
     if path is None:
         return None
-    if path.is_dir():
-        raise UsageError(f"{flag} {path}: is a directory; give a file name such as {path / 'forecast.png'}")
-    from forecast.io import check_output_dir
+    from forecast.io import check_output_file
 
+    if str(path) in ("", "."):
+        raise UsageError(f"{flag}: empty file name; give a file such as forecast.png")
     try:
-        check_output_dir(path.parent, flag)
+        check_output_file(path, flag, force=force)
     except DataError as exc:
-        raise UsageError(f"{flag} {path}: {exc.file}: {exc.problem}; fix: {exc.fix}") from None
+        raise UsageError(f"{flag} {path}: {exc.problem}; fix: {exc.fix}") from None
     return path
 
 
-def output_dir(path: Path, flag: str = "--out") -> Path:
-    """A directory we may write into (checked before any work; nothing is created)."""
+def output_dir(path: Path, flag: str = "--out", marker: str | None = None, force: bool = False) -> Path:
+    """A directory we may write into (checked before any work; nothing is created); with
+    `marker`, an existing folder must hold it (be forecast's own) unless `force`."""
     from forecast.io import check_output_dir
 
-    return check_output_dir(path, flag)
+    return check_output_dir(path, flag, marker=marker, force=force)
 
 
 # ---------------------------------------------------------------------------- shared options
@@ -219,9 +266,13 @@ TargetOpt = Annotated[float | None, typer.Option(
     "--target", callback=probability_check("--target", "0.6"),
     help="Accuracy to reach (with --skill), in (0, 1): smallest compute that gets there.")]
 DrawsOpt = Annotated[int, typer.Option(
-    "--draws", callback=at_least("--draws", MIN_DRAWS, "400"), help=f"Bootstrap draws per candidate law (>= {MIN_DRAWS}).")]
+    "--draws", callback=at_least("--draws", MIN_DRAWS, "400", MAX_DRAWS),
+    help=f"Bootstrap draws per candidate law ({MIN_DRAWS} to {MAX_DRAWS:,}).")]
+SeedOpt = Annotated[int, typer.Option("--seed", callback=seed_check(), help="Seed of the bootstrap (fits are reproducible).")]
+ForceOpt = Annotated[bool, typer.Option(
+    "--force", help="Replace an existing --plot/--out file that forecast did not write (README 'Errors and notes').")]
 TokensPerParamOpt = Annotated[float | None, typer.Option(
-    "--tokens-per-param", callback=positive_check("--tokens-per-param", "20"),
+    "--tokens-per-param", callback=_exclusive("--tokens-per-param", positive_check("--tokens-per-param", "20")),
     help="Training tokens per parameter when neither --tokens nor --compute is given "
     "(default: the runs' own ratio when they share one, else 20).")]
 PlanTokensPerParamOpt = Annotated[float, typer.Option(
@@ -234,4 +285,4 @@ ThreadsOpt = Annotated[int | None, typer.Option(
 
 def size_option(flag: str, help: str, **extra: Any) -> Any:
     """A size, tokens or FLOPs option (`70B`, `2T`, `1e24`), parsed and checked as it is read."""
-    return typer.Option(flag, parser=quantity(flag), metavar="NUMBER", help=help, **extra)
+    return typer.Option(flag, parser=quantity(flag), metavar="NUMBER", help=help, callback=_exclusive(flag), **extra)
