@@ -119,6 +119,8 @@ def replace_dir(staged: Path, target: Path) -> None:
 
 MAX_INPUT_BYTES = 256 * 2**20
 """Largest input file read (256 MiB): real trajectories and eval results are a few MiB."""
+MAX_INTEGER = 2**63 - 1
+"""Largest whole number (a step, a sample count) read: what numpy's int64 holds."""
 MAX_JSON_DEPTH = 64
 """Deepest nesting of JSON objects and arrays read (run.json and lm-eval results use < 10)."""
 

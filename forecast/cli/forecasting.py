@@ -19,7 +19,7 @@ from forecast.errors import UsageError
 from forecast.quantities import TOKENS_PER_PARAM, format_count, format_flops
 
 LawsOpt = Annotated[str | None, typer.Option(
-    "--laws", callback=list_check("--laws", "logistic,gompertz"), help="Candidate laws, comma-separated (see README 'Fitting'; default: all).")]
+    "--laws", callback=list_check("--laws", "grok_scaling,power_law"), help="Candidate laws, comma-separated (see README 'Fitting'; default: all).")]
 DEFAULT_DRAWS = 400  # = FitOptions.draws (kept here so that --help does not import the fitting engine)
 SkipFractionOpt = Annotated[float | None, typer.Option(
     "--skip-fraction", callback=fraction_check("--skip-fraction", "0.01"),
@@ -66,7 +66,7 @@ def load_fittable(runs_dir: Path, allow_incomplete: bool):
     from forecast.runs.files import scan_runs
 
     scan = scan_runs(runs_dir)
-    notes = [f"{path}: holds a trajectory.csv but no run.json; left out" for path in scan.not_runs]
+    notes = scan.notes()  # folders left out, with why
     for run in scan.incomplete:
         verb = "fitted anyway (--allow-incomplete)" if allow_incomplete else "left out (--allow-incomplete to fit it)"
         notes.append(f"{run.name}: training did not finish; {verb}")

@@ -36,6 +36,7 @@ def runs_command(
     scan = scan_runs(directory)
     summaries = [run.summary() for run in scan.runs]
     notes = [f"{p}: holds a trajectory.csv but no run.json; not a run (left out)" for p in scan.not_runs]
+    notes += [f"{p}: {why}" for p, why in scan.skipped]
     notes += [f"{r.name}: training did not finish (complete: false); `forecast fit` leaves it out unless "
               "--allow-incomplete" for r in scan.incomplete]
     odd = {r.name: why for r in scan.runs if (why := implausible(r)) is not None}
