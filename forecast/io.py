@@ -204,9 +204,14 @@ def json_depth(value: Any) -> int:
     return deepest
 
 
-def parse_json(text: str, path: str | Path, fix: str = "fix the JSON syntax", *, line: int | None = None) -> Any:
-    """JSON text parsed by rule 4 (NaN, duplicate keys and deep nesting refused)."""
+def parse_json(text: str, path: str | Path, fix: str = "fix the JSON syntax", *, line: int | None = None,
+               nan_as_null: bool = False) -> Any:
+    """JSON text parsed by rule 4 (NaN, duplicate keys and deep nesting refused). With
+    `nan_as_null`, NaN and Infinity read as null, for readers that then refuse a null where
+    a number must be, naming the field (fits files)."""
     def refuse(constant: str) -> Any:
+        if nan_as_null:
+            return None
         raise DataError(path, None, f"holds the non-number {constant}", fix, line=line)
 
     try:

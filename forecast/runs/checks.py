@@ -11,7 +11,7 @@ import numpy as np
 
 from forecast.errors import DataError
 from forecast.io import MAX_INTEGER
-from forecast.runs.model import PARAMS_KINDS, TRAJECTORY_FILE, Run, Series, is_number, unsafe_name
+from forecast.runs.model import PARAMS_KINDS, TRAJECTORY_FILE, Run, Series, is_number, unsafe_label, unsafe_name
 
 NAME_FIX = ("names are single folder names: no '/' or '\\', not '.' or '..', no control characters, "
             "at most 200 characters (run names also not starting with '.')")
@@ -32,9 +32,9 @@ def validate_run(run: Run, file: str | Path | None = None) -> None:
     if why is not None:
         raise DataError(file, "name", f"run name {run.name!r} {why}", NAME_FIX)
     for field, value in (("family", run.family), ("recipe", run.recipe.label)):
-        why = unsafe_name(value)
+        why = unsafe_label(value)
         if why is not None:
-            raise DataError(file, field, f"{field} {value!r} {why}", NAME_FIX)
+            raise DataError(file, field, f"{field} {value!r} {why}", "give a short label without control characters")
     if run.seed is not None and not 0 <= run.seed <= MAX_INTEGER:
         raise DataError(file, "seed", f"seed {run.seed} is not a whole number >= 0", 'write e.g. "seed": 0')
     if not (is_number(run.params) and math.isfinite(run.params) and run.params > 0):

@@ -316,6 +316,19 @@ MAX_NAME_LENGTH = 200
 """Longest run, skill, family or recipe name: names become file and folder names (limit 255)."""
 
 
+def unsafe_label(name: str) -> str | None:
+    """Why `name` (a family or recipe label, free text: `GPT-Neo/J`) cannot be shown and
+    stored, or None: empty or blank, a control character, or over `MAX_NAME_LENGTH` characters.
+    The fits directory stores labels under a slug (`forecast.store.files.slug`)."""
+    if not isinstance(name, str) or not name.strip():
+        return "empty"
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return "holds a control character"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"is longer than {MAX_NAME_LENGTH} characters"
+    return None
+
+
 def unsafe_name(name: str, *, hidden_ok: bool = True) -> str | None:
     """Why `name` (of a run, skill, family or recipe) is not a safe single path component,
     or None. The rule: not empty or blank, no '/' or '\\', not '.' or '..', no control
