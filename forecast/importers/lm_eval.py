@@ -195,7 +195,10 @@ def read_result_file(path: Path) -> ResultFile:
     if not shots and isinstance(config.get("num_fewshot"), int):
         shots = {t: config["num_fewshot"] for t in metrics}
     # the harness's own aggregates: keys of `group_subtasks` (0.4) and of `groups` (0.4.2+)
-    groups = frozenset(k for key in ("group_subtasks", "groups") if isinstance(data.get(key), dict) for k in data[key])
+    # (a key of group_subtasks with an empty list is a plain task: 0.4.0 lists every task there)
+    listed = data.get("group_subtasks") if isinstance(data.get("group_subtasks"), dict) else {}
+    groups = frozenset([k for k, members in listed.items() if isinstance(members, list) and members]
+                       + (list(data["groups"]) if isinstance(data.get("groups"), dict) else []))
     if "pretrained" in model_args and not model_args["pretrained"].strip():
         raise DataError(path, "config.model_args.pretrained", "empty model name",
                         "give pretrained=<model> as lm-eval wrote it, or name the run with --name")

@@ -125,7 +125,8 @@ def _validate_series(name: str, s: Series, file: str | Path) -> None:
 def implausible(run: Run) -> str | None:
     """Why a valid run looks wrong (a unit error in the source, most likely), or None:
     more than `MAX_PARAMS` parameters, more than `MAX_TOKENS_PER_PARAM` tokens per
-    parameter, or no training tokens at its last checkpoint."""
+    parameter, no training tokens at its last checkpoint, or a skill whose accuracy never
+    reaches its chance level (a wrong chance, or a wrong metric)."""
     if run.params > MAX_PARAMS:
         return f"{run.params:.3g} parameters is more than any model trained (> {MAX_PARAMS:.0e})"
     final = run.final_tokens
@@ -135,4 +136,8 @@ def implausible(run: Run) -> str | None:
                 "check the units of tokens and params")
     if math.isfinite(final) and final == 0:
         return "the last checkpoint saw 0 training tokens"
+    for name, s in run.series.items():
+        if s.accuracy is not None and s.chance is not None and s.chance > 0 and float(np.max(s.accuracy)) < s.chance:
+            return (f"skill '{name}' never reaches its chance level {s.chance:g} (best accuracy "
+                    f"{float(np.max(s.accuracy)):g}): check the chance level (--chance) and the metric")
     return None

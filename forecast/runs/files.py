@@ -188,14 +188,6 @@ def _fingerprint(folder: Path) -> str:
     return digest.hexdigest()
 
 
-def _declared_name(folder: Path) -> str | None:
-    try:
-        meta = read_json(folder / METADATA_FILE, "run.json")
-    except DataError:
-        return None
-    return meta.get("name") if isinstance(meta, dict) else None
-
-
 def scan_runs(path: str | Path) -> RunScan:
     """Every run under `path` (a run directory, or a tree of them), sorted by family,
     recipe, params and name, and what was left out with why (`_run_folders`; a byte-identical
@@ -216,10 +208,15 @@ def scan_runs(path: str | Path) -> RunScan:
     for folder in found:
         copies.setdefault(_fingerprint(folder), []).append(folder)
     runs = []
-    for group in copies.values():  # of byte-identical copies, the one whose folder its name matches is kept
-        kept = next((f for f in group if f.name == _declared_name(f)), group[0])
+    for group in copies.values():
+        # a byte-identical copy in a folder of the same name (runs/a/x, runs/b/x) is counted once;
+        # one in a folder of another name breaks the rule that a run's folder is its name (refused)
+        kept = group[0]
         runs.append(load_run(kept))
-        skipped += [(f, f"a byte-identical copy of {kept}; counted once") for f in group if f != kept]
+        for folder in group[1:]:
+            if folder.name != kept.name:
+                load_run(folder)  # raises: its name differs from its folder
+            skipped.append((folder, f"a byte-identical copy of {kept}; counted once"))
     seen: dict[str, Path] = {}
     for run in runs:
         if run.name in seen:
@@ -399,11 +396,15 @@ def write_runs(runs: Sequence[Run], out_dir: str | Path, *, overwrite: bool = Fa
         validate_run(run)
     if out_dir.exists() and not out_dir.is_dir():
         raise DataError(out_dir, None, "exists and is not a directory", "give a directory for --out")
-    if not overwrite:
-        for name in names:
-            if (out_dir / name).exists():
-                raise DataError(out_dir / name, None, "run directory already exists",
-                                "pass --overwrite to replace it, or choose another --out")
+    for name in names:
+        target = out_dir / name
+        if os.path.lexists(target) and not overwrite:
+            raise DataError(target, None, "run directory already exists",
+                            "pass --overwrite to replace it, or choose another --out")
+        if os.path.lexists(target) and (target.is_symlink() or not (target / METADATA_FILE).is_file()):
+            # --overwrite replaces forecast's own run folders, never a file, a link or a folder of the user's
+            raise DataError(target, None, "exists and is not a run folder (no run.json), so --overwrite leaves it",
+                            "move it away, or choose another --out")
     check_writable_dir(out_dir)
     staging = staging_dir(out_dir, ".staging-")
     written = []
