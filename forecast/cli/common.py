@@ -179,10 +179,14 @@ class OneLineErrors(TyperGroup):
              standalone_mode: bool = True, **extra: Any) -> Any:
         prog_name = prog_name or "forecast"  # not the script's path (or a test runner's name) in messages
         previous = _catch_second_interrupt()
+        code = 130
         try:
             code = self._run(args, prog_name, complete_var, **extra)
         finally:
-            _restore_interrupt(previous)
+            if code == 130 and standalone_mode:  # exiting on Ctrl-C: a further one changes nothing
+                _restore_interrupt(signal.SIG_IGN)
+            else:
+                _restore_interrupt(previous)
         if standalone_mode:
             sys.exit(code)
         return code
