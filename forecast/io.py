@@ -16,6 +16,7 @@ import os
 import stat
 import shutil
 import tempfile
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -46,8 +47,11 @@ def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temporary path beside `path`; when the block succeeds it becomes `path`
     (flushed, umask mode, atomic rename), when it fails it is removed."""
     path = Path(path)
-    make_dirs(path.parent)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    try:
+        make_dirs(path.parent)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    except OSError as exc:
+        raise _write_error(path, exc) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -56,9 +60,17 @@ def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
             os.fsync(handle.fileno())
         os.chmod(tmp_path, file_mode())
         os.replace(tmp_path, path)
+    except OSError as exc:  # a full disk, a quota, a file system gone read-only: the old file stays
+        tmp_path.unlink(missing_ok=True)
+        raise _write_error(path, exc) from None
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def _write_error(path: Path, exc: OSError) -> DataError:
+    return DataError(path, None, f"cannot write it ({exc.strerror or exc}); what was there is unchanged",
+                     "free some space, or choose another path")
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -264,7 +276,7 @@ def read_csv(path: str | Path, text: str | None = None, what: str = "CSV file",
 # never written, `force` or not; a full disk fails with the one-line error.
 
 OUTPUT_MARK = "forecast"
-"""The PNG `Software` text that marks a figure as forecast's (`forecast.plots.save` writes it)."""
+"""The PNG `Software` text that marks a figure as forecast's (`mark_png`, in `forecast.plots.save`)."""
 
 
 def is_own_png(path: Path) -> bool:
@@ -274,7 +286,21 @@ def is_own_png(path: Path) -> bool:
             head = handle.read(65536)
     except OSError:
         return False
-    return head.startswith(b"\x89PNG\r\n\x1a\n") and b"tEXtSoftware\x00" + OUTPUT_MARK.encode() in head
+    return head.startswith(_PNG_SIGNATURE) and b"tEXtSoftware\x00" + OUTPUT_MARK.encode() in head
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def mark_png(data: bytes) -> bytes:
+    """`data` (a PNG) with a `Software: forecast` text chunk after its header chunk, the mark
+    `is_own_png` reads; anything that is not a PNG is returned as it is."""
+    if not data.startswith(_PNG_SIGNATURE) or data[12:16] != b"IHDR":
+        return data
+    end = 8 + 12 + int.from_bytes(data[8:12], "big")  # signature, then IHDR's length, type, data, CRC
+    body = b"tEXt" + b"Software\x00" + OUTPUT_MARK.encode()
+    chunk = (len(body) - 4).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
+    return data[:end] + chunk + data[end:]
 
 
 def check_output_file(path: str | Path, flag: str = "--plot", *, force: bool = False,

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import signal
 import sys
-import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,126 +21,14 @@ try:  # typer >= 0.2x ships its own copy of click; earlier versions use click it
     from typer import _click as click
 except ImportError:  # pragma: no cover
     import click
-from rich.console import Console
 from typer.core import TyperGroup
 
+from forecast.cli.terminal import (
+    INTERRUPT, StdoutFailed, Stdout, catch_second_interrupt, console, error_out, flush_stdout, log,  # console, log: re-exported
+    restore_interrupt, silence_stdout,
+)
 from forecast.errors import DataError, ForecastError, UsageError
 from forecast.quantities import parse_quantity
-
-# ---------------------------------------------------------------------------- the terminal
-#
-# Tables use box-drawing characters, ×, –, ≥ and …; a terminal whose encoding cannot show
-# them (PYTHONIOENCODING=ascii or latin-1, LANG=C) gets ASCII look-alikes instead of a
-# UnicodeEncodeError, by a stream that transliterates what the encoding lacks.
-
-ASCII_FORMS = {
-    "×": "x", "–": "-", "—": "-", "−": "-", "≥": ">=", "≤": "<=", "…": "...", "±": "+/-", "→": "->", "←": "<-",
-    "≈": "~", "·": ".", "²": "^2", "µ": "u", "α": "alpha", "β": "beta", "γ": "gamma", "‘": "'", "’": "'",
-    "“": '"', "”": '"', "•": "*", "✓": "v", "✗": "x",
-}
-
-
-def _ascii_form(char: str) -> str:
-    if char in ASCII_FORMS:
-        return ASCII_FORMS[char]
-    if "\u2500" <= char <= "\u257f":  # box drawing: lines become - and |, corners +
-        name = unicodedata.name(char, "")
-        words = set(name.split())
-        if words & {"HORIZONTAL", "VERTICAL"} == {"HORIZONTAL"} and not words & {"UP", "DOWN"}:
-            return "-"
-        if words & {"HORIZONTAL", "VERTICAL"} == {"VERTICAL"} and not words & {"LEFT", "RIGHT"}:
-            return "|"
-        return "+"
-    return "?"
-
-
-class _Transliterating:
-    """A text stream over `stream` that writes characters its encoding lacks as ASCII
-    look-alikes (`ASCII_FORMS`, box lines as - | +, anything else as ?)."""
-
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
-        self.encoding = "utf-8"  # what rich may send: all of it, translated here
-
-    def write(self, text: str) -> int:
-        target = getattr(self._stream, "encoding", None) or "ascii"
-        try:
-            text.encode(target)
-            out = text
-        except UnicodeEncodeError:
-            out = "".join(c if _encodes(c, target) else _ascii_form(c) for c in text)
-        return self._stream.write(out)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-
-def _encodes(char: str, encoding: str) -> bool:
-    try:
-        char.encode(encoding)
-        return True
-    except UnicodeEncodeError:
-        return False
-
-
-def _terminal(stream: Any) -> Any:
-    """`stream`, or a transliterating stream over it when its encoding cannot write a table."""
-    encoding = getattr(stream, "encoding", None)
-    if stream is None or encoding is None:
-        return stream
-    try:
-        "━│×–≥…".encode(encoding)
-        return stream
-    except (UnicodeEncodeError, LookupError):
-        return _Transliterating(stream)
-
-
-class _Stdout:
-    """The current sys.stdout / sys.stderr, looked up at each write (tests swap them), made
-    safe for its encoding (`_terminal`)."""
-
-    def __init__(self, name: str) -> None:
-        self._name = name
-
-    def _stream(self) -> Any:
-        return _terminal(getattr(sys, self._name))
-
-    def write(self, text: str) -> int:
-        stream = self._stream()
-        if stream is None:  # closed at start (1>&-): checked by `OneLineErrors.main`
-            return len(text)
-        try:
-            return stream.write(text)
-        except BrokenPipeError:
-            raise
-        except OSError as exc:  # a full disk, /dev/full: one error line (`OneLineErrors`), not "a file: ..."
-            if self._name == "stdout":
-                _silence_stdout()
-                raise _StdoutFailed(exc.strerror or str(exc)) from None
-            raise
-
-    def flush(self) -> None:
-        stream = self._stream()
-        if stream is None:
-            return
-        try:
-            stream.flush()
-        except BrokenPipeError:
-            raise
-        except OSError as exc:
-            if self._name == "stdout":
-                _silence_stdout()
-                raise _StdoutFailed(exc.strerror or str(exc)) from None
-            raise
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream(), name)
-
-
-# results; when piped (not a terminal) rich would assume 80 columns and fold the tables
-console = Console(file=_Stdout("stdout"), width=None if sys.stdout is not None and sys.stdout.isatty() else 140)
-log = Console(file=_Stdout("stderr"), stderr=True)  # progress and logs
-
 
 def error_line(exc: BaseException) -> str:
     """The one line a failure prints (without the `error: ` prefix)."""
@@ -178,116 +64,46 @@ class OneLineErrors(TyperGroup):
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
         prog_name = prog_name or "forecast"  # not the script's path (or a test runner's name) in messages
-        previous = _catch_second_interrupt()
+        previous = catch_second_interrupt(INTERRUPTED)
         code = 130
         try:
             code = self._run(args, prog_name, complete_var, **extra)
         finally:
             if code == 130 and standalone_mode:  # exiting on Ctrl-C: a further one changes nothing
-                _restore_interrupt(signal.SIG_IGN)
+                restore_interrupt(signal.SIG_IGN)
             else:
-                _restore_interrupt(previous)
+                restore_interrupt(previous)
         if standalone_mode:
             sys.exit(code)
         return code
 
     def _run(self, args: Any, prog_name: str, complete_var: str | None, **extra: Any) -> int:
         if sys.stdout is None:  # started with stdout closed (1>&-): say so before doing any work
-            _error_out("stdout is closed, so no result could be shown; run it with stdout open "
+            error_out("stdout is closed, so no result could be shown; run it with stdout open "
                        "(or redirect it: > result.txt)")
             return 2
         try:
             code = super().main(args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False,
                                 **extra)
             code = 0 if code is None or not isinstance(code, int) else code
-            _flush_stdout()
+            flush_stdout()
         except click.exceptions.NoArgsIsHelpError as exc:  # `forecast` or `forecast import` alone: help
             print(exc.ctx.get_help() if exc.ctx else exc.format_message())
             code = 0
         except BrokenPipeError:  # `forecast ... | head`: the reader has what it wanted
-            _silence_stdout()
+            silence_stdout()
             code = 0
-        except _StdoutFailed as exc:
-            _error_out(f"stdout: cannot write the result ({exc.args[0]}); redirect it to a file on a disk with room")
+        except StdoutFailed as exc:
+            error_out(f"stdout: cannot write the result ({exc.args[0]}); redirect it to a file on a disk with room")
             code = 2
         except (ForecastError, click.exceptions.UsageError, OSError) as exc:
-            _error_out(error_line(exc))
+            error_out(error_line(exc))
             code = 2
         except (Interrupted, KeyboardInterrupt, typer.Abort):
-            _INTERRUPT["printed"] = True
-            _error_out(INTERRUPTED)
+            INTERRUPT["printed"] = True
+            error_out(INTERRUPTED)
             code = 130
         return code
-
-
-class _StdoutFailed(Exception):
-    """stdout could not take the result (a full disk, /dev/full)."""
-
-
-def _flush_stdout() -> None:
-    """Flush the result now, so a full disk or /dev/full is an error line, not a silent exit 0."""
-    try:
-        if sys.stdout is not None:
-            sys.stdout.flush()
-    except BrokenPipeError:
-        raise
-    except OSError as exc:
-        _silence_stdout()
-        raise _StdoutFailed(exc.strerror or str(exc)) from None
-
-
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null, so that Python's own flush at exit cannot fail again."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError, AttributeError):
-        pass
-
-
-def _error_out(message: str) -> None:
-    """Print `error: message` on stderr whatever its encoding (unencodable characters escaped)."""
-    stream = sys.stderr
-    if stream is None:
-        return
-    text = f"error: {message}"
-    encoding = getattr(stream, "encoding", None) or "utf-8"
-    text = text.encode(encoding, "backslashreplace").decode(encoding, "replace")
-    try:
-        print(text, file=stream, flush=True)
-    except (OSError, ValueError):
-        pass
-
-
-_INTERRUPT = {"count": 0, "printed": False}
-
-
-def _catch_second_interrupt() -> Any:
-    """Install a SIGINT handler: the first Ctrl-C raises KeyboardInterrupt (the command
-    unwinds, atomic writes leave the old or the new file); a second one, while that unwinds,
-    prints the one line (unless printed) and exits 130 at once. Returns the old handler."""
-    def handler(signum: int, frame: Any) -> None:
-        _INTERRUPT["count"] += 1
-        if _INTERRUPT["count"] == 1:
-            raise KeyboardInterrupt
-        if not _INTERRUPT["printed"]:
-            _error_out(INTERRUPTED)
-        os._exit(130)
-
-    _INTERRUPT.update(count=0, printed=False)
-    try:
-        return signal.signal(signal.SIGINT, handler)
-    except ValueError:  # not the main thread (an embedding application): leave its handler
-        return None
-
-
-def _restore_interrupt(previous: Any) -> None:
-    if previous is not None:
-        try:
-            signal.signal(signal.SIGINT, previous)
-        except ValueError:
-            pass
 
 
 def print_json(kind: str, **payload: Any) -> None:
@@ -295,7 +111,7 @@ def print_json(kind: str, **payload: Any) -> None:
     and no NaN or Infinity ever does (`allow_nan=False`)."""
     from forecast.schema.outputs import envelope
 
-    _Stdout("stdout").write(json.dumps(envelope(kind, **payload), indent=2, allow_nan=False) + "\n")
+    Stdout("stdout").write(json.dumps(envelope(kind, **payload), indent=2, allow_nan=False) + "\n")
 
 
 def print_notes(notes: list[str]) -> None:

@@ -95,14 +95,14 @@ def _required_quantity(text: str | None, flag: str, hint: str) -> float:
     return parse_quantity(required(text, flag, hint), what=flag)
 
 
-def _params_option(items: list[str] | None) -> float | dict[str, float]:
+def _params_option(items: list[str] | None, example: str = "410M") -> float | dict[str, float]:
     """`--params 410M` (one model), or `--params MODEL=COUNT` repeated (one per model)."""
     from forecast.errors import UsageError
     from forecast.importers import parse_assignments
 
     items = items or []
     if not items:
-        raise UsageError("--params is required: the model's parameter count, e.g. --params 410M "
+        raise UsageError(f"--params is required: the model's parameter count, e.g. --params {example} "
                          "(or --params MODEL=COUNT for each model)")
     if all("=" not in item for item in items):
         if len(items) > 1:
@@ -188,7 +188,7 @@ def import_csv_command(
     from forecast.runs.model import Recipe
 
     _write_imported(lambda: import_wide_csv(
-        files, params=_params_option(params),
+        files, params=_params_option(params, "1279395840"),
         accuracy_columns=accuracy_columns, loss_columns=loss_columns, metric_columns=metric_columns,
         step_column=step_column, tokens_column=tokens_column,
         tokens_per_step=None if tokens_per_step is None else parse_quantity(tokens_per_step, what="--tokens-per-step"),

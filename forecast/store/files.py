@@ -144,8 +144,8 @@ def _array(rows: Any, file: Path, field: str, width: int) -> np.ndarray:
 
 
 def _calibration(data: Any, file: Path) -> Calibration | None:
-    """The calibration of a fit file, checked for its meaning: rates >= 0, at least one
-    holdout, degrees of freedom > 0 (a t interval with 0 has no width), distance >= 0."""
+    """The calibration of a fit file, checked for its meaning: rates >= 0, a whole number of
+    holdouts (0: the prior alone), degrees of freedom > 0 (a t interval with 0 has no width), distance >= 0."""
     if data is None:
         return None
     if not isinstance(data, dict):
@@ -156,8 +156,8 @@ def _calibration(data: Any, file: Path) -> Calibration | None:
     if dof <= 0:
         raise DataError(file, "calibration.dof", f"{dof:g} degrees of freedom (needs > 0)", REFIT)
     holdouts = data.get("holdouts")
-    if isinstance(holdouts, bool) or not isinstance(holdouts, int) or holdouts < 1:
-        raise DataError(file, "calibration.holdouts", f"expected a whole number >= 1, got {holdouts!r}", REFIT)
+    if isinstance(holdouts, bool) or not isinstance(holdouts, int) or holdouts < 0:
+        raise DataError(file, "calibration.holdouts", f"expected a whole number >= 0, got {holdouts!r}", REFIT)
     return Calibration.from_json(data)
 
 
