@@ -1,8 +1,17 @@
 """One parser and formatter for model sizes (parameters), token counts and FLOPs.
 
-Accepted: plain numbers (`7e10`, `2.5e9`, `410000000`), and a number with a case-insensitive
-suffix K (1e3), M (1e6), B or G (1e9), T (1e12), P (1e15): `70B`, `410m`, `1.4T`.
-Underscores and commas as digit separators are allowed (`2_000_000`, `2,097,152`).
+The grammar (every flag and table cell that takes a size, a token count or FLOPs):
+
+    quantity := number [suffix]        no space between them; spaces around the whole are ignored
+    number   := digits [. digits] [e [+|-] digits]   or   . digits [e ...]
+    suffix   := K (1e3) | M (1e6) | B (1e9) | T (1e12)   upper or lower case
+
+So `70B` is 7e10, `410m` 4.1e8, `1.4T` 1.4e12, `7e10` and `70000000000` themselves.
+Refused, with the accepted forms in the message: a space inside (`70 B`), other suffixes
+(`70G`: G is giga in FLOPs but billion is B here, so it is ambiguous; `P`, `billion`), digit
+separators (`1_000`, `70,000,000,000`: commas are also decimal marks), signs, NaN and
+infinity, and values below 1 (a model has at least one parameter; a run sees at least one
+token).
 """
 
 from __future__ import annotations
@@ -19,29 +28,45 @@ TOKENS_PER_PARAM = 20.0
 """Compute-optimal training tokens per parameter (Hoffmann et al. 2022, table 3), the default
 training length when neither the runs nor the user say otherwise."""
 
-_SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12, "p": 1e15}
-_PATTERN = re.compile(r"^\s*([0-9][0-9_,]*(?:\.[0-9]*)?(?:e[+-]?[0-9]+)?|\.[0-9]+(?:e[+-]?[0-9]+)?)\s*([kmbgtp]?)\s*$", re.I)
+_SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9, "t": 1e12}
+_PATTERN = re.compile(r"\s*((?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:e[+-]?[0-9]+)?)([kmbt]?)\s*", re.I)
+ACCEPTED_FORMS = "a plain number like 7e10 or 410000000, or a number with K, M, B or T right after it: 70B, 410M, 1.4T"
 
 
-def parse_quantity(text: str | float | int, *, what: str = "quantity") -> float:
-    """Parse `70B`, `410M`, `1.4T`, `6e23` or a number into a positive float.
+def _why_not(text: str) -> str:
+    """What is wrong with a size that the grammar refuses, in a few words."""
+    stripped = text.strip()
+    if not stripped:
+        return "empty"
+    if re.search(r"[0-9][_,][0-9]", stripped):
+        return "digit separators (_ or ,) are not read"
+    if re.fullmatch(r"[0-9.e+-]+\s+[a-z]+", stripped, re.I):
+        return "no space between the number and its suffix"
+    if re.fullmatch(r"[0-9.e+-]+[a-z]+", stripped, re.I):
+        return "unknown suffix (G and P are not used: write B for billions)"
+    if stripped.startswith("-"):
+        return "negative"
+    return "not a number"
 
-    `what` names the quantity in the error message (e.g. "`params`", which the CLI shows as its flag).
-    Raises `UsageError` for anything else, naming the accepted forms.
+
+def parse_quantity(text: str | float | int, *, what: str = "quantity", minimum: float = 1.0) -> float:
+    """Parse `70B`, `410M`, `1.4T`, `6e23` or a number into a float >= `minimum` (1 by
+    default: one parameter, one token, one FLOP), by the grammar in the module docstring.
+
+    `what` names the quantity in the error message (e.g. "`params`", which the CLI shows as
+    its flag). Raises `UsageError` for anything else, naming the accepted forms.
     """
     if isinstance(text, (int, float)) and not isinstance(text, bool):
         value = float(text)
     else:
-        match = _PATTERN.match(str(text))
+        match = _PATTERN.fullmatch(str(text))
         if not match:
-            raise UsageError(
-                f"{what}: cannot read {str(text)!r} as a number; "
-                "use a number like 7e10 or a suffix K/M/B/T like 70B, 410M, 1.4T"
-            )
+            raise UsageError(f"{what}: cannot read {str(text)!r} ({_why_not(str(text))}); use {ACCEPTED_FORMS}")
         number, suffix = match.groups()
-        value = float(number.replace("_", "").replace(",", "")) * _SUFFIX[suffix.lower()]
-    if not math.isfinite(value) or value <= 0:
-        raise UsageError(f"{what}: must be a positive finite number, got {text!r}")
+        value = float(number) * _SUFFIX[suffix.lower()]
+    if not math.isfinite(value) or value < minimum:
+        floor = "positive" if minimum <= 0 else f"at least {minimum:g}"
+        raise UsageError(f"{what}: must be a finite number {floor}, got {text!r}; use {ACCEPTED_FORMS}")
     return value
 
 

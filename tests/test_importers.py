@@ -216,3 +216,58 @@ def test_chance_of_look_alike_benchmarks():
 
     assert chance_for("mmlu_pro") == 0.1 and chance_for("mmlu_stem_val") == 0.25
     assert chance_for("mathqa") == 0.2 and chance_for("gsm8k") == 0.0 and chance_for("ARC-C") == 0.25
+
+
+def test_lm_eval_04_nested_groups_and_leaf_keys_read_once(tmp_path):
+    """lm-eval 0.4 lists a top group (mmlu), its subgroups (mmlu_stem) and every leaf task
+    (with an empty list) in group_subtasks: each subject is counted once, the harness's own
+    averages are left out with a note, and a leaf key is still a task."""
+    path = tmp_path / "results_1.json"
+    path.write_text(json.dumps({
+        "results": {"mmlu": {"acc,none": 0.7}, "mmlu_stem": {"acc,none": 0.9}, "mmlu_a": {"acc,none": 0.2},
+                    "mmlu_b": {"acc,none": 0.4}, "mmlu_c": {"acc,none": 0.6}},
+        "group_subtasks": {"mmlu": ["mmlu_stem", "mmlu_c"], "mmlu_stem": ["mmlu_a", "mmlu_b"], "mmlu_a": [],
+                           "mmlu_b": [], "mmlu_c": []},
+        "config": {"model_args": "pretrained=x,revision=step1"},
+    }))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SkippedWarning)
+        (run,) = import_lm_eval([path], params=1e6, tokens_per_step=1, average={"mmlu_": "mmlu"})
+    assert run.skills == ("mmlu",) and run.series["mmlu"].accuracy[0] == pytest.approx(0.4)
+    said = " ".join(str(w.message) for w in caught)
+    assert "mmlu, mmlu_stem" in said and "3 subtasks is counted once" in said
+
+
+WANDB = ("Step,run-a - eval/piqa_acc,run-a - eval/piqa_acc__MIN,run-a - eval/piqa_acc__MAX,"
+         "run-b - eval/piqa_acc,run-b - eval/piqa_acc__MIN,run-b - eval/piqa_acc__MAX\n"
+         "0,0.5,0.5,0.5,0.25,0.25,0.25\n100,0.55,0.54,0.56,,,\n200,0.6,0.6,0.6,0.62,0.61,0.63\n")
+
+
+def test_wandb_multi_run_export_is_one_run_per_prefix(tmp_path):
+    """A W&B chart export of two runs: two runs, each its own column (no MIN/MAX averaged in),
+    run-a keeps the step where run-b is empty; notes name what was left out."""
+    path = tmp_path / "chart.csv"
+    path.write_text(WANDB)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SkippedWarning)
+        runs = import_wide_csv([path], params={"run-a": 1e6, "run-b": 2e6}, step_column="Step", tokens_per_step=1000,
+                               accuracy_columns=r"eval/(\w+)_acc")
+    a, b = sorted(runs, key=lambda r: r.name)
+    assert (a.name, a.params, b.name, b.params) == ("run-a", 1e6, "run-b", 2e6)
+    assert list(a.series["piqa"].step) == [0, 100, 200] and list(a.series["piqa"].accuracy) == [0.5, 0.55, 0.6]
+    assert list(b.series["piqa"].step) == [0, 200] and list(b.series["piqa"].accuracy) == [0.25, 0.62]
+    said = " ".join(str(w.message) for w in caught)
+    assert "4 W&B min/max columns" in said and "'run-b' is empty on 1 of 3 rows" in said
+
+
+def test_wandb_export_with_one_params_says_so(tmp_path):
+    path = tmp_path / "chart.csv"
+    path.write_text(WANDB)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SkippedWarning)
+        runs = import_wide_csv([path], params=1e6, step_column="Step", tokens_per_step=1000,
+                               accuracy_columns=r"eval/(\w+)_acc")
+    assert len(runs) == 2 and any("all 2 runs of the export get --params" in str(w.message) for w in caught)
+    with pytest.raises(UsageError, match="no count for run 'run-b'"):
+        import_wide_csv([path], params={"run-a": 1e6}, step_column="Step", tokens_per_step=1000,
+                        accuracy_columns=r"eval/(\w+)_acc")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -20,16 +21,14 @@ try:  # typer >= 0.2x ships its own copy of click; earlier versions use click it
     from typer import _click as click
 except ImportError:  # pragma: no cover
     import click
-from rich.console import Console
 from typer.core import TyperGroup
 
+from forecast.cli.terminal import (
+    INTERRUPT, StdoutFailed, Stdout, catch_second_interrupt, console, error_out, flush_stdout, log,  # console, log: re-exported
+    restore_interrupt, silence_stdout,
+)
 from forecast.errors import DataError, ForecastError, UsageError
 from forecast.quantities import parse_quantity
-
-# results; when piped (not a terminal) rich would assume 80 columns and fold the tables
-console = Console(width=None if sys.stdout.isatty() else 140)
-log = Console(stderr=True)  # progress and logs
-
 
 def error_line(exc: BaseException) -> str:
     """The one line a failure prints (without the `error: ` prefix). A library error names
@@ -73,21 +72,45 @@ class OneLineErrors(TyperGroup):
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
         prog_name = prog_name or "forecast"  # not the script's path (or a test runner's name) in messages
+        previous = catch_second_interrupt(INTERRUPTED)
+        code = 130
+        try:
+            code = self._run(args, prog_name, complete_var, **extra)
+        finally:
+            if code == 130 and standalone_mode:  # exiting on Ctrl-C: a further one changes nothing
+                restore_interrupt(signal.SIG_IGN)
+            else:
+                restore_interrupt(previous)
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+    def _run(self, args: Any, prog_name: str, complete_var: str | None, **extra: Any) -> int:
+        if sys.stdout is None:  # started with stdout closed (1>&-): say so before doing any work
+            error_out("stdout is closed, so no result could be shown; run it with stdout open "
+                       "(or redirect it: > result.txt)")
+            return 2
         try:
             code = super().main(args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False,
                                 **extra)
             code = 0 if code is None or not isinstance(code, int) else code
+            flush_stdout()
         except click.exceptions.NoArgsIsHelpError as exc:  # `forecast` or `forecast import` alone: help
             print(exc.ctx.get_help() if exc.ctx else exc.format_message())
             code = 0
+        except BrokenPipeError:  # `forecast ... | head`: the reader has what it wanted
+            silence_stdout()
+            code = 0
+        except StdoutFailed as exc:
+            error_out(f"stdout: cannot write the result ({exc.args[0]}); redirect it to a file on a disk with room")
+            code = 2
         except (ForecastError, click.exceptions.UsageError, OSError) as exc:
-            print(f"error: {error_line(exc)}", file=sys.stderr)
+            error_out(error_line(exc))
             code = 2
         except (Interrupted, KeyboardInterrupt, typer.Abort):
-            print(f"error: {INTERRUPTED}", file=sys.stderr)
+            INTERRUPT["printed"] = True
+            error_out(INTERRUPTED)
             code = 130
-        if standalone_mode:
-            sys.exit(code)
         return code
 
 
@@ -96,7 +119,7 @@ def print_json(kind: str, **payload: Any) -> None:
     and no NaN or Infinity ever does (`allow_nan=False`)."""
     from forecast.schema.outputs import envelope
 
-    print(json.dumps(envelope(kind, **payload), indent=2, allow_nan=False))
+    Stdout("stdout").write(json.dumps(envelope(kind, **payload), indent=2, allow_nan=False) + "\n")
 
 
 def print_notes(notes: list[str]) -> None:
@@ -118,6 +141,11 @@ def plural(count: int, noun: str) -> str:
 MIN_DRAWS = 10
 """Fewest bootstrap draws `--draws` accepts: fewer leave no draw in the 10% tails of an 80%
 interval, which would print a confident interval that the data does not support."""
+MAX_DRAWS = 100_000
+"""Most bootstrap draws `--draws` accepts: 100,000 already pins a 99% interval's ends to a
+fraction of a percent; more only costs hours and memory (each draw is a refit)."""
+MAX_SEED = 2**32 - 1
+"""Seeds are numpy seeds: whole numbers in [0, 2**32)."""
 
 
 def _bad(flag: str, message: str) -> typer.BadParameter:
@@ -162,9 +190,49 @@ def positive_check(flag: str, example: str) -> Callable[[Any], Any]:
     return _number_check(flag, lambda v: v > 0, "a positive number", example)
 
 
-def at_least(flag: str, lowest: int, example: str) -> Callable[[Any], Any]:
-    """For counts: a whole number >= `lowest`."""
-    return _number_check(flag, lambda v: v >= lowest, f"a whole number >= {lowest}", example)
+def at_least(flag: str, lowest: int, example: str, highest: int | None = None) -> Callable[[Any], Any]:
+    """For counts: a whole number >= `lowest` (and <= `highest` when given)."""
+    if highest is None:
+        return _number_check(flag, lambda v: v >= lowest, f"a whole number >= {lowest}", example)
+    return _number_check(flag, lambda v: lowest <= v <= highest, f"a whole number in [{lowest}, {highest:,}]", example)
+
+
+def seed_check(flag: str = "--seed") -> Callable[[Any], Any]:
+    """For seeds: a whole number in [0, 2**32) (numpy's range)."""
+    return at_least(flag, 0, "0", MAX_SEED)
+
+
+def list_check(flag: str, example: str) -> Callable[[Any], Any]:
+    """For comma-separated lists (`--laws a,b`): refused when given but naming nothing."""
+    def check(value: Any) -> Any:
+        if value is None:
+            return None
+        items = value if isinstance(value, list) else [value]
+        if not any(x.strip() for item in items for x in str(item).split(",")):
+            raise _bad(flag, f"{value!r} names nothing; give e.g. {flag} {example}, or leave the flag out")
+        return value
+    return check
+
+
+EXCLUSIVE = {"--tokens-per-param": ("--tokens", "--compute")}
+"""Flags that say the same thing another way: given together, one would be ignored silently."""
+
+
+def _exclusive(flag: str, check: Callable[[Any], Any] | None = None) -> Callable[..., Any]:
+    """A typer callback that applies `check`, then refuses `flag` beside a flag that
+    `EXCLUSIVE` pairs it with, whichever click parses first (each records itself in ctx.meta)."""
+    def callback(ctx: typer.Context, param: typer.CallbackParam, value: Any) -> Any:
+        value = value if check is None else check(value)
+        given = ctx.meta.setdefault("forecast.given", set())
+        source = ctx.get_parameter_source(param.name) if param.name else None
+        if value is not None and source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP"):
+            given.add(flag)
+        pairs = set(EXCLUSIVE.get(flag, ())) | {k for k, v in EXCLUSIVE.items() if flag in v}
+        clash = sorted(pairs & given)
+        if flag in given and clash:
+            raise UsageError(f"give {flag} or {clash[0]}, not both: the one would be ignored")
+        return value
+    return callback
 
 
 def choice_check(flag: str, choices: tuple[str, ...], noun: str = "value") -> Callable[[Any], Any]:
@@ -188,27 +256,29 @@ def positive_int(value: int | None, flag: str, example: str) -> int | None:
     return value
 
 
-def output_file(path: Path | None, flag: str = "--plot") -> Path | None:
-    """A file we may write (checked before any work, nothing created): not a directory, in a
-    directory that exists and is writable, or can be made in a writable one."""
+def output_file(path: Path | None, flag: str = "--plot", force: bool = False) -> Path | None:
+    """A file we may write (checked before any work, nothing created; the rule of
+    `forecast.io.check_output_file`): a new file, or one forecast wrote, or any regular file
+    with `--force`; never a directory or a device."""
     if path is None:
         return None
-    if path.is_dir():
-        raise UsageError(f"{flag} {path}: is a directory; give a file name such as {path / 'forecast.png'}")
-    from forecast.io import check_output_dir
+    from forecast.io import check_output_file
 
+    if str(path) in ("", "."):
+        raise UsageError(f"{flag}: empty file name; give a file such as forecast.png")
     try:
-        check_output_dir(path.parent, flag)
+        check_output_file(path, flag, force=force)
     except DataError as exc:
-        raise UsageError(f"{flag} {path}: {exc.file}: {exc.problem}; fix: {exc.fix}") from None
+        raise UsageError(f"{flag} {path}: {exc.problem}; fix: {exc.fix}") from None
     return path
 
 
-def output_dir(path: Path, flag: str = "--out") -> Path:
-    """A directory we may write into (checked before any work; nothing is created)."""
+def output_dir(path: Path, flag: str = "--out", marker: str | None = None, force: bool = False) -> Path:
+    """A directory we may write into (checked before any work; nothing is created); with
+    `marker`, an existing folder must hold it (be forecast's own) unless `force`."""
     from forecast.io import check_output_dir
 
-    return check_output_dir(path, flag)
+    return check_output_dir(path, flag, marker=marker, force=force)
 
 
 # ---------------------------------------------------------------------------- shared options
@@ -227,9 +297,13 @@ TargetOpt = Annotated[float | None, typer.Option(
     "--target", callback=probability_check("--target", "0.6"),
     help="Accuracy to reach (with --skill), in (0, 1): smallest compute that gets there.")]
 DrawsOpt = Annotated[int, typer.Option(
-    "--draws", callback=at_least("--draws", MIN_DRAWS, "400"), help=f"Bootstrap draws per candidate law (>= {MIN_DRAWS}).")]
+    "--draws", callback=at_least("--draws", MIN_DRAWS, "400", MAX_DRAWS),
+    help=f"Bootstrap draws per candidate law ({MIN_DRAWS} to {MAX_DRAWS:,}).")]
+SeedOpt = Annotated[int, typer.Option("--seed", callback=seed_check(), help="Seed of the bootstrap (fits are reproducible).")]
+ForceOpt = Annotated[bool, typer.Option(
+    "--force", help="Replace an existing --plot/--out file that forecast did not write (README 'Errors and notes').")]
 TokensPerParamOpt = Annotated[float | None, typer.Option(
-    "--tokens-per-param", callback=positive_check("--tokens-per-param", "20"),
+    "--tokens-per-param", callback=_exclusive("--tokens-per-param", positive_check("--tokens-per-param", "20")),
     help="Training tokens per parameter when neither --tokens nor --compute is given "
     "(default: the runs' own ratio when they share one, else 20).")]
 PlanTokensPerParamOpt = Annotated[float, typer.Option(
@@ -242,4 +316,4 @@ ThreadsOpt = Annotated[int | None, typer.Option(
 
 def size_option(flag: str, help: str, **extra: Any) -> Any:
     """A size, tokens or FLOPs option (`70B`, `2T`, `1e24`), parsed and checked as it is read."""
-    return typer.Option(flag, parser=quantity(flag), metavar="NUMBER", help=help, **extra)
+    return typer.Option(flag, parser=quantity(flag), metavar="NUMBER", help=help, callback=_exclusive(flag), **extra)

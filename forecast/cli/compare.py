@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from forecast.cli.common import (
-    DrawsOpt, FamilyOpt, IntervalOpt, JsonOpt, PlotOpt, RecipeOpt, SkillOpt, ThresholdOpt, choice_check, console, log,
+    DrawsOpt, FamilyOpt, ForceOpt, IntervalOpt, JsonOpt, PlotOpt, RecipeOpt, SkillOpt, ThresholdOpt, choice_check, console, log,
     output_file, plural, print_json, print_notes, size_option,
 )
 from forecast.cli.forecasting import LawsOpt, fit_options, load_fittable
@@ -35,13 +35,14 @@ def compare_command(
     laws: LawsOpt = None,
     allow_incomplete: Annotated[bool, typer.Option("--allow-incomplete", help="Also use pilot runs whose training did not finish.")] = False,
     plot: PlotOpt = None,
+    force: ForceOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Which recipe makes each skill grok sooner, by how much, and whether that holds at the target size."""
     import forecast
 
     target = target_params
-    plot = output_file(plot)
+    plot = output_file(plot, force=force)
     runs, notes = load_fittable(runs_dir, allow_incomplete)  # before the numerical stack is imported
     from forecast.forecasting.compare import check_compare_args, compared_groups
 

@@ -6,12 +6,16 @@ with `--runs` and `--candidates`, rank candidate next runs (`forecast.design.nex
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from forecast.cli.common import FamilyOpt, IntervalOpt, JsonOpt, RecipeOpt, console, log, output_file, print_json, print_notes, quantity
+from forecast.cli.common import (
+    FamilyOpt, ForceOpt, IntervalOpt, JsonOpt, RecipeOpt, at_least, console, list_check, log, output_file, print_json,
+    print_notes, quantity, seed_check,
+)
 from forecast.cli.render import caption, table
 from forecast.errors import UsageError
 from forecast.options import design_output_suffix
@@ -25,8 +29,24 @@ def _floats(text: str | None, flag: str) -> tuple[float, ...] | None:
         values = tuple(float(x) for x in text.split(",") if x.strip())
     except ValueError:
         raise UsageError(f"{flag} {text!r}: give comma-separated numbers, e.g. {flag} 2,4") from None
-    if not values or min(values) <= 0:
+    if not values or min(values) <= 0 or not all(math.isfinite(v) for v in values):
         raise UsageError(f"{flag} {text!r}: give positive numbers, e.g. {flag} 2,4")
+    return values
+
+
+def _sizes(text: str | None) -> tuple[int, ...] | None:
+    """`--sizes 3,4,5`: numbers of model sizes, whole and >= 2 (a trend across sizes needs two)."""
+    values = _floats(text, "--sizes")
+    if values is not None and any(v != int(v) or v < 2 or v > 64 for v in values):
+        raise UsageError(f"--sizes {text!r}: give whole numbers of model sizes from 2 to 64, e.g. --sizes 3,4,5")
+    return None if values is None else tuple(int(v) for v in values)
+
+
+def _spacings(text: str | None) -> tuple[float, ...] | None:
+    """`--spacing 2,4`: ratios between neighbouring sizes, each > 1 (else the sizes do not grow)."""
+    values = _floats(text, "--spacing")
+    if values is not None and min(values) <= 1:
+        raise UsageError(f"--spacing {text!r}: give ratios above 1 between neighbouring sizes, e.g. --spacing 2,4")
     return values
 
 
@@ -34,28 +54,29 @@ def design_command(
     target_params: Annotated[str | None, typer.Option("--target-params", help="Size of the model to forecast: 70B.")] = None,
     target_tokens: Annotated[str | None, typer.Option("--target-tokens", help="Its training tokens (default 20 per parameter): 1.4T.")] = None,
     budget: Annotated[str | None, typer.Option("--budget", help="Pilot compute budget in FLOPs: 1e22.")] = None,
-    skills: Annotated[list[str] | None, typer.Option("--skills", "--skill", help="Skills to plan for (repeatable or comma-separated; chance from known benchmark names).")] = None,
+    skills: Annotated[list[str] | None, typer.Option("--skills", "--skill", callback=list_check("--skills", "add,piqa"), help="Skills to plan for (repeatable or comma-separated; chance from known benchmark names).")] = None,
     fits_dir: Annotated[Path | None, typer.Option("--fits", help="Plant laws from these fits (samples of their forecasts) instead of the default prior.")] = None,
     family: FamilyOpt = None,
     recipe: RecipeOpt = None,
-    seeds: Annotated[int | None, typer.Option("--seeds", help="Seeds per rung (default: the search tries 1 and 2).")] = None,
+    seeds: Annotated[int | None, typer.Option("--seeds", callback=at_least("--seeds", 1, "2", 16), help="Seeds per rung (default: the search tries 1 and 2).")] = None,
     sizes: Annotated[str | None, typer.Option("--sizes", help="Numbers of model sizes to try, comma-separated (default 3,4,5,6).")] = None,
     spacing: Annotated[str | None, typer.Option("--spacing", help="Ratios between neighbouring sizes to try (default 2,4).")] = None,
     multipliers: Annotated[list[str] | None, typer.Option("--multipliers", help="Token budgets per size as × the target's tokens per parameter, comma-separated; repeat for alternatives (default: 1, 0.5,1,2 and 4).")] = None,
-    per_skill: Annotated[int, typer.Option("--draws-per-skill", help="Planted laws per skill for every candidate.")] = 8,
-    refine: Annotated[int, typer.Option("--refine", help="How many of the best candidates get more planted laws.")] = 8,
-    refine_draws: Annotated[int, typer.Option("--refine-draws", help="Planted laws per skill added for them.")] = 16,
-    n_eval: Annotated[int, typer.Option("--n-eval", help="Items per benchmark evaluation of a pilot (binomial noise).")] = 1000,
+    per_skill: Annotated[int, typer.Option("--draws-per-skill", callback=at_least("--draws-per-skill", 1, "8", 10_000), help="Planted laws per skill for every candidate.")] = 8,
+    refine: Annotated[int, typer.Option("--refine", callback=at_least("--refine", 0, "8", 10_000), help="How many of the best candidates get more planted laws.")] = 8,
+    refine_draws: Annotated[int, typer.Option("--refine-draws", callback=at_least("--refine-draws", 0, "16", 10_000), help="Planted laws per skill added for them.")] = 16,
+    n_eval: Annotated[int, typer.Option("--n-eval", callback=at_least("--n-eval", 1, "1000", 10**9), help="Items per benchmark evaluation of a pilot (binomial noise).")] = 1000,
     task_loss: Annotated[bool, typer.Option("--task-loss/--no-task-loss", help="Whether the pilots will log each skill's task loss.")] = True,
     runs_dir: Annotated[Path | None, typer.Option("--runs", help="Runs already trained: rank --candidates as the next run.")] = None,
     candidates: Annotated[Path | None, typer.Option("--candidates", help="Candidate next runs: a runs directory or a CSV of name,params,tokens[,flops].")] = None,
-    simulations: Annotated[int, typer.Option("--simulations", help="Simulated outcomes per candidate next run.")] = 4,
+    simulations: Annotated[int, typer.Option("--simulations", callback=at_least("--simulations", 1, "4", 10_000), help="Simulated outcomes per candidate next run.")] = 4,
     rank_by: Annotated[str, typer.Option("--rank-by", help="Rank next runs by expected narrowing per FLOP (per-flop) or by narrowing alone.")] = "per-flop",
     out: Annotated[Path | None, typer.Option("--out", help="Write the ladder: .toml/.json pilot config, or .csv table of (N, D).")] = None,
     base_config: Annotated[Path | None, typer.Option("--base-config", help="Pilot config whose skills, recipes and settings the written config keeps (default: the demo preset).")] = None,
     interval: IntervalOpt = 0.8,
-    jobs: Annotated[int, typer.Option("--jobs", help="Processes simulating candidates in parallel.")] = 1,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the planted laws and simulated noise.")] = 0,
+    force: ForceOpt = False,
+    jobs: Annotated[int, typer.Option("--jobs", callback=at_least("--jobs", 1, "2", 1024), help="Processes simulating candidates in parallel.")] = 1,
+    seed: Annotated[int, typer.Option("--seed", callback=seed_check(), help="Seed of the planted laws and simulated noise.")] = 0,
     json_out: JsonOpt = False,
 ) -> None:
     """Propose the pilot ladder (sizes × token budgets × seeds) that makes the target's forecast narrowest for the budget, or rank candidate next runs."""
@@ -75,7 +96,7 @@ def design_command(
     if flops is None:
         raise UsageError("--budget is required: the pilot compute in FLOPs, e.g. --budget 1e22 "
                          "(or rank next runs with --runs and --candidates)")
-    out = output_file(out, "--out")
+    out = output_file(out, "--out", force=force)
     if out is not None:
         design_output_suffix(out, "out")
     from forecast.design.search import design
@@ -83,8 +104,8 @@ def design_command(
 
     space = Space()
     chosen_multipliers = None if not multipliers else tuple(tuple(sorted(_floats(m, "--multipliers"))) for m in multipliers)
-    space = Space(sizes=tuple(int(x) for x in _floats(sizes, "--sizes") or space.sizes),
-                  spacings=_floats(spacing, "--spacing") or space.spacings,
+    space = Space(sizes=_sizes(sizes) or space.sizes,
+                  spacings=_spacings(spacing) or space.spacings,
                   multipliers=chosen_multipliers or space.multipliers,
                   seeds=(seeds,) if seeds else space.seeds)
     base = None

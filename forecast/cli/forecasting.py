@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 
 from forecast.cli.common import (
-    DrawsOpt, FamilyOpt, FitsDir, IntervalOpt, JsonOpt, PlanTokensPerParamOpt, PlotOpt, RecipeOpt, SkillOpt, TargetOpt,
+    DrawsOpt, FamilyOpt, FitsDir, ForceOpt, SeedOpt, IntervalOpt, JsonOpt, PlanTokensPerParamOpt, PlotOpt, RecipeOpt, SkillOpt, TargetOpt,
     ThresholdOpt, TokensPerParamOpt, at_least, choice_check, console, fraction_check, log, output_dir, output_file,
-    plural, print_json, print_notes, size_option,
+    list_check, plural, print_json, print_notes, quantity, size_option,
 )
 from forecast.cli.losses import aggregate_table, loss_fit_table, loss_forecast_table, loss_plan_table
 from forecast.cli.render import backtest_table, fit_table, forecast_table, target_plan_text
@@ -19,7 +19,7 @@ from forecast.options import DEFAULT_DRAWS, parse_holdout
 from forecast.quantities import TOKENS_PER_PARAM, format_count, format_flops
 
 LawsOpt = Annotated[str | None, typer.Option(
-    "--laws", help="Candidate laws, comma-separated (see README 'Fitting'; default: all).")]
+    "--laws", callback=list_check("--laws", "grok_scaling,power_law"), help="Candidate laws, comma-separated (see README 'Fitting'; default: all).")]
 SkipFractionOpt = Annotated[float | None, typer.Option(
     "--skip-fraction", callback=fraction_check("--skip-fraction", "0.01"),
     help="Ignore checkpoints before this fraction of a run's tokens (warm-up; default 0.01).")]
@@ -60,7 +60,7 @@ def load_fittable(runs_dir: Path, allow_incomplete: bool):
     from forecast.runs.files import scan_runs
 
     scan = scan_runs(runs_dir)
-    notes = [f"{path}: holds a trajectory.csv but no run.json; left out" for path in scan.not_runs]
+    notes = scan.notes()  # folders left out, with why
     for run in scan.incomplete:
         verb = "fitted anyway (--allow-incomplete)" if allow_incomplete else "left out (--allow-incomplete to fit it)"
         notes.append(f"{run.name}: training did not finish; {verb}")
@@ -75,7 +75,7 @@ def fit_command(
     family: FamilyOpt = None,
     recipe: RecipeOpt = None,
     draws: DrawsOpt = DEFAULT_DRAWS,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap (fits are reproducible).")] = 0,
+    seed: SeedOpt = 0,
     laws: LawsOpt = None,
     smooth: Annotated[bool, typer.Option("--smooth", help="Make accuracy non-decreasing in tokens per run first.")] = False,
     skip_fraction: SkipFractionOpt = None,
@@ -84,13 +84,14 @@ def fit_command(
     pool: PoolOpt = None,
     losses: Annotated[bool, typer.Option("--losses/--no-losses", help="Also fit L(N, D) to every loss series (validation and task losses), for `predict --metric loss`.")] = True,
     plot: PlotOpt = None,
+    force: ForceOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Fit every skill's transition, choose laws by how well they extrapolate, write fits/."""
     import forecast
 
-    plot = output_file(plot)
-    output_dir(out)
+    plot = output_file(plot, force=force)
+    output_dir(out, marker="index.json", force=force)
     runs, notes = load_fittable(runs_dir, allow_incomplete)  # before the fitting engine (torch) is imported
     options = fit_options(draws, seed, laws, smooth, skip_fraction, min_sizes, allow_incomplete, losses, pool)
     with log.status(f"fitting {plural(len(runs), 'run')}"):
@@ -132,6 +133,7 @@ def predict_command(
     metric: Annotated[str, typer.Option("--metric", callback=choice_check("--metric", ("accuracy", "loss")), help="What to forecast: accuracy (per skill) or loss (validation and task losses, from L(N, D)).")] = "accuracy",
     aggregate: Annotated[list[str] | None, typer.Option("--aggregate", help="Also forecast an average of tasks from its members' fits, NAME=task1,task2,... or NAME=all (repeatable).")] = None,
     plot: PlotOpt = None,
+    force: ForceOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """When and whether a model of --params groks each skill, and its accuracy at the end of training."""
@@ -144,7 +146,7 @@ def predict_command(
         raise UsageError("give --tokens or --compute, not both")
     if metric == "loss" and (plot is not None or aggregate or threshold is not None):
         raise UsageError("--metric loss takes no --plot, --aggregate or --threshold")
-    plot = output_file(plot)
+    plot = output_file(plot, force=force)
     check_fits_dir(fits_dir)  # a wrong --fits fails before the numerical stack loads
     fits = forecast.Fits.load(fits_dir)
     if metric == "loss":
@@ -260,12 +262,13 @@ def backtest_command(
     allow_incomplete: Annotated[bool, typer.Option("--allow-incomplete", help="Also use pilot runs whose training did not finish.")] = False,
     pool: PoolOpt = None,
     plot: PlotOpt = None,
+    force: ForceOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Hold out the largest model(s), fit the rest, and score the forecasts against two baselines."""
     import forecast
 
-    plot = output_file(plot)
+    plot = output_file(plot, force=force)
     runs, notes = load_fittable(runs_dir, allow_incomplete)  # before the fitting engine (torch) is imported
     options = fit_options(draws, allow_incomplete=allow_incomplete, pool=pool)
     with log.status("backtesting"):

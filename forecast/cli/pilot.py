@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from forecast.cli.common import JsonOpt, ThreadsOpt, console, log, output_dir, output_file, positive_int, print_json
+from forecast.cli.common import ForceOpt, at_least, JsonOpt, ThreadsOpt, console, log, output_dir, output_file, positive_int, print_json
 from forecast.cli.render import forecast_table, pilot_table, pilot_progress, sweep_table
 from forecast.errors import DataError, UsageError
 from forecast.quantities import format_count, format_flops
@@ -19,7 +19,7 @@ def pilot_command(
     config: Annotated[Path | None, typer.Option("--config", help="Ladder config file (.toml or .json); see README 'Pilot runs'.")] = None,
     out: Annotated[Path, typer.Option("--out", help="Runs go to OUT/<ladder name>/<run name>/.")] = Path("runs"),
     device: Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")] = "auto",
-    seeds: Annotated[int | None, typer.Option("--seeds", help="Train seeds 0..K-1 (default: the config's seeds).")] = None,
+    seeds: Annotated[int | None, typer.Option("--seeds", callback=at_least("--seeds", 1, "2", 1000), help="Train seeds 0..K-1 (default: the config's seeds).")] = None,
     threads: Annotated[int | None, typer.Option("--threads", help="CPU threads for torch per run (default: one per core; "
                        "with --jobs N, cores // N; on Slurm, 1). Runs are identical for equal thread counts.")] = None,
     executor: Annotated[str, typer.Option("--executor", help="local: this machine; slurm: one Slurm job per run "
@@ -170,6 +170,7 @@ def demo_command(
                       "and print what it did beside the forecast (--no-verify: stop at the forecast).")] = True,
     plot: Annotated[Path | None, typer.Option("--plot", help="Draw every skill's forecast with the verification "
                     "run's points (PNG).")] = None,
+    force: ForceOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """The main job: pilots -> fits -> a forecast for a larger model, before it is trained ->
@@ -179,7 +180,7 @@ def demo_command(
     if device not in ("auto", "cpu", "cuda"):  # before torch loads (resolve_device checks it again)
         raise UsageError(f"--device: unknown device {device!r}; use auto, cpu or cuda")
     positive_int(threads, "--threads", "1")
-    output_file(plot)
+    output_file(plot, force=force)
     output_dir(out, "--out")
     from forecast.demo import run_demo
     from forecast.pilot import resolve_device

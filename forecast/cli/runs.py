@@ -14,10 +14,33 @@ from forecast.quantities import parse_quantity
 
 import_app = typer.Typer(help="Import evaluation results as runs (one directory per run).", no_args_is_help=True)
 
-ImportOut = Annotated[Path | None, typer.Option("--out", help="Runs directory to write into (one folder per run).")]
+def _out_path(value: str | None) -> Path | None:
+    """`--out DIR` read as text, so that an empty value is refused (as a Path it would be '.')."""
+    if value is None:
+        return None
+    if not value.strip():
+        raise typer.BadParameter("empty path; give the runs directory to write into, e.g. --out runs/",
+                                 param_hint="'--out'")
+    return Path(value)
+
+
+def _label(flag: str) -> Callable[[str], str]:
+    """A family or recipe label: non-empty, no control characters (`forecast.runs.model.unsafe_label`)."""
+    def check(value: str) -> str:
+        from forecast.runs.model import unsafe_label
+
+        why = unsafe_label(value) if value is not None else None
+        if why is not None:
+            raise typer.BadParameter(f"{value!r} {why}; give a label such as {flag} pythia", param_hint=f"'{flag}'")
+        return value
+    return check
+
+
+ImportOut = Annotated[Path | None, typer.Option("--out", parser=_out_path, metavar="DIR",
+                                                help="Runs directory to write into (one folder per run).")]
 ImportOverwrite = Annotated[bool, typer.Option("--overwrite", help="Replace run folders that already exist in --out.")]
-ImportFamily = Annotated[str, typer.Option("--family", help="Model family / ladder; runs of different families are never pooled.")]
-ImportRecipe = Annotated[str, typer.Option("--recipe", help="Data-recipe label.")]
+ImportFamily = Annotated[str, typer.Option("--family", callback=_label("--family"), help="Model family / ladder; runs of different families are never pooled.")]
+ImportRecipe = Annotated[str, typer.Option("--recipe", callback=_label("--recipe"), help="Data-recipe label.")]
 ImportParamsKind = Annotated[str, typer.Option("--params-kind", help="Which parameter count: non-embedding, total or unknown.")]
 ImportChance = Annotated[list[str] | None, typer.Option("--chance", help="Chance accuracy, SKILL=VALUE (repeatable); overrides the known table.")]
 ImportParams = Annotated[str | None, typer.Option("--params", help="Parameter count: 410M, 4.1e8, 302311424 (required).")]
@@ -36,6 +59,7 @@ def runs_command(
     scan = scan_runs(directory)
     summaries = [run.summary() for run in scan.runs]
     notes = [f"{p}: holds a trajectory.csv but no run.json; not a run (left out)" for p in scan.not_runs]
+    notes += [f"{p}: {why}" for p, why in scan.skipped]
     notes += [f"{r.name}: training did not finish (complete: false); `forecast fit` leaves it out unless "
               "--allow-incomplete" for r in scan.incomplete]
     odd = {r.name: why for r in scan.runs if (why := implausible(r)) is not None}
@@ -71,14 +95,14 @@ def _required_quantity(text: str | None, flag: str, hint: str) -> float:
     return parse_quantity(required(text, flag, hint), what=flag)
 
 
-def _params_option(items: list[str] | None) -> float | dict[str, float]:
+def _params_option(items: list[str] | None, example: str = "410M") -> float | dict[str, float]:
     """`--params 410M` (one model), or `--params MODEL=COUNT` repeated (one per model)."""
     from forecast.errors import UsageError
     from forecast.importers import parse_assignments
 
     items = items or []
     if not items:
-        raise UsageError("--params is required: the model's parameter count, e.g. --params 410M "
+        raise UsageError(f"--params is required: the model's parameter count, e.g. --params {example} "
                          "(or --params MODEL=COUNT for each model)")
     if all("=" not in item for item in items):
         if len(items) > 1:
@@ -138,7 +162,8 @@ def import_lm_eval_command(
 def import_csv_command(
     files: Annotated[list[Path], typer.Argument(help="Wide CSV files, one run each (one row per step).")],
     out: ImportOut = None,
-    params: ImportParams = None,
+    params: Annotated[list[str] | None, typer.Option("--params", help="Parameter count: 410M, 4.1e8 (required); for a "
+                      "W&B multi-run export, RUN=COUNT for each run (repeatable).")] = None,
     accuracy_columns: Annotated[str | None, typer.Option(
         "--accuracy-columns", help="Regex over column names; group 1 is the skill (accuracy in [0, 1]).")] = None,
     loss_columns: Annotated[str | None, typer.Option(
@@ -163,7 +188,7 @@ def import_csv_command(
     from forecast.runs.model import Recipe
 
     _write_imported(lambda: import_wide_csv(
-        files, params=_required_quantity(params, "--params", "the model's parameter count, e.g. --params 1279395840"),
+        files, params=_params_option(params, "1279395840"),
         accuracy_columns=accuracy_columns, loss_columns=loss_columns, metric_columns=metric_columns,
         step_column=step_column, tokens_column=tokens_column,
         tokens_per_step=None if tokens_per_step is None else parse_quantity(tokens_per_step, what="--tokens-per-step"),

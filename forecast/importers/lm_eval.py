@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from forecast.errors import DataError, UsageError
+from forecast.io import MAX_INTEGER, read_json
 from forecast.importers.common import (
     Point, build_run, check_overrides_used, describe_sources, note_skipped, sanitize_run_name,
 )
@@ -32,7 +33,7 @@ from forecast.importers.subtasks import Score, average_subtasks
 from forecast.runs.model import Recipe, Run
 
 PERPLEXITY_METRICS = ("ppl", "perplexity")
-_STEP = re.compile(r"step[_-]?(\d+)")
+_STEP = re.compile(r"(?<![A-Za-z])step_?(\d+)(?![\d.])", re.I)
 _NOT_METRICS = {"alias", "name", "sample_len", "sample_count"}
 
 
@@ -146,10 +147,7 @@ def find_result_files(paths: Sequence[str | Path]) -> list[Path]:
 
 def read_result_file(path: Path) -> ResultFile:
     """Parse one results JSON (0.4 or older layout)."""
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(path, None, f"not valid JSON ({exc})", "give the results JSON that lm-eval wrote") from None
+    data = read_json(path, "lm-eval results JSON", "give the results JSON that lm-eval wrote")
     shape_fix = 'give an lm-eval results file: {"results": {task: {"acc,none": ..}}, "config": {..}}'
     if not isinstance(data, dict) or not isinstance(data.get("results"), dict):
         raise DataError(path, "results", "wrong JSON shape: no 'results' object of task -> metrics", shape_fix)
@@ -162,12 +160,16 @@ def read_result_file(path: Path) -> ResultFile:
             raise DataError(path, f"results.{task}", f"expected an object of metric -> value, got {type(values).__name__}",
                             shape_fix)
         for key, value in values.items():
-            if isinstance(value, str) and key not in _NOT_METRICS and "_stderr" not in key \
-                    and value.strip().upper() != "N/A":
-                raise DataError(path, f"results.{task}.{key}", f"{value!r} is not a number",
+            if key in _NOT_METRICS:
+                continue  # names and aliases
+            is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not is_number:
+                # the harness writes "N/A" for a stderr it could not compute; anything else that is
+                # not a number (null, true, a string) would be a metric read as nothing, silently
+                if "_stderr" in key and (value is None or (isinstance(value, str) and value.strip().upper() == "N/A")):
+                    continue
+                raise DataError(path, f"results.{task}.{key}", f"{json_text(value)} is not a number",
                                 "give the metric as a number (or remove the task)")
-            if key in _NOT_METRICS or isinstance(value, bool) or not isinstance(value, (int, float)):
-                continue  # names, aliases and "N/A" stderrs
             metric, _, filt = key.partition(",")
             filt = filt or "none"
             if metric.endswith("_stderr"):
@@ -177,16 +179,30 @@ def read_result_file(path: Path) -> ResultFile:
     config = data.get("config") if isinstance(data.get("config"), dict) else {}
     model_args = _model_args(config.get("model_args"))
     samples = {}
-    for task, counts in (data.get("n-samples") or {}).items():
+    n_samples = data.get("n-samples") or {}
+    if not isinstance(n_samples, dict):
+        raise DataError(path, "n-samples", "expected an object of task -> sample counts", shape_fix)
+    for task, counts in n_samples.items():
         if isinstance(counts, dict):
+            for which in ("effective", "original"):
+                count = counts.get(which)
+                if count is not None and not (isinstance(count, int) and not isinstance(count, bool) and count > 0):
+                    raise DataError(path, f"n-samples.{task}.{which}", f"{json_text(count)} is not a positive whole "
+                                    "number of samples", "give the count the harness wrote, or remove the entry")
             count = counts.get("effective", counts.get("original"))
-            if isinstance(count, (int, float)) and count > 0:
+            if count is not None:
                 samples[task] = float(count)
     shots = {t: v for t, v in (data.get("n-shot") or {}).items() if isinstance(v, int)}
     if not shots and isinstance(config.get("num_fewshot"), int):
         shots = {t: config["num_fewshot"] for t in metrics}
-    groups = data.get("group_subtasks")
-    groups = frozenset(groups) if isinstance(groups, dict) else frozenset()
+    # the harness's own aggregates: keys of `group_subtasks` (0.4) and of `groups` (0.4.2+)
+    # (a key of group_subtasks with an empty list is a plain task: 0.4.0 lists every task there)
+    listed = data.get("group_subtasks") if isinstance(data.get("group_subtasks"), dict) else {}
+    groups = frozenset([k for k, members in listed.items() if isinstance(members, list) and members]
+                       + (list(data["groups"]) if isinstance(data.get("groups"), dict) else []))
+    if "pretrained" in model_args and not model_args["pretrained"].strip():
+        raise DataError(path, "config.model_args.pretrained", "empty model name",
+                        "give pretrained=<model> as lm-eval wrote it, or name the run with `name`")
     return ResultFile(path, model_args.get("pretrained", ""), _step(path, model_args), metrics, stderrs, samples, shots,
                       groups)
 
@@ -202,7 +218,11 @@ def _model_args(raw: Any) -> dict[str, str]:
 
 def _step(path: Path, model_args: Mapping[str, str]) -> int:
     """Checkpoint step from `revision=step<N>`, else from a file name like `410m_step1000.json`."""
-    from_revision = _STEP.search(model_args.get("revision", ""))
+    revision = model_args.get("revision", "").strip()
+    from_revision = _STEP.search(revision)
+    if from_revision is None and re.search(r"step", revision, re.I):
+        raise DataError(path, "config.model_args.revision", f"cannot read the step in revision={revision!r}",
+                        "steps are whole numbers >= 0: revision=step1000")
     from_name = _STEP.search(path.stem)
     if from_revision and from_name and from_revision.group(1) != from_name.group(1):
         raise DataError(path, "config.model_args.revision", f"revision says step {from_revision.group(1)} but the "
@@ -211,7 +231,16 @@ def _step(path: Path, model_args: Mapping[str, str]) -> int:
     if not found:
         raise DataError(path, "config.model_args.revision", "no checkpoint step (no revision=step<N>, and the file "
                         "name has no _step<N>)", "evaluate with revision=step<N>, or name the file <model>_step<N>.json")
-    return int(found.group(1))
+    step = int(found.group(1))
+    if step > MAX_INTEGER:
+        raise DataError(path, "config.model_args.revision", f"step {found.group(1)} is too large (over 2**63 - 1)",
+                        "check the revision: steps are whole numbers such as step143000")
+    return step
+
+
+def json_text(value: Any) -> str:
+    """A JSON value as the file shows it (null, true, "text"), for messages."""
+    return json.dumps(value)[:40]
 
 
 def _model_run(model: str, files: list[ResultFile], run_name: str, params: float, tokens_per_step: float,

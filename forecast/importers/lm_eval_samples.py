@@ -24,7 +24,7 @@ catches a target that names no correct choice.
 from __future__ import annotations
 
 import gzip
-import json
+import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from forecast.errors import DataError
+from forecast.io import MAX_INPUT_BYTES, decode_text, parse_json, read_bytes
 
 FIX = "give the samples_<task>_<date>.jsonl that lm-eval --log_samples wrote"
 
@@ -93,18 +94,25 @@ def read_samples(path: Path) -> SampleScores | None:
 
 
 def _lines(path: Path) -> list[tuple[int, dict[str, Any]]]:
-    try:
-        raw = gzip.open(path, "rt", encoding="utf-8").read() if path.suffix == ".gz" else path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError, EOFError) as exc:
-        raise DataError(path, None, f"cannot read ({exc})", FIX) from None
+    data = read_bytes(path, "samples file", FIX)  # the input-file rules of forecast.io
+    if path.suffix == ".gz":
+        try:
+            with gzip.GzipFile(fileobj=io.BytesIO(data)) as unzipped:
+                data = unzipped.read(MAX_INPUT_BYTES + 1)
+        except (OSError, EOFError) as exc:
+            raise DataError(path, None, f"cannot read ({exc})", FIX) from None
+        if len(data) > MAX_INPUT_BYTES:
+            raise DataError(path, None, f"unzips to more than {MAX_INPUT_BYTES // 2**20} MiB", FIX)
+    raw = decode_text(data, path, FIX)
     out = []
     for number, text in enumerate(raw.splitlines(), start=1):
         if not text.strip():
             continue
         try:
-            item = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataError(path, None, f"not a JSON line ({exc.msg})", FIX, line=number) from None
+            item = parse_json(text, path, FIX, line=number)
+        except DataError as exc:  # one JSON document per line: say which line is not one
+            raise DataError(path, exc.field, exc.problem.replace("not valid JSON", "not a JSON line"), FIX,
+                            line=number) from None
         if not isinstance(item, dict):
             raise DataError(path, None, "a line is not a JSON object", FIX, line=number)
         out.append((number, item))

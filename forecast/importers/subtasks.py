@@ -50,11 +50,20 @@ def average_subtasks(
     all_members = sorted({t for members in members_at.values() for t in members})
     if not all_members:
         raise UsageError(f"`average={prefix}={skill}`: no task starts with {prefix!r}")
+    dropped = sorted({t for scores in checkpoints.values() for t in scores
+                      if t in groups and (t.startswith(prefix) or t == skill)})
+    if dropped:
+        from forecast.importers.common import note_skipped
+
+        note_skipped(f"--average {prefix}={skill}: {len(dropped)} of the harness's own group averages "
+                     f"({', '.join(dropped[:4])}{', ...' if len(dropped) > 4 else ''}) left out, so that each of the "
+                     f"{len(all_members)} subtasks is counted once")
     sizes = _sizes(checkpoints, all_members)
     out: dict[int, dict[str, Score]] = {}
     for step, scores in checkpoints.items():
         members = members_at[step]
-        rest = {t: s for t, s in scores.items() if not (t.startswith(prefix) and t != skill)}
+        rest = {t: s for t, s in scores.items() if not (t.startswith(prefix) and t != skill) and
+                not (t == skill and t in groups)}
         if members:
             if len(members) != len(all_members):
                 absent = sorted(set(all_members) - set(members))

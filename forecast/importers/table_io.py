@@ -7,7 +7,6 @@ how a wrong forecast starts.
 
 from __future__ import annotations
 
-import csv
 import math
 import re
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from forecast.errors import DataError, UsageError
+from forecast.io import MAX_INTEGER, read_csv
 
 
 @dataclass(frozen=True)
@@ -70,33 +70,21 @@ class Table:
 def read_table(path: str | Path) -> Table:
     """Read a CSV file with a header line; errors name the file (and line)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DataError(path, None, "file not found", "check the path") from None
-    except IsADirectoryError:
-        raise DataError(path, None, "is a directory, expected a CSV file", "give the CSV file itself") from None
-    except UnicodeDecodeError:
-        raise DataError(path, None, "not a UTF-8 text file", "export the table as CSV text") from None
-    reader = csv.reader(text.splitlines())
-    header = next(reader, None)
-    if not header or all(not h.strip() for h in header):
+    header, data = read_csv(path, what="CSV file", fix="export the table as CSV text")
+    if not header or all(not h for h in header):
         raise DataError(path, None, "empty file (no header line)", "the first line must name the columns", line=1)
-    header_t = tuple(h.strip() for h in header)
+    header_t = tuple(header)
     dup = sorted({h for h in header_t if header_t.count(h) > 1})
     if dup:
         raise DataError(path, dup[0], "column name appears twice in the header", "give every column a distinct name",
                         line=1)
     rows = []
-    for row in reader:
-        line = reader.line_num
-        if not row or all(not cell.strip() for cell in row):
-            continue
+    for line, row in data:
         if len(row) != len(header_t):
             raise DataError(path, None, f"expected {len(header_t)} cells, found {len(row)}",
                             "every row needs one cell per header column (quote cells that contain commas)",
                             line=line)
-        rows.append((line, tuple(cell.strip() for cell in row)))
+        rows.append((line, tuple(row)))
     if not rows:
         raise DataError(path, None, "no data rows below the header", "add one row per record")
     return Table(path, header_t, tuple(rows))
@@ -127,6 +115,9 @@ def number(table: Table, line: int, column: str, raw: str, *, minimum: float | N
     if integer and value != int(value):
         raise DataError(table.path, column, f"expected a whole number, got {raw!r}", f"{column} must be an integer",
                         line=line)
+    if integer and abs(value) > MAX_INTEGER:
+        raise DataError(table.path, column, f"{raw} is larger than a whole number can be here (2**63 - 1)",
+                        f"check the {column} column", line=line)
     return value
 
 

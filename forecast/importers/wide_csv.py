@@ -4,10 +4,18 @@ one column per metric; one run per file.
 Regexes map columns to skills: the first capture group is the skill name. Several columns
 mapping to one skill (MMLU's subgroups, a task's val and test splits) are averaged with
 equal weights on each row; a row where any of them is empty is skipped for that skill.
+
+A W&B multi-run chart export (columns `RUN - METRIC`, with `RUN - METRIC__MIN` and
+`__MAX` beside them) is read as one run per RUN prefix: each run's columns are its own,
+the prefix stripped, and the columns without a prefix (`Step`) are shared. A row where one
+run is empty is a checkpoint of the others. The `__MIN`/`__MAX` columns bound the values W&B
+merged into each exported point (its sampling buckets), not a spread over seeds or items;
+they are never averaged into a value, and a note names them as left out.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -24,7 +32,7 @@ ACCURACY_FIX = "give accuracy as a fraction (0.42, not 42) or fix `accuracy_colu
 def import_wide_csv(
     paths: Sequence[str | Path],
     *,
-    params: float,
+    params: float | Mapping[str, float],
     accuracy_columns: str | None = None,
     loss_columns: str | None = None,
     metric_columns: str | None = None,
@@ -41,11 +49,12 @@ def import_wide_csv(
 ) -> list[Run]:
     """Read each wide CSV as one run.
 
-    `params`: parameter count. Tokens come from `tokens_column` (tokens seen) or
+    `params`: parameter count, or for a W&B multi-run export a mapping from each run's name
+    to its count. Tokens come from `tokens_column` (tokens seen) or
     `step × tokens_per_step`; FLOPs from `flops_column × flops_unit` (e.g. GFLOPs with unit
     1e9), else 6 · params · tokens. `accuracy_columns` / `loss_columns` map columns to skills'
     accuracy and task loss; `metric_columns` to run-level loss-only metrics (validation loss).
-    The run is named `name`, else the file stem.
+    The run is named `name`, else the W&B run prefix, else the file stem.
     """
     if not paths:
         raise UsageError("give at least one CSV file")
@@ -66,19 +75,78 @@ def import_wide_csv(
     }
     chance = dict(chance or {})
     runs = []
-    for path in paths:
-        table = read_table(path)
+    parts = [(path, prefix, table) for path in paths for prefix, table in split_runs(read_table(path))]
+    if name is not None and len(parts) > 1:
+        raise UsageError(f"`name={name!r}` would name all {len(parts)} runs of the export alike; leave it out to "
+                         "name each run by its W&B run name", parameter="name")
+    if isinstance(params, Mapping):
+        given = {prefix or table.path.stem for _, prefix, table in parts}
+        unknown = sorted(set(params) - given)
+        missing = sorted(given - set(params))
+        if unknown or missing:
+            raise UsageError(f"`params`: {'no run named ' + repr(unknown[0]) if unknown else 'no count for run ' + repr(missing[0])}"
+                             f"; the runs are: {', '.join(sorted(given))}", parameter="params")
+    elif len(parts) > 1:
+        note_skipped(f"all {len(parts)} runs of the export get --params {params:g}; give --params RUN=COUNT for "
+                     "each if their sizes differ")
+    for path, prefix, table in parts:
         columns = _map_columns(table, regexes)
         points = _read_points(table, columns, step_column, tokens_column, tokens_per_step, flops_column, flops_unit)
+        key = prefix or table.path.stem
         runs.append(build_run(
-            file=table.path, name=name or sanitize_run_name(table.path.stem), params=params, points=points,
+            file=table.path, name=name or sanitize_run_name(key),
+            params=params[key] if isinstance(params, Mapping) else params, points=points,
             chance=chance, family=family, recipe=recipe, params_kind=params_kind,
             source=describe_sources("csv", [path]),
-            extra={"columns": {kind: {skill: [table.header[i] for i in idx] for skill, idx in by_skill.items()}
+            extra={"columns": {kind: {skill: [(f"{prefix} - " if prefix else "") + table.header[i] for i in idx]
+                                      for skill, idx in by_skill.items()}
                                for kind, by_skill in columns.items()}},
         ))
     check_overrides_used(chance, runs)
     return runs
+
+
+_WANDB_COLUMN = re.compile(r"(?P<run>.+?) - (?P<metric>.+?)(?P<bound>__MIN|__MAX)?")
+
+
+def split_runs(table: Table) -> list[tuple[str | None, Table]]:
+    """One table per W&B run prefix (`RUN - METRIC` columns), or the table itself when it
+    has none: shared columns (no prefix) first, then the run's columns with the prefix
+    stripped; rows where all of the run's cells are empty are left out of its table. The
+    `__MIN`/`__MAX` columns are left out, with a note naming them (module docstring)."""
+    matches = [_WANDB_COLUMN.fullmatch(h) for h in table.header]
+    if not any(matches):
+        return [(None, table)]
+    shared = [i for i, m in enumerate(matches) if m is None]
+    bounds = [table.header[i] for i, m in enumerate(matches) if m is not None and m.group("bound")]
+    prefixes = list(dict.fromkeys(m.group("run") for m in matches if m is not None))
+    if bounds:
+        note_skipped(f"{table.path}: {len(bounds)} W&B min/max column{'s' if len(bounds) > 1 else ''} "
+                     f"({', '.join(bounds[:3])}{', ...' if len(bounds) > 3 else ''}) bound each exported point's "
+                     "sampling bucket, not a spread over seeds or items; left out (each run's own column is read)")
+    out = []
+    for prefix in prefixes:
+        own = [i for i, m in enumerate(matches) if m is not None and m.group("run") == prefix and not m.group("bound")]
+        header = tuple(table.header[i] for i in shared) + tuple(matches[i].group("metric") for i in own)
+        twice = sorted({h for h in header if header.count(h) > 1})
+        if twice:
+            raise DataError(table.path, f"{prefix} - {twice[0]}", "a run's column has the name of a shared column",
+                            "rename one of them in the export", line=1)
+        rows, empty = [], 0
+        for line, cells in table.rows:
+            mine = tuple(cells[i] for i in own)
+            if all(not c for c in mine):
+                empty += 1
+                continue
+            rows.append((line, tuple(cells[i] for i in shared) + mine))
+        if not rows:
+            note_skipped(f"{table.path}: W&B run {prefix!r} has no values in any row; left out")
+            continue
+        if empty:
+            note_skipped(f"{table.path}: W&B run {prefix!r} is empty on {empty} of {len(table.rows)} rows; "
+                         "those steps are left out of it (the other runs keep them)")
+        out.append((prefix, Table(table.path, header, tuple(rows))))
+    return out
 
 
 def _map_columns(table: Table, regexes: Mapping[str, object]) -> dict[str, dict[str, list[int]]]:

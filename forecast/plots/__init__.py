@@ -18,7 +18,7 @@ from pathlib import Path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from forecast.io import atomic_write_bytes
+from forecast.io import atomic_write_bytes, mark_png
 from forecast.plots.backtest import backtest_figure
 from forecast.plots.compare import compare_figure
 from forecast.plots.forecast import forecast_figure
@@ -31,7 +31,7 @@ def save(fig: Figure, path: str | Path) -> Path:
     never a partial one; the file gets the umask's mode, like any file the user makes."""
     buffer = io.BytesIO()
     FigureCanvasAgg(fig).print_png(buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(path, mark_png(buffer.getvalue()))  # marked as ours: a later --plot may replace it
     return Path(path)
 
 

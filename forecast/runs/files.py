@@ -9,10 +9,10 @@ half-written run or replaces a good one.
 
 from __future__ import annotations
 
-import csv
-import io
+import hashlib
 import json
 import math
+import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,13 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from forecast.errors import DataError
-from forecast.io import atomic_write_text, check_writable_dir, read_json, read_text, replace_dir, staging_dir
-from forecast.quantities import FLOPS_PER_PARAM_TOKEN
+from forecast.io import atomic_write_text, check_writable_dir, read_bytes, read_json, replace_dir, staging_dir
 from forecast.runs.checks import validate_run
-from forecast.runs.model import METADATA_FILE, PARAMS_KINDS, TRAJECTORY_FILE, Recipe, Run, Series, is_number, make_series
-from forecast.schema.outputs import RUN_FORMAT, TRAJECTORY_COLUMNS, TRAJECTORY_REQUIRED
+from forecast.runs.model import METADATA_FILE, PARAMS_KINDS, TRAJECTORY_FILE, Recipe, Run, is_number
+from forecast.runs.trajectory import read_trajectory
+from forecast.schema.outputs import RUN_FORMAT
 
-_OPTIONAL = ", ".join(c for c in TRAJECTORY_COLUMNS if c not in TRAJECTORY_REQUIRED)
+WHOLE_PARAMS_BELOW = 1e3
+"""Below a thousand, a parameter count must be a whole number: `1.5` is a count in billions
+written without its unit. Above, a fraction is the rounding of a unit product or of a
+planted size (1.3e9 · k) and is read as given."""
 
 
 # ---------------------------------------------------------------------------- loading
@@ -54,6 +57,12 @@ def load_run(directory: str | Path) -> Run:
     if params > 1e30:  # 6·N·D would overflow or lose all precision
         raise DataError(meta_path, "params", f"{params:.3g} parameters cannot be right",
                         "give the parameter count, e.g. 4.1e8")
+    if params < 1 or (params < WHOLE_PARAMS_BELOW and params != round(params)):
+        raise DataError(meta_path, "params", f"{params!r} is not a whole number of parameters (in billions? "
+                        f"write {params:g}e9)", "give the parameter count, e.g. 410000000 or 4.1e8")
+    if name != directory.name and directory.name:
+        raise DataError(meta_path, "name", f"run name {name!r} differs from its folder {directory.name!r}",
+                        f"rename the folder to {name!r} or set \"name\": {json.dumps(directory.name)}")
     family = meta.get("family")
     if not isinstance(family, str) or not family:
         raise DataError(meta_path, "family", "missing or not a string", 'add "family": "my-ladder"')
@@ -63,10 +72,17 @@ def load_run(directory: str | Path) -> Run:
     source = meta.get("source", "")
     if not isinstance(source, str):
         raise DataError(meta_path, "source", "expected a string", 'write "source": "where it came from"')
+    if seed is not None and seed < 0:
+        raise DataError(meta_path, "seed", f"seed {seed} is negative", 'seeds are whole numbers >= 0: "seed": 0')
     extra = meta.get("extra")
     extra = {} if extra is None else extra
     if not isinstance(extra, dict):
         raise DataError(meta_path, "extra", "expected an object", 'write "extra": {}')
+    for key in ("complete",):
+        where = meta if key in meta else extra
+        if key in where and not isinstance(where[key], bool):
+            raise DataError(meta_path, key if where is meta else f"extra.{key}",
+                            f"expected true or false, got {json.dumps(where[key])}", f'write "{key}": true')
     params_kind = meta.get("params_kind", "unknown")
     if params_kind not in PARAMS_KINDS:
         raise DataError(meta_path, "params_kind", f"unknown kind {params_kind!r}", f"use one of {', '.join(PARAMS_KINDS)}")
@@ -86,17 +102,96 @@ class RunScan:
 
     runs: tuple[Run, ...]
     not_runs: tuple[Path, ...]  # folders holding a trajectory.csv but no run.json
+    skipped: tuple[tuple[Path, str], ...] = ()  # folders left out, each with why (`scan_runs`)
 
     @property
     def incomplete(self) -> tuple[Run, ...]:
         """Pilot runs whose training did not finish (run.json says `complete: false`)."""
         return tuple(r for r in self.runs if r.complete is False)
 
+    def notes(self) -> list[str]:
+        """One line per folder left out, with why (callers print them as notes)."""
+        return ([f"{path}: holds a trajectory.csv but no run.json; left out" for path in self.not_runs]
+                + [f"{path}: {why}" for path, why in self.skipped])
+
+
+def _run_folders(root: Path) -> tuple[list[Path], list[Path], list[tuple[Path, str]]]:
+    """Walk `root` for run folders (holding run.json), by these rules: a folder is read once
+    (a symlink to a folder already walked, or to one outside `root`, is noted and left out);
+    symlinked folders are walked after the real ones; hidden folders (`.name`) are left out,
+    noted when they hold a run; a run folder holds no
+    runs (one nested inside it is noted and left out); an unreadable folder is noted.
+    Returns run folders, folders with a trajectory.csv but no run.json, and (folder, why)."""
+    runs: list[Path] = []
+    orphans: list[Path] = []
+    skipped: list[tuple[Path, str]] = []
+    seen: dict[str, Path] = {}
+    stack, links = [root], []  # symlinked folders are walked last, so the real folder is the one kept
+    while stack or links:
+        folder = stack.pop() if stack else links.pop(0)
+        real = os.path.realpath(folder)
+        if real in seen:
+            skipped.append((folder, f"the same folder as {seen[real]} (a symlink); counted once"))
+            continue
+        seen[real] = folder
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            skipped.append((folder, f"unreadable ({exc.strerror or exc}); left out"))
+            continue
+        names = {e.name for e in entries}
+        if METADATA_FILE in names:
+            runs.append(folder)
+        elif TRAJECTORY_FILE in names:
+            orphans.append(folder)
+        for entry in reversed(entries):
+            child = Path(entry.path)
+            try:
+                is_dir = entry.is_dir()  # follows symlinks
+            except OSError:
+                continue
+            if not is_dir:
+                continue
+            if entry.name.startswith("."):
+                if any(True for _ in _run_files_below(child)):
+                    skipped.append((child, "a hidden folder holding runs; left out"))
+                continue
+            if METADATA_FILE in names:
+                if any(True for _ in _run_files_below(child)):
+                    skipped.append((child, f"inside the run folder {folder}, which holds no runs; left out "
+                                           "(give it to forecast on its own)"))
+                continue
+            if entry.is_symlink() and not os.path.realpath(child).startswith(os.path.realpath(root) + os.sep):
+                skipped.append((child, "a symlink to a folder outside the runs directory; left out"))
+                continue
+            (links if entry.is_symlink() else stack).append(child)
+    return sorted(runs), sorted(orphans), skipped
+
+
+def _run_files_below(folder: Path):
+    try:
+        yield from folder.rglob(METADATA_FILE)
+    except OSError:
+        return
+
+
+def _fingerprint(folder: Path) -> str:
+    """SHA-256 of a run folder's two files (a byte-identical copy has the same)."""
+    digest = hashlib.sha256()
+    for name in (METADATA_FILE, TRAJECTORY_FILE):
+        try:
+            digest.update(read_bytes(folder / name, name))
+        except DataError:
+            digest.update(b"?" + name.encode())
+        digest.update(b"\x00")
+    return digest.hexdigest()
+
 
 def scan_runs(path: str | Path) -> RunScan:
     """Every run under `path` (a run directory, or a tree of them), sorted by family,
-    recipe, params and name, and the folders that look like runs but are not. Raises
-    `DataError` if no run is found or two runs share a name."""
+    recipe, params and name, and what was left out with why (`_run_folders`; a byte-identical
+    copy of a run under another folder is counted once and noted). Raises `DataError` if no
+    run is found or two different runs share a name."""
     path = Path(path)
     if not path.exists():
         raise DataError(path, None, "no such file or directory", "give the directory holding your runs")
@@ -104,17 +199,23 @@ def scan_runs(path: str | Path) -> RunScan:
         return RunScan((load_run(path),), ())
     if not path.is_dir():
         raise DataError(path, None, "not a run directory", "give a directory holding run directories")
-    visible = lambda p: not any(part.startswith(".") for part in p.relative_to(path).parts)  # noqa: E731
-    try:
-        found = sorted(p.parent for p in path.rglob(METADATA_FILE) if visible(p))
-        orphans = sorted(p.parent for p in path.rglob(TRAJECTORY_FILE)
-                         if visible(p) and not (p.parent / METADATA_FILE).exists())
-    except PermissionError as exc:
-        raise DataError(exc.filename or path, None, "permission denied", "make the runs directory readable") from None
+    found, orphans, skipped = _run_folders(path)
     if not found:
         raise DataError(path, None, "no runs found (no run.json under it)",
                         "import runs with `forecast import` or train some with `forecast pilot`")
-    runs = [load_run(d) for d in found]
+    copies: dict[str, list[Path]] = {}
+    for folder in found:
+        copies.setdefault(_fingerprint(folder), []).append(folder)
+    runs = []
+    for group in copies.values():
+        # a byte-identical copy in a folder of the same name (runs/a/x, runs/b/x) is counted once;
+        # one in a folder of another name breaks the rule that a run's folder is its name (refused)
+        kept = group[0]
+        runs.append(load_run(kept))
+        for folder in group[1:]:
+            if folder.name != kept.name:
+                load_run(folder)  # raises: its name differs from its folder
+            skipped.append((folder, f"a byte-identical copy of {kept}; counted once"))
     seen: dict[str, Path] = {}
     for run in runs:
         if run.name in seen:
@@ -122,145 +223,12 @@ def scan_runs(path: str | Path) -> RunScan:
                             "give every run a unique name")
         seen[run.name] = run.path
     ordered = sorted(runs, key=lambda r: (r.family, r.recipe.label, r.params, r.name))
-    return RunScan(tuple(ordered), tuple(orphans))
+    return RunScan(tuple(ordered), tuple(orphans), tuple(skipped))
 
 
 def load_runs(path: str | Path) -> list[Run]:
     """Load every run under `path` (see `scan_runs`)."""
     return list(scan_runs(path).runs)
-
-
-# ---------------------------------------------------------------------------- trajectory.csv
-
-
-@dataclass(frozen=True)
-class _Row:
-    """One parsed data row of trajectory.csv."""
-
-    line: int
-    skill: str
-    step: int
-    tokens: float | None
-    flops: float | None
-    accuracy: float | None
-    loss: float | None
-    prob: float | None
-    stderr: float | None
-    n: float | None
-    chance: float | None
-    ceiling: float | None
-
-
-def read_trajectory(path: Path, params: float) -> dict[str, Series]:
-    """Parse trajectory.csv into one `Series` per skill: a row parser, then grouping."""
-    text = read_text(path, "trajectory.csv", "a run directory holds run.json and trajectory.csv")
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
-    if not header:
-        raise DataError(path, None, "empty file", f"the first line must be the header: {','.join(TRAJECTORY_COLUMNS)}")
-    header = [h.strip() for h in header]
-    missing = [c for c in TRAJECTORY_REQUIRED if c not in header]
-    if missing:
-        raise DataError(path, missing[0], "required column missing from the header",
-                        f"the header needs {', '.join(TRAJECTORY_REQUIRED)} (optional: {_OPTIONAL})", line=1)
-    unknown = [c for c in header if c not in TRAJECTORY_COLUMNS]
-    if unknown:
-        raise DataError(path, unknown[0], "unknown column", f"known columns are {', '.join(TRAJECTORY_COLUMNS)}", line=1)
-    index = {c: header.index(c) for c in TRAJECTORY_COLUMNS if c in header}
-    rows = []
-    for line, cells in enumerate(reader, start=2):
-        if not cells or all(not cell.strip() for cell in cells):
-            continue
-        if len(cells) != len(header):
-            raise DataError(path, None, f"expected {len(header)} cells, found {len(cells)}",
-                            "every row needs one cell per header column", line=line)
-        rows.append(_parse_row(path, line, cells, index))
-    if not rows:
-        raise DataError(path, None, "no data rows", "add one row per checkpoint and skill")
-    return _group_rows(path, rows, params)
-
-
-def _parse_row(path: Path, line: int, cells: list[str], index: dict[str, int]) -> _Row:
-    """One row's cells as numbers, each checked on its own (range, NaN, integer step)."""
-
-    def cell(col: str, *, required: bool = False, integer: bool = False) -> float | None:
-        if col not in index:
-            return None
-        raw = cells[index[col]].strip()
-        if raw == "":
-            if required:
-                raise DataError(path, col, "empty cell", f"give a value for {col}", line=line)
-            return None
-        try:
-            value = float(raw)
-        except ValueError:
-            raise DataError(path, col, f"cannot read {raw!r} as a number", f"{col} must be numeric", line=line) from None
-        if math.isnan(value):
-            raise DataError(path, col, "NaN value", "leave the cell empty or give a number", line=line)
-        if integer and value != int(value):
-            raise DataError(path, col, f"expected an integer, got {raw!r}", f"{col} must be a whole number", line=line)
-        return value
-
-    skill = cells[index["skill"]].strip()
-    if not skill:
-        raise DataError(path, "skill", "empty skill name", "name the skill on every row", line=line)
-    row = _Row(line=line, skill=skill, step=int(cell("step", required=True, integer=True)), tokens=cell("tokens"),
-               flops=cell("flops"), accuracy=cell("accuracy"), loss=cell("loss"), prob=cell("prob"),
-               stderr=cell("stderr"), n=cell("n"), chance=cell("chance"), ceiling=cell("ceiling"))
-    for col in ("tokens", "flops", "step"):
-        value = getattr(row, col)
-        if value is not None and (value < 0 or math.isinf(value)):
-            raise DataError(path, col, f"{col} must be finite and >= 0, got {value}", f"fix the {col} value", line=line)
-    if row.accuracy is not None and not 0 <= row.accuracy <= 1:
-        raise DataError(path, "accuracy", f"accuracy {row.accuracy} outside [0, 1]",
-                        "give accuracy as a fraction (0.42, not 42)", line=line)
-    if row.prob is not None and not 0 <= row.prob <= 1:
-        raise DataError(path, "prob", f"answer probability {row.prob} outside [0, 1]",
-                        "give the mean probability of the correct answer as a fraction", line=line)
-    if row.accuracy is None and row.loss is None:
-        raise DataError(path, "accuracy", "neither accuracy nor loss given",
-                        "a row needs an accuracy (a skill) or a loss (a metric)", line=line)
-    if row.accuracy is not None and row.chance is None:
-        raise DataError(path, "chance", "empty chance level on a row with accuracy",
-                        "0 for exact-match generation, 1/k for k-way multiple choice", line=line)
-    return row
-
-
-def _group_rows(path: Path, rows: Sequence[_Row], params: float) -> dict[str, Series]:
-    """Rows grouped into one `Series` per skill; a skill keeps one chance and ceiling, and
-    gives accuracy on all of its rows or on none."""
-    by_skill: dict[str, list[_Row]] = {}
-    for row in rows:
-        first = by_skill.setdefault(row.skill, [row])[0]
-        if row is not first:
-            if (first.chance, first.ceiling) != (row.chance, row.ceiling):
-                raise DataError(path, "chance", f"skill '{row.skill}' changes its chance or ceiling between rows",
-                                "give one chance (and ceiling) per skill", line=row.line)
-            by_skill[row.skill].append(row)
-    series = {}
-    for skill, items in by_skill.items():
-        has_acc = [r.accuracy is not None for r in items]
-        if any(has_acc) and not all(has_acc):
-            raise DataError(path, "accuracy", f"skill '{skill}' has accuracy on some rows but not others",
-                            "give accuracy on every row of a skill (or on none, for a loss-only metric)",
-                            line=items[has_acc.index(False)].line)
-
-        def column(name: str) -> list[float] | None:
-            values = [getattr(r, name) for r in items]
-            if all(v is None for v in values):
-                return None
-            return [math.nan if v is None else v for v in values]
-
-        tokens = [math.nan if r.tokens is None else r.tokens for r in items]
-        flops = column("flops")
-        if flops is not None:  # fill a missing cell from 6ND
-            flops = [FLOPS_PER_PARAM_TOKEN * params * t if math.isnan(f) else f for f, t in zip(flops, tokens)]
-        series[skill] = make_series(
-            skill, [r.step for r in items], tokens, flops=flops, params=params,
-            accuracy=column("accuracy"), loss=column("loss"), prob=column("prob"), stderr=column("stderr"),
-            n=column("n"), chance=items[0].chance, ceiling=items[0].ceiling,
-        )
-    return series
 
 
 # ---------------------------------------------------------------------------- writing
@@ -293,11 +261,15 @@ def write_runs(runs: Sequence[Run], out_dir: str | Path, *, overwrite: bool = Fa
         validate_run(run)
     if out_dir.exists() and not out_dir.is_dir():
         raise DataError(out_dir, None, "exists and is not a directory", "give a directory for `out_dir`")
-    if not overwrite:
-        for name in names:
-            if (out_dir / name).exists():
-                raise DataError(out_dir / name, None, "run directory already exists",
-                                "pass `overwrite=True` to replace it, or choose another `out_dir`")
+    for name in names:
+        target = out_dir / name
+        if os.path.lexists(target) and not overwrite:
+            raise DataError(target, None, "run directory already exists",
+                            "pass `overwrite=True` to replace it, or choose another `out_dir`")
+        if os.path.lexists(target) and (target.is_symlink() or not (target / METADATA_FILE).is_file()):
+            # overwrite replaces forecast's own run folders, never a file, a link or a folder of the user's
+            raise DataError(target, None, "exists and is not a run folder (no run.json), so `overwrite` leaves it",
+                            "move it away, or choose another `out_dir`")
     check_writable_dir(out_dir)
     staging = staging_dir(out_dir, ".staging-")
     written = []

@@ -312,6 +312,43 @@ def make_series(
 # ---------------------------------------------------------------------------- helpers
 
 
+MAX_NAME_LENGTH = 200
+"""Longest run, skill, family or recipe name: names become file and folder names (limit 255)."""
+
+
+def unsafe_label(name: str) -> str | None:
+    """Why `name` (a family or recipe label, free text: `GPT-Neo/J`) cannot be shown and
+    stored, or None: empty or blank, a control character, or over `MAX_NAME_LENGTH` characters.
+    The fits directory stores labels under a slug (`forecast.store.files.slug`)."""
+    if not isinstance(name, str) or not name.strip():
+        return "empty"
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return "holds a control character"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"is longer than {MAX_NAME_LENGTH} characters"
+    return None
+
+
+def unsafe_name(name: str, *, hidden_ok: bool = True) -> str | None:
+    """Why `name` (of a run, skill, family or recipe) is not a safe single path component,
+    or None. The rule: not empty or blank, no '/' or '\\', not '.' or '..', no control
+    character (NUL, newline, tab, ...), at most `MAX_NAME_LENGTH` characters; with
+    `hidden_ok=False` (run names: their folder), not starting with '.'."""
+    if not isinstance(name, str) or not name.strip():
+        return "empty"
+    if "/" in name or "\\" in name:
+        return "holds a path separator ('/' or '\\')"
+    if name in (".", ".."):
+        return "is '.' or '..'"
+    if not hidden_ok and name.startswith("."):
+        return "starts with '.' (a hidden folder)"
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return "holds a control character"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"is longer than {MAX_NAME_LENGTH} characters"
+    return None
+
+
 def is_number(value: Any) -> bool:
     """A JSON number (int or float, not bool)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)

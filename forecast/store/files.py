@@ -29,8 +29,8 @@ import numpy as np
 
 from forecast.fitting.candidates import TWO_STEP, CandidateFit, Scales, Spec
 from forecast.errors import DataError
-from forecast.store.index import INDEX_FILE, REFIT, check_fits_dir, read_index
-from forecast.io import atomic_write_text, check_writable_dir, read_json, read_text
+from forecast.store.index import INDEX_FILE, REFIT, check_fits_dir, check_inside, read_index
+from forecast.io import atomic_write_text, check_writable_dir, parse_json, read_json, read_text
 from forecast.fitting.laws import ACCURACY_LAWS
 from forecast.fitting.loss_fit import LossFit
 from forecast.fitting.results import Calibration, Candidate, HoldoutScore, PilotRun, SkillFit
@@ -122,11 +122,43 @@ def _finite_number(value: Any, file: Path, field: str, *, lower: float | None = 
     return float(value)
 
 
+MAX_LAW_PARAMETER = 1e30
+"""Largest magnitude a law parameter or bootstrap draw may have in a fits file: laws work in
+scaled units (exponents, logs, slopes of order 1; token scales up to 1e30), and a value like
+1e300 overflows every curve drawn from it (inf or NaN forecasts)."""
+
+
+def _parameter(value: Any, file: Path, field: str) -> float:
+    number = _finite_number(value, file, field)
+    if abs(number) > MAX_LAW_PARAMETER:
+        raise DataError(file, field, f"{number:.3g} is beyond any law parameter (|value| <= {MAX_LAW_PARAMETER:.0e})",
+                        REFIT)
+    return number
+
+
 def _array(rows: Any, file: Path, field: str, width: int) -> np.ndarray:
-    """Bootstrap draws: a list of rows of `width` finite numbers each."""
+    """Bootstrap draws: a list of rows of `width` finite numbers each, within `MAX_LAW_PARAMETER`."""
     if not isinstance(rows, list) or not all(isinstance(row, list) and len(row) == width for row in rows):
         raise DataError(file, field, f"expected a list of rows of {width} numbers each", REFIT)
-    return np.array([[_finite_number(v, file, field) for v in row] for row in rows], dtype=float).reshape(-1, width)
+    return np.array([[_parameter(v, file, field) for v in row] for row in rows], dtype=float).reshape(-1, width)
+
+
+def _calibration(data: Any, file: Path) -> Calibration | None:
+    """The calibration of a fit file, checked for its meaning: rates >= 0, a whole number of
+    holdouts (0: the prior alone), degrees of freedom > 0 (a t interval with 0 has no width), distance >= 0."""
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise DataError(file, "calibration", "expected an object", REFIT)
+    for key in ("shift_rate", "error_rate", "max_distance"):
+        _finite_number(data.get(key), file, f"calibration.{key}", lower=0)
+    dof = _finite_number(data.get("dof"), file, "calibration.dof")
+    if dof <= 0:
+        raise DataError(file, "calibration.dof", f"{dof:g} degrees of freedom (needs > 0)", REFIT)
+    holdouts = data.get("holdouts")
+    if isinstance(holdouts, bool) or not isinstance(holdouts, int) or holdouts < 0:
+        raise DataError(file, "calibration.holdouts", f"expected a whole number >= 0, got {holdouts!r}", REFIT)
+    return Calibration.from_json(data)
 
 
 def _numbers(values: Any, file: Path, field: str) -> tuple[float, ...]:
@@ -160,7 +192,7 @@ def skill_fit_from_json(data: Any, file: Path) -> SkillFit:
             if not isinstance(c["params"], dict) or set(names) - set(c["params"]):
                 missing = sorted(set(names) - set(c["params"])) if isinstance(c["params"], dict) else names
                 raise DataError(file, f"{where}.params", f"missing parameter {missing[0]!r} of law {spec.law}", REFIT)
-            theta = np.array([_finite_number(c["params"][n], file, f"{where}.params.{n}") for n in names])
+            theta = np.array([_parameter(c["params"][n], file, f"{where}.params.{n}") for n in names])
             draws = _array(c["draws"], file, f"{where}.draws", len(names))
             weight = _finite_number(c["weight"], file, f"{where}.weight", lower=0, upper=1)
             fit = CandidateFit(
@@ -196,7 +228,7 @@ def skill_fit_from_json(data: Any, file: Path) -> SkillFit:
             reason=data["reason"], chance=chance, top=top,
             noise=np.nan if data["noise"] is None else _finite_number(data["noise"], file, "noise", lower=0),
             n_eval=data["n_eval"], pilots=pilots, scales=scales, candidates=tuple(candidates), law=data["law"],
-            calibration=None if data.get("calibration") is None else Calibration.from_json(data["calibration"]),
+            calibration=_calibration(data.get("calibration"), file),
             why=data["why"], notes=tuple(Note.from_json(n) for n in data["notes"]), options=data["options"],
             tokens_known=bool(data.get("tokens_known", True)),
             borrowed_from=tuple(data.get("borrowed_from", ())), flat=bool(data.get("flat", False)),
@@ -297,7 +329,8 @@ def _loss_entries(index: dict[str, Any], path: Path) -> dict[tuple[str, str, str
             isinstance(e, dict) and isinstance(e.get("file"), str) and "sha256" in e and {"family", "recipe", "metric"} <= set(e)
             for e in entries):
         raise DataError(path, "losses", "malformed loss entry (needs family, recipe, metric, file and sha256)", REFIT)
-    return {(e["family"], e["recipe"], e["metric"]): {"file": e["file"], "sha256": e["sha256"]} for e in entries}
+    return {(e["family"], e["recipe"], e["metric"]): {"file": check_inside(e["file"], path), "sha256": e["sha256"]}
+            for e in entries}
 
 
 def _write_loss_files(loss_fits: Sequence[LossFit], tool: str, out_dir: Path,
@@ -323,10 +356,7 @@ def load_loss_fits(path: str | Path) -> list[LossFit]:
         text = read_text(file, "loss-fit file listed in index.json", REFIT)
         if _sha(text) != entry["sha256"]:
             raise DataError(file, None, "does not match the hash index.json gives (changed or partly written)", REFIT)
-        try:
-            data = json.loads(text, parse_constant=lambda c: None)
-        except json.JSONDecodeError as exc:
-            raise DataError(file, None, f"not valid JSON ({exc.msg})", REFIT, line=exc.lineno) from None
+        data = parse_json(text, file, REFIT, nan_as_null=True)
         out.append(LossFit.from_json(data, file))
     return out
 
@@ -344,9 +374,6 @@ def load_fits(path: str | Path) -> tuple[list[SkillFit], str]:
             if _sha(text) != entry["sha256"]:
                 raise DataError(file, None, "does not match the hash index.json gives (changed or partly written)",
                                 REFIT)
-            try:
-                data = json.loads(text, parse_constant=lambda c: None)
-            except json.JSONDecodeError as exc:
-                raise DataError(file, None, f"not valid JSON ({exc.msg})", REFIT, line=exc.lineno) from None
+            data = parse_json(text, file, REFIT, nan_as_null=True)
             skills.append(skill_fit_from_json(data, file))
     return skills, str(index.get("tool", ""))

@@ -31,7 +31,17 @@ def read_index(path: str | Path) -> dict[str, Any]:
         for entry in g["skills"].values():
             if not isinstance(entry, dict) or not isinstance(entry.get("file"), str) or "sha256" not in entry:
                 raise DataError(path, "groups.skills", "malformed skill entry (needs file and sha256)", REFIT)
+            check_inside(entry["file"], path)
     return index
+
+
+def check_inside(rel: str, index: Path) -> str:
+    """A file named in index.json: a relative path inside the fits directory (no '..', not
+    absolute), so that a hand-edited index never reads a file elsewhere."""
+    parts = Path(rel).parts
+    if not rel or Path(rel).is_absolute() or ".." in parts or "\\" in rel or "\x00" in rel:
+        raise DataError(index, "groups.skills.file", f"{rel!r} is not a path inside the fits directory", REFIT)
+    return rel
 
 
 def check_fits_dir(path: str | Path) -> dict[str, Any]:
