@@ -4,6 +4,7 @@ known answer, plus their bad-input contract (exit 2, one line, nothing overwritt
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -144,3 +145,35 @@ def test_fit_of_empty_directory_leaves_out_untouched(ladder, tmp_path):
 def test_backtest_bad_holdout(ladder):
     root, _ = ladder
     assert_one_line_error(invoke("backtest", root / "runs", "--holdout", "biggest"), "--holdout", "largest:K")
+
+
+def test_a_large_fit_table_prints_one_row_per_family_and_every_row_under_verbose():
+    """45 families × 8 skills, most sharing one reason (as the leaderboard): one row per family
+    and each reason once with its count by default (≤ 100 lines); every row under verbose."""
+    from rich.console import Console
+
+    from forecast.cli.render import fit_table
+    from forecast.fitting.status import Note
+
+    rows, notes = [], []
+    for i in range(45):
+        for skill in ("ARC-C", "GSM8K", "HellaSwag", "HumanEval", "MMLU", "TruthfulQA", "Winograd", "XWinograd"):
+            single = i % 3 == 0
+            rows.append({"family": f"fam{i:02d}", "skill": skill, "status": "not-predictable" if single else "fitted",
+                         "law": None if single else "level", "holdout_mae": None, "grok_tokens_at_largest_pilot": None,
+                         "reason": f"a single checkpoint of a single model size ({i + 1}B params): nothing carries "
+                                   "the skill to another size" if single else None})
+            notes.append((f"fam{i:02d}", skill, () if single else (Note("few-sizes", "only 2 model sizes"),)))
+
+    def lines(verbose: bool) -> list[str]:
+        console = Console(width=100, record=True)
+        console.print(fit_table(rows, notes, "fits", verbose))
+        return console.export_text().splitlines()
+
+    short, full = lines(False), lines(True)
+    assert len(short) <= 100, len(short)
+    assert sum("a single checkpoint of a single model size" in x for x in short) == 1
+    text = " ".join(x.strip() for x in short)
+    assert "(120 skills in 15 families)" in text and "few-sizes: 240 skills in 30 families" in text
+    assert sum(re.match(r" fam\d\d +\S+ +(fitted|not-predictable)", x) is not None for x in full) == 360  # every (family, skill) row
+    assert "fam44/XWinograd" in "".join(full)  # notes name the family under verbose

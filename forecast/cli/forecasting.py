@@ -20,6 +20,8 @@ from forecast.quantities import TOKENS_PER_PARAM, format_count, format_flops
 
 LawsOpt = Annotated[str | None, typer.Option(
     "--laws", help="Candidate laws, comma-separated (see README 'Fitting'; default: all).")]
+VerboseOpt = Annotated[bool, typer.Option(
+    "--verbose", help="Every row and every note in full (large tables default to one row per family).")]
 DEFAULT_DRAWS = 400  # = FitOptions.draws (kept here so that --help does not import the fitting engine)
 SkipFractionOpt = Annotated[float | None, typer.Option(
     "--skip-fraction", callback=fraction_check("--skip-fraction", "0.01"),
@@ -90,6 +92,7 @@ def fit_command(
     pool: PoolOpt = None,
     losses: Annotated[bool, typer.Option("--losses/--no-losses", help="Also fit L(N, D) to every loss series (validation and task losses), for `predict --metric loss`.")] = True,
     plot: PlotOpt = None,
+    verbose: VerboseOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Fit every skill's transition, choose laws by how well they extrapolate, write fits/."""
@@ -118,10 +121,10 @@ def fit_command(
         print_json("fit", out=str(out), skills=rows, losses=[f.summary() for f in fits.losses])
         return
     if rows or not fits.losses:
-        console.print(fit_table(rows, [(sf.skill, sf.notes) for sf in fits.skills],
-                                f"fits of {plural(len(runs), 'run')} written to {out}"))
+        console.print(fit_table(rows, [(sf.family, sf.skill, sf.notes) for sf in fits.skills],
+                                f"fits of {plural(len(runs), 'run')} written to {out}", verbose))
     if fits.losses:
-        console.print(loss_fit_table(fits.losses, f"loss laws of {plural(len(runs), 'run')} written to {out}"))
+        console.print(loss_fit_table(fits.losses, f"loss laws of {plural(len(runs), 'run')} written to {out}", verbose))
 
 
 def predict_command(

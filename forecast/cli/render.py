@@ -43,11 +43,39 @@ def interval_text(i: Any, pct: bool = True, count: bool = False) -> str:
     return f"{f(i.median)} [{f(i.low)}–{high}]"
 
 
-def note_lines(per_row: Sequence[tuple[str, Sequence[Note]]]) -> list[str]:
-    """Caption lines for notes: those every row shares once, the rest prefixed by their row."""
-    shared, own = shared_notes([tuple(notes) for _, notes in per_row])
-    lines = [f"{label}: {n.message}" for (label, _), notes in zip(per_row, own) for n in notes]
-    return lines + [n.message for n in dict.fromkeys(shared)]
+NAMES_SHOWN = 6
+"""A note shared by more rows than this names the first few and counts the rest (all under --verbose)."""
+
+
+def names_text(labels: Sequence[str], verbose: bool = False) -> str:
+    """`a, b, c` for few labels; `a, b, … and 12 more (15)` for many (all of them if `verbose`)."""
+    labels = list(dict.fromkeys(labels))
+    if verbose or len(labels) <= NAMES_SHOWN:
+        return ", ".join(labels)
+    return f"{', '.join(labels[:NAMES_SHOWN - 1])} and {len(labels) - NAMES_SHOWN + 1} more ({len(labels)})"
+
+
+def note_lines(per_row: Sequence[tuple[str, Sequence[Note]]], verbose: bool = False) -> list[str]:
+    """Caption lines for notes, each message once: a message every row shares is printed
+    alone, one shared by some rows is followed by the rows it concerns (a few named and the
+    rest counted, unless `verbose`)."""
+    rows: dict[str, list[str]] = {}
+    for label, notes in per_row:
+        for n in notes:
+            rows.setdefault(n.message, []).append(label)
+    everyone = len({label for label, _ in per_row})
+    lines = []
+    for message, labels in rows.items():
+        if len(set(labels)) == everyone and everyone > 1:
+            lines.append(message)
+        else:
+            lines.append(f"{names_text(labels, verbose)}: {message}")
+    return lines
+
+
+def row_label(family: str, name: str, families: int) -> str:
+    """How a row is named in notes: `family/skill` when the rows span several families."""
+    return f"{family}/{name}" if families > 1 else name
 
 
 # ---------------------------------------------------------------------------- runs
@@ -114,7 +142,27 @@ def pilot_progress() -> Iterator[tuple[Any, Any]]:
 # ---------------------------------------------------------------------------- fits and forecasts
 
 
-def fit_table(rows: Sequence[dict[str, Any]], notes: Sequence[tuple[str, Sequence[Note]]], title: str) -> Table:
+FAMILY_SUMMARY_ROWS = 30
+"""`forecast fit` prints one row per family, not per skill, above this many rows over
+several families (`--verbose`: every row)."""
+
+
+def reason_key(reason: str) -> str:
+    """A reason with its numbers in parentheses left out, so that families told the same
+    thing about different sizes share one caption line."""
+    import re
+
+    return re.sub(r"\s*\([^()]*\d[^()]*\)", "", reason)
+
+
+def fit_table(rows: Sequence[dict[str, Any]], notes: Sequence[tuple[str, str, Sequence[Note]]], title: str,
+              verbose: bool = False) -> Table:
+    """The fits: one row per (family, skill), or one per family for large tables unless
+    `verbose`. `notes`: (family, skill, notes) per skill fit."""
+    families = sorted({r["family"] for r in rows})
+    labelled = [(row_label(fam, skill, len(families)), ns) for fam, skill, ns in notes]
+    if not verbose and len(families) > 1 and len(rows) > FAMILY_SUMMARY_ROWS:
+        return family_fit_table(rows, notes, title)
     t = table(title, ("family", "skill", "status", "law", "hold-out err", "grok at largest pilot", "note"),
               no_wrap=("skill", "status"))
     for r in rows:
@@ -122,7 +170,51 @@ def fit_table(rows: Sequence[dict[str, Any]], notes: Sequence[tuple[str, Sequenc
             f"{format_count(r['grok_tokens_at_largest_pilot'])} tokens"
         err = "-" if r["holdout_mae"] is None else f"{100 * r['holdout_mae']:.1f} pts"
         t.add_row(r["family"], r["skill"], r["status"], r["law"] or "-", err, grok, r["reason"] or "")
-    return caption(t, note_lines(notes))
+    return caption(t, note_lines(labelled, verbose))
+
+
+def family_fit_table(rows: Sequence[dict[str, Any]], notes: Sequence[tuple[str, str, Sequence[Note]]],
+                     title: str) -> Table:
+    """One row per family: how many skills were fitted, by which laws, and why the rest were
+    not (a footnote per distinct reason); notes by kind with their counts. `--verbose` and
+    `--json` hold every row."""
+    families = sorted({r["family"] for r in rows})
+    reasons: dict[str, list[tuple[str, str]]] = {}
+    for r in rows:
+        if r["reason"]:
+            reasons.setdefault(reason_key(r["reason"]), []).append((r["family"], r["skill"]))
+    keys = list(reasons)
+    t = table(f"{title} ({plural(len(rows), 'skill fit')} in {_families(len(families))}; "
+              "--verbose for every skill)", ("family", "skills", "fitted", "laws", "not fitted: why"),
+              no_wrap=("family",), right=("skills", "fitted"))
+    for fam in families:
+        mine = [r for r in rows if r["family"] == fam]
+        fitted = [r for r in mine if r["reason"] is None]
+        laws = ", ".join(f"{law} {n}" if n > 1 else law for law, n in
+                         sorted(_counts(r["law"] or "-" for r in fitted).items(), key=lambda kv: -kv[1]))
+        why = sorted({keys.index(reason_key(r["reason"])) + 1 for r in mine if r["reason"]})
+        t.add_row(fam, str(len(mine)), str(len(fitted)), laws or "-", " ".join(f"[{i}]" for i in why))
+    lines = [f"[{i}] {key} ({plural(len(who), 'skill')} in {_families(len({f for f, _ in who}))})"
+             for i, (key, who) in enumerate(reasons.items(), 1)]
+    kinds: dict[str, tuple[str, set[str], int]] = {}
+    for fam, _, ns in notes:
+        for n in ns:
+            example, fams, count = kinds.get(n.code, (n.message, set(), 0))
+            kinds[n.code] = (example, fams | {fam}, count + 1)
+    for code, (example, fams, count) in kinds.items():
+        lines.append(f"note {code}: {plural(count, 'skill')} in {_families(len(fams))}, e.g. {example}")
+    return caption(t, lines)
+
+
+def _families(count: int) -> str:
+    return f"{count} famil{'y' if count == 1 else 'ies'}"
+
+
+def _counts(items: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for item in items:
+        out[item] = out.get(item, 0) + 1
+    return out
 
 
 def grok_text(f: Any) -> tuple[str, str]:
@@ -153,7 +245,8 @@ def forecast_table(forecasts: Sequence[Any], title: str) -> Table:
             reasons.append(f"{f.skill}: {f.reason}")
         elif f.confidence_reason and f.confidence == "low":
             reasons.append(f"{f.skill}: low confidence: {f.confidence_reason}")
-    return caption(t, reasons + note_lines([(f.skill, f.notes) for f in forecasts]))
+    families = len({f.family for f in forecasts})
+    return caption(t, reasons + note_lines([(row_label(f.family, f.skill, families), f.notes) for f in forecasts]))
 
 
 def backtest_table(result: Any) -> Table:
