@@ -241,3 +241,26 @@ def test_scatter_larger_than_the_trend_is_weak():
     fit = fit_loss_series(runs, "val_loss", "metric", draws=2)
     assert fit.status == "weak"
     assert any(n.code == "scatter-exceeds-signal" for n in fit.notes), fit.notes
+
+
+def test_a_degenerate_compute_optimal_split_is_withheld_without_warnings():
+    """A law whose size exponent sits at 0 puts the compute-optimal model at far below one
+    parameter: the plan gives its compute but no N, D split, says why, and numpy stays quiet."""
+    import dataclasses
+    import warnings
+
+    fit = fit_loss_series(loss_runs(law=EPOCH), "val_loss", "metric", draws=2)
+    degenerate = dataclasses.replace(fit, law={**EPOCH, "A": 1e-3, "alpha": 1e-4}, draws=np.empty((0, 5)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plan = plan_loss(degenerate, 2.3)
+    assert plan.params is None and plan.tokens is None
+    assert "no N, D split is given" in plan.reason and "below one" in plan.reason
+    assert plan_loss(fit, 2.3).params is not None  # the well-posed law keeps its split
+
+
+def test_already_reached_below_the_smallest_run_gives_no_compute():
+    """A target loss above every run's: reached, and the compute below the smallest run is not a number."""
+    fit = fit_loss_series(loss_runs(law=EPOCH), "val_loss", "metric", draws=2)
+    plan = plan_loss(fit, 10.0)
+    assert plan.status == "already-reached" and plan.flops is None and "below the smallest run" in plan.reason

@@ -184,11 +184,19 @@ def predict_command(
            "group-tokens-per-param": f"{f0.tokens / f0.params:.3g} tokens/param, as the runs were trained",
            "default-tokens-per-param": f"compute-optimal, {TOKENS_PER_PARAM:g} tokens/param",
            "unknown-like-pilots": "unknown: trained like the runs"}[f0.tokens_source]
-    far = "" if f0.extrapolation is None else f" ({f0.extrapolation:.3g}× the largest pilot)"
-    console.print(forecast_table(forecasts, f"{f0.family}/{f0.recipe} → {format_count(f0.params)} params, "
-                                 f"{format_count(f0.tokens)} tokens ({how}), {format_flops(f0.flops)} FLOPs{far}"))
+    console.print(forecast_table(forecasts, forecast_title(f0, how)))
     if averages:
         console.print(aggregate_table(averages))
+
+
+def forecast_title(f0, how: str) -> str:
+    """The target of a forecast table; for runs without tokens, no placeholder numbers."""
+    if f0.tokens_unknown:
+        far = "" if f0.extrapolation is None else f" ({f0.extrapolation:.3g}× the largest pilot's size)"
+        return f"{f0.family}/{f0.recipe} → {format_count(f0.params)} params, tokens unknown (trained like the runs){far}"
+    far = "" if f0.extrapolation is None else f" ({f0.extrapolation:.3g}× the largest pilot's compute)"
+    return (f"{f0.family}/{f0.recipe} → {format_count(f0.params)} params, {format_count(f0.tokens)} tokens ({how}), "
+            f"{format_flops(f0.flops)} FLOPs{far}")
 
 
 def predict_loss_output(fits, target: float, tokens: float | None, flops: float | None, skill: list[str] | None,

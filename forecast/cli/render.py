@@ -218,16 +218,23 @@ def _counts(items: Any) -> dict[str, int]:
 
 
 def grok_text(f: Any) -> tuple[str, str]:
-    """The 'groks at' cells of a forecast: tokens with interval, and FLOPs."""
+    """The 'groks at' cells of a forecast: tokens with interval, and FLOPs. A crossing
+    earlier than the pilots resolve reads "< X" (with the interval's upper end when it
+    lies later); an end past the search horizon reads "beyond"."""
     g = f.grok
     if g is None:
         return ("-", "-") if f.accuracy is None else ("not within 100× the budget", "-")
     if g.note is not None:
+        if getattr(f, "tokens_unknown", False):
+            return "unknown (no tokens in the runs)", "-"
         return ("no grok moment" if str(f.status) == "smooth" else "cannot be told"), "-"
     high = "beyond" if not math.isfinite(g.high) else format_count(g.high)
     low = f"<{format_count(g.resolution)}" if g.low is None else format_count(g.low)
     if g.tokens is None:
-        return f"< {format_count(g.resolution)} [–{high}]", "-"
+        top = f"{(1 + f.level) / 2:.0%}"  # the interval's upper end is this quantile
+        later = (f" ({top} beyond the horizon)" if not math.isfinite(g.high) else
+                 f" ({top} by {high})" if g.high > g.resolution else "")
+        return f"< {format_count(g.resolution)}{later}", f"< {format_flops(g.resolution * g.flops_per_token)}"
     return f"{format_count(g.tokens)} [{low}–{high}]", format_flops(g.flops)
 
 
@@ -301,7 +308,7 @@ def target_plan_text(result: Any) -> str:
     """One sentence for `forecast plan --target`."""
     head = f"{result.family}/{result.recipe}: {result.skill} ≥ {result.target:g}"
     if result.status == "already-reached":
-        return f"{head}: already reached within the pilots' compute ({result.reason})."
+        return f"{head}: already reached within the pilots' compute: {result.reason}."
     if result.flops is None:
         return f"{head}: {result.status}: {result.reason}"
     f = result.flops
