@@ -177,3 +177,23 @@ def test_a_large_fit_table_prints_one_row_per_family_and_every_row_under_verbose
     assert "(120 skills in 15 families)" in text and "few-sizes: 240 skills in 30 families" in text
     assert sum(re.match(r" fam\d\d +\S+ +(fitted|not-predictable)", x) is not None for x in full) == 360  # every (family, skill) row
     assert "fam44/XWinograd" in "".join(full)  # notes name the family under verbose
+
+
+def test_predict_without_family_on_several_families_prints_one_table(ladder, tmp_path):
+    """Fits of two families: `predict` without --family forecasts the skill for each, in one
+    table with a family column (and JSON), instead of stopping to ask for --family."""
+    import shutil
+
+    from forecast import FitOptions, fit, load_runs
+
+    root, _ = ladder
+    other = [dataclasses.replace(r, family="other") for r in load_runs(root / "runs")]
+    both = tmp_path / "fits"
+    shutil.copytree(root / "fits", both)
+    fit(other, skills=["skill"], options=FitOptions(draws=20, losses=False)).save(both)
+    doc = output(invoke("predict", "--params", "3e7", "--skill", "skill", "--fits", both, "--json"), "predict")
+    families = [f["family"] for f in doc["forecasts"]]
+    assert len(families) == 2 and "other" in families
+    text = invoke("predict", "--params", "3e7", "--skill", "skill", "--fits", both)
+    assert text.exit_code == 0 and "2 families" in text.stdout and "other" in text.stdout
+    assert invoke("predict", "--params", "3e7", "--fits", both, "--plot", tmp_path / "p.png").exit_code == 2

@@ -163,6 +163,19 @@ def predict_command(
     from forecast.forecasting.aggregate import parse_aggregates
 
     wanted = parse_aggregates(aggregate or [])
+    if family is None and len([g for g in fits.groups() if recipe is None or g[1] == recipe]) > 1:
+        if plot is not None or wanted:
+            raise UsageError("the fits hold several families: --plot and --aggregate need one (add --family)")
+        forecasts = fits.predict_families(target, tokens=planned_tokens, flops=planned_flops, skills=skill or ["all"],
+                                          recipe=recipe, level=interval, threshold=threshold,
+                                          tokens_per_param=tokens_per_param)
+        if json_out:
+            print_json("predict", forecasts=[f.to_json() for f in forecasts])
+        else:
+            groups = len({(f.family, f.recipe) for f in forecasts})
+            console.print(forecast_table(forecasts, f"{groups} famil{'y' if groups == 1 else 'ies'} → "
+                                         f"{format_count(target)} params (tokens per family: the tokens column)"))
+        return
     forecasts = fits.predict(target, tokens=planned_tokens, flops=planned_flops, skills=skill or ["all"],
                              family=family, recipe=recipe, level=interval, threshold=threshold,
                              tokens_per_param=tokens_per_param)

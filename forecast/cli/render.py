@@ -226,34 +226,46 @@ def grok_text(f: Any) -> tuple[str, str]:
         return ("-", "-") if f.accuracy is None else ("not within 100× the budget", "-")
     if g.note is not None:
         if getattr(f, "tokens_unknown", False):
-            return "unknown (no tokens in the runs)", "-"
+            return "unknown", "-"  # the runs give no tokens (the forecast's note says so)
         return ("no grok moment" if str(f.status) == "smooth" else "cannot be told"), "-"
     high = "beyond" if not math.isfinite(g.high) else format_count(g.high)
     low = f"<{format_count(g.resolution)}" if g.low is None else format_count(g.low)
     if g.tokens is None:
         top = f"{(1 + f.level) / 2:.0%}"  # the interval's upper end is this quantile
-        later = (f" ({top} beyond the horizon)" if not math.isfinite(g.high) else
+        later = (f" ({top}: beyond)" if not math.isfinite(g.high) else
                  f" ({top} by {high})" if g.high > g.resolution else "")
         return f"< {format_count(g.resolution)}{later}", f"< {format_flops(g.resolution * g.flops_per_token)}"
     return f"{format_count(g.tokens)} [{low}–{high}]", format_flops(g.flops)
 
 
 def forecast_table(forecasts: Sequence[Any], title: str) -> Table:
+    """One row per forecast; with a family (and its planned tokens) column when the
+    forecasts span several (family, recipe) groups."""
     level = forecasts[0].level if forecasts else 0.8
-    t = table(title, ("skill", "status", f"accuracy % [{level:.0%}]", "groks at tokens [interval]", "groks at FLOPs",
-                      "P(grok)", "confidence", "law"), no_wrap=("skill", "status"))
+    groups = {(f.family, f.recipe) for f in forecasts}
+    many = len(groups) > 1
+    recipes = len({r for _, r in groups}) > 1
+    head = ("family", "tokens") if many else ()
+    t = table(title, (*head, "skill", "status", f"accuracy % [{level:.0%}]", "groks at tokens [interval]",
+                      "groks at FLOPs", "P(grok)", "confidence", "law"), no_wrap=("skill", "status"))
     reasons = []
     for f in forecasts:
         grok, grok_flops = grok_text(f)
         p = "-" if f.p_grok is None else f"{f.p_grok:.2f}"
-        t.add_row(f.skill, str(f.status), interval_text(f.accuracy), grok, grok_flops, p, f.confidence or "-",
+        name = f"{f.family}/{f.recipe}" if recipes else f.family
+        lead = (name, "unknown" if f.tokens_unknown or not math.isfinite(f.tokens) else format_count(f.tokens)) \
+            if many else ()
+        t.add_row(*lead, f.skill, str(f.status), interval_text(f.accuracy), grok, grok_flops, p, f.confidence or "-",
                   (f.law or "-").split("[")[0])
+        label = f"{name}/{f.skill}" if many else f.skill
         if f.reason:
-            reasons.append(f"{f.skill}: {f.reason}")
+            reasons.append((label, f.reason))
         elif f.confidence_reason and f.confidence == "low":
-            reasons.append(f"{f.skill}: low confidence: {f.confidence_reason}")
+            reasons.append((label, f"low confidence: {f.confidence_reason}"))
     families = len({f.family for f in forecasts})
-    return caption(t, reasons + note_lines([(row_label(f.family, f.skill, families), f.notes) for f in forecasts]))
+    grouped = note_lines([(label, (Note("reason", why),)) for label, why in reasons]) if many else \
+        [f"{label}: {why}" for label, why in reasons]
+    return caption(t, grouped + note_lines([(row_label(f.family, f.skill, families), f.notes) for f in forecasts]))
 
 
 def backtest_table(result: Any) -> Table:
