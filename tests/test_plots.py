@@ -14,6 +14,7 @@ from forecast.backtesting.results import Backtest, BacktestPoint, SkillBacktest
 from forecast.backtesting.backtest import backtest
 from forecast.fitting.fit import FitOptions
 from forecast.fits import fit
+from forecast.plots.layout import drawn_labels
 from forecast.threads import torch_threads
 from forecast.forecasting.predict import predict_skill
 from forecast.runs.synthetic import GrokTruth, synthetic_ladder
@@ -69,6 +70,35 @@ def note_text(fig: Figure) -> str:
     return " ".join(" ".join(t.get_text().split()) for t in fig.texts)
 
 
+def readable(fig: Figure) -> set[str]:
+    """Check a figure as a person would read it, and return its legend labels: every legend
+    entry stands for an artist some panel drew (`layout.mark`); no text (titles, labels,
+    ticks, notes, legends) runs past the figure's edge; no two tick labels of an axis overlap."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    edge = fig.bbox
+    boxes = [(f"axes {ax.get_title()!r}", ax.get_tightbbox(renderer)) for ax in fig.axes]
+    boxes += [(t.get_text(), t.get_window_extent(renderer)) for t in fig.texts if t.get_text().strip()]
+    legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+    boxes += [("legend", lg.get_window_extent(renderer)) for lg in legends]
+    for what, box in boxes:
+        assert box.x0 >= edge.x0 - 1 and box.y0 >= edge.y0 - 1 and box.x1 <= edge.x1 + 1 and box.y1 <= edge.y1 + 1, \
+            f"cut off at the figure's edge: {what[:60]}"
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            shown = [t.label1 for t in axis._update_ticks() if t.label1.get_visible() and t.label1.get_text()]
+            extents = sorted((t.get_window_extent(renderer) for t in shown), key=lambda b: (b.x0, b.y0))
+            for a, b in zip(extents, extents[1:]):
+                assert not a.overlaps(b), f"tick labels overlap on {ax.get_title()!r}"
+    labels = {t.get_text() for lg in legends for t in lg.get_texts()}
+    missing = labels - drawn_labels(fig)
+    assert not missing, f"legend entries not drawn: {missing}"
+    return labels
+
+
 def test_forecast_figure_has_a_panel_per_predictable_skill(skill_fits, tmp_path):
     fig = plots.forecast_figure(skill_fits, 3e8, 6e9, **FAST)
     assert isinstance(fig, Figure)
@@ -77,8 +107,10 @@ def test_forecast_figure_has_a_panel_per_predictable_skill(skill_fits, tmp_path)
         assert ax.get_xscale() == "log"
         assert ax.get_title().split("\n")[0] in {"early", "late", "flat"}
     assert "flat" in fig.axes[1].get_title().split("\n")[1]  # the flat skill's status
-    assert any(ax.get_xlabel() == "training compute (FLOPs)" for ax in fig.axes)
+    assert any(ax.get_xlabel() == "training tokens" for ax in fig.axes)  # the unit the tables use
     assert "without measurement noise" in note_text(fig)
+    labels = readable(fig)
+    assert {"target 300M params", "80% model interval", "grok point", "chance", "1M", "30M"} <= labels
     assert_png(plots.save(fig, tmp_path / "forecast.png"))
 
 
@@ -88,9 +120,10 @@ def test_forecast_figure_marks_the_target_and_uses_given_forecasts(skill_fits):
     fig = plots.forecast_figure([late], 3e8, 6e9, forecasts=[given], **FAST)
     (ax,) = fig.axes
     assert given.status in ax.get_title()
-    # the end-of-training point sits at the target's compute and the x range reaches it
-    assert ax.get_xlim()[1] > given.flops
-    assert ax.get_xlim()[0] < min(min(p.flops) for p in late.pilots)
+    # the end-of-training point sits at the target's tokens and the x range reaches it
+    assert ax.get_xlim()[1] > given.tokens
+    assert ax.get_xlim()[0] < min(min(p.tokens) for p in late.pilots)
+    readable(fig)
 
 
 def test_forecast_figure_computes_what_predict_prints(skill_fits):
@@ -115,9 +148,11 @@ def test_grok_scaling_figure_overlays_few_skills_and_splits_on_request(skill_fit
     assert "No transition in the pilots, so no grok point (not shown): flat" in note_text(fig)
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert {"early", "late", "target 300M"} <= set(labels)
+    assert readable(fig) == set(labels)
     assert_png(plots.save(fig, tmp_path / "grok.png"))
     split = plots.grok_scaling_figure(skill_fits, target_params=3e8, panels=True, **FAST)
     assert len(split.axes) == 2
+    readable(split)
     assert "300M groks at" in split.axes[0].get_title()
 
 
