@@ -7,6 +7,7 @@ import math
 
 import matplotlib
 import pytest
+from helpers import REPO, shared_data
 from matplotlib.figure import Figure
 
 from forecast import Recipe, Run, make_series, plots
@@ -170,7 +171,11 @@ def test_backtest_figure_shows_held_out_trajectories(runs, tmp_path):
     fig = plots.backtest_figure(result)
     assert len(fig.axes) == sum(1 for s in result.skills if s.law) == 3
     assert all(ax.get_xscale() == "log" for ax in fig.axes)
-    assert "MAE" in fig.axes[0].get_title()
+    # the panel's number is the table's (final checkpoint), the all-checkpoint one beside it, said so
+    for ax, sb in zip(fig.axes, [s for s in result.skills if s.law]):
+        assert f"final: MAE {100 * sb.mae():.1f} pts" in ax.get_title() and "(all: " in ax.get_title()
+    assert "as `forecast backtest` prints them" in note_text(fig)
+    assert readable(fig) >= {"measured (held out)", "forecast median", "80% interval", "carry-over", "log-linear"}
     assert_png(plots.save(fig, tmp_path / "backtest.png"))
 
 
@@ -188,6 +193,7 @@ def test_backtest_figure_with_final_points_only_is_one_scatter(tmp_path):
     (ax,) = fig.axes
     assert ax.get_xlabel() == "measured accuracy (held-out)"
     assert "c (flat)" in note_text(fig)
+    assert readable(fig) == {"a", "b"}
     assert_png(plots.save(fig, tmp_path / "scatter.png"))
 
 
@@ -215,3 +221,90 @@ def test_figures_are_deterministic_and_leave_global_state_alone(skill_fits, tmp_
     second = plots.save(plots.grok_scaling_figure(skill_fits[:1], 3e8, **FAST), tmp_path / "2.png").read_bytes()
     assert first == second
     assert dict(matplotlib.rcParams) == rc
+
+
+# ---------------------------------------------------------------------------- on the shared data
+#
+# Pythia (standard and deduplicated Pile as two recipes of one family, two skills: arc_easy
+# rises, MMLU sits at chance with its grok threshold far above the data), and the shipped
+# demo ladder for the demo's figure.
+
+REAL_SKILLS = ("arc_easy", "mmlu")
+
+
+@pytest.fixture(scope="module")
+def pythia():
+    import warnings
+
+    from forecast.importers import LongColumns, import_long
+
+    path = shared_data("pythia", "pythia_evals.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        runs = import_long(path, columns=LongColumns(params="nonembedding_params"), metrics=("acc",), shots=0,
+                           params_kind="non-embedding")
+    runs = [dataclasses.replace(r, family="pythia", recipe=Recipe("deduped" if "deduped" in r.family else "standard"),
+                                series={k: v for k, v in r.series.items() if k in REAL_SKILLS}) for r in runs]
+    with torch_threads(1):
+        return runs, fit(runs, options=FitOptions(draws=20, keep_draws=20, losses=False))
+
+
+@pytest.mark.slow
+def test_real_forecast_and_scaling_figures_read_as_their_legends_say(pythia, tmp_path):
+    runs, fits = pythia
+    standard = fits.select("pythia", "standard")
+    fig = plots.forecast_figure(standard, 7e9, 3e11, **FAST)
+    labels = readable(fig)
+    assert {"target 7B params", "80% model interval", "chance"} <= labels
+    (mmlu,) = [ax for ax in fig.axes if ax.get_title().startswith("mmlu")]
+    assert mmlu.get_ylim()[1] < 0.4  # the threshold (~0.6) is an arrow, not a squashed panel
+    assert any("threshold" in t.get_text() for t in mmlu.texts)
+    assert_png(plots.save(fig, tmp_path / "forecast.png"))
+    scaling = plots.grok_scaling_figure(standard, 7e9, panels=True, samples=100)
+    readable(scaling)
+    assert_png(plots.save(scaling, tmp_path / "grok.png"))
+
+
+@pytest.mark.slow
+def test_real_backtest_figure_says_what_the_table_says(pythia, tmp_path):
+    runs, _ = pythia
+    standard = [r for r in runs if r.recipe.label == "standard"]
+    with torch_threads(1):
+        result = backtest(standard, options=FitOptions(draws=20, keep_draws=20, losses=False))
+    fig = plots.backtest_figure(result)
+    for ax, sb in zip(fig.axes, [s for s in result.skills if s.law]):
+        assert f"final: MAE {100 * sb.mae():.1f} pts" in ax.get_title()
+    readable(fig)
+    assert_png(plots.save(fig, tmp_path / "backtest.png"))
+
+
+@pytest.mark.slow
+def test_real_compare_figure_names_the_grouping_and_labels_empty_panels(pythia, tmp_path):
+    _, fits = pythia
+    comparisons = fits.compare(by="recipe", target_params=7e9)
+    fig = plots.compare_figure(comparisons, fits)
+    labels = readable(fig)
+    assert labels == {"deduped", "standard"}
+    titles = [ax.get_title() for ax in fig.axes]
+    assert all("recipe" in t for t in titles) and all(ax.get_ylabel() for ax in fig.axes)
+    mmlu = [ax for ax in fig.axes if ax.get_title().startswith("mmlu: when")]
+    assert mmlu and any("never groks" in t.get_text() or "no recipe groks" in t.get_text() for t in mmlu[0].texts)
+    assert_png(plots.save(fig, tmp_path / "compare.png"))
+
+
+def test_demo_figure_on_the_shipped_fits_keeps_its_legend_outside_the_panels(tmp_path):
+    """The demo's figure from the shipped fits and runs: the verification run (here the
+    largest shipped run standing in for it) is a legend entry of the figure, not a legend
+    inside one panel, and the grok point's glyph differs from the end-of-training error bar."""
+    from forecast import Fits, load_runs
+
+    fits = Fits.load(REPO / "fits")
+    skill_fits = fits.select()
+    largest = max(load_runs(REPO / "runs" / "demo"), key=lambda r: r.params)
+    verification = {k: (s.tokens, s.accuracy) for k, s in largest.series.items()}
+    fig = plots.forecast_figure(skill_fits, largest.params * 4, largest.final_tokens, verification=verification, **FAST)
+    labels = readable(fig)
+    assert "verification run" in labels and all(ax.get_legend() is None for ax in fig.axes)
+    glyphs = {h.get_label(): h.get_marker() for h in fig.legends[0].legend_handles if hasattr(h, "get_marker")}
+    assert glyphs.get("grok point", "D") != glyphs[next(k for k in glyphs if k.startswith("end:"))]
+    assert_png(plots.save(fig, tmp_path / "demo.png"))
