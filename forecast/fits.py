@@ -21,7 +21,7 @@ from forecast.store.files import load_fits, load_loss_fits, save_fits
 from forecast.fitting.loss_fit import LossFit
 from forecast.forecasting.loss import LossForecast, LossPlan, plan_loss, predict_loss, select_losses
 from forecast.forecasting.plan import BudgetPlan, TargetPlan, plan_budget, plan_target
-from forecast.forecasting.predict import SkillForecast, pilot_grok_point, predict
+from forecast.forecasting.predict import SkillForecast, degenerate_bounds, pilot_grok_point, predict
 from forecast.quantities import TOKENS_PER_PARAM
 from forecast.fitting.results import SkillFit, choose_group, groups, match_skills, select, wants_all
 from forecast.fitting.status import Status
@@ -168,6 +168,7 @@ class Fits:
                 "grok_tokens_at_largest_pilot": None if grok is None else grok.tokens,
                 "largest_pilot_params": max(sf.sizes) if sf.pilots else None,
                 "why": sf.why or None, "reason": sf.reason, "notes": [n.to_json() for n in sf.notes],
+                "at_bound": list(degenerate_bounds(sf)),
             })
         return rows
 

@@ -55,6 +55,19 @@ def names_text(labels: Sequence[str], verbose: bool = False) -> str:
     return f"{', '.join(labels[:NAMES_SHOWN - 1])} and {len(labels) - NAMES_SHOWN + 1} more ({len(labels)})"
 
 
+LISTING_NOTES = ("pooled-families",)
+"""Notes whose message ends in a list of names (`head: a, b, c`): shortened unless verbose
+(the list stays whole in --json, e.g. a forecast's `borrowed_from`)."""
+
+
+def short_message(note: Note, verbose: bool = False) -> str:
+    """A note's message, its trailing list of names cut to a few and a count (`names_text`)."""
+    if verbose or note.code not in LISTING_NOTES or ": " not in note.message:
+        return note.message
+    head, _, listing = note.message.rpartition(": ")
+    return f"{head}: {names_text(listing.split(', '))}"
+
+
 def note_lines(per_row: Sequence[tuple[str, Sequence[Note]]], verbose: bool = False) -> list[str]:
     """Caption lines for notes, each message once: a message every row shares is printed
     alone, one shared by some rows is followed by the rows it concerns (a few named and the
@@ -62,7 +75,7 @@ def note_lines(per_row: Sequence[tuple[str, Sequence[Note]]], verbose: bool = Fa
     rows: dict[str, list[str]] = {}
     for label, notes in per_row:
         for n in notes:
-            rows.setdefault(n.message, []).append(label)
+            rows.setdefault(short_message(n, verbose), []).append(label)
     everyone = len({label for label, _ in per_row})
     lines = []
     for message, labels in rows.items():
@@ -169,7 +182,10 @@ def fit_table(rows: Sequence[dict[str, Any]], notes: Sequence[tuple[str, str, Se
         grok = "-" if r["grok_tokens_at_largest_pilot"] is None else \
             f"{format_count(r['grok_tokens_at_largest_pilot'])} tokens"
         err = "-" if r["holdout_mae"] is None else f"{100 * r['holdout_mae']:.1f} pts"
-        t.add_row(r["family"], r["skill"], r["status"], r["law"] or "-", err, grok, r["reason"] or "")
+        edges = r.get("at_bound") or []
+        status = f"{r['status']}, at bound" if edges else r["status"]
+        note = r["reason"] or (f"{', '.join(edges)} at a bound: a limit, not an estimate" if edges else "")
+        t.add_row(r["family"], r["skill"], status, r["law"] or "-", err, grok, note)
     return caption(t, note_lines(labelled, verbose))
 
 
@@ -199,7 +215,7 @@ def family_fit_table(rows: Sequence[dict[str, Any]], notes: Sequence[tuple[str, 
     kinds: dict[str, tuple[str, set[str], int]] = {}
     for fam, _, ns in notes:
         for n in ns:
-            example, fams, count = kinds.get(n.code, (n.message, set(), 0))
+            example, fams, count = kinds.get(n.code, (short_message(n), set(), 0))
             kinds[n.code] = (example, fams | {fam}, count + 1)
     for code, (example, fams, count) in kinds.items():
         lines.append(f"note {code}: {plural(count, 'skill')} in {_families(len(fams))}, e.g. {example}")

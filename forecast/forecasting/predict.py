@@ -271,6 +271,9 @@ def predict_skill(sf: SkillFit, params: float, *, tokens: float | None = None, f
     if params < min(sf.sizes):
         notes.append(Note(NoteCode.SMALLER, "the target is smaller than every pilot"))
     grade, why = confidence(sf, distance, accuracy, status)
+    edges = degenerate_bounds(sf)
+    if grade == "high" and edges:
+        grade, why = "medium", f"{sf.law}'s {', '.join(edges)} sit(s) at a bound of the fit's range; " + why
     if grade == "high" and sf.borrowed_from and not sf.tokens_known:
         grade, why = "medium", ("the family's runs give no training tokens and its law borrows other families' "
                                 "slopes (its own offset absorbs the missing tokens); " + why)
@@ -313,6 +316,19 @@ target) up to which a forecast is high, or medium, confidence."""
 HIGH_REACH, MEDIUM_REACH = 2.0, 4.0
 """How far beyond the farthest hold-out (as a multiple of its distance) a forecast may reach
 and stay high, or medium, confidence."""
+
+
+NATURAL_BOUNDS = frozenset({"amp", "level"})
+"""Parameters whose bounds are physical (a plateau at the top, an accuracy of 0 or 1): a fit
+that stops there has found the edge, not run into the box."""
+
+
+def degenerate_bounds(sf: SkillFit) -> tuple[str, ...]:
+    """The chosen law's parameters that sit at a bound of their box (other than the natural
+    ones): its extrapolation then rests on a limit, not an estimate."""
+    if not sf.candidates:
+        return ()
+    return tuple(n for n in sf.candidates[0].fit.at_bound if n.rsplit(".", 1)[-1] not in NATURAL_BOUNDS)
 
 
 def confidence(sf: SkillFit, distance: float, accuracy: Interval, status: Status) -> tuple[str, str]:
