@@ -217,3 +217,12 @@ def test_a_law_with_a_parameter_at_its_bound_is_not_shown_as_plainly_fitted():
     assert "fitted, at bound" in text and "beta at a bound" in text
     (sub,) = fits.predict(2e5, skills=["sub"])
     assert sub.confidence != "high"
+
+
+def test_a_target_outside_any_physical_range_is_refused():
+    """Above 1e15 parameters, or below one token: misuse, one line, exit 2 (never a forecast)."""
+    from helpers import REPO
+
+    assert_one_line_error(invoke("predict", "--params", "1e16", "--fits", REPO / "fits"), "params", "physical")
+    assert_one_line_error(invoke("predict", "--params", "1M", "--tokens", "0.5", "--fits", REPO / "fits"),
+                          "tokens", "below one")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from forecast.forecasting.budget import shared_ratio, training_budget
+from forecast.forecasting.budget import shared_ratio, training_budget, unphysical
 from forecast.errors import UsageError
 from forecast.fitting.observations import UNKNOWN_TOKENS
 from forecast.quantities import format_count
@@ -168,6 +168,15 @@ def check_tokens_per_param(ratio: float | None, flag: str = "--tokens-per-param"
     return ratio
 
 
+def check_target(params: float, tokens: float | None = None) -> None:
+    """A target outside any physical range (below one parameter or token, above
+    `budget.MAX_PARAMS`) is misuse, not a forecast."""
+    for value, name in ((params, "params"), (tokens, "tokens")):
+        why = unphysical(value if name == "params" else None, value if name == "tokens" else None)
+        if value is not None and why is not None:
+            raise UsageError(f"{name}: {why}; a target must be a physical model", parameter=name)
+
+
 def group_tokens_per_param(sf: SkillFit) -> float | None:
     """The tokens-per-parameter ratio the group's runs were trained at, when they agree on
     one (`forecast.forecasting.budget.shared_ratio`); else None."""
@@ -204,6 +213,7 @@ def predict(
     check_level(level)
     check_threshold(threshold)
     check_tokens_per_param(tokens_per_param)
+    check_target(params, tokens)
     return [predict_skill(sf, params, tokens=tokens, flops=flops, level=level, threshold=threshold,
                           tokens_per_param=tokens_per_param, seed=seed) for sf in skill_fits]
 
