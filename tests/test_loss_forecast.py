@@ -230,6 +230,8 @@ def test_a_law_with_its_floor_at_the_bound_is_weak_with_a_note():
     (note,) = [n for n in fit.notes if n.code == "parameter-at-bound"]
     assert note.message.startswith("E=0.006738 (its lower bound)")
     assert not note.message.startswith("val_loss:")
+    plan = plan_loss(fit, 0.5 * min(min(r.loss) for r in fit.runs))
+    assert plan.status == "reachable" and "a weak law (E=0.006738 (its lower bound))" in plan.reason
     # a well-posed law (Epoch's, floor 1.82) is fitted, with no such note
     good = fit_loss_series(loss_runs(law=EPOCH, sizes=(1e7, 3e7, 1e8, 3e8, 1e9)), "val_loss", "metric", draws=2)
     assert good.status == "fitted" and not [n for n in good.notes if n.code == "parameter-at-bound"]

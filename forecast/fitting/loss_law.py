@@ -172,7 +172,8 @@ def at_bounds(law: dict[str, float]) -> list[str]:
         value = law[natural[p.name]]
         for side, edge in (("lower", p.lower), ("upper", p.upper)):
             if abs(raw[p.name] - edge) <= BOUND_TOLERANCE * max(1.0, abs(edge)):
-                out.append(f"{natural[p.name]}={value:.4g} (its {side} bound)")
+                shown = "0" if abs(value) < 1e-6 else f"{value:.4g}"
+                out.append(f"{natural[p.name]}={shown} (its {side} bound)")
     return out
 
 

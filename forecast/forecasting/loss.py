@@ -232,6 +232,8 @@ def plan_loss(fit: LossFit, target: float, *, level: float = 0.8, seed: int = 0)
         f"; no N, D split is given: the law's compute-optimal model there has {why_not} "
         f"(α = {fit.law['alpha']:.3g}, β = {fit.law['beta']:.3g})")
     n, d = (None, None) if why_not else (n, d)
+    weak = "; ".join(n.message.split(": ")[0] for n in fit.notes if n.code in (NoteCode.AT_BOUND, NoteCode.NOISY))
+    weak = f"; a weak law ({weak}): read the interval" if weak else ""
     best = min(fit.runs, key=lambda r: min(r.loss))
     if min(best.loss) <= target:
         smallest = min(min(r.flops) for r in fit.runs)
@@ -243,9 +245,9 @@ def plan_loss(fit: LossFit, target: float, *, level: float = 0.8, seed: int = 0)
                             reason=f"{reached}; the law puts {target:g} below the smallest run's "
                             f"{format_flops(smallest)} FLOPs, where it was not measured", horizon=high, **base)
         return LossPlan(status="already-reached", reachable=reachable, flops=flops, params=n, tokens=d,
-                        reason=reached + split, horizon=high, **base)
+                        reason=reached + split + weak, horizon=high, **base)
     return LossPlan(status="reachable", reachable=reachable, flops=flops, params=n, tokens=d,
-                    reason=split.removeprefix("; ") or None, horizon=high, **base)
+                    reason=(split + weak).removeprefix("; ") or None, horizon=high, **base)
 
 
 def _optimal_at(fit: LossFit, rows: np.ndarray, eps: np.ndarray, noise: np.ndarray, flops: np.ndarray) -> np.ndarray:
