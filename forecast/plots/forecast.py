@@ -57,7 +57,7 @@ def forecast_figure(
             f"{pct} interval of model accuracy (without measurement noise); error bar at the end of training: {pct} "
             f"interval of one evaluation (with measurement noise, so wider than the band); diamond on the threshold "
             f"line: grok point (median tokens at which accuracy crosses half way from floor to plateau) with its "
-            f"{pct} interval, an arrow where it runs past the axis. Top axis: the target's training FLOPs."]
+            f"{pct} interval, an arrow where it runs past the axis. Top axis: the target's training FLOPs at those tokens."]
     if any(budget_ladder(sf) for sf in shown):
         note.append("Sizes trained to several token budgets: the laws describe final checkpoints (large markers); "
                     "intermediate ones sit mid learning-rate schedule.")
@@ -131,8 +131,7 @@ def _forecast_panel(ax: Axes, sf: SkillFit, surface: SurfaceSamples, forecast: S
     ax.set_xlim(left, right)
     kappa_n = sf.flops_per_param_token * forecast.params
     top = ax.secondary_xaxis("top", functions=(lambda t: t * kappa_n, lambda f: f / kappa_n))
-    top.tick_params(labelsize=style.font_size - 1)
-    top.set_xlabel("target's FLOPs", fontsize=style.font_size - 1, labelpad=1)
+    top.tick_params(labelsize=style.font_size - 1)  # (named in the note: a label here would crowd the title)
     if forecast.threshold is not None:
         _threshold(ax, forecast.threshold, style)
     grok = forecast.grok
@@ -155,5 +154,5 @@ def _threshold(ax: Axes, threshold: float, style: PlotStyle) -> None:
         mark("grok threshold", ax.axhline(threshold, color="0.5", lw=0.8, alpha=0.5))
         return
     ax.set_ylim(low, high)
-    ax.annotate(f"threshold {threshold:.2f} ↑", xy=(0.98, 0.98), xycoords="axes fraction", ha="right", va="top",
-                fontsize=style.font_size - 1, color="0.4")
+    ax.annotate(f"threshold {threshold:.2f} ↑", xy=(0.02, 0.98), xycoords="axes fraction", ha="left", va="top",
+                fontsize=style.font_size - 1, color="0.4")  # top left: trajectories start low there
