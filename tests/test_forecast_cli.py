@@ -220,9 +220,9 @@ def test_a_law_with_a_parameter_at_its_bound_is_not_shown_as_plainly_fitted():
 
 
 def test_a_target_outside_any_physical_range_is_refused():
-    """Above 1e15 parameters, or below one token: misuse, one line, exit 2 (never a forecast)."""
+    """Below one parameter or one token: misuse, one line, exit 2 (never a forecast)."""
     from helpers import REPO
 
-    assert_one_line_error(invoke("predict", "--params", "1e16", "--fits", REPO / "fits"), "params", "physical")
+    assert_one_line_error(invoke("predict", "--params", "0.5", "--fits", REPO / "fits"), "params", "below one")
     assert_one_line_error(invoke("predict", "--params", "1M", "--tokens", "0.5", "--fits", REPO / "fits"),
                           "tokens", "below one")

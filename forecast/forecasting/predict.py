@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from forecast.forecasting.budget import shared_ratio, training_budget, unphysical
+from forecast.forecasting.budget import shared_ratio, training_budget
 from forecast.errors import UsageError
 from forecast.fitting.observations import UNKNOWN_TOKENS
 from forecast.quantities import format_count
@@ -169,12 +169,12 @@ def check_tokens_per_param(ratio: float | None, flag: str = "--tokens-per-param"
 
 
 def check_target(params: float, tokens: float | None = None) -> None:
-    """A target outside any physical range (below one parameter or token, above
-    `budget.MAX_PARAMS`) is misuse, not a forecast."""
+    """A target below one parameter or one token is misuse, not a forecast. (One far above
+    the pilots, even past any physical size, is `out-of-range` with its reason.)"""
     for value, name in ((params, "params"), (tokens, "tokens")):
-        why = unphysical(value if name == "params" else None, value if name == "tokens" else None)
-        if value is not None and why is not None:
-            raise UsageError(f"{name}: {why}; a target must be a physical model", parameter=name)
+        if value is not None and not value >= 1:
+            raise UsageError(f"{name}: {format_count(value)} {'parameters' if name == 'params' else name} is below "
+                             "one; a target must be a physical model", parameter=name)
 
 
 def group_tokens_per_param(sf: SkillFit) -> float | None:
