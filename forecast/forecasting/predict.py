@@ -282,6 +282,8 @@ def predict_skill(sf: SkillFit, params: float, *, tokens: float | None = None, f
         notes.append(Note(NoteCode.SMALLER, "the target is smaller than every pilot"))
     grade, why = confidence(sf, distance, accuracy, status)
     edges = degenerate_bounds(sf)
+    if grade == "high" and grok is not None and grok.note is None and not math.isfinite(grok.high):
+        grade, why = "medium", f"the grok interval runs past the search horizon ({HORIZON:g}× the budget); " + why
     if grade == "high" and edges:
         grade, why = "medium", f"{sf.law}'s {', '.join(edges)} sit(s) at a bound of the fit's range; " + why
     if grade == "high" and sf.borrowed_from and not sf.tokens_known:
