@@ -275,14 +275,6 @@ def demo_figure(result: DemoResult) -> Any:
 
     f0 = result.forecasts[0]
     skill_fits = result.fits.select(f0.family, f0.recipe, ["all"])
-    fig = forecast_figure(skill_fits, f0.params, f0.tokens, result.forecasts, f0.level)
-    if result.verification is not None:
-        shown = [sf for sf in skill_fits if sf.predictable]
-        for ax, sf in zip(fig.axes, shown):
-            series = result.verification.series.get(sf.skill)
-            if series is not None:
-                ax.plot(series.flops, series.accuracy, color="black", marker="*", ms=5, lw=0.8, zorder=7,
-                        label="verification run")
-        if shown:
-            fig.axes[0].legend(loc="upper left", fontsize=7, frameon=False)
-    return fig
+    run = result.verification
+    verification = None if run is None else {k: (s.tokens, s.accuracy) for k, s in run.series.items()}
+    return forecast_figure(skill_fits, f0.params, f0.tokens, result.forecasts, f0.level, verification=verification)

@@ -8,6 +8,7 @@ the module that does the work, so notebook users and the CLI call the same code.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +22,10 @@ from forecast.store.files import load_fits, load_loss_fits, save_fits
 from forecast.fitting.loss_fit import LossFit
 from forecast.forecasting.loss import LossForecast, LossPlan, plan_loss, predict_loss, select_losses
 from forecast.forecasting.plan import BudgetPlan, TargetPlan, plan_budget, plan_target
-from forecast.forecasting.predict import SkillForecast, pilot_grok_point, predict
+from forecast.forecasting.predict import SkillForecast, degenerate_bounds, pilot_grok_point, predict
 from forecast.quantities import TOKENS_PER_PARAM
-from forecast.fitting.results import SkillFit, choose_group, groups, select
+from forecast.fitting.results import SkillFit, choose_group, groups, match_skills, select, wants_all
+from forecast.fitting.status import Status
 from forecast.runs.model import Run
 
 
@@ -60,6 +62,37 @@ class Fits:
         ratio when its runs show one, else 20). See `forecast.forecasting.predict`."""
         return predict(self.select(family, recipe, skills), params, tokens=tokens, flops=flops, level=level,
                        threshold=threshold, tokens_per_param=tokens_per_param, seed=seed)
+
+    def predict_families(self, params: float, *, tokens: float | None = None, flops: float | None = None,
+                         skills: Sequence[str] | None = None, recipe: str | None = None, level: float = 0.8,
+                         threshold: float | None = None, tokens_per_param: float | None = None,
+                         seed: int = 0) -> list[SkillForecast]:
+        """`predict` for every (family, recipe) group that holds the skills (`skills` None or
+        ["all"]: each group's every skill), family by family. A group whose runs give no
+        training tokens cannot honour `tokens`/`flops`: its rows are `not-predictable`
+        with that reason, and the others are still forecast."""
+        chosen = [g for g in self.groups() if recipe is None or g[1] == recipe]
+        if not chosen:
+            choose_group(self.skills, None, recipe)  # raises, listing the groups held
+        if not wants_all(skills):
+            match_skills(sorted({s.skill for s in self.skills if (s.family, s.recipe) in chosen}), skills)
+        out = []
+        for fam, rec in chosen:
+            members = {s.skill.lower(): s for s in self.skills if (s.family, s.recipe) == (fam, rec)}
+            picked = list(members.values()) if wants_all(skills) else \
+                [members[k.lower()] for k in dict.fromkeys(skills) if k.lower() in members]
+            for sf in picked:
+                try:
+                    out += predict([sf], params, tokens=tokens, flops=flops, level=level, threshold=threshold,
+                                   tokens_per_param=tokens_per_param, seed=seed)
+                except UsageError as exc:
+                    if sf.tokens_known:
+                        raise
+                    out.append(SkillForecast(
+                        skill=sf.skill, family=fam, recipe=rec, params=params, tokens=math.nan, flops=math.nan,
+                        tokens_source="unknown-like-pilots", status=Status.NOT_PREDICTABLE, accuracy=None, grok=None,
+                        p_grok=None, threshold=None, extrapolation=None, level=level, reason=str(exc)))
+        return out
 
     def plan_target(self, skill: str, target: float, *, family: str | None = None, recipe: str | None = None,
                     level: float = 0.8, tokens_per_param: float = TOKENS_PER_PARAM, seed: int = 0) -> TargetPlan:
@@ -136,6 +169,7 @@ class Fits:
                 "grok_tokens_at_largest_pilot": None if grok is None else grok.tokens,
                 "largest_pilot_params": max(sf.sizes) if sf.pilots else None,
                 "why": sf.why or None, "reason": sf.reason, "notes": [n.to_json() for n in sf.notes],
+                "at_bound": list(degenerate_bounds(sf)),
             })
         return rows
 

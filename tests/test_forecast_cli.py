@@ -4,6 +4,7 @@ known answer, plus their bad-input contract (exit 2, one line, nothing overwritt
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -144,3 +145,84 @@ def test_fit_of_empty_directory_leaves_out_untouched(ladder, tmp_path):
 def test_backtest_bad_holdout(ladder):
     root, _ = ladder
     assert_one_line_error(invoke("backtest", root / "runs", "--holdout", "biggest"), "--holdout", "largest:K")
+
+
+def test_a_large_fit_table_prints_one_row_per_family_and_every_row_under_verbose():
+    """45 families × 8 skills, most sharing one reason (as the leaderboard): one row per family
+    and each reason once with its count by default (≤ 100 lines); every row under verbose."""
+    from rich.console import Console
+
+    from forecast.cli.render import fit_table
+    from forecast.fitting.status import Note
+
+    rows, notes = [], []
+    for i in range(45):
+        for skill in ("ARC-C", "GSM8K", "HellaSwag", "HumanEval", "MMLU", "TruthfulQA", "Winograd", "XWinograd"):
+            single = i % 3 == 0
+            rows.append({"family": f"fam{i:02d}", "skill": skill, "status": "not-predictable" if single else "fitted",
+                         "law": None if single else "level", "holdout_mae": None, "grok_tokens_at_largest_pilot": None,
+                         "reason": f"a single checkpoint of a single model size ({i + 1}B params): nothing carries "
+                                   "the skill to another size" if single else None})
+            notes.append((f"fam{i:02d}", skill, () if single else (Note("few-sizes", "only 2 model sizes"),)))
+
+    def lines(verbose: bool) -> list[str]:
+        console = Console(width=100, record=True)
+        console.print(fit_table(rows, notes, "fits", verbose))
+        return console.export_text().splitlines()
+
+    short, full = lines(False), lines(True)
+    assert len(short) <= 100, len(short)
+    assert sum("a single checkpoint of a single model size" in x for x in short) == 1
+    text = " ".join(x.strip() for x in short)
+    assert "(120 skills in 15 families)" in text and "few-sizes: 240 skills in 30 families" in text
+    assert sum(re.match(r" fam\d\d +\S+ +(fitted|not-predictable)", x) is not None for x in full) == 360  # every (family, skill) row
+    assert "fam44/XWinograd" in "".join(full)  # notes name the family under verbose
+
+
+def test_predict_without_family_on_several_families_prints_one_table(ladder, tmp_path):
+    """Fits of two families: `predict` without --family forecasts the skill for each, in one
+    table with a family column (and JSON), instead of stopping to ask for --family."""
+    import shutil
+
+    from forecast import FitOptions, fit, load_runs
+
+    root, _ = ladder
+    other = [dataclasses.replace(r, family="other") for r in load_runs(root / "runs")]
+    both = tmp_path / "fits"
+    shutil.copytree(root / "fits", both)
+    fit(other, skills=["skill"], options=FitOptions(draws=20, losses=False)).save(both)
+    doc = output(invoke("predict", "--params", "3e7", "--skill", "skill", "--fits", both, "--json"), "predict")
+    families = [f["family"] for f in doc["forecasts"]]
+    assert len(families) == 2 and "other" in families
+    text = invoke("predict", "--params", "3e7", "--skill", "skill", "--fits", both)
+    assert text.exit_code == 0 and "2 families" in text.stdout and "other" in text.stdout
+    assert invoke("predict", "--params", "3e7", "--fits", both, "--plot", tmp_path / "p.png").exit_code == 2
+
+
+def test_a_law_with_a_parameter_at_its_bound_is_not_shown_as_plainly_fitted():
+    """The shipped demo fits: sub's chosen power_law_nd has β at its bound (a limit, not an
+    estimate): the fit table says so beside "fitted", and its forecasts are never "high".
+    A plateau at the top (amp = 1, add) is a natural edge and is not flagged."""
+    from rich.console import Console
+
+    from forecast.cli.render import fit_table
+    from helpers import REPO
+
+    fits = Fits.load(REPO / "fits")
+    rows = {r["skill"]: r for r in fits.summaries()}
+    assert rows["sub"]["at_bound"] == ["beta"] and rows["add"]["at_bound"] == []
+    console = Console(width=140, record=True)
+    console.print(fit_table(list(rows.values()), [(sf.family, sf.skill, sf.notes) for sf in fits.skills], "fits"))
+    text = console.export_text()
+    assert "fitted, at bound" in text and "beta at a bound" in text
+    (sub,) = fits.predict(2e5, skills=["sub"])
+    assert sub.confidence != "high"
+
+
+def test_a_target_outside_any_physical_range_is_refused():
+    """Below one parameter or one token: misuse, one line, exit 2 (never a forecast)."""
+    from helpers import REPO
+
+    assert_one_line_error(invoke("predict", "--params", "0.5", "--fits", REPO / "fits"), "params", "at least 1")
+    assert_one_line_error(invoke("predict", "--params", "1M", "--tokens", "0.5", "--fits", REPO / "fits"),
+                          "tokens", "at least 1")

@@ -218,3 +218,51 @@ def test_predict_aggregate_through_the_command_line():
     assert pair["chance"] == 0.0  # exact-match pilot skills
     assert_one_line_error(invoke("predict", "--params", "1M", "--fits", "fits", "--aggregate", "x=add,nope"),
                           "--skill nope", "unknown skill")
+
+
+def test_a_law_with_its_floor_at_the_bound_is_weak_with_a_note():
+    """Planted losses with no irreducible floor (E = 0): the fit's E stops at its lower bound
+    (e^-5), so the law is `weak` with a `parameter-at-bound` note naming E, never `fitted`."""
+    floorless = {"E": 0.0, "A": 400.0, "B": 2000.0, "alpha": 0.34, "beta": 0.37}
+    runs = loss_runs(law=floorless, sizes=(1e7, 3e7, 1e8, 3e8, 1e9))
+    fit = fit_loss_series(runs, "val_loss", "metric", draws=2)
+    assert fit.status == "weak" and fit.predictable
+    (note,) = [n for n in fit.notes if n.code == "parameter-at-bound"]
+    assert note.message.startswith("E=0.006738 (its lower bound)")
+    assert not note.message.startswith("val_loss:")
+    plan = plan_loss(fit, 0.5 * min(min(r.loss) for r in fit.runs))
+    assert plan.status == "reachable" and "a weak law (E=0.006738 (its lower bound))" in plan.reason
+    # a well-posed law (Epoch's, floor 1.82) is fitted, with no such note
+    good = fit_loss_series(loss_runs(law=EPOCH, sizes=(1e7, 3e7, 1e8, 3e8, 1e9)), "val_loss", "metric", draws=2)
+    assert good.status == "fitted" and not [n for n in good.notes if n.code == "parameter-at-bound"]
+
+
+def test_scatter_larger_than_the_trend_is_weak():
+    """Noise (SD 30% of log loss) far larger than the law's change over the points: weak, noted."""
+    runs = loss_runs(law=EPOCH, sizes=(1e8, 1.5e8, 2e8, 3e8), ratios=(20, 22, 24), noise=0.3, seed=3)
+    fit = fit_loss_series(runs, "val_loss", "metric", draws=2)
+    assert fit.status == "weak"
+    assert any(n.code == "scatter-exceeds-signal" for n in fit.notes), fit.notes
+
+
+def test_a_degenerate_compute_optimal_split_is_withheld_without_warnings():
+    """A law whose size exponent sits at 0 puts the compute-optimal model at far below one
+    parameter: the plan gives its compute but no N, D split, says why, and numpy stays quiet."""
+    import dataclasses
+    import warnings
+
+    fit = fit_loss_series(loss_runs(law=EPOCH), "val_loss", "metric", draws=2)
+    degenerate = dataclasses.replace(fit, law={**EPOCH, "A": 1e-3, "alpha": 1e-4}, draws=np.empty((0, 5)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plan = plan_loss(degenerate, 2.3)
+    assert plan.params is None and plan.tokens is None
+    assert "no N, D split is given" in plan.reason and "below one" in plan.reason
+    assert plan_loss(fit, 2.3).params is not None  # the well-posed law keeps its split
+
+
+def test_already_reached_below_the_smallest_run_gives_no_compute():
+    """A target loss above every run's: reached, and the compute below the smallest run is not a number."""
+    fit = fit_loss_series(loss_runs(law=EPOCH), "val_loss", "metric", draws=2)
+    plan = plan_loss(fit, 10.0)
+    assert plan.status == "already-reached" and plan.flops is None and "below the smallest run" in plan.reason

@@ -83,3 +83,25 @@ def test_unknown_tokens_forecast_in_parameters_alone_with_strict_json(tmp_path):
     assert f["tokens"] is None and f["flops"] is None and f["tokens_source"] == "unknown-like-pilots"
     assert f["accuracy"]["low"] <= truth("beta", 3e10) <= f["accuracy"]["high"]
     assert any(n["code"] == "unknown-tokens" for n in f["notes"])
+
+
+def test_a_pooled_family_without_tokens_gets_no_grok_point_in_tokens(tmp_path):
+    """One model of a family that publishes no tokens (DeciLM on the leaderboard), pooled with
+    families that do: its accuracy is forecast, but no crossing "in tokens" of a placeholder
+    token count is shown, the title says tokens are unknown, and the grade is not high."""
+    runs = _board(np.random.default_rng(3), skip=("small", 2e10))
+    for i, r in enumerate(runs):
+        if r.family == "small":
+            s = r.series["mc"]
+            series = make_series("mc", [1], [float("nan")], flops=[float("nan")], accuracy=list(s.accuracy), n=[2000],
+                                 chance=0.25)
+            runs[i] = Run(r.name, r.params, "small", Recipe(), {"mc": series}, source="test")
+    write_runs(runs, tmp_path / "runs")
+    assert invoke("fit", tmp_path / "runs", "--out", tmp_path / "fits", "--pool", "families", "--draws", "60",
+                  "--no-losses").exit_code == 0
+    (f,) = output(invoke("predict", "--params", "2e9", "--family", "small", "--fits", tmp_path / "fits", "--json"),
+                  "predict")["forecasts"]
+    assert f["tokens"] is None and f["grok"]["tokens"] is None and f["grok"]["before_tokens"] is None
+    assert "no training tokens" in f["grok"]["note"] and f["confidence"] != "high"
+    text = invoke("predict", "--params", "2e9", "--family", "small", "--fits", tmp_path / "fits").stdout
+    assert "tokens unknown" in text and " 1 tokens" not in text and "before 1 " not in text

@@ -20,6 +20,8 @@ from forecast.quantities import TOKENS_PER_PARAM, format_count, format_flops
 
 LawsOpt = Annotated[str | None, typer.Option(
     "--laws", callback=list_check("--laws", "grok_scaling,power_law"), help="Candidate laws, comma-separated (see README 'Fitting'; default: all).")]
+VerboseOpt = Annotated[bool, typer.Option(
+    "--verbose", help="Every row and every note in full (large tables default to one row per family).")]
 SkipFractionOpt = Annotated[float | None, typer.Option(
     "--skip-fraction", callback=fraction_check("--skip-fraction", "0.01"),
     help="Ignore checkpoints before this fraction of a run's tokens (warm-up; default 0.01).")]
@@ -84,6 +86,7 @@ def fit_command(
     pool: PoolOpt = None,
     losses: Annotated[bool, typer.Option("--losses/--no-losses", help="Also fit L(N, D) to every loss series (validation and task losses), for `predict --metric loss`.")] = True,
     plot: PlotOpt = None,
+    verbose: VerboseOpt = False,
     force: ForceOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
@@ -113,10 +116,10 @@ def fit_command(
         print_json("fit", out=str(out), skills=rows, losses=[f.summary() for f in fits.losses])
         return
     if rows or not fits.losses:
-        console.print(fit_table(rows, [(sf.skill, sf.notes) for sf in fits.skills],
-                                f"fits of {plural(len(runs), 'run')} written to {out}"))
+        console.print(fit_table(rows, [(sf.family, sf.skill, sf.notes) for sf in fits.skills],
+                                f"fits of {plural(len(runs), 'run')} written to {out}", verbose))
     if fits.losses:
-        console.print(loss_fit_table(fits.losses, f"loss laws of {plural(len(runs), 'run')} written to {out}"))
+        console.print(loss_fit_table(fits.losses, f"loss laws of {plural(len(runs), 'run')} written to {out}", verbose))
 
 
 def predict_command(
@@ -156,6 +159,19 @@ def predict_command(
     from forecast.forecasting.aggregate import parse_aggregates
 
     wanted = parse_aggregates(aggregate or [])
+    if family is None and len([g for g in fits.groups() if recipe is None or g[1] == recipe]) > 1:
+        if plot is not None or wanted:
+            raise UsageError("the fits hold several families: --plot and --aggregate need one (add --family)")
+        forecasts = fits.predict_families(target, tokens=planned_tokens, flops=planned_flops, skills=skill or ["all"],
+                                          recipe=recipe, level=interval, threshold=threshold,
+                                          tokens_per_param=tokens_per_param)
+        if json_out:
+            print_json("predict", forecasts=[f.to_json() for f in forecasts])
+        else:
+            groups = len({(f.family, f.recipe) for f in forecasts})
+            console.print(forecast_table(forecasts, f"{groups} famil{'y' if groups == 1 else 'ies'} → "
+                                         f"{format_count(target)} params (tokens per family: the tokens column)"))
+        return
     forecasts = fits.predict(target, tokens=planned_tokens, flops=planned_flops, skills=skill or ["all"],
                              family=family, recipe=recipe, level=interval, threshold=threshold,
                              tokens_per_param=tokens_per_param)
@@ -177,11 +193,19 @@ def predict_command(
            "group-tokens-per-param": f"{f0.tokens / f0.params:.3g} tokens/param, as the runs were trained",
            "default-tokens-per-param": f"compute-optimal, {TOKENS_PER_PARAM:g} tokens/param",
            "unknown-like-pilots": "unknown: trained like the runs"}[f0.tokens_source]
-    far = "" if f0.extrapolation is None else f" ({f0.extrapolation:.3g}× the largest pilot)"
-    console.print(forecast_table(forecasts, f"{f0.family}/{f0.recipe} → {format_count(f0.params)} params, "
-                                 f"{format_count(f0.tokens)} tokens ({how}), {format_flops(f0.flops)} FLOPs{far}"))
+    console.print(forecast_table(forecasts, forecast_title(f0, how)))
     if averages:
         console.print(aggregate_table(averages))
+
+
+def forecast_title(f0, how: str) -> str:
+    """The target of a forecast table; for runs without tokens, no placeholder numbers."""
+    if f0.tokens_unknown:
+        far = "" if f0.extrapolation is None else f" ({f0.extrapolation:.3g}× the largest pilot's size)"
+        return f"{f0.family}/{f0.recipe} → {format_count(f0.params)} params, tokens unknown (trained like the runs){far}"
+    far = "" if f0.extrapolation is None else f" ({f0.extrapolation:.3g}× the largest pilot's compute)"
+    return (f"{f0.family}/{f0.recipe} → {format_count(f0.params)} params, {format_count(f0.tokens)} tokens ({how}), "
+            f"{format_flops(f0.flops)} FLOPs{far}")
 
 
 def predict_loss_output(fits, target: float, tokens: float | None, flops: float | None, skill: list[str] | None,

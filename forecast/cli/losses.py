@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.table import Table
 
-from forecast.cli.render import caption, interval_text, note_lines, table
+from forecast.cli.render import caption, interval_text, note_lines, row_label, table
 from forecast.quantities import format_count, format_flops
 
 
@@ -22,7 +22,7 @@ def _loss_interval(i: Any) -> str:
     return f"{_loss(i.median)} [{_loss(i.low)}–{_loss(i.high)}]"
 
 
-def loss_fit_table(loss_fits: Sequence[Any], title: str) -> Table:
+def loss_fit_table(loss_fits: Sequence[Any], title: str, verbose: bool = False) -> Table:
     """One row per loss series: the fitted law, its hold-out and run-to-run scatter."""
     t = table(title, ("loss", "kind", "group", "status", "E", "A", "α", "B", "β", "runs", "points", "scatter",
                       "why not"), no_wrap=("loss",), right=("E", "A", "α", "B", "β", "runs", "points", "scatter"))
@@ -32,7 +32,8 @@ def loss_fit_table(loss_fits: Sequence[Any], title: str) -> Table:
         t.add_row(f.metric, f.kind, f"{f.family}/{f.recipe}", str(f.status), cell("E"), cell("A"), cell("alpha", "{:.3f}"),
                   cell("B"), cell("beta", "{:.3f}"), str(len(f.runs)), str(f.n_points),
                   "-" if not f.predictable else f"{100 * f.scatter:.2g}%", f.reason or "")
-    lines = note_lines([(f.metric, f.notes) for f in loss_fits])
+    families = len({f.family for f in loss_fits})
+    lines = note_lines([(row_label(f.family, f.metric, families), f.notes) for f in loss_fits], verbose)
     lines.append("L(N, D) = E + A·N^−α + B·D^−β (N parameters, D tokens; Hoffmann et al. 2022 approach 3)")
     return caption(t, lines)
 
@@ -44,7 +45,8 @@ def loss_forecast_table(forecasts: Sequence[Any], title: str) -> Table:
               no_wrap=("loss",), right=("law value",))
     for f in forecasts:
         t.add_row(f.metric, f.kind, f.status, _loss(f.loss), _loss_interval(f.interval), f.reason or "")
-    return caption(t, note_lines([(f.metric, f.notes) for f in forecasts]))
+    families = len({f.family for f in forecasts})
+    return caption(t, note_lines([(row_label(f.family, f.metric, families), f.notes) for f in forecasts]))
 
 
 def loss_plan_table(plans: Sequence[Any], title: str) -> Table:

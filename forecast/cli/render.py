@@ -43,11 +43,52 @@ def interval_text(i: Any, pct: bool = True, count: bool = False) -> str:
     return f"{f(i.median)} [{f(i.low)}–{high}]"
 
 
-def note_lines(per_row: Sequence[tuple[str, Sequence[Note]]]) -> list[str]:
-    """Caption lines for notes: those every row shares once, the rest prefixed by their row."""
-    shared, own = shared_notes([tuple(notes) for _, notes in per_row])
-    lines = [f"{label}: {n.message}" for (label, _), notes in zip(per_row, own) for n in notes]
-    return lines + [n.message for n in dict.fromkeys(shared)]
+NAMES_SHOWN = 6
+"""A note shared by more rows than this names the first few and counts the rest (all under --verbose)."""
+
+
+def names_text(labels: Sequence[str], verbose: bool = False) -> str:
+    """`a, b, c` for few labels; `a, b, … and 12 more (15)` for many (all of them if `verbose`)."""
+    labels = list(dict.fromkeys(labels))
+    if verbose or len(labels) <= NAMES_SHOWN:
+        return ", ".join(labels)
+    return f"{', '.join(labels[:NAMES_SHOWN - 1])} and {len(labels) - NAMES_SHOWN + 1} more ({len(labels)})"
+
+
+LISTING_NOTES = ("pooled-families",)
+"""Notes whose message ends in a list of names (`head: a, b, c`): shortened unless verbose
+(the list stays whole in --json, e.g. a forecast's `borrowed_from`)."""
+
+
+def short_message(note: Note, verbose: bool = False) -> str:
+    """A note's message, its trailing list of names cut to a few and a count (`names_text`)."""
+    if verbose or note.code not in LISTING_NOTES or ": " not in note.message:
+        return note.message
+    head, _, listing = note.message.rpartition(": ")
+    return f"{head}: {names_text(listing.split(', '))}"
+
+
+def note_lines(per_row: Sequence[tuple[str, Sequence[Note]]], verbose: bool = False) -> list[str]:
+    """Caption lines for notes, each message once: a message every row shares is printed
+    alone, one shared by some rows is followed by the rows it concerns (a few named and the
+    rest counted, unless `verbose`)."""
+    rows: dict[str, list[str]] = {}
+    for label, notes in per_row:
+        for n in notes:
+            rows.setdefault(short_message(n, verbose), []).append(label)
+    everyone = len({label for label, _ in per_row})
+    lines = []
+    for message, labels in rows.items():
+        if len(set(labels)) == everyone and everyone > 1:
+            lines.append(message)
+        else:
+            lines.append(f"{names_text(labels, verbose)}: {message}")
+    return lines
+
+
+def row_label(family: str, name: str, families: int) -> str:
+    """How a row is named in notes: `family/skill` when the rows span several families."""
+    return f"{family}/{name}" if families > 1 else name
 
 
 # ---------------------------------------------------------------------------- runs
@@ -114,46 +155,133 @@ def pilot_progress() -> Iterator[tuple[Any, Any]]:
 # ---------------------------------------------------------------------------- fits and forecasts
 
 
-def fit_table(rows: Sequence[dict[str, Any]], notes: Sequence[tuple[str, Sequence[Note]]], title: str) -> Table:
+FAMILY_SUMMARY_ROWS = 30
+"""`forecast fit` prints one row per family, not per skill, above this many rows over
+several families (`--verbose`: every row)."""
+
+
+def reason_key(reason: str) -> str:
+    """A reason with its numbers in parentheses left out, so that families told the same
+    thing about different sizes share one caption line."""
+    import re
+
+    return re.sub(r"\s*\([^()]*\d[^()]*\)", "", reason)
+
+
+def fit_table(rows: Sequence[dict[str, Any]], notes: Sequence[tuple[str, str, Sequence[Note]]], title: str,
+              verbose: bool = False) -> Table:
+    """The fits: one row per (family, skill), or one per family for large tables unless
+    `verbose`. `notes`: (family, skill, notes) per skill fit."""
+    families = sorted({r["family"] for r in rows})
+    labelled = [(row_label(fam, skill, len(families)), ns) for fam, skill, ns in notes]
+    if not verbose and len(families) > 1 and len(rows) > FAMILY_SUMMARY_ROWS:
+        return family_fit_table(rows, notes, title)
     t = table(title, ("family", "skill", "status", "law", "hold-out err", "grok at largest pilot", "note"),
               no_wrap=("skill", "status"))
     for r in rows:
         grok = "-" if r["grok_tokens_at_largest_pilot"] is None else \
             f"{format_count(r['grok_tokens_at_largest_pilot'])} tokens"
         err = "-" if r["holdout_mae"] is None else f"{100 * r['holdout_mae']:.1f} pts"
-        t.add_row(r["family"], r["skill"], r["status"], r["law"] or "-", err, grok, r["reason"] or "")
-    return caption(t, note_lines(notes))
+        edges = r.get("at_bound") or []
+        status = f"{r['status']}, at bound" if edges else r["status"]
+        note = r["reason"] or (f"{', '.join(edges)} at a bound: a limit, not an estimate" if edges else "")
+        t.add_row(r["family"], r["skill"], status, r["law"] or "-", err, grok, note)
+    return caption(t, note_lines(labelled, verbose))
+
+
+def family_fit_table(rows: Sequence[dict[str, Any]], notes: Sequence[tuple[str, str, Sequence[Note]]],
+                     title: str) -> Table:
+    """One row per family: how many skills were fitted, by which laws, and why the rest were
+    not (a footnote per distinct reason); notes by kind with their counts. `--verbose` and
+    `--json` hold every row."""
+    families = sorted({r["family"] for r in rows})
+    reasons: dict[str, list[tuple[str, str]]] = {}
+    for r in rows:
+        if r["reason"]:
+            reasons.setdefault(reason_key(r["reason"]), []).append((r["family"], r["skill"]))
+    keys = list(reasons)
+    t = table(f"{title} ({plural(len(rows), 'skill fit')} in {_families(len(families))}; "
+              "--verbose for every skill)", ("family", "skills", "fitted", "laws", "not fitted: why"),
+              no_wrap=("family",), right=("skills", "fitted"))
+    for fam in families:
+        mine = [r for r in rows if r["family"] == fam]
+        fitted = [r for r in mine if r["reason"] is None]
+        laws = ", ".join(f"{law} {n}" if n > 1 else law for law, n in
+                         sorted(_counts(r["law"] or "-" for r in fitted).items(), key=lambda kv: -kv[1]))
+        why = sorted({keys.index(reason_key(r["reason"])) + 1 for r in mine if r["reason"]})
+        t.add_row(fam, str(len(mine)), str(len(fitted)), laws or "-", " ".join(f"[{i}]" for i in why))
+    lines = [f"[{i}] {key} ({plural(len(who), 'skill')} in {_families(len({f for f, _ in who}))})"
+             for i, (key, who) in enumerate(reasons.items(), 1)]
+    kinds: dict[str, tuple[str, set[str], int]] = {}
+    for fam, _, ns in notes:
+        for n in ns:
+            example, fams, count = kinds.get(n.code, (short_message(n), set(), 0))
+            kinds[n.code] = (example, fams | {fam}, count + 1)
+    for code, (example, fams, count) in kinds.items():
+        lines.append(f"note {code}: {plural(count, 'skill')} in {_families(len(fams))}, e.g. {example}")
+    return caption(t, lines)
+
+
+def _families(count: int) -> str:
+    return f"{count} famil{'y' if count == 1 else 'ies'}"
+
+
+def _counts(items: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for item in items:
+        out[item] = out.get(item, 0) + 1
+    return out
 
 
 def grok_text(f: Any) -> tuple[str, str]:
-    """The 'groks at' cells of a forecast: tokens with interval, and FLOPs."""
+    """The 'groks at' cells of a forecast: tokens with interval, and FLOPs. A crossing
+    earlier than the pilots resolve reads "< X" (with the interval's upper end when it
+    lies later); an end past the search horizon reads "beyond"."""
     g = f.grok
     if g is None:
         return ("-", "-") if f.accuracy is None else ("not within 100× the budget", "-")
     if g.note is not None:
+        if getattr(f, "tokens_unknown", False):
+            return "unknown", "-"  # the runs give no tokens (the forecast's note says so)
         return ("no grok moment" if str(f.status) == "smooth" else "cannot be told"), "-"
     high = "beyond" if not math.isfinite(g.high) else format_count(g.high)
     low = f"<{format_count(g.resolution)}" if g.low is None else format_count(g.low)
     if g.tokens is None:
-        return f"< {format_count(g.resolution)} [–{high}]", "-"
+        top = f"{(1 + f.level) / 2:.0%}"  # the interval's upper end is this quantile
+        later = (f" ({top}: beyond)" if not math.isfinite(g.high) else
+                 f" ({top} by {high})" if g.high > g.resolution else "")
+        return f"< {format_count(g.resolution)}{later}", f"< {format_flops(g.resolution * g.flops_per_token)}"
     return f"{format_count(g.tokens)} [{low}–{high}]", format_flops(g.flops)
 
 
 def forecast_table(forecasts: Sequence[Any], title: str) -> Table:
+    """One row per forecast; with a family (and its planned tokens) column when the
+    forecasts span several (family, recipe) groups."""
     level = forecasts[0].level if forecasts else 0.8
-    t = table(title, ("skill", "status", f"accuracy % [{level:.0%}]", "groks at tokens [interval]", "groks at FLOPs",
-                      "P(grok)", "confidence", "law"), no_wrap=("skill", "status"))
+    groups = {(f.family, f.recipe) for f in forecasts}
+    many = len(groups) > 1
+    recipes = len({r for _, r in groups}) > 1
+    head = ("family", "tokens") if many else ()
+    t = table(title, (*head, "skill", "status", f"accuracy % [{level:.0%}]", "groks at tokens [interval]",
+                      "groks at FLOPs", "P(grok)", "confidence", "law"), no_wrap=("skill", "status"))
     reasons = []
     for f in forecasts:
         grok, grok_flops = grok_text(f)
         p = "-" if f.p_grok is None else f"{f.p_grok:.2f}"
-        t.add_row(f.skill, str(f.status), interval_text(f.accuracy), grok, grok_flops, p, f.confidence or "-",
+        name = f"{f.family}/{f.recipe}" if recipes else f.family
+        lead = (name, "unknown" if f.tokens_unknown or not math.isfinite(f.tokens) else format_count(f.tokens)) \
+            if many else ()
+        t.add_row(*lead, f.skill, str(f.status), interval_text(f.accuracy), grok, grok_flops, p, f.confidence or "-",
                   (f.law or "-").split("[")[0])
+        label = f"{name}/{f.skill}" if many else f.skill
         if f.reason:
-            reasons.append(f"{f.skill}: {f.reason}")
+            reasons.append((label, f.reason))
         elif f.confidence_reason and f.confidence == "low":
-            reasons.append(f"{f.skill}: low confidence: {f.confidence_reason}")
-    return caption(t, reasons + note_lines([(f.skill, f.notes) for f in forecasts]))
+            reasons.append((label, f"low confidence: {f.confidence_reason}"))
+    families = len({f.family for f in forecasts})
+    grouped = note_lines([(label, (Note("reason", why),)) for label, why in reasons]) if many else \
+        [f"{label}: {why}" for label, why in reasons]
+    return caption(t, grouped + note_lines([(row_label(f.family, f.skill, families), f.notes) for f in forecasts]))
 
 
 def backtest_table(result: Any) -> Table:
@@ -208,7 +336,7 @@ def target_plan_text(result: Any) -> str:
     """One sentence for `forecast plan --target`."""
     head = f"{result.family}/{result.recipe}: {result.skill} ≥ {result.target:g}"
     if result.status == "already-reached":
-        return f"{head}: already reached within the pilots' compute ({result.reason})."
+        return f"{head}: already reached within the pilots' compute: {result.reason}."
     if result.flops is None:
         return f"{head}: {result.status}: {result.reason}"
     f = result.flops

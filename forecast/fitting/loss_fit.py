@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from forecast.errors import DataError, FitError
-from forecast.fitting.loss_law import DRAW_COLUMNS, LossLawFit, fit_loss_law
+from forecast.fitting.loss_law import DRAW_COLUMNS, LossLawFit, at_bounds, fit_loss_law
 from forecast.threads import torch_threads
 from forecast.quantities import FLOPS_PER_PARAM_TOKEN, format_count
 from forecast.runs.model import Run
@@ -84,7 +84,7 @@ class LossFit:
     recipe: str
     metric: str  # the series: a run-level metric, or the skill whose task loss it is
     kind: str  # "metric" (run-level loss) or "task" (a skill's own task loss)
-    status: Status  # FITTED or NOT_PREDICTABLE
+    status: Status  # FITTED, WEAK (at a bound, or noisier than its trend) or NOT_PREDICTABLE
     reason: str | None
     law: dict[str, float] | None
     draws: np.ndarray
@@ -99,7 +99,8 @@ class LossFit:
 
     @property
     def predictable(self) -> bool:
-        return self.status == Status.FITTED
+        """A law to forecast from: `FITTED`, or `WEAK` (numbers with the notes that say why)."""
+        return self.status in (Status.FITTED, Status.WEAK)
 
     @property
     def sizes(self) -> tuple[float, ...]:
@@ -155,7 +156,7 @@ class LossFit:
                 law = {k: float(law[k]) for k in DRAW_COLUMNS}
             draws = np.array([[np.nan if v is None else v for v in row] for row in data["draws"]], float).reshape(-1, 5)
             numbers = [data["drift"], data["scatter"], data["flops_per_param_token"], *(law or {}).values()]
-            if status == Status.FITTED and (law is None or not all(isinstance(v, (int, float)) and math.isfinite(v)
+            if status in (Status.FITTED, Status.WEAK) and (law is None or not all(isinstance(v, (int, float)) and math.isfinite(v)
                                                                    for v in numbers) or not np.isfinite(draws).all()):
                 raise DataError(file, "law", "a fitted loss law with a missing or non-finite number", fix)
             runs = tuple(LossRun(r["name"], r["hash"], float(r["params"]), tuple(map(float, r["tokens"])),
@@ -166,12 +167,19 @@ class LossFit:
                        scatter=float(data["scatter"] if data["scatter"] is not None else 0.0),
                        holdout=data["holdout"], flops_per_param_token=float(data["flops_per_param_token"]),
                        finals_only=bool(data["finals_only"]), runs=runs,
-                       notes=tuple(Note.from_json(n) for n in data["notes"]), options=data["options"])
+                       notes=tuple(_unprefixed(Note.from_json(n), str(data["metric"])) for n in data["notes"]),
+                       options=data["options"])
         except DataError:
             raise
         except (KeyError, TypeError, ValueError) as exc:
             raise DataError(file, str(exc).strip("'") or None, "missing or malformed entry in a loss-fit file",
                             fix) from None
+
+
+def _unprefixed(note: Note, metric: str) -> Note:
+    """A note as older files hold it ("add: too few sizes…"): the renderers name the row."""
+    head = f"{metric}: "
+    return Note(note.code, note.message[len(head):]) if note.message.startswith(head) else note
 
 
 # ---------------------------------------------------------------------------- fitting
@@ -240,15 +248,34 @@ def fit_loss_series(runs: Sequence[Run], name: str, kind: str, *, draws: int = 2
     holdout = _holdout(params, tokens, flops, loss, sizes, scatter)
     if holdout is None:
         drift = DEFAULT_DRIFT
-        notes.append(Note(NoteCode.FEW_SIZES, f"{name}: too few sizes to hold the largest out; extrapolation error "
+        notes.append(Note(NoteCode.FEW_SIZES, "too few sizes to hold the largest out; extrapolation error "
                           f"assumed a {DEFAULT_DRIFT:g} e-fold shift of scale per e-fold extrapolated"))
     else:
         # the shift beyond the run-to-run scatter, per e-fold extrapolated (pooled over points,
         # so the points extrapolated furthest weigh most)
         drift = max(holdout["excess_shift"] / max(holdout["rms_distance"], 1e-3), MIN_DRIFT)
     law = {k: float(getattr(fitted, k)) for k in DRAW_COLUMNS}
-    return LossFit(status=Status.FITTED, reason=None, law=law, draws=fitted.draws, drift=drift, scatter=scatter,
+    weak = _weak_notes(law, scatter, np.log(fitted.predict(params, tokens)))
+    notes += weak
+    return LossFit(status=Status.WEAK if weak else Status.FITTED, reason=None, law=law, draws=fitted.draws, drift=drift, scatter=scatter,
                    holdout=holdout, notes=tuple(notes), **base)
+
+
+def _weak_notes(law: dict[str, float], scatter: float, log_law: np.ndarray) -> list[Note]:
+    """Why a fitted law is weak: parameters at a bound of the box (the optimiser stopped at
+    the edge: the value is a limit, not an estimate), or a run-to-run scatter (SD of log
+    loss) larger than the law's own change over the points fitted (SD of its log values):
+    the trend is not resolved, only the level."""
+    notes = []
+    edges = at_bounds(law)
+    if edges:
+        notes.append(Note(NoteCode.AT_BOUND, f"{', '.join(edges)}: the optimiser stopped at the edge, so "
+                          "these are limits, not estimates; the law's extrapolation is weak"))
+    signal = float(np.std(log_law))
+    if scatter > signal:
+        notes.append(Note(NoteCode.NOISY, f"run-to-run scatter {100 * scatter:.2g}% is larger than the law's change "
+                          f"across the runs ({100 * signal:.2g}%): the level is measured, the trend is not"))
+    return notes
 
 
 def _holdout(params: np.ndarray, tokens: np.ndarray, flops: np.ndarray, loss: np.ndarray, sizes: np.ndarray,

@@ -156,6 +156,27 @@ def fit_loss_law(
                       level=level, n_points=len(l_), draws=draws)
 
 
+BOUND_TOLERANCE = 1e-3
+"""A raw parameter (ln E, ln A, α, ln B, β) this close to a bound of its box sits at it."""
+
+
+def at_bounds(law: dict[str, float]) -> list[str]:
+    """The law's parameters (E, A, B, alpha, beta, natural units) that sit at a bound of the
+    fit's box (`_RAW_LAW`), as `name=value (its lower/upper bound)` phrases: the optimiser
+    stopped at the edge, so the value is a limit, not an estimate."""
+    raw = {"e": math.log(law["E"]), "a": math.log(law["A"]), "alpha": law["alpha"], "b": math.log(law["B"]),
+           "beta": law["beta"]}
+    natural = {"e": "E", "a": "A", "alpha": "alpha", "b": "B", "beta": "beta"}
+    out = []
+    for p in _RAW_LAW.params:
+        value = law[natural[p.name]]
+        for side, edge in (("lower", p.lower), ("upper", p.upper)):
+            if abs(raw[p.name] - edge) <= BOUND_TOLERANCE * max(1.0, abs(edge)):
+                shown = "0" if abs(value) < 1e-6 else f"{value:.4g}"
+                out.append(f"{natural[p.name]}={shown} (its {side} bound)")
+    return out
+
+
 def _natural(theta: np.ndarray) -> dict[str, np.ndarray]:
     """Parameters in natural units from the law's (ln E, ln A, α, ln B, β), by name."""
     col = lambda name: _RAW_LAW.column(theta, name)  # noqa: E731

@@ -16,7 +16,9 @@ from forecast.schema.outputs import NoteJson
 class Status(StrEnum):
     """What is known about one skill (README, "Statuses").
 
-    Fits are `FITTED` or `NOT_PREDICTABLE`. Forecasts of a fitted skill are one of:
+    Fits are `FITTED` or `NOT_PREDICTABLE`; a loss law may also be `WEAK`: fitted, but a
+    parameter sits at a bound of its box or the run-to-run scatter is larger than the law's
+    own change across the runs, so its numbers come with the note that says why. Forecasts of a fitted skill are one of:
     - `GROKKED_IN_PILOTS`: a pilot already crossed the grok threshold;
     - `IN_TRANSITION`: no pilot has; the target is forecast to cross within its budget;
     - `EMERGES_LATER`: forecast to cross only beyond the budget (or not within the horizon);
@@ -32,6 +34,7 @@ class Status(StrEnum):
     """
 
     FITTED = "fitted"
+    WEAK = "weak"
     NOT_PREDICTABLE = "not-predictable"
     GROKKED_IN_PILOTS = "grokked-in-pilots"
     IN_TRANSITION = "in-transition"
@@ -47,6 +50,8 @@ class NoteCode(StrEnum):
     BUDGET_LADDER = "budget-ladder"  # sizes trained to several budgets: laws on final checkpoints
     FEW_SIZES = "few-sizes"  # too few sizes to score extrapolation
     AT_BOUND = "parameter-at-bound"
+    NOISY = "scatter-exceeds-signal"  # the run-to-run scatter is larger than the law's change over the runs
+    IMPLAUSIBLE_SPLIT = "implausible-split"  # a compute-optimal N or D outside any physical range
     NOT_CONVERGED = "not-converged"
     FAR = "far-extrapolation"  # the target is far beyond the pilots
     SMALLER = "smaller-than-pilots"

@@ -21,6 +21,25 @@ RATIO_SPREAD = math.log(2.0)
 runs count as trained to one tokens-per-parameter ratio."""
 
 
+MAX_PARAMS = 1e15
+"""No model size above this many parameters is physical (10⁴× the largest trained today)."""
+
+
+def unphysical(params: float | None, tokens: float | None) -> str | None:
+    """Why a model of `params` parameters on `tokens` tokens is outside any physical range
+    (below one parameter or token, above `MAX_PARAMS`, not finite); None when it is not."""
+    from forecast.quantities import format_count
+
+    for value, unit in ((params, "parameters"), (tokens, "tokens")):
+        if value is None:
+            continue
+        if not math.isfinite(value) or value < 1:
+            return f"{format_count(value) if math.isfinite(value) else value} {unit} is below one"
+        if unit == "parameters" and value > MAX_PARAMS:
+            return f"{format_count(value)} parameters is above any physical size ({MAX_PARAMS:.0e})"
+    return None
+
+
 def shared_ratio(ratios: Sequence[float]) -> float | None:
     """The tokens per parameter `ratios` (one per run, final tokens / params) agree on: their
     geometric mean when their spread is within `RATIO_SPREAD`; else None."""

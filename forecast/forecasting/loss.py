@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from forecast.forecasting.budget import training_budget
+from forecast.forecasting.budget import training_budget, unphysical
 from forecast.errors import UsageError
 from forecast.fitting.loss_fit import LossFit
 from forecast.forecasting.predict import Interval, check_level, check_tokens_per_param
@@ -187,7 +187,8 @@ def predict_loss(fit: LossFit, params: float, *, tokens: float | None = None, fl
     if distance > MAX_EXTRAPOLATION:
         return LossForecast(status=OUT_OF_RANGE, loss=None, interval=None, reason=(
             f"the target lies {distance:.1f} e-folds beyond the largest run (×{math.exp(distance):.3g} in parameters "
-            f"or compute); beyond {MAX_EXTRAPOLATION:g} e-folds the fitted law says nothing"), **base)
+            f"or compute); beyond {MAX_EXTRAPOLATION:.1f} e-folds (×{math.exp(MAX_EXTRAPOLATION):.0e}) the fitted law "
+            "says nothing"), **base)
     value = float(fit.law_fit().predict(params, tokens))
     interval = Interval.of(loss_samples(fit, params, tokens, seed=seed)[:, 0], level)
     notes = list(fit.notes)
@@ -224,13 +225,29 @@ def plan_loss(fit: LossFit, target: float, *, level: float = 0.8, seed: int = 0)
             f"fewer than half the samples reach {target:g} within {format_flops(high)} FLOPs, "
             f"{math.exp(MAX_EXTRAPOLATION):.0e}× the largest run (the fitted irreducible loss E is {fit.law['E']:.4g})"),
             horizon=high, **base)
-    n, d = law.compute_optimal(flops.median, fit.flops_per_param_token)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        n, d = law.compute_optimal(flops.median, fit.flops_per_param_token)
+    why_not = unphysical(n, d)
+    split = "" if why_not is None else (
+        f"; no N, D split is given: the law's compute-optimal model there has {why_not} "
+        f"(α = {fit.law['alpha']:.3g}, β = {fit.law['beta']:.3g})")
+    n, d = (None, None) if why_not else (n, d)
+    weak = "; ".join(n.message.split(": ")[0] for n in fit.notes if n.code in (NoteCode.AT_BOUND, NoteCode.NOISY))
+    weak = f"; a weak law ({weak}): read the interval" if weak else ""
     best = min(fit.runs, key=lambda r: min(r.loss))
     if min(best.loss) <= target:
-        return LossPlan(status="already-reached", reachable=reachable, flops=flops, params=n, tokens=d, reason=(
-            f"run {best.name} already reached {min(best.loss):.4g} ({format_count(best.params)} params, "
-            f"{format_flops(max(best.flops))} FLOPs)"), horizon=high, **base)
-    return LossPlan(status="reachable", reachable=reachable, flops=flops, params=n, tokens=d, horizon=high, **base)
+        smallest = min(min(r.flops) for r in fit.runs)
+        below = flops.median < smallest  # the law read below every run: a bound, not a number
+        reached = (f"run {best.name} already reached {min(best.loss):.4g} ({format_count(best.params)} params, "
+                   f"{format_flops(max(best.flops))} FLOPs)")
+        if below:
+            return LossPlan(status="already-reached", reachable=reachable, flops=None, params=None, tokens=None,
+                            reason=f"{reached}; the law puts {target:g} below the smallest run's "
+                            f"{format_flops(smallest)} FLOPs, where it was not measured", horizon=high, **base)
+        return LossPlan(status="already-reached", reachable=reachable, flops=flops, params=n, tokens=d,
+                        reason=reached + split + weak, horizon=high, **base)
+    return LossPlan(status="reachable", reachable=reachable, flops=flops, params=n, tokens=d,
+                    reason=(split + weak).removeprefix("; ") or None, horizon=high, **base)
 
 
 def _optimal_at(fit: LossFit, rows: np.ndarray, eps: np.ndarray, noise: np.ndarray, flops: np.ndarray) -> np.ndarray:
@@ -241,4 +258,4 @@ def _optimal_at(fit: LossFit, rows: np.ndarray, eps: np.ndarray, noise: np.ndarr
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         g = (alpha * a / (beta * b)) ** (1 / (alpha + beta))
         n = g * (flops / kappa) ** (beta / (alpha + beta))
-    return _surface(fit, rows, eps, noise, n[:, None], (flops / (kappa * n))[:, None])[:, 0]
+        return _surface(fit, rows, eps, noise, n[:, None], (flops / (kappa * n))[:, None])[:, 0]

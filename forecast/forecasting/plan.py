@@ -19,7 +19,7 @@ import numpy as np
 
 from forecast.errors import UsageError
 from forecast.forecasting.predict import Interval, SkillForecast, check_level, check_tokens_per_param, predict
-from forecast.quantities import FLOPS_PER_PARAM_TOKEN, TOKENS_PER_PARAM
+from forecast.quantities import FLOPS_PER_PARAM_TOKEN, TOKENS_PER_PARAM, format_count, format_flops
 from forecast.fitting.results import SkillFit
 from forecast.forecasting.samples import SurfaceSamples, first_reaching
 from forecast.schema.documents import BudgetPlanJson
@@ -110,9 +110,21 @@ def plan_target(
     params, tokens = compute_optimal(interval.median, kappa, tokens_per_param)
     if interval.median <= sf.max_flops:
         return TargetPlan(**base, reachable=reachable, flops=interval, params=params, tokens=tokens,
-                          status="already-reached", reason=f"the pilots' compute already reaches {target:g} on the "
-                          "compute-optimal path (median sample)")
+                          status="already-reached", reason=_already(sf, target, interval.median))
     return TargetPlan(**base, reachable=reachable, flops=interval, params=params, tokens=tokens, status="reachable")
+
+
+def _already(sf: SkillFit, target: float, median_flops: float) -> str:
+    """Why a target counts as reached within the pilots: the first pilot checkpoint that
+    measured it (smoothed accuracy), else where the fitted laws put it."""
+    reached = [(f, p, a) for p in sf.pilots for f, a in zip(p.flops, p.smoothed) if a >= target]
+    if reached:
+        flops, pilot, acc = min(reached, key=lambda x: x[0])
+        at = pilot.tokens[pilot.flops.index(flops)]
+        return (f"pilot {pilot.name} ({format_count(pilot.params)} params) measured {acc:.2f} after "
+                f"{format_count(at)} tokens ({format_flops(flops)} FLOPs)")
+    return (f"no pilot measured {target:g}, but the fitted laws put it at {format_flops(median_flops)} FLOPs on the "
+            f"compute-optimal path, within the largest pilot's {format_flops(sf.max_flops)}")
 
 
 def flops_to_reach(samples: SurfaceSamples, target: float, kappa: float, tokens_per_param: float,

@@ -35,6 +35,9 @@ HORIZON = 100.0
 MAX_BELOW = 100.0
 """A target trained on more than this many times fewer tokens than the earliest pilot
 evaluation is `out-of-range`: early training is not what the pilots measured."""
+UNKNOWN_WHEN = ("the runs give no training tokens: the accuracy of a model trained like them is forecast, "
+                "but when in training it crosses cannot be told")
+"""The grok note of a family whose runs give no tokens (`GrokPoint.note`)."""
 FAR_EXTRAPOLATION = 100.0
 """Note when the target's compute exceeds the largest pilot's by more than this factor."""
 
@@ -165,6 +168,15 @@ def check_tokens_per_param(ratio: float | None, flag: str = "`tokens_per_param`"
     return ratio
 
 
+def check_target(params: float, tokens: float | None = None) -> None:
+    """A target below one parameter or one token is misuse, not a forecast. (One far above
+    the pilots, even past any physical size, is `out-of-range` with its reason.)"""
+    for value, name in ((params, "params"), (tokens, "tokens")):
+        if value is not None and not value >= 1:
+            raise UsageError(f"`{name}`: {format_count(value)} {'parameters' if name == 'params' else name} is below "
+                             "one; a target must be a physical model", parameter=name)
+
+
 def resolve_budget(sf: SkillFit, params: float, tokens: float | None, flops: float | None,
                    tokens_per_param: float | None) -> tuple[float, float, str]:
     """(tokens, FLOPs, how the tokens were chosen) of the planned run (`forecast.forecasting.budget`);
@@ -195,6 +207,7 @@ def predict(
     check_level(level)
     check_threshold(threshold)
     check_tokens_per_param(tokens_per_param)
+    check_target(params, tokens)
     return [predict_skill(sf, params, tokens=tokens, flops=flops, level=level, threshold=threshold,
                           tokens_per_param=tokens_per_param, seed=seed) for sf in skill_fits]
 
@@ -220,8 +233,8 @@ def predict_skill(sf: SkillFit, params: float, *, tokens: float | None = None, f
     if distance > MAX_EXTRAPOLATION:
         return SkillForecast(status=Status.OUT_OF_RANGE, accuracy=None, grok=None, p_grok=None, threshold=None,
                              law=sf.law, reason=f"the target lies {distance:.1f} e-folds beyond the largest pilot "
-                             f"(×{math.exp(distance):.3g} in parameters or compute); beyond {MAX_EXTRAPOLATION:g} "
-                             "e-folds no law fitted to these pilots says anything", **base)
+                             f"(×{math.exp(distance):.3g} in parameters or compute); beyond {MAX_EXTRAPOLATION:.1f} "
+                             f"e-folds (×{math.exp(MAX_EXTRAPOLATION):.0e}) no law fitted to these pilots says anything", **base)
     samples = samples or SurfaceSamples.of(sf, seed=seed)
     rng = np.random.default_rng(seed + 1)
     model_acc = samples.accuracy(params, tokens)[:, 0]
@@ -240,7 +253,7 @@ def predict_skill(sf: SkillFit, params: float, *, tokens: float | None = None, f
                          flops_per_token=sf.flops_per_param_token * params, resolution=earliest,
                          horizon_tokens=tokens * HORIZON)
         if grok.tokens is None:
-            notes.append(Note(NoteCode.EARLY_GROK, f"{sf.skill}: forecast to cross before {format_count(earliest)} "
+            notes.append(Note(NoteCode.EARLY_GROK, f"forecast to cross before {format_count(earliest)} "
                               "tokens, the earliest any pilot was evaluated at; the pilots cannot tell how early"))
     crossing = thresholds[np.isfinite(thresholds)]  # the level's samples have no threshold to cross
     threshold_median = float(np.median(crossing)) if crossing.size else None
@@ -252,12 +265,24 @@ def predict_skill(sf: SkillFit, params: float, *, tokens: float | None = None, f
         grok = GrokPoint(tokens=None, low=None, high=math.inf, flops_per_token=sf.flops_per_param_token * params,
                          resolution=earliest, horizon_tokens=tokens * HORIZON, note=_no_grok_note(sf, status))
         p_grok = None if threshold is None else p_grok
+    elif not sf.tokens_known:  # tokens are a placeholder: a crossing "in tokens" would be a number of nothing
+        grok = GrokPoint(tokens=None, low=None, high=math.inf, flops_per_token=sf.flops_per_param_token * params,
+                         resolution=earliest, horizon_tokens=math.nan, note=UNKNOWN_WHEN)
+        notes = [n for n in notes if n.code != NoteCode.EARLY_GROK]
     if extrapolation is not None and extrapolation > FAR_EXTRAPOLATION:
         notes.append(Note(NoteCode.FAR, f"the target's compute is {extrapolation:.3g}× the largest pilot's: a long "
                           "extrapolation, read the interval, not the median"))
     if params < min(sf.sizes):
         notes.append(Note(NoteCode.SMALLER, "the target is smaller than every pilot"))
     grade, why = confidence(sf, distance, accuracy, status)
+    edges = degenerate_bounds(sf)
+    if grade == "high" and grok is not None and grok.note is None and not math.isfinite(grok.high):
+        grade, why = "medium", f"the grok interval runs past the search horizon ({HORIZON:g}× the budget); " + why
+    if grade == "high" and edges:
+        grade, why = "medium", f"{sf.law}'s {', '.join(edges)} sit(s) at a bound of the fit's range; " + why
+    if grade == "high" and sf.borrowed_from and not sf.tokens_known:
+        grade, why = "medium", ("the family's runs give no training tokens and its law borrows other families' "
+                                "slopes (its own offset absorbs the missing tokens); " + why)
     return SkillForecast(status=status, accuracy=accuracy, grok=grok, p_grok=p_grok, threshold=threshold_median,
                          law=sf.law, confidence=grade, confidence_reason=why, borrowed_from=sf.borrowed_from,
                          notes=tuple(notes), **base)
@@ -303,6 +328,19 @@ target) up to which a forecast is high, or medium, confidence."""
 HIGH_REACH, MEDIUM_REACH = 2.0, 4.0
 """How far beyond the farthest hold-out (as a multiple of its distance) a forecast may reach
 and stay high, or medium, confidence."""
+
+
+NATURAL_BOUNDS = frozenset({"amp", "level"})
+"""Parameters whose bounds are physical (a plateau at the top, an accuracy of 0 or 1): a fit
+that stops there has found the edge, not run into the box."""
+
+
+def degenerate_bounds(sf: SkillFit) -> tuple[str, ...]:
+    """The chosen law's parameters that sit at a bound of their box (other than the natural
+    ones): its extrapolation then rests on a limit, not an estimate."""
+    if not sf.candidates:
+        return ()
+    return tuple(n for n in sf.candidates[0].fit.at_bound if n.rsplit(".", 1)[-1] not in NATURAL_BOUNDS)
 
 
 def confidence(sf: SkillFit, distance: float, accuracy: Interval, status: Status) -> tuple[str, str]:

@@ -11,7 +11,10 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from forecast.backtesting.results import Backtest, SkillBacktest
-from forecast.plots.layout import DEFAULT_STYLE, PlotStyle, grid, label_outer, not_predictable_note, panel_title, points, skill_colors
+from forecast.plots.layout import (
+    DEFAULT_STYLE, PlotStyle, grid, keep_drawn_legend, label_outer, mark, not_predictable_note, panel_title, points,
+    skill_colors,
+)
 
 
 def backtest_figure(backtest: Backtest, *, style: PlotStyle = DEFAULT_STYLE) -> Figure:
@@ -33,7 +36,9 @@ def backtest_figure(backtest: Backtest, *, style: PlotStyle = DEFAULT_STYLE) -> 
         return fig
     note = [f"Points: measured accuracy of the held-out run; line and shaded band: forecast median and {pct} "
             "interval (with measurement noise); grey solid: carry-over baseline (largest fitted size at the same "
-            "tokens); grey dash-dot: log-linear baseline (straight line in log compute)."]
+            "tokens); grey dash-dot: log-linear baseline (straight line in log compute). Panel titles: MAE and "
+            "coverage at the final checkpoint, as `forecast backtest` prints them; in parentheses over every "
+            "held-out checkpoint drawn."]
     handles = [
         Line2D([], [], color="0.3", marker="o", ms=3, ls="none", label="measured (held out)"),
         Line2D([], [], color="0.3", lw=1.5, label="forecast median"),
@@ -43,32 +48,36 @@ def backtest_figure(backtest: Backtest, *, style: PlotStyle = DEFAULT_STYLE) -> 
     ] if scored else []
     fig, axes = grid(len(scored), style, note + skipped, handles)
     for ax, sb in zip(axes, scored):
-        _backtest_panel(ax, sb, scored, style)
-    label_outer(axes, "training compute (FLOPs)", "accuracy", style)
+        _backtest_panel(ax, sb, scored, pct, style)
+    label_outer(axes, "training tokens", "accuracy", style)
+    keep_drawn_legend(fig)
     held = sorted({(p.run, p.params) for s in scored for p in s.points}, key=lambda rp: rp[1])
     fig.suptitle(f"Backtest (hold out {backtest.holdout}): " + ", ".join(r for r, _ in held[:4])
                  + (" …" if len(held) > 4 else ""), fontsize=style.title_size + 1)
     return fig
 
 
-def _backtest_panel(ax: Axes, sb: SkillBacktest, skills: Sequence[SkillBacktest], style: PlotStyle) -> None:
+def _backtest_panel(ax: Axes, sb: SkillBacktest, skills: Sequence[SkillBacktest], pct: str, style: PlotStyle) -> None:
     """Held-out trajectories of one skill: measured, forecast with band, baselines."""
     runs = sorted({p.run: p.params for p in sb.points}.items(), key=lambda rp: rp[1])
     palette = skill_colors(len(runs), style)
     for (run, _), color in zip(runs, palette):
-        pts = sorted((p for p in sb.points if p.run == run), key=lambda p: p.flops)
-        x = [p.flops for p in pts]
-        ax.fill_between(x, [p.low for p in pts], [p.high for p in pts], color=color, alpha=style.band_alpha, lw=0)
-        ax.plot(x, [p.predicted for p in pts], color=color, lw=1.5)
-        ax.plot(x, [p.actual for p in pts], color=color, marker="o", ms=3, ls="none")
-        ax.plot(x, [p.carry for p in pts], color=style.reference_color, lw=0.8)
-        ax.plot(x, [p.loglinear for p in pts], color=style.reference_color, lw=0.8, ls="-.")
+        pts = sorted((p for p in sb.points if p.run == run), key=lambda p: p.tokens)
+        x = [p.tokens for p in pts]
+        mark(f"{pct} interval", ax.fill_between(x, [p.low for p in pts], [p.high for p in pts], color=color,
+                                                 alpha=style.band_alpha, lw=0))
+        mark("forecast median", *ax.plot(x, [p.predicted for p in pts], color=color, lw=1.5))
+        mark("measured (held out)", *ax.plot(x, [p.actual for p in pts], color=color, marker="o", ms=3, ls="none"))
+        mark("carry-over", *ax.plot(x, [p.carry for p in pts], color=style.reference_color, lw=0.8))
+        mark("log-linear", *ax.plot(x, [p.loglinear for p in pts], color=style.reference_color, lw=0.8, ls="-."))
     ax.set_xscale("log")
     ax.tick_params(labelsize=style.font_size)
-    mae = lambda which: points(sb.mae(which, final=False))  # noqa: E731
-    covered = [p.covered for p in sb.points if p.covered is not None]
-    ax.set_title(f"{panel_title(sb, skills)}\nMAE {mae('predicted')} pts (carry {mae('carry')}, log-lin "
-                 f"{mae('loglinear')}), covered {100 * np.mean(covered):.0f}%", fontsize=style.title_size)
+    final = [p.covered for p in sb.points if p.covered is not None and p.final]
+    every = [p.covered for p in sb.points if p.covered is not None]
+    cover = lambda c: "-" if not c else f"{100 * np.mean(c):.0f}%"  # noqa: E731
+    ax.set_title(f"{panel_title(sb, skills)}\nfinal: MAE {points(sb.mae())} pts, covered {cover(final)} "
+                 f"(all: {points(sb.mae(final=False))}, {cover(every)})\ncarry {points(sb.mae('carry'))}, "
+                 f"log-lin {points(sb.mae('loglinear'))}", fontsize=style.title_size)
 
 
 def _backtest_scatter(ax: Axes, fig: Figure, scored: Sequence[SkillBacktest], backtest: Backtest,
@@ -81,8 +90,8 @@ def _backtest_scatter(ax: Axes, fig: Figure, scored: Sequence[SkillBacktest], ba
         actual = np.array([p.actual for p in pts])
         pred = np.array([p.predicted for p in pts])
         yerr = np.array([[p.predicted - p.low for p in pts], [p.high - p.predicted for p in pts]])
-        ax.errorbar(actual, pred, yerr=yerr, fmt="o", ms=4, color=color, capsize=2, lw=0.8,
-                    label=panel_title(sb, scored))
+        mark(panel_title(sb, scored), ax.errorbar(actual, pred, yerr=yerr, fmt="o", ms=4, color=color, capsize=2,
+                                                  lw=0.8, label=panel_title(sb, scored)))
         values += [*actual, *(pred - yerr[0]), *(pred + yerr[1])]
     lo, hi = min(values) - 0.02, max(values) + 0.02
     ax.plot([lo, hi], [lo, hi], color=style.reference_color, lw=0.8, ls="--", zorder=0)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.container import Container
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.layout_engine import ConstrainedLayoutEngine
@@ -65,14 +66,54 @@ def grid(panels: int, style: PlotStyle, note: Sequence[str], handles: Sequence =
     if text:
         fig.text(0.01, 0.05 / height, text, fontsize=style.font_size - 0.5, va="bottom", ha="left", color="0.25")
     if handles:
-        fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, strip / height), ncols=legend_cols,
-                   fontsize=style.font_size, frameon=False, borderaxespad=0.2)
+        kwargs = dict(loc="upper center", bbox_to_anchor=(0.5, strip / height), ncols=legend_cols,
+                      fontsize=style.font_size, frameon=False, borderaxespad=0.2)
+        fig.legend(handles=list(handles), **kwargs)
+        fig._forecast_legend = (list(handles), kwargs)  # rebuilt by `keep_drawn_legend` once the panels are drawn
     if not panels:
         return fig, []
     axes = list(fig.subplots(nrows, ncols, squeeze=False, sharex=share, sharey=share).ravel())
     for ax in axes[panels:]:
         ax.remove()
     return fig, axes[:panels]
+
+
+LEGEND_GID = "legend:"
+"""Prefix of the gid of an artist a legend entry stands for: `mark(label, artist)`."""
+
+
+def mark(label: str, *artists) -> None:
+    """Tie drawn artists (or containers, as `errorbar` returns) to the legend entry `label`
+    (the tests check that every legend entry stands for something drawn)."""
+    for artist in artists:
+        for part in artist.get_children() if isinstance(artist, Container) else [artist]:
+            part.set_gid(LEGEND_GID + label)
+
+
+def drawn_labels(fig: Figure) -> set[str]:
+    """Labels of the legend entries some drawn artist stands for (`mark`)."""
+    out = set()
+    for ax in fig.axes:
+        for artist in ax.findobj():
+            gid = artist.get_gid()
+            if isinstance(gid, str) and gid.startswith(LEGEND_GID):
+                out.add(gid[len(LEGEND_GID):])
+    return out
+
+
+def keep_drawn_legend(fig: Figure) -> None:
+    """Rebuild the legend `grid` made with only the entries some panel drew."""
+    saved = getattr(fig, "_forecast_legend", None)
+    if not saved or not fig.legends:
+        return
+    handles, kwargs = saved
+    drawn = drawn_labels(fig)
+    kept = [h for h in handles if h.get_label() in drawn]
+    if len(kept) == len(handles):
+        return
+    fig.legends[0].remove()
+    if kept:
+        fig.legend(handles=kept, **{**kwargs, "ncols": min(kwargs["ncols"], len(kept))})
 
 
 def label_outer(axes: Sequence[Axes], xlabel: str, ylabel: str, style: PlotStyle) -> None:
@@ -143,10 +184,16 @@ def points(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}"
 
 
-def size_axes(ax: Axes, sizes: Sequence[float], target_params: float | None, style: PlotStyle) -> None:
-    """Log-log grok-vs-size axes: ticks at the pilot sizes, 20 tokens/param line, target line."""
+COMPUTE_OPTIMAL_LABEL = f"{TOKENS_PER_PARAM:g} tokens/param"
+
+
+def size_axes(ax: Axes, sizes: Sequence[float], target_params: float | None, style: PlotStyle,
+              compute_optimal: bool = True) -> None:
+    """Log-log grok-vs-size axes: ticks at the pilot sizes, the 20 tokens/param line (a
+    legend entry `COMPUTE_OPTIMAL_LABEL`; `compute_optimal` False leaves it out), target line."""
     ends = np.array([min(sizes), max(sizes)])
-    ax.plot(ends, TOKENS_PER_PARAM * ends, color="0.6", lw=0.8, zorder=0)
+    if compute_optimal:
+        mark(COMPUTE_OPTIMAL_LABEL, *ax.plot(ends, TOKENS_PER_PARAM * ends, color="0.6", lw=0.8, zorder=0))
     if target_params is not None:
         ax.axvline(target_params, color=style.target_color, lw=0.8, alpha=0.4, zorder=0)
     ax.set_xscale("log")
@@ -164,7 +211,7 @@ def budget_ladder(sf: SkillFit) -> bool:
     return any(n.code == NoteCode.BUDGET_LADDER for n in sf.notes)
 
 
-def spaced_labels(ticks: Sequence[float], gap: float = 0.08) -> list[str]:
+def spaced_labels(ticks: Sequence[float], gap: float = 0.14) -> list[str]:
     """Labels like "160M" for log-spaced ticks, blank where a tick sits closer than `gap`
     (a fraction of the log range) to the previous labelled one; the last is always labelled."""
     logs = np.log(ticks)

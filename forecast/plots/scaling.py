@@ -11,8 +11,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from forecast.plots.layout import (
-    DEFAULT_STYLE, PlotStyle, grid, groups_title, label_outer, not_predictable_note, panel_title, quantiles,
-    size_axes, skill_colors,
+    COMPUTE_OPTIMAL_LABEL, DEFAULT_STYLE, PlotStyle, drawn_labels, grid, groups_title, keep_drawn_legend, label_outer,
+    mark, not_predictable_note, panel_title, quantiles, size_axes, skill_colors,
 )
 from forecast.quantities import format_count
 from forecast.runs.crossing import BEFORE, CROSSED, NEVER, Crossing, first_crossing  # noqa: F401 (re-exported by plots)
@@ -63,14 +63,15 @@ def grok_scaling_figure(
     if flat:
         note.append("No transition in the pilots, so no grok point (not shown): " + ", ".join(flat))
     markers = [
-        Line2D([], [], color="0.3", marker="o", ls="none", label="pilot crossed"),
-        Line2D([], [], color="0.3", marker="v", mfc="none", ls="none", label="above at first checkpoint (≤)"),
-        Line2D([], [], color="0.3", marker="^", mfc="none", ls="none", label="not crossed by the end (≥)"),
+        Line2D([], [], color="0.3", marker="o", ls="none", label=KIND_LABELS[CROSSED]),
+        Line2D([], [], color="0.3", marker="v", mfc="none", ls="none", label=KIND_LABELS[BEFORE]),
+        Line2D([], [], color="0.3", marker="^", mfc="none", ls="none", label=KIND_LABELS[NEVER]),
+        Line2D([], [], color="0.3", marker=r"$\Uparrow$", ms=8, ls="none", label=BEYOND_LABEL),
     ]
     if target_params is not None:
         markers.append(Line2D([], [], color="0.3", marker="*", ms=9, ls="none",
                               label=f"target {format_count(target_params)}"))
-    markers.append(Line2D([], [], color="0.6", lw=0.8, label="20 tokens/param"))
+    markers.append(Line2D([], [], color="0.6", lw=0.8, label=COMPUTE_OPTIMAL_LABEL))
     if split:
         fig, axes = grid(len(shown), style, note, markers if shown else (), share=True)
     else:
@@ -79,25 +80,38 @@ def grok_scaling_figure(
     if not shown:
         return fig
     palette = skill_colors(len(shown), style)
-    drawn = []
+    drawn, arrows = [], []
     for ax, sf, color in zip(axes, shown, palette):
-        curve = _grok_scaling_curve(ax, sf, target_params, color, level, samples, seed, style)
+        curve = _grok_scaling_curve(ax, sf, target_params, color, level, samples, seed, style, panel_title(sf, skill_fits))
         drawn += curve.drawn
+        arrows.append((ax, curve.beyond, color, curve.search_top))
         if split:
             ax.set_title(f"{panel_title(sf, skill_fits)}\n{curve.caption}", fontsize=style.title_size)
     sizes = [s for sf in shown for s in sf.sizes] + ([target_params] if target_params else [])
     unique = list(dict.fromkeys(axes))
     for ax in unique:
         size_axes(ax, sizes, target_params, style)
-    unique[0].set_ylim(min(drawn) / 3, max(drawn) * 3)  # bands may run on to the search's ends
+    # bands may run on to the search's end: the axis stops short of it (arrows mark what runs past)
+    search_top = min(curve_top for _, _, _, curve_top in arrows)
+    unique[0].set_ylim(min(drawn) / 3, min(max(drawn) * 3, max(max(drawn) * 1.3, search_top / 1.5)))
+    for ax, sizes_beyond, color, _ in arrows:  # an interval end past the axis (or the search): an arrow at the top
+        if len(sizes_beyond):
+            top = ax.get_ylim()[1] / 1.6
+            every = sizes_beyond[::3]  # enough arrows to read, not a fence
+            mark(BEYOND_LABEL, *ax.plot(every, np.full(len(every), top), marker=r"$\Uparrow$", ms=8, color=color,
+                                        ls="none", zorder=5))
     label_outer(unique, "model size (parameters)", "tokens to grok threshold", style)
     title = f"{groups_title(skill_fits)}: when each skill groks, by model size"
     if split:
         fig.suptitle(title, fontsize=style.title_size + 1)
     else:
         handles = [Line2D([], [], color=c, lw=1.5, label=panel_title(sf, skill_fits)) for sf, c in zip(shown, palette)]
-        fig.legend(handles=handles + markers, loc="outside right upper", fontsize=style.font_size, frameon=False)
+        present = drawn_labels(fig)
+        fig.legend(handles=[h for h in handles + markers if h.get_label() in present], loc="outside right upper",
+                   fontsize=style.font_size, frameon=False)
         unique[0].set_title(title, fontsize=style.title_size)
+    if split:
+        keep_drawn_legend(fig)
     return fig
 
 
@@ -105,10 +119,12 @@ def grok_scaling_figure(
 class _Curve:
     drawn: list[float]  # tokens of every crossing and median drawn (for the axis limits)
     caption: str  # the target's grok tokens and interval, for a panel title
+    beyond: np.ndarray  # sizes whose interval runs past the search (drawn as arrows at the top)
+    search_top: float  # tokens: the grok search's upper end
 
 
 def _grok_scaling_curve(ax: Axes, sf: SkillFit, target_params: float | None, color, level: float,
-                        samples: int, seed: int, style: PlotStyle) -> _Curve:
+                        samples: int, seed: int, style: PlotStyle, label: str) -> _Curve:
     """One skill on grok-vs-size axes: pilot crossings, fitted median and band, target."""
     surface = SurfaceSamples.of(sf, samples=samples, seed=seed)
     thresholds = surface.threshold()
@@ -117,8 +133,8 @@ def _grok_scaling_curve(ax: Axes, sf: SkillFit, target_params: float | None, col
     for pilot in sf.pilots:
         crossing = first_crossing(pilot.tokens, pilot.smoothed, threshold)
         marker = {CROSSED: "o", BEFORE: "v", NEVER: "^"}[crossing.kind]
-        ax.plot(pilot.params, crossing.tokens, marker=marker, ms=5, color=color,
-                mfc=color if crossing.kind == CROSSED else "none", ls="none", zorder=4)
+        mark(KIND_LABELS[crossing.kind], *ax.plot(pilot.params, crossing.tokens, marker=marker, ms=5, color=color,
+                                                  mfc=color if crossing.kind == CROSSED else "none", ls="none", zorder=4))
         drawn.append(crossing.tokens)
     all_tokens = [t for p in sf.pilots for t in p.tokens]
     low_tokens, high_tokens = min(all_tokens) / GROK_SEARCH, max(all_tokens) * GROK_SEARCH
@@ -129,23 +145,27 @@ def _grok_scaling_curve(ax: Axes, sf: SkillFit, target_params: float | None, col
     low, median, high = quantiles(np.clip(found, low_tokens, high_tokens).T, level)  # never (inf) -> the top
     median[(median <= low_tokens) | (median >= high_tokens)] = np.nan  # at the search's ends: nothing to show
     known = np.isfinite(median)
+    past = known & (high >= high_tokens * (1 - 1e-9))  # the interval's top is the search's end, not a number
     ax.fill_between(sizes, low, high, where=known, color=color, alpha=style.band_alpha, lw=0)
     inside = sizes <= max(sf.sizes) * (1 + 1e-9)
     beyond = ~inside | (sizes == sizes[inside][-1])  # share the last inside point: no gap
-    ax.plot(sizes[inside], median[inside], color=color, lw=1.5)
+    mark(label, *ax.plot(sizes[inside], median[inside], color=color, lw=1.5))
     ax.plot(sizes[beyond], median[beyond], color=color, lw=1.5, ls="--")
     drawn += list(median[known])
     caption = ""
     if target_params is not None:
         i = int(np.flatnonzero(sizes == target_params)[0])
         if known[i]:
-            ax.errorbar(target_params, median[i], yerr=[[median[i] - low[i]], [high[i] - median[i]]], fmt="*",
-                        ms=13, color=color, mec="0.15", mew=0.6, capsize=3, zorder=5)
+            mark(f"target {format_count(target_params)}",
+                 ax.errorbar(target_params, median[i], yerr=[[median[i] - low[i]], [high[i] - median[i]]], fmt="*",
+                             ms=13, color=color, mec="0.15", mew=0.6, capsize=3, zorder=5))
             upper = "never" if high[i] >= high_tokens else format_count(high[i])
             caption = (f"{format_count(target_params)} groks at {format_count(median[i])} tokens "
                        f"({100 * level:.0f}%: {format_count(low[i])}–{upper})")
         else:
             caption = f"{format_count(target_params)}: no crossing within {format_count(high_tokens)} tokens"
-    return _Curve(drawn, caption)
+    return _Curve(drawn, caption, sizes[past], high_tokens)
 
 
+KIND_LABELS = {CROSSED: "pilot crossed", BEFORE: "above at first checkpoint (≤)", NEVER: "not crossed by the end (≥)"}
+BEYOND_LABEL = "interval runs past the search"

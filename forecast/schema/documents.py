@@ -57,6 +57,7 @@ class FitSummaryJson(TypedDict):
     why: str | None  # why this law was chosen
     reason: str | None  # why the skill is not predictable
     notes: list[NoteJson]
+    at_bound: list[str]  # the chosen law's parameters that sit at a bound that is not a natural edge
 
 
 class FitJson(TypedDict):
