@@ -1,0 +1,155 @@
+"""Recipe decisions on final-checkpoint ladders: the shared-shape joint fit recovers planted
+slopes and offsets, decides the planted ranking where each recipe alone holds two sizes, and
+the backtest by recipe scores its calls against ranking by the largest remaining pilot."""
+
+import math
+
+import numpy as np
+import pytest
+
+from forecast.backtesting.recipes import backtest_recipes
+from forecast.errors import UsageError
+from forecast.fitting.pooling import fit_shared_shape
+from forecast.forecasting.recipe_decision import compare_ladder
+from forecast.forecasting.recipe_ladder import ladder_points
+from forecast.runs.model import Recipe, Run, make_series
+
+CHANCE, SLOPE, REF = 0.25, 0.8, 1e8
+"""Planted: accuracy = chance + (1 − chance)·σ(a_r + SLOPE·ln(N/REF)) at 20 tokens per parameter."""
+
+
+def planted_acc(offset: float, params: float, slope: float = SLOPE) -> float:
+    return CHANCE + (1 - CHANCE) / (1 + math.exp(-(offset + slope * math.log(params / REF))))
+
+
+def final_run(label: str, params: float, accuracy: float, items: float, tokens_per_param: float = 20.0,
+              skill: str = "task", by: str = "recipe") -> Run:
+    tokens = tokens_per_param * params
+    s = make_series(skill, [1000], [tokens], accuracy=[accuracy], n=[items], params=params, chance=CHANCE)
+    family, recipe = ("ladder", label) if by == "recipe" else (label, "default")
+    return Run(name=f"{label}-{params:.3g}-{tokens_per_param:g}", params=params, family=family,
+               recipe=Recipe(label=recipe), series={skill: s})
+
+
+# recipe -> (offset, its two sizes): the best offset trained only the smallest sizes, so at
+# its own largest pilot it measures lower than the others do at theirs
+PLANTED = {"best": (0.4, (1e7, 2e7)), "middle": (0.0, (2e7, 5e7)), "worst": (-0.5, (5e7, 1e8))}
+
+
+def planted_runs(noise_rng: np.random.Generator | None = None, items: float = 1e7) -> list[Run]:
+    runs = []
+    for label, (offset, sizes) in PLANTED.items():
+        for n in sizes:
+            acc = planted_acc(offset, n)
+            if noise_rng is not None:
+                acc = float(np.clip(acc + noise_rng.normal(0, math.sqrt(acc * (1 - acc) / items)), 0, 1))
+            runs.append(final_run(label, n, acc, items))
+    return runs
+
+
+def test_shared_shape_recovers_planted_slope_and_offsets_noise_free():
+    runs = planted_runs()
+    points = ladder_points({lab: [r for r in runs if r.recipe.label == lab] for lab in PLANTED}, "task")
+    p = (points.accuracy - CHANCE) / (1 - CHANCE)
+    y = np.log(p / (1 - p))
+    shape = fit_shared_shape(points.groups, points.group, np.log(points.params), np.log(points.tokens), y,
+                             np.ones(len(y)), known_noise=False)
+    assert shape.slopes == ("params",)  # 20 tokens per parameter everywhere: tokens are not separable
+    assert shape.slope("params") == pytest.approx(SLOPE, abs=1e-9)
+    for label, (offset, _) in PLANTED.items():
+        at_ref = shape.predict(np.array([points.groups.index(label)]), np.array([math.log(REF)]),
+                               np.array([math.log(20 * REF)]))[0]
+        assert at_ref == pytest.approx(offset, abs=1e-9)
+
+
+def test_two_size_recipes_get_the_shared_trend_and_their_offsets_decide():
+    runs = planted_runs(np.random.default_rng(0))
+    c = compare_ladder(runs, target_params=1e9)
+    (s,) = c.skills
+    assert s.metric == "accuracy" and s.slopes["params"] == pytest.approx(SLOPE, rel=0.05)
+    ranking = sorted(c.groups, key=lambda g: -next(f.accuracy.median for f in s.forecasts if f.group == g))
+    assert ranking == ["best", "middle", "worst"]
+    for f in s.forecasts:  # the planted accuracy at the target inside the interval
+        truth = planted_acc(PLANTED[f.group][0], 1e9)
+        assert f.accuracy.low <= truth <= f.accuracy.high and abs(f.accuracy.median - truth) < 0.01
+    for pair in s.pairs:
+        assert pair.decided and pair.p_win > 0.95
+        assert PLANTED[pair.winner][0] > PLANTED[pair.loser][0]
+    # at 5e7, the largest size "middle" and "worst" share, "middle" measures higher: the order holds
+    mw = next(p for p in s.pairs if {p.winner, p.loser} == {"middle", "worst"})
+    assert mw.pilot_params == 5e7 and mw.pilot_leader == "middle" and mw.flip_expected is False
+    assert c.recommendation.startswith("train best") and c.p_best["best"] > 0.95
+
+
+def test_compute_to_threshold_matches_the_planted_law():
+    runs = planted_runs(np.random.default_rng(1))
+    c = compare_ladder(runs, target_params=1e9, threshold=0.7)
+    (s,) = c.skills
+    for f in s.forecasts:
+        offset = PLANTED[f.group][0]
+        q = (0.7 - CHANCE) / (1 - CHANCE)
+        n = REF * math.exp((math.log(q / (1 - q)) - offset) / SLOPE)
+        assert f.threshold_params.low <= n <= f.threshold_params.high
+        assert f.threshold_flops.median == pytest.approx(6 * 20 * f.threshold_params.median**2)
+
+
+def test_overlapping_recipes_get_no_decision_with_the_reason():
+    runs = []
+    for label in ("a", "b"):
+        runs += [final_run(label, n, planted_acc(0.0, n), 300) for n in (1e7, 3e7, 1e8)]
+    c = compare_ladder(runs, target_params=1e9)
+    (pair,) = c.skills[0].pairs
+    assert not pair.decided and pair.p_win < 0.8 and "no decision" in pair.text and "overlap" in pair.text
+
+
+def test_ladder_without_two_sizes_is_not_predictable_and_says_why():
+    runs = [final_run(lab, 1e8, 0.4, 1000) for lab in ("a", "b")]
+    c = compare_ladder(runs, target_params=1e9)
+    assert not c.skills and "two sizes" in c.not_predictable["task"]
+
+
+def test_missing_target_is_a_usage_error_naming_the_parameter():
+    with pytest.raises(UsageError) as err:
+        compare_ladder(planted_runs(), target_params=None)
+    assert err.value.parameter == "target_params"
+
+
+def budget_ladder(seed: int, offsets: dict[str, float], slopes: dict[str, float] | None = None,
+                  items: float = 2000) -> list[Run]:
+    """Three sizes × three budgets per recipe, planted offsets (and slopes), binomial noise."""
+    rng = np.random.default_rng(seed)
+    runs = []
+    for label, offset in offsets.items():
+        slope = (slopes or {}).get(label, SLOPE)
+        for n in (1e7, 3e7, 1e8, 3e8):
+            for r in (10.0, 20.0, 80.0):
+                truth = planted_acc(offset + 0.2 * math.log(r / 20), n, slope)
+                acc = float(np.clip(truth + rng.normal(0, math.sqrt(truth * (1 - truth) / items)), 0, 1))
+                runs.append(final_run(label, n, acc, items, tokens_per_param=r))
+    return runs
+
+
+def test_backtest_by_recipe_scores_calls_against_the_largest_pilot():
+    runs = budget_ladder(3, {"x": 0.05, "y": 0.0, "z": -0.3})
+    bt = backtest_recipes(runs)
+    assert bt.held_params == 3e8 and bt.pilot_params == 1e8
+    assert len(bt.decisions) == 3 * 3  # 3 pairs × 3 budgets, one skill
+    truth = {("x", "y"): True, ("x", "z"): True, ("y", "z"): True}
+    for d in bt.decisions:
+        assert d.actual_a == (d.actual_gap > 0)
+        if d.correct:
+            assert (d.p_a >= 0.5) == d.actual_a
+    assert bt.decision_accuracy >= bt.baseline_decision_accuracy
+    assert bt.brier < bt.baseline_brier
+    j = bt.to_json()
+    assert 0 <= j["decision_accuracy"] <= 1 and 0 <= j["baseline_decision_accuracy"] <= 1
+    assert sum(b["count"] for b in j["reliability"]) == len(bt.decisions)
+    f = j["flips"]
+    assert f["called_right"] <= f["called"] and f["foreseen"] <= f["actual"]
+    assert set(truth) >= {(d.a, d.b) for d in bt.decisions}
+
+
+def test_backtest_needs_a_size_to_hold_out():
+    runs = [final_run(lab, n, 0.4, 1000) for lab, n in (("a", 1e7), ("b", 2e7))]
+    with pytest.raises(UsageError):
+        backtest_recipes(runs)
