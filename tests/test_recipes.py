@@ -153,3 +153,69 @@ def test_backtest_needs_a_size_to_hold_out():
     runs = [final_run(lab, n, 0.4, 1000) for lab, n in (("a", 1e7), ("b", 2e7))]
     with pytest.raises(UsageError):
         backtest_recipes(runs)
+
+
+# ------------------------------------------------------------------ JSON shapes and the CLI
+
+import typing  # noqa: E402
+
+from helpers import assert_one_line_error, invoke, output, shared_data  # noqa: E402
+
+from forecast import write_runs  # noqa: E402
+from forecast.schema.recipes import LadderComparisonJson, RecipeBacktestJson  # noqa: E402
+
+
+def assert_shape(value, shape, where="$"):
+    """`value` has exactly the keys of the TypedDict `shape`, recursively into nested
+    TypedDicts (also inside lists and optionals)."""
+    if typing.is_typeddict(shape):
+        assert isinstance(value, dict), where
+        hints = typing.get_type_hints(shape)
+        assert set(value) == set(hints), (where, set(value) ^ set(hints))
+        for key, hint in hints.items():
+            assert_shape(value[key], hint, f"{where}.{key}")
+        return
+    args = [a for a in typing.get_args(shape) if a is not type(None)]
+    if value is None or not args:
+        return
+    if typing.get_origin(shape) is list:
+        for k, item in enumerate(value):
+            assert_shape(item, args[0], f"{where}[{k}]")
+    elif len(args) == 1 and typing.get_origin(shape) is not dict:  # X | None
+        assert_shape(value, args[0], where)
+
+
+def test_compare_json_on_a_ladder_matches_its_shape(tmp_path):
+    write_runs(planted_runs(np.random.default_rng(2)), tmp_path / "runs")
+    data = output(invoke("compare", tmp_path / "runs", "--by", "recipe", "--target-params", "1B", "--json"),
+                  "compare-ladder")
+    body = {k: v for k, v in data.items() if k not in ("format", "kind")}
+    assert_shape(body, LadderComparisonJson)
+    assert data["recommendation"].startswith("train best")
+    assert all(p["decided"] for p in data["skills"][0]["pairs"])
+
+
+def test_compare_ladder_table_names_the_metric_and_the_decisions(tmp_path):
+    write_runs(planted_runs(np.random.default_rng(2)), tmp_path / "runs")
+    result = invoke("compare", tmp_path / "runs", "--target-params", "1B")
+    assert result.exit_code == 0, result.stderr
+    assert "decided by accuracy" in result.stdout and "best ahead of middle" in result.stdout
+    assert "train best" in result.stdout
+
+
+def test_compare_ladder_without_target_is_one_line_error(tmp_path):
+    write_runs(planted_runs(), tmp_path / "runs")
+    assert_one_line_error(invoke("compare", tmp_path / "runs", "--judge", "target"), "--target-params")
+
+
+def test_backtest_by_recipe_json_and_plot(tmp_path):
+    write_runs(budget_ladder(4, {"x": 0.1, "y": 0.0}), tmp_path / "runs")
+    data = output(invoke("backtest", tmp_path / "runs", "--by", "recipe", "--plot", tmp_path / "bt.png", "--json"),
+                  "backtest-recipes")
+    assert_shape({k: v for k, v in data.items() if k not in ("format", "kind")}, RecipeBacktestJson)
+    assert data["decisions_count"] == 3 and (tmp_path / "bt.png").stat().st_size > 10_000
+
+
+def test_backtest_by_unknown_key_is_one_line_error(tmp_path):
+    write_runs(planted_runs(), tmp_path / "runs")
+    assert_one_line_error(invoke("backtest", tmp_path / "runs", "--by", "colour"), "--by")

@@ -265,12 +265,19 @@ def backtest_command(
     draws: DrawsOpt = DEFAULT_DRAWS,
     allow_incomplete: Annotated[bool, typer.Option("--allow-incomplete", help="Also use pilot runs whose training did not finish.")] = False,
     pool: PoolOpt = None,
+    by: Annotated[str | None, typer.Option("--by", callback=choice_check("--by", ("recipe", "family"), "key"), help="recipe or family: backtest the decisions between the "
+                                           "recipes (families) of a ladder instead (README, 'Comparing data recipes').")] = None,
     plot: PlotOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Hold out the largest model(s), fit the rest, and score the forecasts against two baselines."""
     import forecast
 
+    if by is not None:  # recipe decisions: forecast/cli/compare.py
+        from forecast.cli.compare import backtest_by
+
+        return backtest_by(runs_dir, by, skill=skill, family=family, recipe=recipe,
+                           allow_incomplete=allow_incomplete, plot=output_file(plot), json_out=json_out)
     plot = output_file(plot)
     runs, notes = load_fittable(runs_dir, allow_incomplete)  # before the fitting engine (torch) is imported
     options = fit_options(draws, allow_incomplete=allow_incomplete, pool=pool)

@@ -272,16 +272,17 @@ def pair_decision(points: LadderPoints, i: int, j: int, measured: np.ndarray, ac
     flip = None if leader is None else leader != w
     names = points.groups
     where = f"at {format_count(params)} params"
-    if p_win >= confidence:
+    decided = p_win >= confidence
+    if decided:
         text = (f"{names[w]} ahead of {names[l]} {where}: +{100 * gap.median:.1f} points "
                 f"[{100 * gap.low:.1f} to {100 * gap.high:.1f}], P(win) = {p_win:.2f} by {metric}")
-    else:
-        text = (f"no decision {where}: P({names[w]} ahead of {names[l]}) = {p_win:.2f} < {confidence:g} by {metric}; "
-                f"the forecasts overlap")
+    else:  # shown rounded down, so that it never reads as the confidence it fell short of
+        text = (f"no decision {where}: P({names[w]} ahead of {names[l]}) = {math.floor(100 * p_win) / 100:.2f} "
+                f"< {confidence:g} by {metric}; the forecasts overlap")
     if flip is not None:
-        text += (f"; the {format_count(pilot_n)} pilots have {names[leader]} ahead: "
-                 + ("the order is expected to flip" if flip else "the order holds"))
-    return PairDecision(names[w], names[l], p_win, p_win >= confidence, gap, pilot_n,
+        text += f"; the {format_count(pilot_n)} pilots have {names[leader]} ahead: " + (
+            "the order holds" if not flip else "the order is expected to flip" if decided else "the order may flip")
+    return PairDecision(names[w], names[l], p_win, decided, gap, pilot_n,
                         None if leader is None else names[leader], flip, text)
 
 
