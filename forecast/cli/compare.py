@@ -115,6 +115,7 @@ def ladder_compare(runs, *, by, skill, family, recipe, target, target_tokens, th
 def ladder_table(s, c):
     """One skill's forecasts at the target, per recipe, with its pair decisions as caption lines."""
     from forecast.cli.render import caption, table
+    from forecast.forecasting.recipe_decision import REACH_LIMIT
     from forecast.quantities import format_count
 
     pct = lambda v: f"{100 * v:.1f}"  # noqa: E731
@@ -122,7 +123,7 @@ def ladder_table(s, c):
               [c.by, f"accuracy % [{100 * c.level:.0f}%]", f"FLOPs to {100 * s.threshold:.0f}%", "offset"],
               right=["offset"])
     for f in s.forecasts:
-        flops = ("not reached" if f.threshold_flops is None else
+        flops = (f"not within {REACH_LIMIT:g}× the size" if f.threshold_flops is None else
                  f"{f.threshold_flops.median:.3g} [{f.threshold_flops.low:.3g}–{f.threshold_flops.high:.3g}]")
         t.add_row(f.group, f"{pct(f.accuracy.median)} [{pct(f.accuracy.low)}–{pct(f.accuracy.high)}]", flops,
                   f"{s.offsets[f.group]:+.3f}")

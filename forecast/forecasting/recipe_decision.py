@@ -41,6 +41,9 @@ from forecast.runs.model import Run
 
 CONFIDENCE = 0.8
 """P(win) at which a pair counts as decided."""
+REACH_LIMIT = 100.0
+"""The threshold's size is sought up to this multiple of the target's parameters; beyond,
+a shared trend read from pilots says nothing (reported as not reached)."""
 DRAWS = 2000
 
 
@@ -54,7 +57,7 @@ class RecipeForecast:
     accuracy: Interval
     threshold_flops: Interval | None
     threshold_params: Interval | None
-    p_reach: float  # share of draws in which the threshold is reached at any size
+    p_reach: float  # share of draws in which the threshold is reached up to REACH_LIMIT × the target's size
 
     def to_json(self) -> dict[str, Any]:
         opt = lambda i: None if i is None else i.to_json()  # noqa: E731
@@ -186,7 +189,7 @@ def decide_skill(points: LadderPoints, params: float, tokens: float, threshold: 
     acc = accuracy_draws(points, acc_fit, params, tokens, draws, rng)
     measured = measured_draws(points, chosen, params, tokens, draws, rng, acc)
     thr = threshold if threshold is not None else points.floor + (points.top - points.floor) / 2
-    forecasts = tuple(recipe_forecast(points, acc_fit, g, acc[i], thr, tokens / params, draws, rng, level)
+    forecasts = tuple(recipe_forecast(points, acc_fit, g, acc[i], thr, params, tokens / params, draws, rng, level)
                       for i, g in enumerate(points.groups))
     pairs = []
     k = len(points.groups)
@@ -224,7 +227,8 @@ def measured_draws(points: LadderPoints, fit: MetricFit, params: float, tokens: 
 
 
 def recipe_forecast(points: LadderPoints, fit: MetricFit, group: str, acc: np.ndarray, threshold: float,
-                    tokens_per_param: float, draws: int, rng: np.random.Generator, level: float) -> RecipeForecast:
+                    params: float, tokens_per_param: float, draws: int, rng: np.random.Generator,
+                    level: float) -> RecipeForecast:
     """Accuracy at the target and the size/compute at which `threshold` is reached:
     solving a + b·(ln N − ref_N) + c·(ln(rN) − ref_D) = logit(threshold) for ln N."""
     shape = fit.shape
@@ -238,6 +242,7 @@ def recipe_forecast(points: LadderPoints, fit: MetricFit, group: str, acc: np.nd
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         log_n = (z - coef[:, i] + b * shape.log_params_ref - c * (math.log(tokens_per_param) - shape.log_tokens_ref)) / (b + c)
         n = np.where(rising & np.isfinite(log_n), np.exp(np.clip(log_n, -700, 700)), np.inf)
+    n = np.where(n <= REACH_LIMIT * params, n, np.inf)
     p_reach = float(np.isfinite(n).mean()) if math.isfinite(z) else 0.0
     n_int = Interval.of(n, level) if p_reach >= 0.5 else None
     flops = None if n_int is None else Interval(*(FLOPS_PER_PARAM_TOKEN * tokens_per_param * v * v
@@ -299,7 +304,8 @@ def recommend(skills: Sequence[SkillDecision], groups: tuple[str, ...], level: f
     wins = sum(1 for s in skills for p in s.pairs if p.winner == top and p.decided)
     decided = sum(1 for s in skills for p in s.pairs if p.decided and top in (p.winner, p.loser))
     head = (f"train {top}" if p_best[top] >= CONFIDENCE else f"no clear winner; {top} leads")
+    record = (f"it wins {wins} of its {decided} decided skill pairs" if decided else
+              "none of its skill pairs is decided")
     line = (f"{head}: highest mean accuracy over {len(skills)} skills at {format_count(params)} params "
-            f"({100 * mean_acc[top].median:.1f}%, P(best) = {p_best[top]:.2f}); it wins {wins} of its {decided} "
-            f"decided skill pairs")
+            f"({100 * mean_acc[top].median:.1f}%, P(best) = {p_best[top]:.2f}); {record}")
     return p_best, mean_acc, line

@@ -52,23 +52,25 @@ def recipe_backtest_figure(bt: RecipeBacktest, *, style: PlotStyle = DEFAULT_STY
 
 
 def ladder_figure(c: LadderComparison, *, skills: int = 12, style: PlotStyle = DEFAULT_STYLE) -> Figure:
-    """Per skill (the first `skills`), each recipe's accuracy forecast at the target: median
-    and interval; a decided pair's winner is drawn filled, an undecided skill's recipes hollow."""
+    """Per skill (the `skills` whose deciding metric separates the recipes best), each
+    recipe's accuracy forecast at the target: median and interval; filled where the recipe
+    wins every decided pair it is in, hollow otherwise."""
     groups = list(c.groups)
     colors = dict(zip(groups, skill_colors(len(groups), style)))
-    shown = c.skills[:skills]
+    shown = sorted(c.skills, key=lambda s: -s.snr[s.metric])[:skills]
     note = [c.recommendation + ".",
             f"Forecast accuracy at {format_count(c.target_params)} params, {format_count(c.target_tokens)} tokens, "
-            f"{100 * c.level:.0f}% intervals; filled: the recipe wins every decided pair it is in."]
+            f"{100 * c.level:.0f}% intervals; filled: the recipe wins every decided pair it is in (at least one)."]
     if len(c.skills) > skills:
-        note.append(f"{len(c.skills) - skills} more skills in the table and JSON.")
+        note.append(f"The {skills} skills of highest signal-to-noise shown; {len(c.skills) - skills} more in the "
+                    "table and JSON.")
     note += [f"{s}: not predictable ({why})" for s, why in c.not_predictable.items()]
     handles = [Line2D([], [], color=colors[g], marker="o", lw=0, label=g) for g in groups]
     fig, axes = grid(len(shown), style, note, handles)
     for ax, s in zip(axes, shown):
         for k, f in enumerate(s.forecasts):
-            wins = [p for p in s.pairs if f.group in (p.winner, p.loser)]
-            filled = bool(wins) and all(p.decided and p.winner == f.group for p in wins)
+            decided = [p for p in s.pairs if p.decided and f.group in (p.winner, p.loser)]
+            filled = bool(decided) and all(p.winner == f.group for p in decided)
             ax.errorbar([k], [f.accuracy.median], yerr=[[f.accuracy.median - f.accuracy.low],
                                                           [f.accuracy.high - f.accuracy.median]],
                         color=colors[f.group], marker="o", mfc=colors[f.group] if filled else "white", capsize=3)
