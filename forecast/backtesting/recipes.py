@@ -182,42 +182,60 @@ def backtest_recipes(runs: Sequence[Run], *, by: str = "recipe", skills: Sequenc
         for i, a in enumerate(groups):
             for b in groups[i + 1:]:
                 for ra, rb in _matched(heldout.get(a, []), heldout.get(b, [])):
-                    acc_a, acc_b = _final(ra, name), _final(rb, name)
+                    acc_a, acc_b = _mean_final(ra, name), _mean_final(rb, name)
                     if acc_a == acc_b:
                         ties += 1
                         continue
                     p_a = _p_ahead(points, fits, chosen, a, b, ra, rb, draws, rng)
-                    base = _baseline(points, groups.index(a), groups.index(b), ra.final_tokens / ra.params)
-                    decisions.append(Decision(name, a, b, held, ra.final_tokens, chosen.metric, p_a, base,
+                    tokens = float(np.mean([r.final_tokens for r in ra]))
+                    base = _baseline(points, groups.index(a), groups.index(b), tokens / held)
+                    decisions.append(Decision(name, a, b, held, tokens, chosen.metric, p_a, base,
                                               acc_a > acc_b, acc_a - acc_b))
     return RecipeBacktest(by, fixed, tuple(sorted(by_group)), float(held), float(pilot), tuple(decisions), ties,
                           not_predictable)
 
 
-def _final(run: Run, skill: str) -> float:
-    acc = run.series[skill].accuracy
-    return float(acc[np.isfinite(acc)][-1])
+def _mean_final(runs: Sequence[Run], skill: str) -> float:
+    """The final accuracy of `skill`, averaged over `runs` (the seeds of one budget)."""
+    return float(np.mean([r.series[skill].accuracy[np.isfinite(r.series[skill].accuracy)][-1] for r in runs]))
 
 
-def _matched(a: Sequence[Run], b: Sequence[Run]) -> list[tuple[Run, Run]]:
-    """Pairs of held-out runs trained to the same budget (tokens within `BUDGET_RATIO`)."""
-    out = []
-    for ra in a:
-        near = [rb for rb in b if abs(math.log(ra.final_tokens / rb.final_tokens)) <= math.log(BUDGET_RATIO)]
-        if near:
-            out.append((ra, min(near, key=lambda rb: abs(math.log(ra.final_tokens / rb.final_tokens)))))
+def _budgets(runs: Sequence[Run]) -> list[list[Run]]:
+    """`runs` of one size split by budget: runs whose tokens are within `BUDGET_RATIO` of the
+    budget's first (seeds) are one budget."""
+    out: list[list[Run]] = []
+    for run in sorted(runs, key=lambda r: r.final_tokens):
+        if out and abs(math.log(run.final_tokens / out[-1][0].final_tokens)) <= math.log(BUDGET_RATIO):
+            out[-1].append(run)
+        else:
+            out.append([run])
     return out
 
 
-def _p_ahead(points, fits, chosen, a: str, b: str, ra: Run, rb: Run, draws: int, rng: np.random.Generator) -> float:
-    """P(a measures higher than b), each at its own held-out run, in the deciding metric."""
+def _matched(a: Sequence[Run], b: Sequence[Run]) -> list[tuple[list[Run], list[Run]]]:
+    """The budgets both groups trained the held-out size to (tokens within `BUDGET_RATIO`), as
+    pairs of their runs (seeds)."""
+    out = []
+    gap = lambda x, y: abs(math.log(x[0].final_tokens / y[0].final_tokens))  # noqa: E731
+    for ra in _budgets(a):
+        near = [rb for rb in _budgets(b) if gap(ra, rb) <= math.log(BUDGET_RATIO)]
+        if near:
+            out.append((ra, min(near, key=lambda rb: gap(ra, rb))))
+    return out
+
+
+def _p_ahead(points, fits, chosen, a: str, b: str, ra: Sequence[Run], rb: Sequence[Run], draws: int,
+             rng: np.random.Generator) -> float:
+    """P(a's mean over its seeds measures higher than b's), each at its own held-out runs'
+    size and tokens, in the deciding metric."""
     from forecast.forecasting.recipe_decision import accuracy_draws
 
     i, j = points.groups.index(a), points.groups.index(b)
     out = []
-    for run in (ra, rb):
-        acc = accuracy_draws(points, fits["accuracy"], run.params, run.final_tokens, draws, rng)
-        out.append(measured_draws(points, chosen, run.params, run.final_tokens, draws, rng, acc))
+    for runs in (ra, rb):
+        n, d = float(np.mean([r.params for r in runs])), float(np.mean([r.final_tokens for r in runs]))
+        acc = accuracy_draws(points, fits["accuracy"], n, d, draws, rng)
+        out.append(measured_draws(points, chosen, n, d, draws, rng, acc, runs=len(runs)))
     return float(np.mean(out[0][i] > out[1][j]))
 
 

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from forecast.errors import FitError, UsageError
-from forecast.fitting.observations import MODEL_SCATTER
+from forecast.fitting.observations import BUDGET_RATIO, MODEL_SCATTER
 from forecast.fitting.results import match_skills
 from forecast.forecasting.compare import compared_groups
 from forecast.forecasting.predict import Interval, check_level, check_threshold
@@ -214,16 +214,17 @@ def accuracy_draws(points: LadderPoints, fit: MetricFit, params: float, tokens: 
 
 
 def measured_draws(points: LadderPoints, fit: MetricFit, params: float, tokens: float, draws: int,
-                   rng: np.random.Generator, acc: np.ndarray) -> np.ndarray:
+                   rng: np.random.Generator, acc: np.ndarray, runs: int = 1) -> np.ndarray:
     """(groups, draws) of what a measurement at the target would read in the deciding metric
-    (higher is better): the forecast plus one evaluation's noise and the fitted scatter."""
+    (higher is better): the forecast plus the evaluation noise and fitted scatter of the mean
+    of `runs` runs (seeds)."""
     k = len(points.groups)
     if fit.metric == "accuracy":
-        sd = math.sqrt(fit.shape.scale) * (points.eval_stderr or MODEL_SCATTER)
+        sd = math.sqrt(fit.shape.scale / runs) * (points.eval_stderr or MODEL_SCATTER)
         return acc + rng.normal(0.0, sd, size=(k, draws))
     coef = fit.shape.sample(draws, rng)
     rows = np.array([fit.shape.row(g, params, tokens) for g in points.groups])
-    return rows @ coef.T + rng.normal(0.0, math.sqrt(fit.shape.scale), size=(k, draws))
+    return rows @ coef.T + rng.normal(0.0, math.sqrt(fit.shape.scale / runs), size=(k, draws))
 
 
 def recipe_forecast(points: LadderPoints, fit: MetricFit, group: str, acc: np.ndarray, threshold: float,
@@ -252,7 +253,8 @@ def recipe_forecast(points: LadderPoints, fit: MetricFit, group: str, acc: np.nd
 
 def pilot_order(points: LadderPoints, i: int, j: int, tokens_per_param: float) -> tuple[float | None, int | None]:
     """The largest size both groups were trained at, and which of the two (index) measured
-    higher there at the budget nearest `tokens_per_param` (None on a tie)."""
+    higher there at the budget nearest `tokens_per_param` (seeds of that budget, within
+    `BUDGET_RATIO`, averaged; None on a tie)."""
     common = np.intersect1d(points.sizes(i), points.sizes(j))
     if not len(common):
         return None, None
@@ -261,7 +263,8 @@ def pilot_order(points: LadderPoints, i: int, j: int, tokens_per_param: float) -
     for g in (i, j):
         m = np.flatnonzero((points.group == g) & (points.params == n))
         ratio = np.abs(np.log(points.tokens[m] / n) - math.log(tokens_per_param))
-        score.append(float(points.accuracy[m[np.argmin(ratio)]]))
+        nearest = np.log(points.tokens[m] / points.tokens[m[np.argmin(ratio)]])
+        score.append(float(np.mean(points.accuracy[m[np.abs(nearest) <= math.log(BUDGET_RATIO)]])))
     if score[0] == score[1]:
         return n, None
     return n, (i if score[0] > score[1] else j)
