@@ -120,6 +120,17 @@ class RecipeBacktest:
                         "observed": float(won[m].mean()) if m.any() else None})
         return out
 
+    def by_budget(self) -> list[dict[str, float | int | None]]:
+        """Per held-out budget (tokens per parameter, rounded): decisions, and both accuracies."""
+        keys = sorted({round(d.tokens / d.params, 1) for d in self.decisions})
+        out = []
+        for key in keys:
+            picked = [d for d in self.decisions if round(d.tokens / d.params, 1) == key]
+            out.append({"tokens_per_param": key, "count": len(picked),
+                        "decision_accuracy": self._mean([d.correct for d in picked]),
+                        "baseline_decision_accuracy": self._mean([d.baseline_correct for d in picked])})
+        return out
+
     def flips(self) -> dict[str, int]:
         """Flips called by the forecast (it disagrees with the baseline), how many of them
         were right, and the actual flips (held-out order ≠ baseline's) it foresaw."""
@@ -135,7 +146,7 @@ class RecipeBacktest:
                 "decision_accuracy": self.decision_accuracy,
                 "baseline_decision_accuracy": self.baseline_decision_accuracy, "brier": self.brier,
                 "baseline_brier": self.baseline_brier, "confidence": CONFIDENCE, "confident_count": count,
-                "confident_accuracy": share, "reliability": self.reliability(), "flips": self.flips(),
+                "confident_accuracy": share, "reliability": self.reliability(), "by_budget": self.by_budget(), "flips": self.flips(),
                 "not_predictable": self.not_predictable, "decisions": [d.to_json() for d in self.decisions]}
 
     def summary_line(self) -> str:

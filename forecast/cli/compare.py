@@ -170,5 +170,7 @@ def recipe_backtest_table(bt):
     lines = [bt.summary_line(), f"P(win) ≥ 0.8: {count} decisions, {fmt(share)} right"]
     lines += [f"P {b['low']:.1f}–{b['high']:.1f}: {b['count']} decisions, mean P {fmt(b['mean_p'])}, "
               f"won {fmt(b['observed'])}" for b in bt.reliability()]
+    lines += [f"{b['tokens_per_param']:g} tokens/param: {b['count']} decisions, forecast {fmt(b['decision_accuracy'])}, "
+              f"largest pilot {fmt(b['baseline_decision_accuracy'])}" for b in bt.by_budget()]
     lines += [f"{s}: not predictable ({why})" for s, why in bt.not_predictable.items()]
     return caption(t, lines)

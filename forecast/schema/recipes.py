@@ -81,6 +81,13 @@ class ReliabilityBinJson(TypedDict):
     observed: float | None  # share the predicted winner won
 
 
+class BudgetScoreJson(TypedDict):
+    tokens_per_param: float  # the held-out budget, rounded to 0.1
+    count: int
+    decision_accuracy: float | None
+    baseline_decision_accuracy: float | None
+
+
 class FlipsJson(TypedDict):
     called: int  # decisions where the forecast disagrees with the baseline
     called_right: int
@@ -104,6 +111,7 @@ class RecipeBacktestJson(TypedDict):
     confident_count: int  # decisions with P(win) ≥ confidence
     confident_accuracy: float | None
     reliability: list[ReliabilityBinJson]
+    by_budget: list[BudgetScoreJson]  # the scores per held-out budget
     flips: FlipsJson
     not_predictable: dict[str, str]
     decisions: list[RecipeDecisionJson]
