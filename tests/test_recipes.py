@@ -134,11 +134,10 @@ def test_backtest_by_recipe_scores_calls_against_the_largest_pilot():
     bt = backtest_recipes(runs)
     assert bt.held_params == 3e8 and bt.pilot_params == 1e8
     assert len(bt.decisions) == 3 * 3  # 3 pairs × 3 budgets, one skill
-    truth = {("x", "y"): True, ("x", "z"): True, ("y", "z"): True}
     for d in bt.decisions:
         assert d.actual_a == (d.actual_gap > 0)
-        if d.correct:
-            assert (d.p_a >= 0.5) == d.actual_a
+        if "z" in (d.a, d.b):  # 0.3 logit behind: every call against it right, and confident
+            assert d.correct and max(d.p_a, 1 - d.p_a) > 0.9, d
     assert bt.decision_accuracy >= bt.baseline_decision_accuracy
     assert bt.brier < bt.baseline_brier
     j = bt.to_json()
@@ -146,7 +145,6 @@ def test_backtest_by_recipe_scores_calls_against_the_largest_pilot():
     assert sum(b["count"] for b in j["reliability"]) == len(bt.decisions)
     f = j["flips"]
     assert f["called_right"] <= f["called"] and f["foreseen"] <= f["actual"]
-    assert set(truth) >= {(d.a, d.b) for d in bt.decisions}
 
 
 def test_backtest_needs_a_size_to_hold_out():
@@ -219,3 +217,20 @@ def test_backtest_by_recipe_json_and_plot(tmp_path):
 def test_backtest_by_unknown_key_is_one_line_error(tmp_path):
     write_runs(planted_runs(), tmp_path / "runs")
     assert_one_line_error(invoke("backtest", tmp_path / "runs", "--by", "colour"), "--by")
+
+
+def test_backtest_averages_the_seeds_of_one_budget():
+    rng = np.random.default_rng(5)
+    runs = []
+    for label, offset in (("x", 0.1), ("y", 0.0)):
+        for n in (1e7, 3e7, 1e8):
+            for seed in (0, 1):
+                acc = planted_acc(offset, n) + rng.normal(0, 0.01)
+                run = final_run(label, n, acc, 2000)
+                runs.append(Run(name=f"{run.name}-s{seed}", params=n, family=run.family, recipe=run.recipe,
+                                series=run.series, seed=seed))
+    bt = backtest_recipes(runs)
+    (d,) = bt.decisions  # one pair, one budget: the two seeds are one decision
+    held = {lab: np.mean([r.series["task"].accuracy[-1] for r in runs if r.recipe.label == lab and r.params == 1e8])
+            for lab in ("x", "y")}
+    assert d.actual_gap == pytest.approx(held["x"] - held["y"])

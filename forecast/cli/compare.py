@@ -62,6 +62,9 @@ def compare_command(
                        target_tokens=target_tokens, threshold=threshold, interval=interval, plot=plot, notes=notes,
                        json_out=json_out)
         return
+    if judge == "auto" and any(not r.source.startswith("forecast pilot") for r in kept):
+        notes.append("compared by speed of grokking along the runs' trajectories; --judge target compares the "
+                     "recipes' forecasts at --target-params from their final checkpoints instead")
     options = fit_options(draws, laws=laws, allow_incomplete=allow_incomplete)
     with log.status(f"fitting {plural(len(runs), 'run')}"):
         fits = forecast.fit(runs, family=family, recipe=recipe, options=options)
