@@ -234,3 +234,24 @@ def test_backtest_averages_the_seeds_of_one_budget():
     held = {lab: np.mean([r.series["task"].accuracy[-1] for r in runs if r.recipe.label == lab and r.params == 1e8])
             for lab in ("x", "y")}
     assert d.actual_gap == pytest.approx(held["x"] - held["y"])
+
+
+def test_crossing_trends_are_foreseen_with_per_recipe_slopes():
+    """`early` leads at the pilots but grows more slowly (slope 0.5 against 1.0): the planted
+    trends cross at 1e8 params; at 1e9 `late` is ahead by 1.15 logits. One shared slope
+    cannot see it; per-recipe slopes (a loose prior) do, and call the flip."""
+    rng = np.random.default_rng(7)
+    runs = []
+    for label, offset, slope in (("early", 0.0, 0.5), ("late", 0.0, 1.0)):
+        for n in (3e6, 1e7, 3e7, 1e8):
+            truth = planted_acc(offset, n, slope)
+            runs.append(final_run(label, n, truth + rng.normal(0, math.sqrt(truth * (1 - truth) / 1e5)), 1e5))
+    runs = [r for r in runs if r.params < 1e8]  # pilots: early ahead at every size
+    shared = compare_ladder(runs, target_params=1e9)
+    assert shared.skills[0].pairs[0].flip_expected is False
+    crossing = compare_ladder(runs, target_params=1e9, slope_spread=1.0)
+    (s,) = crossing.skills
+    (pair,) = s.pairs
+    assert pair.winner == "late" and pair.decided and pair.pilot_leader == "early" and pair.flip_expected
+    assert s.slopes["params"] + s.slopes["params@late"] == pytest.approx(1.0, abs=0.1)
+    assert s.slopes["params"] + s.slopes["params@early"] == pytest.approx(0.5, abs=0.1)

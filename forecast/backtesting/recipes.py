@@ -161,8 +161,9 @@ class RecipeBacktest:
 
 def backtest_recipes(runs: Sequence[Run], *, by: str = "recipe", skills: Sequence[str] | None = None,
                      family: str | None = None, recipe: str | None = None, draws: int = DRAWS,
-                     seed: int = 0) -> RecipeBacktest:
-    """Hold out the largest size of the ladder and score the recipe decisions made without it."""
+                     slope_spread: float | None = None, seed: int = 0) -> RecipeBacktest:
+    """Hold out the largest size of the ladder and score the recipe decisions made without it
+    (`slope_spread` as `compare_ladder`)."""
     fixed, by_group = group_runs(runs, by, family, recipe)
     sizes = [sorted({r.params for r in rs}) for rs in by_group.values()]
     shared = sorted({n for s in sizes for n in s if sum(n in t for t in sizes) >= 2})
@@ -180,7 +181,7 @@ def backtest_recipes(runs: Sequence[Run], *, by: str = "recipe", skills: Sequenc
     for k, name in enumerate(match_skills(known, skills)):
         try:
             points = ladder_points(train, name)
-            fits, _ = fit_metrics(points)
+            fits, _ = fit_metrics(points, slope_spread=slope_spread)
             if "accuracy" not in fits:
                 raise FitError("accuracy could not be fitted")
             chosen = deciding(fits)

@@ -37,6 +37,10 @@ def compare_command(
     judge: Annotated[str, typer.Option("--judge", callback=choice_check("--judge", JUDGES, "judge"),
                                        help="speed (of grokking, along trajectories), target (the forecasts at the "
                                             "target, for final-checkpoint ladders) or auto.")] = "auto",
+    slope_spread: Annotated[float | None, typer.Option(
+        "--slope-spread", callback=positive_check("--slope-spread", "0.5"),
+        help="Ladder decisions: let recipes with 3+ sizes deviate from the shared slope (prior width per e-fold "
+             "of size, on the logit scale), so that trends may cross; default one shared shape.")] = None,
     baseline: Annotated[str | None, typer.Option("--baseline", help="Recipe to compare against (default: the fastest at the largest pilot size).")] = None,
     threshold: ThresholdOpt = None,
     interval: IntervalOpt = 0.8,
@@ -60,7 +64,7 @@ def compare_command(
     if judge == "target" or (judge == "auto" and final_checkpoints_only(kept)):
         ladder_compare(kept, by=by, skill=skill, family=family, recipe=recipe, target=target,
                        target_tokens=target_tokens, threshold=threshold, interval=interval, plot=plot, notes=notes,
-                       json_out=json_out)
+                       json_out=json_out, slope_spread=slope_spread)
         return
     if judge == "auto" and any(not r.source.startswith("forecast pilot") for r in kept):
         notes.append("compared by speed of grokking along the runs' trajectories; --judge target compares the "
@@ -87,7 +91,7 @@ def final_checkpoints_only(runs) -> bool:
 
 
 def ladder_compare(runs, *, by, skill, family, recipe, target, target_tokens, threshold, interval, plot, notes,
-                   json_out) -> None:
+                   json_out, slope_spread=None) -> None:
     """`forecast compare` on a final-checkpoint ladder: the recipes' forecasts at the target decide."""
     from forecast.errors import UsageError
     from forecast.forecasting.recipe_decision import compare_ladder
@@ -97,7 +101,8 @@ def ladder_compare(runs, *, by, skill, family, recipe, target, target_tokens, th
                          "target; give the target size, e.g. --target-params 1B")
     with log.status(f"fitting {plural(len(runs), 'run')} jointly per skill"):
         result = compare_ladder(runs, by=by, skills=skill, family=family, recipe=recipe, target_params=target,
-                                target_tokens=target_tokens, threshold=threshold, level=interval)
+                                target_tokens=target_tokens, threshold=threshold, level=interval,
+                                slope_spread=slope_spread)
     if plot is not None:
         import forecast.plots
         from forecast.plots.recipes import ladder_figure

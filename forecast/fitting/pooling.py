@@ -216,20 +216,21 @@ class SharedShape:
 
     def row(self, group: str, params: float, tokens: float) -> np.ndarray:
         """The design row of `group` at (`params` parameters, `tokens` training tokens)."""
-        x = np.zeros(len(self.coef))
-        x[self.groups.index(group)] = 1.0
-        logs = {"params": math.log(params) - self.log_params_ref, "tokens": math.log(tokens) - self.log_tokens_ref}
-        for k, name in enumerate(self.slopes):
-            x[len(self.groups) + k] = logs[name]
-        return x
+        return self._design(np.array([self.groups.index(group)]), np.array([math.log(params)]),
+                            np.array([math.log(tokens)]))[0]
 
     def predict(self, group: np.ndarray, log_params: np.ndarray, log_tokens: np.ndarray) -> np.ndarray:
         """y at points (group index, ln N, ln D)."""
+        return self._design(group, log_params, log_tokens) @ self.coef
+
+    def _design(self, group: np.ndarray, log_params: np.ndarray, log_tokens: np.ndarray) -> np.ndarray:
+        x = np.zeros((len(group), len(self.coef)))
+        x[np.arange(len(group)), group] = 1.0
         logs = {"params": log_params - self.log_params_ref, "tokens": log_tokens - self.log_tokens_ref}
-        y = self.coef[group].astype(float)
         for k, name in enumerate(self.slopes):
-            y = y + self.coef[len(self.groups) + k] * logs[name]
-        return y
+            base, _, member = name.partition("@")  # "params@g": group g's deviation from the shared slope
+            x[:, len(self.groups) + k] = logs[base] * (group == self.groups.index(member) if member else 1.0)
+        return x
 
     def sample(self, draws: int, rng: np.random.Generator) -> np.ndarray:
         """`draws` coefficient vectors from the fit's normal approximation, (draws, coef)."""
@@ -244,12 +245,14 @@ class SharedShape:
 
 def fit_shared_shape(groups: Sequence[str], group: np.ndarray, log_params: np.ndarray, log_tokens: np.ndarray,
                      y: np.ndarray, weight: np.ndarray, *, known_noise: bool,
-                     floor: float | None = None) -> SharedShape:
+                     floor: float | None = None, slope_spread: float | None = None) -> SharedShape:
     """Weighted least squares of `SharedShape` on points (group index, ln N, ln D, y, weight).
     `known_noise`: the weights are 1/variance in absolute units (accuracy), so the residual
     scale is floored at 1; else they are relative and the residuals alone measure the noise.
     `FitError` where no group has two sizes (no trend to share) or no point is left over
-    to measure the noise."""
+    to measure the noise. `slope_spread`: where given, each group with three sizes or more
+    also gets its own deviation from the shared slope in ln N, shrunk to 0 by a normal prior
+    of that standard deviation (per e-fold, on y's scale): trends that may cross."""
     keep = np.isfinite(y) & np.isfinite(weight) & (weight > 0)
     group, log_params, log_tokens, y, weight = group[keep], log_params[keep], log_tokens[keep], y[keep], weight[keep]
     k = len(groups)
@@ -271,12 +274,21 @@ def fit_shared_shape(groups: Sequence[str], group: np.ndarray, log_params: np.nd
     dof = len(y) - design.shape[1]
     if dof < 1:
         raise FitError(f"{len(y)} points for {design.shape[1]} coefficients: nothing left to measure the noise")
+    prior = np.zeros(design.shape[1])  # 1/variance of each coefficient's prior (0: flat)
+    if slope_spread is not None:
+        for g in range(k):
+            if len(np.unique(log_params[group == g])) >= 3:
+                design = np.column_stack([design, columns["params"] * (group == g)])
+                slopes = (*slopes, f"params@{groups[g]}")
+                prior = np.append(prior, 1.0 / slope_spread**2)
     root = np.sqrt(weight)
-    coef = np.linalg.lstsq(design * root[:, None], y * root, rcond=None)[0]
+    ridge = np.diag(np.sqrt(prior))[prior > 0]
+    coef = np.linalg.lstsq(np.vstack([design * root[:, None], ridge]),
+                           np.concatenate([y * root, np.zeros(len(ridge))]), rcond=None)[0]
     chi2 = float(np.sum(weight * (y - design @ coef) ** 2))
     scale = chi2 / dof
     if known_noise:
         scale = max(scale, 1.0)
-    cov = np.linalg.pinv(design.T @ (design * weight[:, None])) * scale
+    cov = np.linalg.pinv(design.T @ (design * weight[:, None]) + np.diag(prior) * scale) * scale
     return SharedShape(groups=tuple(groups), coef=coef, cov=cov, scale=scale, slopes=slopes,
                        log_params_ref=ref_n, log_tokens_ref=ref_d, points=len(y), chi2=chi2, floor=floor)

@@ -150,10 +150,12 @@ def compare_ladder(runs: Sequence[Run], *, by: str = "recipe", target_params: fl
                    target_tokens: float | None = None, skills: Sequence[str] | None = None,
                    family: str | None = None, recipe: str | None = None, threshold: float | None = None,
                    level: float = 0.8, confidence: float = CONFIDENCE, draws: int = DRAWS,
-                   seed: int = 0) -> LadderComparison:
+                   slope_spread: float | None = None, seed: int = 0) -> LadderComparison:
     """Decide between the recipes (or families, `by`) of a final-checkpoint ladder at the
     target (`target_params` parameters, `target_tokens` training tokens; default 20 per
-    parameter), skill by skill, and over all skills."""
+    parameter), skill by skill, and over all skills. `slope_spread` (per e-fold of N, on
+    the metric's linear scale): let recipes with ≥ 3 sizes deviate from the shared slope,
+    shrunk by a normal prior of that width, so that trends may cross (default: one shape)."""
     check_level(level)
     check_level(confidence, "confidence")
     check_threshold(threshold)
@@ -169,7 +171,8 @@ def compare_ladder(runs: Sequence[Run], *, by: str = "recipe", target_params: fl
     for k, name in enumerate(names):
         try:
             points = ladder_points(by_group, name)
-            out.append(decide_skill(points, target_params, tokens, threshold, level, confidence, draws, seed + k))
+            out.append(decide_skill(points, target_params, tokens, threshold, level, confidence, draws, seed + k,
+                                    slope_spread))
         except FitError as exc:
             not_predictable[name] = str(exc)
     groups = tuple(sorted(by_group))
@@ -179,9 +182,9 @@ def compare_ladder(runs: Sequence[Run], *, by: str = "recipe", target_params: fl
 
 
 def decide_skill(points: LadderPoints, params: float, tokens: float, threshold: float | None, level: float,
-                 confidence: float, draws: int, seed: int) -> SkillDecision:
+                 confidence: float, draws: int, seed: int, slope_spread: float | None = None) -> SkillDecision:
     """One skill at the target (`params` parameters, `tokens` tokens): see the module."""
-    fits, skipped = fit_metrics(points)
+    fits, skipped = fit_metrics(points, slope_spread=slope_spread)
     if "accuracy" not in fits:
         raise FitError(f"accuracy: {skipped.get('accuracy', 'not fitted')}")
     rng = np.random.default_rng(seed)
@@ -238,6 +241,8 @@ def recipe_forecast(points: LadderPoints, fit: MetricFit, group: str, acc: np.nd
     z = math.log(q) - math.log1p(-q) if 0 < q < 1 else math.nan
     i = shape.groups.index(group)
     b = coef[:, len(shape.groups) + shape.slopes.index("params")]
+    if f"params@{group}" in shape.slopes:  # the group's own deviation from the shared slope
+        b = b + coef[:, len(shape.groups) + shape.slopes.index(f"params@{group}")]
     c = coef[:, len(shape.groups) + shape.slopes.index("tokens")] if "tokens" in shape.slopes else np.zeros(draws)
     rising = (b + c) > 0
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):

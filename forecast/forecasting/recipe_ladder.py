@@ -137,17 +137,18 @@ def floors(points: LadderPoints) -> list[float]:
     return [f for f in out if f >= 0] or [points.floor]
 
 
-def fit_metric(points: LadderPoints, metric: str) -> MetricFit:
+def fit_metric(points: LadderPoints, metric: str, slope_spread: float | None = None) -> MetricFit:
     """The `SharedShape` of one metric (`FitError` where it cannot be fitted); for accuracy
     at the floor (of `floors`) whose fit leaves the least residual in accuracy units, each
-    point in units of its evaluation noise (the same yardstick for every floor)."""
+    point in units of its evaluation noise (the same yardstick for every floor).
+    `slope_spread`: per-recipe slope deviations (`fit_shared_shape`); None, one shared slope."""
     if metric == "accuracy":
         best, best_score = None, math.inf
         sd = np.where(np.isfinite(points.stderr) & (points.stderr > 0), points.stderr, MODEL_SCATTER)
         for floor in floors(points):
             y, w = metric_values(points, metric, floor)
             shape = fit_shared_shape(points.groups, points.group, np.log(points.params), np.log(points.tokens), y, w,
-                                     known_noise=True, floor=floor)
+                                     known_noise=True, floor=floor, slope_spread=slope_spread)
             z = shape.predict(points.group, np.log(points.params), np.log(points.tokens))
             fitted = floor + (points.top - floor) / (1 + np.exp(-z))
             score = float(np.sum(((fitted - points.accuracy) / sd) ** 2))
@@ -159,18 +160,19 @@ def fit_metric(points: LadderPoints, metric: str) -> MetricFit:
         if int(np.isfinite(y).sum()) < len(y):
             raise FitError(f"{metric} is not logged at every final checkpoint")
         shape = fit_shared_shape(points.groups, points.group, np.log(points.params), np.log(points.tokens), y, w,
-                                 known_noise=False)
+                                 known_noise=False, slope_spread=slope_spread)
     k = len(points.groups)
     z = [shape.offset_z(points.groups[i], points.groups[j]) for i in range(k) for j in range(i + 1, k)]
     return MetricFit(metric, shape, float(np.sqrt(np.mean(np.square(z)))) if z else 0.0)
 
 
-def fit_metrics(points: LadderPoints, metrics: Sequence[str] = METRICS) -> tuple[dict[str, MetricFit], dict[str, str]]:
+def fit_metrics(points: LadderPoints, metrics: Sequence[str] = METRICS,
+                slope_spread: float | None = None) -> tuple[dict[str, MetricFit], dict[str, str]]:
     """Every candidate metric's fit (accuracy first) and, per metric left out, why."""
     fits, skipped = {}, {}
     for metric in metrics:
         try:
-            fits[metric] = fit_metric(points, metric)
+            fits[metric] = fit_metric(points, metric, slope_spread)
         except FitError as exc:
             skipped[metric] = str(exc)
     return fits, skipped
