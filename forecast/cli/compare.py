@@ -9,6 +9,7 @@ import typer
 
 from forecast.cli.common import (
     DrawsOpt, FamilyOpt, IntervalOpt, JsonOpt, PlotOpt, RecipeOpt, SkillOpt, ThresholdOpt, choice_check, console, log,
+    positive_check,
     output_file, plural, print_json, print_notes, size_option,
 )
 from forecast.cli.forecasting import DEFAULT_DRAWS, LawsOpt, fit_options, load_fittable
@@ -136,7 +137,10 @@ def ladder_table(s, c):
         t.add_row(f.group, f"{pct(f.accuracy.median)} [{pct(f.accuracy.low)}–{pct(f.accuracy.high)}]", flops,
                   f"{s.offsets[f.group]:+.3f}")
     snr = ", ".join(f"{m} {v:.2g}" for m, v in s.snr.items())
-    slopes = ", ".join(f"{k} {v:+.3g}/e-fold" for k, v in s.slopes.items())
+    slopes = ", ".join(f"{k} {v:+.3g}/e-fold" for k, v in s.slopes.items() if "@" not in k)
+    own = [f"{k.partition('@')[2]} {v:+.3g}" for k, v in s.slopes.items() if "@" in k]
+    if own:
+        slopes += f" (per-recipe deviations in params: {', '.join(own)})"
     lines = [f"decided by {s.metric} (signal-to-noise: {snr}); shared slopes: {slopes}; "
              f"{s.points} final checkpoints fitted jointly across {', '.join(c.groups)}"]
     return caption(t, lines + [p.text for p in s.pairs])
