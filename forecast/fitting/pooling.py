@@ -31,7 +31,7 @@ import numpy as np
 
 from forecast.fitting.candidates import CandidateFit, Scales, Spec
 from forecast.errors import FitError
-from forecast.fitting.observations import MODEL_SCATTER, Observations
+from forecast.fitting.observations import BUDGET_RATIO, MODEL_SCATTER, Observations
 
 POOLED_SPEC = Spec("sigmoid_nd", "chance", "families")
 EDGE = 0.005
@@ -243,6 +243,18 @@ class SharedShape:
         return float((self.coef[i] - self.coef[j]) / math.sqrt(max(var, 1e-300)))
 
 
+def _several_budgets(group: np.ndarray, log_params: np.ndarray, log_tokens: np.ndarray) -> bool:
+    """Whether some group trained one size to budgets more than `BUDGET_RATIO` apart: only
+    then is the slope in tokens read apart from the offsets (seeds and sequence lengths move
+    token counts by a few percent, which would otherwise pin a wild slope)."""
+    for g in np.unique(group):
+        for n in np.unique(log_params[group == g]):
+            d = log_tokens[(group == g) & (log_params == n)]
+            if d.max() - d.min() > math.log(BUDGET_RATIO):
+                return True
+    return False
+
+
 def fit_shared_shape(groups: Sequence[str], group: np.ndarray, log_params: np.ndarray, log_tokens: np.ndarray,
                      y: np.ndarray, weight: np.ndarray, *, known_noise: bool,
                      floor: float | None = None, slope_spread: float | None = None) -> SharedShape:
@@ -265,9 +277,10 @@ def fit_shared_shape(groups: Sequence[str], group: np.ndarray, log_params: np.nd
     columns = {"params": log_params - ref_n, "tokens": log_tokens - ref_d}
     slopes: tuple[str, ...] = ()
     design = onehot
+    budgets = _several_budgets(group, log_params, log_tokens)
     for name in SHARED_SLOPES:  # a slope joins only where the points identify it
         trial = np.column_stack([design, columns[name]])
-        if np.linalg.matrix_rank(trial) == trial.shape[1]:
+        if (name == "params" or budgets) and np.linalg.matrix_rank(trial) == trial.shape[1]:
             design, slopes = trial, (*slopes, name)
     if "params" not in slopes:
         raise FitError("no recipe has two sizes: there is no trend in size to share")

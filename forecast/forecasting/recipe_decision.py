@@ -42,8 +42,9 @@ from forecast.runs.model import Run
 CONFIDENCE = 0.8
 """P(win) at which a pair counts as decided."""
 REACH_LIMIT = 100.0
-"""The threshold's size is sought up to this multiple of the target's parameters; beyond,
-a shared trend read from pilots says nothing (reported as not reached)."""
+"""The threshold's size is sought up to this multiple of the target's parameters (beyond, a
+trend read from pilots says nothing: reported as not reached) and down to the smallest
+pilot's size divided by it (an interval end there reads "at most")."""
 DRAWS = 2000
 
 
@@ -249,6 +250,7 @@ def recipe_forecast(points: LadderPoints, fit: MetricFit, group: str, acc: np.nd
         log_n = (z - coef[:, i] + b * shape.log_params_ref - c * (math.log(tokens_per_param) - shape.log_tokens_ref)) / (b + c)
         n = np.where(rising & np.isfinite(log_n), np.exp(np.clip(log_n, -700, 700)), np.inf)
     n = np.where(n <= REACH_LIMIT * params, n, np.inf)
+    n = np.maximum(n, points.params.min() / REACH_LIMIT)  # below that, "already at the smallest sizes"
     p_reach = float(np.isfinite(n).mean()) if math.isfinite(z) else 0.0
     n_int = Interval.of(n, level) if p_reach >= 0.5 else None
     flops = None if n_int is None else Interval(*(FLOPS_PER_PARAM_TOKEN * tokens_per_param * v * v
