@@ -299,3 +299,16 @@ def test_pythia_vs_deduped_at_2_8b_is_reported_and_undecided():
     assert len(bt.decisions) == 8 and bt.ties == 2
     assert bt.brier < bt.baseline_brier
     assert bt.confident()[0] == 0
+
+
+def test_ladder_only_flags_on_trajectories_are_one_line_errors(tmp_path):
+    from forecast.runs.synthetic import GrokTruth, synthetic_ladder
+
+    rng = np.random.default_rng(0)
+    runs = []
+    for label in ("a", "b"):
+        runs += synthetic_ladder(GrokTruth(d_half=3e7, gamma=0.7), [1e6, 4e6], tokens_range=(1e6, 1e9),
+                                 checkpoints=8, recipe=label, rng=rng)
+    write_runs(runs, tmp_path / "runs")
+    assert_one_line_error(invoke("compare", tmp_path / "runs", "--target-params", "1B", "--target-tokens", "20B"),
+                          "--target-tokens", "--judge target")

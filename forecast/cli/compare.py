@@ -67,6 +67,13 @@ def compare_command(
                        target_tokens=target_tokens, threshold=threshold, interval=interval, plot=plot, notes=notes,
                        json_out=json_out, slope_spread=slope_spread)
         return
+    for flag, value in (("--target-tokens", target_tokens), ("--slope-spread", slope_spread)):
+        if value is not None:
+            from forecast.errors import UsageError
+
+            raise UsageError(f"{flag}: applies to decisions at the target (final-checkpoint ladders); these runs hold "
+                             "trajectories and are compared by speed of grokking; add --judge target to decide by the "
+                             "forecasts at the target")
     if judge == "auto" and any(not r.source.startswith("forecast pilot") for r in kept):
         notes.append("compared by speed of grokking along the runs' trajectories; --judge target compares the "
                      "recipes' forecasts at --target-params from their final checkpoints instead")
