@@ -312,3 +312,18 @@ def test_ladder_only_flags_on_trajectories_are_one_line_errors(tmp_path):
     write_runs(runs, tmp_path / "runs")
     assert_one_line_error(invoke("compare", tmp_path / "runs", "--target-params", "1B", "--target-tokens", "20B"),
                           "--target-tokens", "--judge target")
+
+
+def test_a_skill_one_recipe_lacks_is_decided_among_the_others():
+    runs = planted_runs(np.random.default_rng(3))
+    extra = [final_run(lab, n, planted_acc(off, n), 1e7, skill="other")
+             for lab, (off, sizes) in PLANTED.items() if lab != "worst" for n in sizes]
+    merged = []
+    for r in runs:
+        twin = next((e for e in extra if e.name == r.name), None)
+        merged.append(r if twin is None else Run(name=r.name, params=r.params, family=r.family, recipe=r.recipe,
+                                                 series={**r.series, **twin.series}))
+    c = compare_ladder(merged, target_params=1e9)
+    other = next(s for s in c.skills if s.skill == "other")
+    assert [f.group for f in other.forecasts] == ["best", "middle"] and other.pairs[0].winner == "best"
+    assert "left out of the mean: other" in c.recommendation and c.recommendation.startswith("train best")

@@ -304,8 +304,10 @@ def pair_decision(points: LadderPoints, i: int, j: int, measured: np.ndarray, ac
 def recommend(skills: Sequence[SkillDecision], groups: tuple[str, ...], level: float,
               params: float) -> tuple[dict[str, float], dict[str, Interval], str]:
     """P(best) and mean accuracy over the skills per group, and the line that says which to train."""
+    partial = [s.skill for s in skills if len(s.forecasts) != len(groups)]
+    skills = [s for s in skills if len(s.forecasts) == len(groups)]  # the aggregate needs every group
     if not skills:
-        return {}, {}, "no skill could be forecast: no recipe to recommend"
+        return {}, {}, "no skill was forecast for every recipe: no recipe to recommend"
     mean = np.mean([s.draws for s in skills], axis=0)  # (groups, K), skills' draws independent
     best = np.argmax(mean, axis=0)
     p_best = {g: float(np.mean(best == i)) for i, g in enumerate(groups)}
@@ -318,4 +320,6 @@ def recommend(skills: Sequence[SkillDecision], groups: tuple[str, ...], level: f
               "none of its skill pairs is decided")
     line = (f"{head}: highest mean accuracy over {len(skills)} skills at {format_count(params)} params "
             f"({100 * mean_acc[top].median:.1f}%, P(best) = {p_best[top]:.2f}); {record}")
+    if partial:
+        line += f" ({len(partial)} skills not evaluated for every recipe left out of the mean: {', '.join(partial)})"
     return p_best, mean_acc, line

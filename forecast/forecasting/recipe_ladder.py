@@ -70,8 +70,12 @@ class LadderPoints:
 
 
 def ladder_points(runs_by_group: dict[str, Sequence[Run]], skill: str) -> LadderPoints:
-    """The final checkpoint of `skill` in every run, grouped by label (sorted)."""
-    groups = tuple(sorted(runs_by_group))
+    """The final checkpoint of `skill` in every run, grouped by label (sorted; a group with
+    no run of the skill is left out of it; fewer than two groups is a `FitError`)."""
+    groups = tuple(g for g in sorted(runs_by_group) if any(
+        s in r.series and r.series[s].accuracy is not None for r in runs_by_group[g] for s in (skill,)))
+    if len(groups) < 2:
+        raise FitError(f"{skill} was evaluated for {len(groups)} of the compared groups: nothing to compare")
     rows = []
     chance, ceiling = None, None
     for g, label in enumerate(groups):
