@@ -327,3 +327,9 @@ def test_a_skill_one_recipe_lacks_is_decided_among_the_others():
     other = next(s for s in c.skills if s.skill == "other")
     assert [f.group for f in other.forecasts] == ["best", "middle"] and other.pairs[0].winner == "best"
     assert "left out of the mean: other" in c.recommendation and c.recommendation.startswith("train best")
+
+
+def test_speed_only_flags_on_a_ladder_are_one_line_errors(tmp_path):
+    write_runs(planted_runs(), tmp_path / "runs")
+    assert_one_line_error(invoke("compare", tmp_path / "runs", "--target-params", "1B", "--baseline", "best"),
+                          "--baseline")

@@ -63,6 +63,12 @@ def compare_command(
     kept = runs if allow_incomplete else [r for r in runs if r.complete is not False]
     compared_groups([r.group for r in kept], by, family, recipe, baseline)  # before fitting anything
     if judge == "target" or (judge == "auto" and final_checkpoints_only(kept)):
+        for flag, used in (("--baseline", baseline is not None), ("--measure", measure != "tokens")):
+            if used:
+                from forecast.errors import UsageError
+
+                raise UsageError(f"{flag}: applies to speed of grokking along trajectories; a ladder of final "
+                                 "checkpoints is decided by the forecasts at the target (every pair against every other)")
         ladder_compare(kept, by=by, skill=skill, family=family, recipe=recipe, target=target,
                        target_tokens=target_tokens, threshold=threshold, interval=interval, plot=plot, notes=notes,
                        json_out=json_out, slope_spread=slope_spread)
