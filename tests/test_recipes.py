@@ -333,3 +333,9 @@ def test_speed_only_flags_on_a_ladder_are_one_line_errors(tmp_path):
     write_runs(planted_runs(), tmp_path / "runs")
     assert_one_line_error(invoke("compare", tmp_path / "runs", "--target-params", "1B", "--baseline", "best"),
                           "--baseline")
+
+
+def test_backtest_by_recipe_refuses_other_holdouts(tmp_path):
+    write_runs(budget_ladder(4, {"x": 0.1, "y": 0.0}), tmp_path / "runs")
+    assert_one_line_error(invoke("backtest", tmp_path / "runs", "--by", "recipe", "--holdout", "largest:2"),
+                          "--holdout")

@@ -160,11 +160,16 @@ def ladder_table(s, c):
 
 
 def backtest_by(runs_dir: Path, by: str, *, skill, family, recipe, allow_incomplete: bool, plot: Path | None,
-                json_out: bool) -> None:
+                json_out: bool, holdout: str = "largest", pool: str | None = None) -> None:
     """`forecast backtest --by recipe|family`: hold out the largest size, decide from the rest,
     score the calls against ranking by the largest remaining pilot."""
     from forecast.backtesting.recipes import backtest_recipes
+    from forecast.errors import UsageError
 
+    for flag, used in (("--holdout", holdout != "largest"), ("--pool", pool is not None)):
+        if used:
+            raise UsageError(f"{flag}: not with --by {by}, which holds out the largest size the groups share and "
+                             "pools the groups' shape itself")
     runs, notes = load_fittable(runs_dir, allow_incomplete)
     kept = runs if allow_incomplete else [r for r in runs if r.complete is not False]
     with log.status("backtesting the recipe decisions"):

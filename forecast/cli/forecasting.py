@@ -276,7 +276,7 @@ def backtest_command(
     if by is not None:  # recipe decisions: forecast/cli/compare.py
         from forecast.cli.compare import backtest_by
 
-        return backtest_by(runs_dir, by, skill=skill, family=family, recipe=recipe,
+        return backtest_by(runs_dir, by, skill=skill, family=family, recipe=recipe, holdout=holdout, pool=pool,
                            allow_incomplete=allow_incomplete, plot=output_file(plot), json_out=json_out)
     plot = output_file(plot)
     runs, notes = load_fittable(runs_dir, allow_incomplete)  # before the fitting engine (torch) is imported
