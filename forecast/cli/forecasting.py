@@ -285,6 +285,8 @@ def backtest_command(
     draws: DrawsOpt = DEFAULT_DRAWS,
     allow_incomplete: Annotated[bool, typer.Option("--allow-incomplete", help="Also use pilot runs whose training did not finish.")] = False,
     pool: PoolOpt = None,
+    by: Annotated[str | None, typer.Option("--by", callback=choice_check("--by", ("recipe", "family"), "key"), help="recipe or family: backtest the decisions between the "
+                                           "recipes (families) of a ladder instead (README, 'Comparing data recipes').")] = None,
     plot: PlotOpt = None,
     force: ForceOpt = False,
     json_out: JsonOpt = False,
@@ -292,6 +294,11 @@ def backtest_command(
     """Hold out the largest model(s), fit the rest, and score the forecasts against two baselines."""
     import forecast
 
+    if by is not None:  # recipe decisions: forecast/cli/compare.py
+        from forecast.cli.compare import backtest_by
+
+        return backtest_by(runs_dir, by, skill=skill, family=family, recipe=recipe, holdout=holdout, pool=pool,
+                           allow_incomplete=allow_incomplete, plot=output_file(plot, force=force), json_out=json_out)
     plot = output_file(plot, force=force)
     runs, notes = load_fittable(runs_dir, allow_incomplete)  # before the fitting engine (torch) is imported
     options = fit_options(draws, allow_incomplete=allow_incomplete, pool=pool)

@@ -23,6 +23,7 @@ families`; without it, families are never pooled.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -30,7 +31,7 @@ import numpy as np
 
 from forecast.fitting.candidates import CandidateFit, Scales, Spec
 from forecast.errors import FitError
-from forecast.fitting.observations import MODEL_SCATTER, Observations
+from forecast.fitting.observations import BUDGET_RATIO, MODEL_SCATTER, Observations
 
 POOLED_SPEC = Spec("sigmoid_nd", "chance", "families")
 EDGE = 0.005
@@ -173,3 +174,134 @@ def cross_family_items(target: Observations, others: Sequence[Observations], sca
         for spec, cf in ((POOLED_SPEC, pooled), (Spec("level"), level_fit(inner, scales))):
             items[spec].extend(holdout_items(cf, held, noise, origin=k, distances=distances, span=1.0))
     return {s: v for s, v in items.items() if v}
+
+
+# ============================================================ recipes of one ladder: one shape, offsets
+
+SHARED_SLOPES = ("params", "tokens")
+"""The shared slopes of `SharedShape`, in ln N and ln D (parameters, training tokens)."""
+
+
+@dataclass(frozen=True, eq=False)
+class SharedShape:
+    """One metric of one skill across the recipes (or families) of a ladder, fitted jointly:
+
+        y = a_g + b·ln(N/N_ref) + c·ln(D/D_ref)
+
+    with y the metric on a scale where the trend is linear (the logit of accuracy above the
+    floor; −ln of a loss; ln of an answer probability) and higher is better. Every group
+    shares the slopes b, c (the scaling shape: how the skill grows with parameters N and
+    tokens D, and through the shared floor and top its ceiling and link); each has its
+    own offset a_g (its efficiency), which alone orders the groups. A slope is fitted only
+    where the points identify it (`slopes`): c needs runs of one size at different budgets.
+
+    `cov` is the coefficients' covariance already multiplied by `scale`, the residual
+    variance per unit weight (χ²/dof; for accuracy at least 1, the evaluation noise
+    being known): so scatter beyond the weights' noise widens every interval."""
+
+    groups: tuple[str, ...]
+    coef: np.ndarray  # offsets (one per group, in `groups` order), then the slopes named in `slopes`
+    cov: np.ndarray
+    scale: float
+    slopes: tuple[str, ...]
+    log_params_ref: float  # ln N_ref (parameters)
+    log_tokens_ref: float  # ln D_ref (training tokens)
+    points: int
+    chi2: float  # weighted residual sum of squares
+    floor: float | None = None  # the accuracy floor the metric was taken above, where it is accuracy
+
+    def slope(self, name: str) -> float:
+        """The shared slope per e-fold of `name` ("params" or "tokens"); 0 when not fitted."""
+        return float(self.coef[len(self.groups) + self.slopes.index(name)]) if name in self.slopes else 0.0
+
+    def row(self, group: str, params: float, tokens: float) -> np.ndarray:
+        """The design row of `group` at (`params` parameters, `tokens` training tokens)."""
+        return self._design(np.array([self.groups.index(group)]), np.array([math.log(params)]),
+                            np.array([math.log(tokens)]))[0]
+
+    def predict(self, group: np.ndarray, log_params: np.ndarray, log_tokens: np.ndarray) -> np.ndarray:
+        """y at points (group index, ln N, ln D)."""
+        return self._design(group, log_params, log_tokens) @ self.coef
+
+    def _design(self, group: np.ndarray, log_params: np.ndarray, log_tokens: np.ndarray) -> np.ndarray:
+        x = np.zeros((len(group), len(self.coef)))
+        x[np.arange(len(group)), group] = 1.0
+        logs = {"params": log_params - self.log_params_ref, "tokens": log_tokens - self.log_tokens_ref}
+        for k, name in enumerate(self.slopes):
+            base, _, member = name.partition("@")  # "params@g": group g's deviation from the shared slope
+            x[:, len(self.groups) + k] = logs[base] * (group == self.groups.index(member) if member else 1.0)
+        return x
+
+    def sample(self, draws: int, rng: np.random.Generator) -> np.ndarray:
+        """`draws` coefficient vectors from the fit's normal approximation, (draws, coef)."""
+        return rng.multivariate_normal(self.coef, self.cov, size=draws, method="eigh")
+
+    def offset_z(self, a: str, b: str) -> float:
+        """(a_a − a_b) / its standard error: how many noise units separate two groups."""
+        i, j = self.groups.index(a), self.groups.index(b)
+        var = self.cov[i, i] + self.cov[j, j] - 2 * self.cov[i, j]
+        return float((self.coef[i] - self.coef[j]) / math.sqrt(max(var, 1e-300)))
+
+
+def _several_budgets(group: np.ndarray, log_params: np.ndarray, log_tokens: np.ndarray) -> bool:
+    """Whether some group trained one size to budgets more than `BUDGET_RATIO` apart: only
+    then is the slope in tokens read apart from the offsets (seeds and sequence lengths move
+    token counts by a few percent, which would otherwise pin a wild slope)."""
+    for g in np.unique(group):
+        for n in np.unique(log_params[group == g]):
+            d = log_tokens[(group == g) & (log_params == n)]
+            if d.max() - d.min() > math.log(BUDGET_RATIO):
+                return True
+    return False
+
+
+def fit_shared_shape(groups: Sequence[str], group: np.ndarray, log_params: np.ndarray, log_tokens: np.ndarray,
+                     y: np.ndarray, weight: np.ndarray, *, known_noise: bool,
+                     floor: float | None = None, slope_spread: float | None = None) -> SharedShape:
+    """Weighted least squares of `SharedShape` on points (group index, ln N, ln D, y, weight).
+    `known_noise`: the weights are 1/variance in absolute units (accuracy), so the residual
+    scale is floored at 1; else they are relative and the residuals alone measure the noise.
+    `FitError` where no group has two sizes (no trend to share) or no point is left over
+    to measure the noise. `slope_spread`: where given, each group with three sizes or more
+    also gets its own deviation from the shared slope in ln N, shrunk to 0 by a normal prior
+    of that standard deviation (per e-fold, on y's scale): trends that may cross."""
+    keep = np.isfinite(y) & np.isfinite(weight) & (weight > 0)
+    group, log_params, log_tokens, y, weight = group[keep], log_params[keep], log_tokens[keep], y[keep], weight[keep]
+    k = len(groups)
+    if any(not (group == g).any() for g in range(k)):
+        missing = [groups[g] for g in range(k) if not (group == g).any()]
+        raise FitError(f"no usable point for {', '.join(missing)}")
+    ref_n, ref_d = float(np.mean(log_params)), float(np.mean(log_tokens))
+    onehot = np.zeros((len(y), k))
+    onehot[np.arange(len(y)), group] = 1.0
+    columns = {"params": log_params - ref_n, "tokens": log_tokens - ref_d}
+    slopes: tuple[str, ...] = ()
+    design = onehot
+    budgets = _several_budgets(group, log_params, log_tokens)
+    for name in SHARED_SLOPES:  # a slope joins only where the points identify it
+        trial = np.column_stack([design, columns[name]])
+        if (name == "params" or budgets) and np.linalg.matrix_rank(trial) == trial.shape[1]:
+            design, slopes = trial, (*slopes, name)
+    if "params" not in slopes:
+        raise FitError("no recipe has two sizes: there is no trend in size to share")
+    dof = len(y) - design.shape[1]
+    if dof < 1:
+        raise FitError(f"{len(y)} points for {design.shape[1]} coefficients: nothing left to measure the noise")
+    prior = np.zeros(design.shape[1])  # 1/variance of each coefficient's prior (0: flat)
+    if slope_spread is not None:
+        for g in range(k):
+            if len(np.unique(log_params[group == g])) >= 3:
+                design = np.column_stack([design, columns["params"] * (group == g)])
+                slopes = (*slopes, f"params@{groups[g]}")
+                prior = np.append(prior, 1.0 / slope_spread**2)
+    root = np.sqrt(weight)
+    ridge = np.diag(np.sqrt(prior))[prior > 0]
+    coef = np.linalg.lstsq(np.vstack([design * root[:, None], ridge]),
+                           np.concatenate([y * root, np.zeros(len(ridge))]), rcond=None)[0]
+    chi2 = float(np.sum(weight * (y - design @ coef) ** 2))
+    scale = chi2 / dof
+    if known_noise:
+        scale = max(scale, 1.0)
+    cov = np.linalg.pinv(design.T @ (design * weight[:, None]) + np.diag(prior) * scale) * scale
+    return SharedShape(groups=tuple(groups), coef=coef, cov=cov, scale=scale, slopes=slopes,
+                       log_params_ref=ref_n, log_tokens_ref=ref_d, points=len(y), chi2=chi2, floor=floor)
