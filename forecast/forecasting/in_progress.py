@@ -7,7 +7,8 @@ Per skill, in logits ℓ of accuracy above the floor (`forecast.forecasting.sche
   τ is the ladder's own scatter at that reach (bootstrap, law choice, extrapolation drift).
 - **Evidence**: each checkpoint j at fraction f_j of the planned tokens estimates the run's end
   as y_j = ℓ(acc_j) − g(f_j), g the schedule gap the ladder's own runs show at equal fraction
-  (`forecast.forecasting.schedule`). Its error is the checkpoint's evaluation noise (binomial
+  (`forecast.forecasting.schedule`: the pilots' gaps, and the fitted law's gap corrected by
+  what it misses in the pilots, averaged, their disagreement counted as scatter). Its error is the checkpoint's evaluation noise (binomial
   from its item count, or its stderr, independent between checkpoints) plus the shape error of
   g (correlated between nearby fractions, ρ = exp(−|Δ ln f| / `SHAPE_CORRELATION`)).
 - **Update**: the Gaussian posterior of ℓ_end given the prior and the y_j (generalised least
@@ -21,19 +22,17 @@ updated trajectory ℓ_end + g(f) crosses the ladder's threshold, per sample.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from forecast.errors import UsageError
-from forecast.fitting.observations import BUDGET_RATIO
 from forecast.fitting.results import SkillFit
 from forecast.forecasting.off_path import Z, OffPath, find_off_path
 from forecast.forecasting.predict import Interval, SkillForecast, check_level, predict_skill
 from forecast.forecasting.samples import SurfaceSamples
-from forecast.forecasting.schedule import Logit, ScheduleShape, law_shape, schedule_shape
+from forecast.forecasting.schedule import Logit, ScheduleShape, blend, schedule_shape
 from forecast.runs.benchmarks import items_for
 from forecast.runs.model import Run, binomial_stderr, is_number
 from forecast.schema.in_progress import CheckpointJson, RunForecastJson
@@ -182,9 +181,9 @@ def update_skill(sf: SkillFit, run: Run, planned: float, *, level: float = 0.8, 
     prior = logit(samples.observed(samples.model_accuracy(params, planned), rng, params, planned)[:, 0])
     mu0 = float(np.median(prior))
     tau = max(float(np.quantile(prior, 0.9) - np.quantile(prior, 0.1)) / (2 * 1.2816), MIN_PRIOR_SD)
-    shape = schedule_shape(sf.pilots, params, logit)
-    if shape.known and _same_schedule(sf, planned) and os.environ.get("IPSHAPE", "law") == "law":
-        shape = law_shape(shape, lambda t: np.median(samples.model_accuracy(params, t), axis=0), planned, logit)
+    shape = schedule_shape(sf.pilots, params, planned, logit)
+    if shape.known and sf.candidates:  # and read along the fitted law; the two readings' spread is kept
+        shape = blend(shape, schedule_shape(sf.pilots, params, planned, logit, _law_curve(sf)))
     notes = [] if shape.known else [
         "the ladder holds final checkpoints only: it gives no shape of a run's curve under its schedule, so each "
         f"checkpoint is read as its run's end with ±{shape.spread(0.25).item():.2f} logits at 25% of training "
@@ -207,13 +206,6 @@ def update_skill(sf: SkillFit, run: Run, planned: float, *, level: float = 0.8, 
     if len(y):
         solved = np.linalg.solve(cov, np.column_stack([np.ones(len(y)), y]))
         data_precision, data_sum = float(solved[:, 0].sum()), float(solved[:, 1].sum())
-    precision = 1 / tau ** 2 + data_precision
-    mu1 = (mu0 / tau ** 2 + data_sum) / precision
-    sd1 = 1 / math.sqrt(precision)
-    draws = rng.normal(mu1, sd1, SAMPLES)
-    final_noise = _final_noise(sf, se)
-    observed_final = np.clip(logit.inverse(draws) + rng.normal(0, 1, SAMPLES) * final_noise, 0, 1)
-    accuracy = Interval.of(observed_final, level)
     # the run against the ladder's band at each checkpoint's fraction
     band_sd = np.sqrt(tau ** 2 + s ** 2 + meas ** 2)
     expected = mu0 + shape.gap(fractions)
@@ -222,6 +214,18 @@ def update_skill(sf: SkillFit, run: Run, planned: float, *, level: float = 0.8, 
         float(logit.inverse(e)), float(logit.inverse(e - Z * b)), float(logit.inverse(e + Z * b))), float(zz))
         for st, t, f, a, e, b, zz in zip(steps, tokens, fractions, acc, expected, band_sd, z))
     alarm = find_off_path(z, tokens, steps, fractions, acc, logit.inverse(expected)) if len(y) else None
+    prior_sd = tau
+    if alarm is not None and data_precision > 0:  # the ladder's band did not hold: widen the prior to the run's distance
+        prior_sd = max(tau, abs(data_sum / data_precision - mu0))
+        notes.append(f"off the ladder's path: the ladder's prior is widened to ±{prior_sd:.2f} logits (the run's "
+                     f"distance from it, against ±{tau:.2f}), so the run's checkpoints decide")
+    precision = 1 / prior_sd ** 2 + data_precision
+    mu1 = (mu0 / prior_sd ** 2 + data_sum) / precision
+    sd1 = 1 / math.sqrt(precision)
+    draws = rng.normal(mu1, sd1, SAMPLES)
+    final_noise = _final_noise(sf, se)
+    observed_final = np.clip(logit.inverse(draws) + rng.normal(0, 1, SAMPLES) * final_noise, 0, 1)
+    accuracy = Interval.of(observed_final, level)
     grok, observed_at, p_grok = _grok(draws, shape, logit, thr, planned, tokens, acc, level)
     if thr is not None and not shape.known and observed_at is None:
         grok = None
@@ -234,11 +238,12 @@ def update_skill(sf: SkillFit, run: Run, planned: float, *, level: float = 0.8, 
                        curves=curves, notes=tuple(notes), **base)
 
 
-def _same_schedule(sf: SkillFit, planned: float) -> bool:
-    """True when every pilot ran to within `BUDGET_RATIO` of the planned tokens: the law was
-    fitted on checkpoints at the fractions of the target's own schedule."""
-    ends = [p.tokens[-1] for p in sf.pilots if p.tokens]
-    return bool(ends) and all(planned / BUDGET_RATIO <= e <= planned * BUDGET_RATIO for e in ends)
+def _law_curve(sf: SkillFit):
+    """The chosen law's point estimate as a function (params, tokens array) -> accuracy: the
+    curve the schedule shape is read against (no extrapolation drift, which would bend it)."""
+    best = max(sf.candidates, key=lambda c: c.weight).fit
+    return lambda n, t: best.accuracy(best.theta[None, :], np.full((1, len(t)), float(n)),
+                                      np.asarray(t, float)[None, :])[0]
 
 
 def _evidence(series, planned: float, sf: SkillFit, logit: Logit):

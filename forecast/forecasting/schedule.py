@@ -12,9 +12,8 @@ by `FINAL_ONLY_SPREAD` logits per e-fold of training still to come.
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,9 +27,14 @@ FINAL_ONLY_SPREAD = 1.0
 """Shape uncertainty (logits per e-fold of training still to come) assumed when the ladder
 has no intermediate checkpoints: a mid-schedule checkpoint may sit well below its end."""
 MIN_SPREAD = 0.05
-"""Floor of the shape scatter (logits): no two runs share a curve exactly."""
+"""Floor of the shape scatter (logits) from half way through training on: no two runs share a
+curve exactly (it falls to 0 at the end, where a checkpoint is the run's end)."""
 SIZE_SCALE = 1.0
 """E-folds of model size over which a pilot's schedule shape speaks for another size."""
+END_STRETCH = 0.7
+"""A pilot's end is read as its mean over checkpoints past this fraction, relative to the law."""
+BUDGET_SCALE = 0.5
+"""E-folds of tokens per parameter over which a pilot's schedule shape speaks for another run."""
 MIN_CHECKPOINTS = 3
 """A pilot gives a shape when it has at least this many checkpoints."""
 
@@ -78,15 +82,27 @@ class ScheduleShape:
     def spread(self, fraction: np.ndarray | float) -> np.ndarray:
         f = np.asarray(fraction, float)
         if not self.known:
-            return np.maximum(FINAL_ONLY_SPREAD * np.log(1 / np.clip(f, 1e-6, 1.0)), MIN_SPREAD)
+            return FINAL_ONLY_SPREAD * np.log(1 / np.clip(f, 1e-6, 1.0))
         inside = np.interp(np.log(np.clip(f, self.earliest, 1.0)), np.log(self.fractions), self.spreads)
         # before the pilots' earliest checkpoint the shape is unmeasured: widen per e-fold
         below = FINAL_ONLY_SPREAD * np.maximum(np.log(self.earliest / np.clip(f, 1e-9, None)), 0.0)
         return np.sqrt(inside ** 2 + below ** 2)
 
 
-def schedule_shape(pilots: Sequence[PilotRun], params: float, logit: Logit, grid: int = 40) -> ScheduleShape:
-    """The ladder's curve shape at equal fraction of training, carried to `params` parameters."""
+def schedule_shape(pilots: Sequence[PilotRun], params: float, planned: float, logit: Logit,
+                   law: Callable[[float, np.ndarray], np.ndarray] | None = None, grid: int = 40) -> ScheduleShape:
+    """The ladder's curve shape at equal fraction of training, carried to a run of `params`
+    parameters planned for `planned` tokens: pilots nearest in size and in tokens per
+    parameter speak for it (a 10×-Chinchilla run is nearly trained at a quarter of its
+    schedule, a 0.5× one is not).
+
+    With `law` (params, tokens -> the fitted law's median accuracy), the law carries the
+    shape's trend with size (a larger model is further along at equal fraction) and the
+    pilots give only what the law misses at equal fraction, the schedule's own effect:
+    gap = [ℓ(law(N, f·D)) − ℓ(law(N, D))] + Σ w_p·c_p(f), with c_p a pilot's observed gap
+    minus the law's gap for that pilot. On a ladder whose law was fitted on intermediate
+    checkpoints c is small; on a budget ladder (laws on final checkpoints) it is the cost of
+    being mid-schedule."""
     shaped = [p for p in pilots if len(p.tokens) >= MIN_CHECKPOINTS and math.isfinite(p.tokens[-1])
               and p.tokens[-1] > 0]
     if not shaped:
@@ -96,12 +112,20 @@ def schedule_shape(pilots: Sequence[PilotRun], params: float, logit: Logit, grid
     for p in shaped:
         tokens = np.asarray(p.tokens, float)
         frac = tokens / tokens[-1]
-        level = logit(np.asarray(p.smoothed, float))
-        curves.append((math.log(p.params), np.log(frac), level - level[-1]))
+        level = logit(np.asarray(p.accuracy, float))
+        if law is not None:  # what the law already says about this pilot's curve
+            level = level - logit(law(p.params, tokens))
+        # relative to its end (with a law: the mean residual over the last stretch, as an
+        # isotonic or single end point would carry its noise into every gap); with a law the
+        # curve is now c_p, what the law misses, and the target's own law gap is added below
+        tail = frac >= END_STRETCH if law is not None else frac >= frac[-1]
+        level = level - float(np.mean(level[tail]))
+        distance = (abs(math.log(p.params / params)) / SIZE_SCALE
+                    + abs(math.log(tokens[-1] / p.params) - math.log(planned / params)) / BUDGET_SCALE)
+        curves.append((distance, np.log(frac), level))
     earliest = float(np.exp(np.median([c[1][0] for c in curves])))
     fractions = np.geomspace(earliest, 1.0, grid)
     gaps, spreads = np.zeros(grid), np.full(grid, MIN_SPREAD)
-    target = math.log(params)
     for i, f in enumerate(np.log(fractions)):
         xs, ys = [], []
         for size, lf, gap in curves:
@@ -111,16 +135,23 @@ def schedule_shape(pilots: Sequence[PilotRun], params: float, logit: Logit, grid
         if not xs:
             gaps[i], spreads[i] = (gaps[i - 1], spreads[i - 1]) if i else (0.0, FINAL_ONLY_SPREAD)
             continue
-        gaps[i], spreads[i] = _carry(np.array(xs), np.array(ys), target)
-    gaps[-1], spreads[-1] = 0.0, MIN_SPREAD
-    return ScheduleShape(params, fractions, gaps, np.maximum(spreads, MIN_SPREAD), True, len(shaped), earliest)
+        gaps[i], spreads[i] = _carry(np.array(xs), np.array(ys))
+    if law is not None:
+        own = logit(law(params, fractions * planned))
+        gaps = gaps + (own - own[-1])
+    # the end is the end: no shape error at f = 1, the floor reached by half way from it
+    floor = MIN_SPREAD * np.minimum(np.log(1 / fractions) / math.log(2), 1.0)
+    gaps[-1] = 0.0
+    spreads = np.maximum(spreads, floor)
+    spreads[-1] = 0.0
+    return ScheduleShape(params, fractions, gaps, spreads, True, len(shaped), earliest)
 
 
-def _carry(sizes: np.ndarray, gaps: np.ndarray, target: float) -> tuple[float, float]:
-    """The gap at ln(params) = `target` and its scatter: the pilots' gaps weighted by
-    exp(−|ln N − ln N_target| / `SIZE_SCALE`), so the sizes nearest the target speak for it
-    (the smallest pilots' late schedule often differs: they saturate and even decline)."""
-    weights = np.exp(-np.abs(sizes - target) / SIZE_SCALE)
+def _carry(distances: np.ndarray, gaps: np.ndarray) -> tuple[float, float]:
+    """The gap at the target and its scatter: the pilots' gaps weighted by exp(−distance),
+    so the pilots nearest the target speak for it (the smallest pilots' late schedule often
+    differs: they saturate and even decline)."""
+    weights = np.exp(-distances)
     weights = weights / weights.sum()
     mean = float(np.sum(weights * gaps))
     if len(gaps) < 2:
@@ -130,11 +161,10 @@ def _carry(sizes: np.ndarray, gaps: np.ndarray, target: float) -> tuple[float, f
     return mean, math.sqrt(var * (1 + 1 / effective))
 
 
-def law_shape(shape: ScheduleShape, curve, planned: float, logit: Logit) -> ScheduleShape:
-    """The same shape with its gaps read off the ladder's fitted law along the run instead:
-    g(f) = ℓ(law(N, f·D)) − ℓ(law(N, D)), `curve(tokens) -> accuracy` the law's median at the
-    target's size. Right when the law was fitted on intermediate checkpoints of runs with the
-    target's schedule length (a single-budget ladder like Pythia's): the law then carries the
-    shape's trend with size, which a mean over pilots cannot. The scatter stays the pilots'."""
-    levels = logit(curve(shape.fractions * planned))
-    return dataclasses.replace(shape, gaps=levels - levels[-1])
+
+def blend(a: ScheduleShape, b: ScheduleShape) -> ScheduleShape:
+    """Two readings of one shape (on one grid) averaged, their disagreement added to the
+    scatter: gap = (g_a + g_b)/2, spread² = (s_a² + s_b²)/2 + ((g_a − g_b)/2)²."""
+    half = (a.gaps - b.gaps) / 2
+    return ScheduleShape(a.params, a.fractions, (a.gaps + b.gaps) / 2,
+                         np.sqrt((a.spreads ** 2 + b.spreads ** 2) / 2 + half ** 2), a.known, a.pilots, a.earliest)
