@@ -78,13 +78,16 @@ class PartialItem:
     low: float | None
     high: float | None
     ladder: float | None
+    ladder_low: float | None
+    ladder_high: float | None
     own: float | None
     off_path: bool
 
     def to_json(self) -> PartialItemJson:
         return {"run": self.run, "skill": self.skill, "share": self.share, "actual": self.actual,
                 "updated": finite(self.updated), "low": finite(self.low), "high": finite(self.high),
-                "ladder": finite(self.ladder), "own": finite(self.own), "off_path": self.off_path}
+                "ladder": finite(self.ladder), "ladder_low": finite(self.ladder_low),
+                "ladder_high": finite(self.ladder_high), "own": finite(self.own), "off_path": self.off_path}
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,6 @@ class PartialBacktest:
     min_items: int
     level: float
     items: tuple[PartialItem, ...]
-    ladder_coverage_items: tuple[bool, ...] = ()
 
     @property
     def scores(self) -> tuple[PartialScore, ...]:
@@ -121,7 +123,8 @@ class PartialBacktest:
                 ladder_mae=mean([abs(i.ladder - i.actual) for i in rows if i.ladder is not None]),
                 own_mae=mean([abs(i.own - i.actual) for i in rows if i.own is not None]),
                 coverage=mean([float(i.low <= i.actual <= i.high) for i in rows if i.low is not None]),
-                ladder_coverage=None))
+                ladder_coverage=mean([float(i.ladder_low <= i.actual <= i.ladder_high) for i in rows
+                                      if i.ladder_low is not None])))
         return tuple(out)
 
     @property
@@ -188,4 +191,6 @@ def _item(f: RunForecast, run: Run, share: float, ladder, key: tuple[str, str], 
     return PartialItem(run=run.name, skill=f.skill, share=share, actual=float(series.accuracy[final]),
                        updated=f.accuracy.median, low=f.accuracy.low, high=f.accuracy.high,
                        ladder=None if f.ladder.accuracy is None else f.ladder.accuracy.median,
+                       ladder_low=None if f.ladder.accuracy is None else f.ladder.accuracy.low,
+                       ladder_high=None if f.ladder.accuracy is None else f.ladder.accuracy.high,
                        own=own_curve(f, sf.floor, sf.top), off_path=f.off_path is not None)

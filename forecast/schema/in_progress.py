@@ -71,10 +71,12 @@ class PartialScoreJson(TypedDict):
     ladder_mae: float | None  # the ladder-only forecast's
     own_mae: float | None  # extrapolating the run's own visible curve alone
     coverage: float | None  # share of items whose final accuracy fell in the updated interval
-    ladder_coverage: float | None
+    ladder_coverage: float | None  # the same for the ladder-only interval
 
 
 class PartialItemJson(TypedDict):
+    """One (held-out run, skill, visible share): the final accuracy measured and forecast."""
+
     run: str
     skill: str
     share: float
@@ -82,9 +84,11 @@ class PartialItemJson(TypedDict):
     updated: float | None
     low: float | None
     high: float | None
-    ladder: float | None
-    own: float | None
-    off_path: bool
+    ladder: float | None  # the ladder-only median
+    ladder_low: float | None
+    ladder_high: float | None
+    own: float | None  # the run's own visible curve, extrapolated
+    off_path: bool  # the alarm stood at that share
 
 
 class PartialBacktestJson(TypedDict):
