@@ -78,6 +78,8 @@ def run_table(forecasts, name: str):
     for f in forecasts:
         if f.grok_observed is not None:
             grok = f"crossed at {format_count(f.grok_observed)}"
+        elif f.grok is not None and f.grok.median == float("inf"):
+            grok = "not by the planned end"
         elif f.grok is not None:
             grok = interval_text(f.grok, count=True)
         else:

@@ -32,7 +32,7 @@ from forecast.fitting.results import SkillFit
 from forecast.forecasting.off_path import Z, OffPath, find_off_path
 from forecast.forecasting.predict import Interval, SkillForecast, check_level, predict_skill
 from forecast.forecasting.samples import SurfaceSamples
-from forecast.forecasting.schedule import Logit, ScheduleShape, blend, schedule_shape
+from forecast.forecasting.schedule import CLIP, Linear, Logit, ScheduleShape, blend, schedule_shape
 from forecast.runs.benchmarks import items_for
 from forecast.runs.model import Run, binomial_stderr, is_number
 from forecast.schema.in_progress import CheckpointJson, RunForecastJson
@@ -176,19 +176,21 @@ def update_skill(sf: SkillFit, run: Run, planned: float, *, level: float = 0.8, 
                            schedule="final-only", off_path=None,
                            notes=(f"the ladder gives no forecast for this size ({ladder.reason}); nothing to update",),
                            **base)
-    logit = Logit(sf.floor, sf.top)
     rng = np.random.default_rng(seed + 7)
-    prior = logit(samples.observed(samples.model_accuracy(params, planned), rng, params, planned)[:, 0])
+    prior_acc = samples.observed(samples.model_accuracy(params, planned), rng, params, planned)[:, 0]
+    series = run.series.get(sf.skill)
+    logit = _transform(sf, prior_acc, series)
+    prior = logit(prior_acc)
     mu0 = float(np.median(prior))
-    tau = max(float(np.quantile(prior, 0.9) - np.quantile(prior, 0.1)) / (2 * 1.2816), MIN_PRIOR_SD)
+    tau = max(float(np.quantile(prior, 0.9) - np.quantile(prior, 0.1)) / (2 * 1.2816), MIN_PRIOR_SD * logit.unit)
     shape = schedule_shape(sf.pilots, params, planned, logit)
     if shape.known and sf.candidates:  # and read along the fitted law; the two readings' spread is kept
         shape = blend(shape, schedule_shape(sf.pilots, params, planned, logit, _law_curve(sf)))
     notes = [] if shape.known else [
         "the ladder holds final checkpoints only: it gives no shape of a run's curve under its schedule, so each "
-        f"checkpoint is read as its run's end with ±{shape.spread(0.25).item():.2f} logits at 25% of training "
+        f"checkpoint is read as its run's end with ±{shape.spread(0.25).item() / logit.unit:.2f} logits at 25% of "
+        "training "
         "(the interval is widened accordingly)"]
-    series = run.series.get(sf.skill)
     evidence = _evidence(series, planned, sf, logit)
     thr = ladder.threshold if threshold is None else threshold
     if evidence is None:
@@ -217,8 +219,8 @@ def update_skill(sf: SkillFit, run: Run, planned: float, *, level: float = 0.8, 
     prior_sd = tau
     if alarm is not None and data_precision > 0:  # the ladder's band did not hold: widen the prior to the run's distance
         prior_sd = max(tau, abs(data_sum / data_precision - mu0))
-        notes.append(f"off the ladder's path: the ladder's prior is widened to ±{prior_sd:.2f} logits (the run's "
-                     f"distance from it, against ±{tau:.2f}), so the run's checkpoints decide")
+        notes.append(f"off the ladder's path: the ladder's prior is widened {prior_sd / tau:.1f}-fold (to the run's "
+                     "distance from it), so the run's checkpoints decide")
     precision = 1 / prior_sd ** 2 + data_precision
     mu1 = (mu0 / prior_sd ** 2 + data_sum) / precision
     sd1 = 1 / math.sqrt(precision)
@@ -238,6 +240,21 @@ def update_skill(sf: SkillFit, run: Run, planned: float, *, level: float = 0.8, 
                        curves=curves, notes=tuple(notes), **base)
 
 
+def _transform(sf: SkillFit, prior_acc: np.ndarray, series) -> Logit | Linear:
+    """Where the update is made: logits of accuracy above the floor for a skill in or before a
+    transition; accuracy itself for a level (no transition to straighten) or a skill that sits
+    at or below its floor in the ladder's forecast or the run (where the logit clips)."""
+    if sf.flat or sf.weight_of(("level",)) >= 0.5:
+        return Linear(sf.floor, sf.top)
+    low = float(np.quantile(prior_acc, 0.1))
+    if series is not None and series.accuracy is not None and np.isfinite(series.accuracy).any():
+        low = min(low, float(np.nanmedian(series.accuracy[-3:])))
+    room = sf.top - sf.floor
+    if low < sf.floor + CLIP * room * 2:
+        return Linear(sf.floor, sf.top)
+    return Logit(sf.floor, sf.top)
+
+
 def _law_curve(sf: SkillFit):
     """The chosen law's point estimate as a function (params, tokens array) -> accuracy: the
     curve the schedule shape is read against (no extrapolation drift, which would bend it)."""
@@ -246,7 +263,7 @@ def _law_curve(sf: SkillFit):
                                       np.asarray(t, float)[None, :])[0]
 
 
-def _evidence(series, planned: float, sf: SkillFit, logit: Logit):
+def _evidence(series, planned: float, sf: SkillFit, logit: Logit | Linear):
     """(steps, tokens, fractions, accuracy, stderr) of the run's checkpoints past warm-up and
     within the plan, ascending; None when there are none."""
     if series is None or series.accuracy is None:
@@ -275,7 +292,7 @@ def _final_noise(sf: SkillFit, se: np.ndarray) -> float:
     return float(sf.noise) if sf.noise is not None and math.isfinite(sf.noise) else 0.0
 
 
-def _grok(draws: np.ndarray, shape: ScheduleShape, logit: Logit, threshold: float | None, planned: float,
+def _grok(draws: np.ndarray, shape: ScheduleShape, logit: Logit | Linear, threshold: float | None, planned: float,
           tokens: np.ndarray, acc: np.ndarray, level: float) -> tuple[Interval | None, float | None, float | None]:
     """(tokens to the threshold along the updated trajectory, the checkpoint's tokens where the
     run has already crossed, probability of crossing by the planned end)."""
@@ -296,7 +313,7 @@ def _grok(draws: np.ndarray, shape: ScheduleShape, logit: Logit, threshold: floa
 
 
 def _curves(shape: ScheduleShape, mu0: float, tau: float, mu1: float, sd1: float, planned: float,
-            tokens: np.ndarray, level: float, logit: Logit) -> Curves:
+            tokens: np.ndarray, level: float, logit: Logit | Linear) -> Curves:
     start = min(shape.earliest, tokens[0] / planned if len(tokens) else 1.0, 0.05)
     fractions = np.geomspace(max(start, SKIP_FRACTION), 1.0, 80)
     gap, spread = shape.gap(fractions), shape.spread(fractions)

@@ -46,6 +46,11 @@ class Logit:
     floor: float
     top: float
 
+    @property
+    def unit(self) -> float:
+        """What one logit is in this scale (the constants here are in logits)."""
+        return 1.0
+
     def __call__(self, accuracy: np.ndarray | float) -> np.ndarray:
         q = (np.asarray(accuracy, float) - self.floor) / (self.top - self.floor)
         q = np.clip(q, CLIP, 1 - CLIP)
@@ -58,6 +63,29 @@ class Logit:
         """An accuracy's standard error carried into logits (delta method, at the clipped q)."""
         q = np.clip((np.asarray(accuracy, float) - self.floor) / (self.top - self.floor), CLIP, 1 - CLIP)
         return np.asarray(stderr, float) / ((self.top - self.floor) * q * (1 - q))
+
+
+@dataclass(frozen=True)
+class Linear:
+    """Accuracy itself (fractions), for skills with no transition to straighten: a level, or
+    one sitting at or below its floor, where a logit would clip away every difference."""
+
+    floor: float = 0.0
+    top: float = 1.0
+
+    @property
+    def unit(self) -> float:
+        """One logit at mid-transition, in accuracy: d acc / d logit = (top − floor)/4."""
+        return (self.top - self.floor) / 4
+
+    def __call__(self, accuracy: np.ndarray | float) -> np.ndarray:
+        return np.asarray(accuracy, float)
+
+    def inverse(self, value: np.ndarray | float) -> np.ndarray:
+        return np.asarray(value, float)
+
+    def stderr(self, accuracy: np.ndarray, stderr: np.ndarray) -> np.ndarray:
+        return np.asarray(stderr, float) + 0 * np.asarray(accuracy, float)
 
 
 @dataclass(frozen=True)
@@ -74,6 +102,7 @@ class ScheduleShape:
     known: bool  # False: final-only ladder, no shape (gap 0, spread FINAL_ONLY_SPREAD·ln(1/f))
     pilots: int  # pilots that gave a shape
     earliest: float  # smallest fraction the pilots cover
+    unit: float = 1.0  # one logit in the scale of the gaps (`Logit.unit`, `Linear.unit`)
 
     def gap(self, fraction: np.ndarray | float) -> np.ndarray:
         f = np.clip(np.asarray(fraction, float), self.earliest, 1.0)
@@ -82,14 +111,14 @@ class ScheduleShape:
     def spread(self, fraction: np.ndarray | float) -> np.ndarray:
         f = np.asarray(fraction, float)
         if not self.known:
-            return FINAL_ONLY_SPREAD * np.log(1 / np.clip(f, 1e-6, 1.0))
+            return FINAL_ONLY_SPREAD * self.unit * np.log(1 / np.clip(f, 1e-6, 1.0))
         inside = np.interp(np.log(np.clip(f, self.earliest, 1.0)), np.log(self.fractions), self.spreads)
         # before the pilots' earliest checkpoint the shape is unmeasured: widen per e-fold
-        below = FINAL_ONLY_SPREAD * np.maximum(np.log(self.earliest / np.clip(f, 1e-9, None)), 0.0)
+        below = FINAL_ONLY_SPREAD * self.unit * np.maximum(np.log(self.earliest / np.clip(f, 1e-9, None)), 0.0)
         return np.sqrt(inside ** 2 + below ** 2)
 
 
-def schedule_shape(pilots: Sequence[PilotRun], params: float, planned: float, logit: Logit,
+def schedule_shape(pilots: Sequence[PilotRun], params: float, planned: float, logit: Logit | Linear,
                    law: Callable[[float, np.ndarray], np.ndarray] | None = None, grid: int = 40) -> ScheduleShape:
     """The ladder's curve shape at equal fraction of training, carried to a run of `params`
     parameters planned for `planned` tokens: pilots nearest in size and in tokens per
@@ -107,7 +136,7 @@ def schedule_shape(pilots: Sequence[PilotRun], params: float, planned: float, lo
               and p.tokens[-1] > 0]
     if not shaped:
         f = np.array([1.0])
-        return ScheduleShape(params, f, np.zeros(1), np.full(1, MIN_SPREAD), False, 0, 1.0)
+        return ScheduleShape(params, f, np.zeros(1), np.zeros(1), False, 0, 1.0, logit.unit)
     curves = []
     for p in shaped:
         tokens = np.asarray(p.tokens, float)
@@ -125,7 +154,7 @@ def schedule_shape(pilots: Sequence[PilotRun], params: float, planned: float, lo
         curves.append((distance, np.log(frac), level))
     earliest = float(np.exp(np.median([c[1][0] for c in curves])))
     fractions = np.geomspace(earliest, 1.0, grid)
-    gaps, spreads = np.zeros(grid), np.full(grid, MIN_SPREAD)
+    gaps, spreads = np.zeros(grid), np.zeros(grid)
     for i, f in enumerate(np.log(fractions)):
         xs, ys = [], []
         for size, lf, gap in curves:
@@ -133,18 +162,18 @@ def schedule_shape(pilots: Sequence[PilotRun], params: float, planned: float, lo
                 xs.append(size)
                 ys.append(float(np.interp(f, lf, gap)))
         if not xs:
-            gaps[i], spreads[i] = (gaps[i - 1], spreads[i - 1]) if i else (0.0, FINAL_ONLY_SPREAD)
+            gaps[i], spreads[i] = (gaps[i - 1], spreads[i - 1]) if i else (0.0, FINAL_ONLY_SPREAD * logit.unit)
             continue
         gaps[i], spreads[i] = _carry(np.array(xs), np.array(ys))
     if law is not None:
         own = logit(law(params, fractions * planned))
         gaps = gaps + (own - own[-1])
     # the end is the end: no shape error at f = 1, the floor reached by half way from it
-    floor = MIN_SPREAD * np.minimum(np.log(1 / fractions) / math.log(2), 1.0)
+    floor = MIN_SPREAD * logit.unit * np.minimum(np.log(1 / fractions) / math.log(2), 1.0)
     gaps[-1] = 0.0
     spreads = np.maximum(spreads, floor)
     spreads[-1] = 0.0
-    return ScheduleShape(params, fractions, gaps, spreads, True, len(shaped), earliest)
+    return ScheduleShape(params, fractions, gaps, spreads, True, len(shaped), earliest, logit.unit)
 
 
 def _carry(distances: np.ndarray, gaps: np.ndarray) -> tuple[float, float]:
@@ -167,4 +196,5 @@ def blend(a: ScheduleShape, b: ScheduleShape) -> ScheduleShape:
     scatter: gap = (g_a + g_b)/2, spread² = (s_a² + s_b²)/2 + ((g_a − g_b)/2)²."""
     half = (a.gaps - b.gaps) / 2
     return ScheduleShape(a.params, a.fractions, (a.gaps + b.gaps) / 2,
-                         np.sqrt((a.spreads ** 2 + b.spreads ** 2) / 2 + half ** 2), a.known, a.pilots, a.earliest)
+                         np.sqrt((a.spreads ** 2 + b.spreads ** 2) / 2 + half ** 2), a.known, a.pilots, a.earliest,
+                         a.unit)
