@@ -182,7 +182,10 @@ def update_skill(sf: SkillFit, run: Run, planned: float, *, level: float = 0.8, 
     logit = _transform(sf, prior_acc, series)
     prior = logit(prior_acc)
     mu0 = float(np.median(prior))
-    tau = max(float(np.quantile(prior, 0.9) - np.quantile(prior, 0.1)) / (2 * 1.2816), MIN_PRIOR_SD * logit.unit)
+    # the prior is on the model's end: the ladder's interval holds one evaluation's noise, added back once below
+    spread = float(np.quantile(prior, 0.9) - np.quantile(prior, 0.1)) / (2 * 1.2816)
+    noise = float(logit.stderr(np.median(prior_acc), _ladder_noise(sf, float(np.median(prior_acc)))))
+    tau = math.sqrt(max(spread ** 2 - noise ** 2, (MIN_PRIOR_SD * logit.unit) ** 2))
     shape = schedule_shape(sf.pilots, params, planned, logit)
     if shape.known and sf.candidates:  # and read along the fitted law; the two readings' spread is kept
         shape = blend(shape, schedule_shape(sf.pilots, params, planned, logit, _law_curve(sf)))
@@ -282,6 +285,13 @@ def _evidence(series, planned: float, sf: SkillFit, logit: Logit | Linear):
     pick = lambda a: np.asarray(a, float)[keep][order]  # noqa: E731
     return (series.step[keep][order], pick(series.tokens), pick(series.tokens) / planned, pick(series.accuracy),
             pick(se))
+
+
+def _ladder_noise(sf: SkillFit, accuracy: float) -> float:
+    """The measurement noise `SurfaceSamples.observed` puts in the ladder's interval (fraction)."""
+    if sf.noise is not None and math.isfinite(sf.noise):
+        return float(sf.noise)
+    return math.sqrt(accuracy * (1 - accuracy) / sf.n_eval) if sf.n_eval else 0.0
 
 
 def _final_noise(sf: SkillFit, se: np.ndarray) -> float:
