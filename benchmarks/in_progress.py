@@ -7,9 +7,12 @@ Run: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/in_progress.py [--quick] [--
    a benchmark of ≥ 1,000 items is forecast (updated by the visible checkpoints), beside the
    ladder-only forecast and the run's own curve extrapolated alone. Columns: MAE (accuracy
    points) of each; the updated MAE as a share of the ladder-only one; 80% coverage of the
-   updated and the ladder-only interval; and the noise floor: the MAE a forecaster that knew
-   each model's true final accuracy would still make against one evaluation of it,
-   √(2/π)·mean stderr of the final checkpoint (binomial over the benchmark's items).
+   updated and the ladder-only interval; the binomial floor: the MAE a forecaster that knew
+   each model's true final accuracy would make against one evaluation of it if that
+   evaluation's error were independent of everything before it, √(2/π)·mean binomial stderr
+   of the final checkpoint (the ladder-only forecast cannot beat it; the run's own checkpoints
+   can, as they share the evaluation's items with its end); and how many items had the
+   off-path alarm standing.
    Cases: Pythia (and Pythia-deduped) ≤ 1.4B → 2.8B; OLMo ladder ≤ 1B → the six 3B runs.
 2. Synthetic (`forecast.runs.synthetic`): a ladder of 4 sizes from a known law, a target one
    doubling larger with 40 checkpoints; planted off-path runs (accuracy moved by a known
@@ -55,7 +58,7 @@ def real_table(cases, shares) -> Table:
     t = Table(title="Final accuracy from part of the run: MAE in points (items: run × skill, benchmarks ≥ 1,000 items)",
               title_justify="left")
     for h in ("case", "seen", "items", "updated", "ladder only", "own curve", "upd/ladder", "cov. upd", "cov. ladder",
-              "noise floor", "off-path"):
+              "binomial floor", "off-path"):
         t.add_column(h, justify="left" if h == "case" else "right")
     pooled = []
     for name, runs in cases:

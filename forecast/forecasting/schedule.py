@@ -4,10 +4,13 @@ A checkpoint taken at 25% of a run's planned tokens sits mid-schedule: its learn
 not decayed, so it reads lower than a finished model trained on those tokens would. The
 ladder's intermediate checkpoints say by how much, at equal *fraction* of training: for each
 pilot, the gap g(f) = ℓ(acc at fraction f) − ℓ(acc at its end), with ℓ the logit of accuracy
-above the floor (`Logit`). The gap at the target's size is the pilots' gaps weighted by closeness
-in ln(parameters), and their scatter is the uncertainty of a run's shape. A ladder of final checkpoints only
-gives no shape (`ScheduleShape.known` is False): callers assume no gap and widen the interval
-by `FINAL_ONLY_SPREAD` logits per e-fold of training still to come.
+above the floor (`Logit`; `Linear` for skills at their floor). The gap for the target is the
+pilots' gaps weighted by closeness in ln(parameters) and in ln(tokens per parameter), and their
+scatter is the uncertainty of a run's shape; read along the fitted law instead, the law carries
+the trend with size and the pilots only what it misses (`schedule_shape(..., law=)`); `blend`
+averages the two readings. A ladder of final checkpoints only gives no shape
+(`ScheduleShape.known` is False): callers assume no gap and widen the interval by
+`FINAL_ONLY_SPREAD` logits per e-fold of training still to come.
 """
 
 from __future__ import annotations
