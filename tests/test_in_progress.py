@@ -162,3 +162,25 @@ def test_json_follows_its_shape(ladder):
     out = f.to_json()
     _conforms(out, RunForecastJson)
     assert out["off_path"] is not None and out["checkpoints"] == len(out["checkpoints_detail"])
+
+
+def test_seen_to_and_the_runs_own_curve_recover_a_planted_line():
+    """`seen_to` keeps the checkpoints up to the share of steps and records the real plan; the
+    own-curve baseline recovers the end of a curve that is a line in logit vs ln tokens."""
+    from forecast.backtesting.partial import own_curve, seen_to
+    from forecast.forecasting.in_progress import Checkpoint, RunForecast
+    from forecast.forecasting.predict import Interval
+
+    run = target_run(np.random.default_rng(0), checkpoints=20)
+    cut = seen_to(run, 0.25)
+    assert len(cut.series["skill"].step) == 5 and cut.extra["planned_tokens"] == pytest.approx(TOKENS[1])
+    assert cut.complete is False and run.complete is None
+    logit = Logit(0.25, 1.0)
+    tokens = np.geomspace(1e8, 1e9, 6)
+    acc = logit.inverse(-2.0 + 0.8 * np.log(tokens / 1e8))
+    band = Interval(0.5, 0.4, 0.6)
+    points = tuple(Checkpoint(i, float(t), float(t / 1e10), float(a), band, 0.0) for i, (t, a) in enumerate(zip(tokens, acc)))
+    f = RunForecast(skill="s", run="r", params=1e8, planned_tokens=1e10, tokens_seen=1e9, checkpoints=points,
+                    ladder=None, accuracy=None, grok=None, grok_observed=None, p_grok=None, threshold=None, offset=None,
+                    offset_sd=None, run_weight=0.0, schedule="ladder-checkpoints", off_path=None, level=0.8)
+    assert own_curve(f, 0.25, 1.0) == pytest.approx(float(logit.inverse(-2.0 + 0.8 * np.log(100))), abs=1e-9)

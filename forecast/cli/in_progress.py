@@ -47,7 +47,9 @@ def predict_run(fits, run_dir: Path, tokens: float | None, skills: list[str] | N
     wanted = None if not skills or [s.lower() for s in skills] == ["all"] else skills
     forecasts = update_with_run(fits, run, tokens, skills=wanted, family=family, recipe=recipe, level=interval,
                                 threshold=threshold)
-    notes = []
+    fitted = {f.skill.lower() for f in forecasts}
+    notes = [f"{run.name}: {name} has no fit in the ladder; not forecast" for name in run.skills
+             if name.lower() not in fitted and wanted is None]
     if plot is not None:
         import forecast.plots
         from forecast.plots.progress import progress_figure
