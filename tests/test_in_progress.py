@@ -184,3 +184,11 @@ def test_seen_to_and_the_runs_own_curve_recover_a_planted_line():
                     ladder=None, accuracy=None, grok=None, grok_observed=None, p_grok=None, threshold=None, offset=None,
                     offset_sd=None, run_weight=0.0, schedule="ladder-checkpoints", off_path=None, level=0.8)
     assert own_curve(f, 0.25, 1.0) == pytest.approx(float(logit.inverse(-2.0 + 0.8 * np.log(100))), abs=1e-9)
+
+
+def test_a_run_of_another_family_is_read_against_the_ladder_and_says_so(ladder):
+    run = dataclasses.replace(target_run(np.random.default_rng(4), share=0.5), family="mine")
+    (f,) = update_with_run(ladder, run, TOKENS[1])
+    assert any("read against the ladder synthetic/default" in n for n in f.notes)
+    (g,) = update_with_run(ladder, dataclasses.replace(run, family="synthetic"), TOKENS[1])
+    assert not any("read against" in n for n in g.notes)

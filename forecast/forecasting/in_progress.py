@@ -21,6 +21,7 @@ updated trajectory ℓ_end + g(f) crosses the ladder's threshold, per sample.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -160,7 +161,13 @@ def update_with_run(fits, run: Run, planned_tokens: float | None = None, *, skil
         skill_fits = [sf for sf in fits if not skills or sf.skill.lower() in {s.lower() for s in skills}]
     if not skill_fits:
         raise UsageError("no fitted skill to forecast the run with", parameter="skills")
-    return [update_skill(sf, run, planned, level=level, threshold=threshold, seed=seed) for sf in skill_fits]
+    out = [update_skill(sf, run, planned, level=level, threshold=threshold, seed=seed) for sf in skill_fits]
+    other = {(sf.family, sf.recipe) for sf in skill_fits} - {(run.family, run.recipe.label)}
+    if other:  # never pooled silently: say which ladder the run is read against
+        said = ", ".join(f"{fam}/{rec}" for fam, rec in sorted(other))
+        note = f"the run ({run.family}/{run.recipe.label}) is read against the ladder {said}"
+        out = [dataclasses.replace(f, notes=(*f.notes, note)) for f in out]
+    return out
 
 
 def update_skill(sf: SkillFit, run: Run, planned: float, *, level: float = 0.8, threshold: float | None = None,
