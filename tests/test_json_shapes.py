@@ -39,6 +39,15 @@ def root(tmp_path_factory) -> Path:
                                 with_loss=True, recipe=label, rng=np.random.default_rng(i))
         write_runs(runs, root / "recipes" / label)
     (root / "table.csv").write_text("model,params,tokens,mmlu,gsm8k\na-1b,1e9,2e10,0.3,0.05\na-7b,7e9,1.4e11,0.45,0.15\n")
+    board = ["model,family,params,tokens,arc,piqa"]  # two families, final checkpoints only
+    for family, lift in (("a", 0.0), ("b", 0.03)):
+        for i, params in enumerate((1e8, 3e8, 1e9, 3e9)):
+            board.append(f"{family}-{i},{family},{params:g},{20 * params:g},{0.3 + 0.05 * i + lift:.3f},"
+                         f"{0.6 + 0.04 * i + lift:.3f}")
+    (root / "board.csv").write_text("\n".join(board) + "\n")
+    imported = invoke("import", "table", root / "board.csv", "--name-column", "model", "--family-column", "family",
+                      "--params-column", "params", "--tokens-column", "tokens", "--out", root / "board")
+    assert imported.exit_code == 0, imported.stderr
     return root
 
 
@@ -66,6 +75,11 @@ def _demo(monkeypatch, root: Path) -> list[object]:
     return ["demo", "--device", "cpu", "--out", root / "pilots"]
 
 
+def _largest(runs_dir: Path) -> Path:
+    """The folder of the largest run in `runs_dir` (the run `predict --run` follows)."""
+    return max(runs_dir.iterdir(), key=lambda p: json.loads((p / "run.json").read_text())["params"])
+
+
 COMMANDS = {
     "runs": lambda mp, r: ["runs", DEMO_RUNS],
     "import": lambda mp, r: ["import", "table", r / "table.csv", "--name-column", "model", "--params-column", "params",
@@ -84,6 +98,11 @@ COMMANDS = {
     "plan-loss": lambda mp, r: ["plan", "--fits", r / "fits", "--loss", "2.0"],
     "backtest": lambda mp, r: ["backtest", r / "recipes" / "fast", *FAST],
     "compare": lambda mp, r: ["compare", r / "recipes", *FAST, "--laws", "grok_scaling", "--target-params", "1e8"],
+    "compare-ladder": lambda mp, r: ["compare", r / "board", "--by", "family", "--judge", "target",
+                                     "--target-params", "10B"],
+    "backtest-recipes": lambda mp, r: ["backtest", r / "board", "--by", "family"],
+    "predict-run": lambda mp, r: ["predict", "--fits", r / "fits", "--run", _largest(r / "recipes" / "fast")],
+    "backtest-partial": lambda mp, r: ["backtest", r / "recipes" / "fast", "--partial", "0.25,0.5", *FAST],
     "design": lambda mp, r: ["design", "--target-params", "1M", "--budget", "1e13", "--sizes", "5", "--spacing", "2",
                              "--multipliers", "1", "--seeds", "1", "--refine", "0", "--draws-per-skill", "1",
                              "--skills", "add", "--out", r / "ladder.csv"],
@@ -91,7 +110,7 @@ COMMANDS = {
                                   "--target-params", "1e8", "--simulations", "1"],
 }
 """kind -> the command line (less `--json`) that prints it."""
-NEEDS = {"pilot-status": "pilot", "demo": "pilot", "predict-loss": "fit", "plan-loss": "fit"}
+NEEDS = {"pilot-status": "pilot", "demo": "pilot", "predict-loss": "fit", "plan-loss": "fit", "predict-run": "fit"}
 """kind -> the kind whose command must have run first (its files are this one's input)."""
 
 

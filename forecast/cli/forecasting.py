@@ -123,7 +123,7 @@ def fit_command(
 
 
 def predict_command(
-    params: Annotated[float, size_option("--params", "Target model size in parameters: 70B, 410M, 7e10.")],
+    params: Annotated[float | None, size_option("--params", "Target model size in parameters: 70B, 410M, 7e10.")] = None,
     tokens: Annotated[float | None, size_option("--tokens", "Planned training tokens: 2T, 300B.")] = None,
     compute: Annotated[float | None, size_option("--compute", "Planned training FLOPs: 1e24.")] = None,
     skill: SkillOpt = None,
@@ -137,12 +137,28 @@ def predict_command(
     aggregate: Annotated[list[str] | None, typer.Option("--aggregate", help="Also forecast an average of tasks from its members' fits, NAME=task1,task2,... or NAME=all (repeatable).")] = None,
     plot: PlotOpt = None,
     force: ForceOpt = False,
+    run: Annotated[Path | None, typer.Option("--run", help="A run in progress (its directory): the ladder's forecast for its size and --tokens (or run.json extra.planned_tokens), updated by its checkpoints so far.")] = None,
+    check: Annotated[bool, typer.Option("--check", help="With --run: exit 3 when a skill has left the ladder's band.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """When and whether a model of --params groks each skill, and its accuracy at the end of training."""
+    """When and whether a model of --params (or the run in progress, --run DIR) groks each skill, and its accuracy at the end of training."""
     import forecast
 
     from forecast.store.index import check_fits_dir
+
+    if run is not None or check:
+        if run is None or params is not None or compute is not None or metric != "accuracy" or aggregate:
+            raise UsageError("--run DIR takes the run's own size: give --run (with --check, --tokens) and no "
+                             "--params, --compute, --metric loss or --aggregate")
+        from forecast.cli.in_progress import predict_run
+
+        plot = output_file(plot, force=force)
+        check_fits_dir(fits_dir)
+        predict_run(forecast.Fits.load(fits_dir), run, tokens, skill, family, recipe, interval, threshold, check, plot,
+                    json_out)
+        return
+    if params is None:
+        raise UsageError("give --params (the target size, e.g. 70B) or --run DIR (a run in progress)")
 
     target, planned_tokens, planned_flops = params, tokens, compute  # parsed and checked by their option type
     if planned_tokens is not None and planned_flops is not None:
@@ -289,19 +305,33 @@ def backtest_command(
                                            "recipes (families) of a ladder instead (README, 'Comparing data recipes').")] = None,
     plot: PlotOpt = None,
     force: ForceOpt = False,
+    partial: Annotated[str | None, typer.Option("--partial", help="Visible shares, e.g. 0.1,0.25,0.5: hide the end of the held-out run(s) and score the in-progress forecast from each share against the ladder alone and the run's own curve.")] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Hold out the largest model(s), fit the rest, and score the forecasts against two baselines."""
     import forecast
 
+    if by is not None and partial is not None:
+        raise UsageError("give --by (recipe decisions) or --partial (runs in progress), not both")
     if by is not None:  # recipe decisions: forecast/cli/compare.py
         from forecast.cli.compare import backtest_by
 
         return backtest_by(runs_dir, by, skill=skill, family=family, recipe=recipe, holdout=holdout, pool=pool,
                            allow_incomplete=allow_incomplete, plot=output_file(plot, force=force), json_out=json_out)
     plot = output_file(plot, force=force)
+    if partial is not None:
+        from forecast.cli.in_progress import parse_shares
+
+        parse_shares(partial)  # a typo fails before the runs load
+        if plot is not None or pool is not None:
+            raise UsageError("--partial takes no --plot or --pool")
     runs, notes = load_fittable(runs_dir, allow_incomplete)  # before the fitting engine (torch) is imported
     options = fit_options(draws, allow_incomplete=allow_incomplete, pool=pool)
+    if partial is not None:
+        from forecast.cli.in_progress import backtest_partial
+
+        backtest_partial(runs, partial, holdout, skill, family, recipe, interval, options, json_out, notes)
+        return
     with log.status("backtesting"):
         result = forecast.backtest(runs, holdout=holdout, family=family, recipe=recipe, skills=skill,
                                    options=options, level=interval)

@@ -15,7 +15,9 @@ from forecast.schema.compare import CompareJson
 from forecast.schema.design import DesignJson, NextRunsJson
 from forecast.schema.outputs import (AggregateForecastJson, ForecastJson, LossFitSummaryJson, LossForecastJson,
                                      LossPlanJson, NoteJson, RunSummaryJson, TargetPlanJson)
+from forecast.schema.in_progress import PartialBacktestJson, PredictRunJson
 from forecast.schema.pilot import LadderConfigJson, PilotJson, PilotStatusJson, PilotSubmittedJson
+from forecast.schema.recipes import LadderComparisonJson, RecipeBacktestJson
 
 # ============================================================================ runs
 
@@ -152,11 +154,15 @@ KINDS: dict[str, type] = {
     "fit": FitJson,
     "predict": PredictJson,
     "predict-loss": PredictLossJson,
+    "predict-run": PredictRunJson,
     "plan-target": TargetPlanJson,
     "plan-budget": BudgetPlanJson,
     "plan-loss": PlanLossJson,
     "backtest": BacktestJson,
+    "backtest-partial": PartialBacktestJson,
+    "backtest-recipes": RecipeBacktestJson,
     "compare": CompareJson,
+    "compare-ladder": LadderComparisonJson,
     "design": DesignDocumentJson,
     "design-next": NextRunsJson,
 }
