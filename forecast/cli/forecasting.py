@@ -14,7 +14,7 @@ from forecast.cli.common import (
     plural, print_json, print_notes, quantity, size_option,
 )
 from forecast.cli.losses import aggregate_table, loss_fit_table, loss_forecast_table, loss_plan_table
-from forecast.cli.render import backtest_table, fit_table, forecast_table, target_plan_text
+from forecast.cli.render import backtest_table, fit_progress, fit_table, forecast_table, target_plan_text
 from forecast.errors import UsageError
 from forecast.quantities import TOKENS_PER_PARAM, format_count, format_flops
 
@@ -99,8 +99,8 @@ def fit_command(
     output_dir(out)
     runs, notes = load_fittable(runs_dir, allow_incomplete)  # before the fitting engine (torch) is imported
     options = fit_options(draws, seed, laws, smooth, skip_fraction, min_sizes, allow_incomplete, losses, pool)
-    with log.status(f"fitting {plural(len(runs), 'run')}"):
-        fits = forecast.fit(runs, skills=skill, family=family, recipe=recipe, options=options)
+    with fit_progress(f"fitting {plural(len(runs), 'run')}", log.is_terminal and not json_out) as report:
+        fits = forecast.fit(runs, skills=skill, family=family, recipe=recipe, options=options, progress=report)
     if not fits.skills and not fits.losses:
         raise UsageError(f"nothing to fit in {runs_dir}: no skill with an accuracy"
                          + (" (and --no-losses leaves out the loss metrics)" if not losses else " and no loss metric"))

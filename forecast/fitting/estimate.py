@@ -193,12 +193,15 @@ def bootstrap_weights(obs: Observations, draws: int, rng: np.random.Generator) -
     `points` resamples checkpoints within the drawn runs by the Poisson bootstrap (each
     point's count ~ Poisson(times its run was drawn); Hanley & MacGibbon 2006), which
     matches the multinomial resample in distribution as checkpoints grow and vectorises."""
-    runs = np.zeros((draws, len(obs)))
+    column = np.empty(len(obs), dtype=np.int64)  # each point's run among the drawn counts
+    counts, offset = [], 0
     for size in obs.sizes:
-        members = np.unique(obs.run[obs.params == size])
-        picked = rng.multinomial(len(members), np.full(len(members), 1 / len(members)), size=draws)
-        index = np.searchsorted(members, obs.run[obs.params == size])
-        runs[:, obs.params == size] = picked[:, index]
+        at_size = obs.params == size
+        members = np.unique(obs.run[at_size])
+        counts.append(rng.multinomial(len(members), np.full(len(members), 1 / len(members)), size=draws))
+        column[at_size] = offset + np.searchsorted(members, obs.run[at_size])
+        offset += len(members)
+    runs = np.concatenate(counts, axis=1)[:, column].astype(np.float64) if counts else np.zeros((draws, 0))
     return runs, rng.poisson(runs).astype(np.float64)
 
 

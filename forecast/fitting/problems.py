@@ -120,13 +120,16 @@ def grouped(problem: Problem, min_repeat: float = 1.5) -> Problem:
     per_point = [k for k in problem.x if k not in CONSTANT_INPUTS]
     if problem.group is not None or problem.y.shape[0] != 1 or not per_point:
         return problem
-    stacked = torch.cat([problem.x[k] for k in per_point], dim=0).T.numpy()  # (M, inputs)
-    unique, index = np.unique(stacked, axis=0, return_inverse=True)
-    if len(unique) * min_repeat > len(stacked):
+    code = np.zeros(problem.points, dtype=np.int64)  # one integer per distinct input tuple
+    for k in per_point:
+        values, inverse = np.unique(problem.x[k].numpy()[0], return_inverse=True)
+        code = np.unique(code * len(values) + inverse.ravel(), return_inverse=True)[1].ravel()  # kept dense
+    codes, first, index = np.unique(code, return_index=True, return_inverse=True)
+    if len(codes) * min_repeat > problem.points:
         return problem
     x = dict(problem.x)
-    for j, k in enumerate(per_point):
-        x[k] = row(unique[:, j])
+    for k in per_point:
+        x[k] = problem.x[k][:, first]
     return replace(problem, x=x, group=torch.as_tensor(np.ravel(index)[None, :], dtype=torch.long))
 
 
