@@ -3,9 +3,10 @@
 `make_sweep` builds N runs (sizes × seeds) × K skills × C checkpoints: each skill is a
 compute sigmoid, accuracy = σ(k·(ln C − m)) (chance 0, top 1), with its own planted
 midpoint C½ = e^m FLOPs and steepness k; every checkpoint of every seed is a binomial draw
-over `items` evaluation items. `recovered` reads the grok point a fit forecasts for a model
-of the largest pilot size and checks whether its interval covers the planted one (the grok
-threshold is the midpoint between chance and plateau, so the planted crossing is at C½).
+over `items` evaluation items. `recovered` reads the grok point a fit forecasts, per skill,
+for the pilot size whose training the planted crossing falls in the middle of, and checks
+whether its interval covers the planted one (the grok threshold is the midpoint between
+chance and plateau, so the planted crossing is at C½).
 
 Run: `nice .venv/bin/python benchmarks/sweep.py [--sizes 20] [--seeds 100] [--skills 50]
 [--checkpoints 8]` prints wall and CPU time, peak resident memory (getrusage) and the
@@ -78,16 +79,21 @@ class Recovery:
         return self.covered / self.skills if self.skills else float("nan")
 
 
-def recovered(fits: Fits, planted: list[Planted], params: float, level: float = 0.8) -> Recovery:
-    """Coverage of the planted grok points by the `level` intervals forecast at `params`."""
-    forecasts = {f.skill: f for f in fits.predict(params, tokens=TOKENS_PER_PARAM * params * 10, level=level)}
+def recovered(fits: Fits, planted: list[Planted], sizes: np.ndarray, level: float = 0.8) -> Recovery:
+    """Coverage of the planted grok points by the `level` intervals forecast, per skill, for
+    the pilot size (of `sizes`, parameters) whose training the planted crossing falls in the
+    middle of (in ln tokens): the crossing is then inside the data, where an honest interval
+    holds the truth at its level."""
     total = covered = 0
     errors = []
     for p in planted:
-        f = forecasts.get(p.skill)
-        truth = p.flops / (6 * params)
-        if f is None or f.grok is None:
+        crossing = p.flops / (6 * sizes)  # tokens at which each size crosses
+        middle = np.log(TOKENS_PER_PARAM * sizes / np.sqrt(30))  # each run's middle, in ln tokens
+        size = float(sizes[int(np.argmin(np.abs(np.log(crossing) - middle)))])
+        (f,) = fits.predict(size, tokens=TOKENS_PER_PARAM * size, skills=[p.skill], level=level)
+        if f.grok is None:
             continue
+        truth = p.flops / (6 * size)
         low = f.grok.low if f.grok.low is not None else 0.0
         total += 1
         covered += int(low <= truth <= f.grok.high)
@@ -111,7 +117,7 @@ def run_sweep(sizes: int, seeds: int, skills: int, checkpoints: int, draws: int,
         callback = lambda done, total, skill: print(f"  {done}/{total} {skill}", flush=True)  # noqa: E731
     fits = fit(runs, options=FitOptions(draws=draws), progress=callback)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    rec = recovered(fits, planted, params=runs[-1].params)
+    rec = recovered(fits, planted, np.unique([r.params for r in runs]))
     return dict(runs=len(runs), skills=skills, checkpoints=checkpoints, points=len(runs) * skills * checkpoints,
                 wall_s=wall, cpu_s=cpu, peak_rss_gb=peak_rss_gb(), rss_after_generation_gb=made,
                 scored=rec.skills, covered=rec.covered, coverage=rec.coverage, median_log_error=rec.median_log_error,
@@ -127,7 +133,8 @@ def report(result: dict) -> str:
             f"  wall {result['wall_s']:.1f} s, CPU {result['cpu_s']:.1f} s, peak resident memory "
             f"{result['peak_rss_gb']:.2f} GB (of which {result['rss_after_generation_gb']:.2f} GB after generating "
             f"the runs)\n"
-            f"  planted midpoints inside the 80% grok intervals at the largest size: {result['covered']}/"
+            f"  planted midpoints inside the 80% grok intervals (per skill, at the size crossing mid-training): "
+            f"{result['covered']}/"
             f"{result['scored']} ({100 * result['coverage']:.0f}%), median |ln(forecast/planted)| "
             f"{result['median_log_error']:.3f}\n"
             f"  chosen laws: {', '.join(f'{k} {v}' for k, v in sorted(laws.items()))}")

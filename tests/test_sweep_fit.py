@@ -92,11 +92,11 @@ def test_batches_change_no_fit_and_progress_reaches_the_total(monkeypatch):
 
 @pytest.mark.slow
 def test_a_small_sweep_recovers_its_planted_midpoints():
-    """8 sizes × 10 seeds × 8 checkpoints × 6 skills: the forecast grok points at the largest
-    size hold the planted ones at about their 80% level (at least 4 of 6) and are close."""
+    """8 sizes × 10 seeds × 8 checkpoints × 6 skills: the forecast grok points at the
+    size crossing mid-training hold the planted ones at about their 80% level (at least 4 of 6) and are close."""
     runs, planted = make_sweep(sizes=8, seeds=10, skills=6, checkpoints=8, smallest=1e6, largest=1e8, seed=4)
     fits = fit(runs, options=FitOptions(draws=200))
-    rec = recovered(fits, planted, params=runs[-1].params)
+    rec = recovered(fits, planted, np.unique([r.params for r in runs]))
     assert rec.skills >= 5
     assert rec.covered >= 4
     assert rec.median_log_error < 0.3
