@@ -129,3 +129,23 @@ def test_holdout_scores_of_many_runs_match_run_by_run_scoring():
         assert math.isclose(item.path, float(np.sqrt(np.mean((run.accuracy - pred) ** 2))), abs_tol=1e-12)
         aligned = float(np.sqrt(np.mean((shifted[best] - run.accuracy) ** 2)))
         assert math.isclose(item.misfit, math.sqrt(max(0.0, aligned**2 - 0.01**2)), abs_tol=1e-12)
+
+
+def test_the_fit_progress_bar_draws_on_a_terminal_and_stays_silent_elsewhere(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    import forecast.cli.render as render
+
+    screen = io.StringIO()
+    monkeypatch.setattr(render, "log", Console(file=screen, force_terminal=True, width=120))
+    with render.fit_progress("fitting 3 runs", enabled=True) as report:
+        report(1, 2, "task00")
+        report(2, 2, "task01")
+    assert "2/2" in screen.getvalue() and "skills" in screen.getvalue()
+    quiet = io.StringIO()
+    monkeypatch.setattr(render, "log", Console(file=quiet, force_terminal=False, width=120))
+    with render.fit_progress("fitting 3 runs", enabled=False) as report:
+        assert report is None
+    assert quiet.getvalue() == ""

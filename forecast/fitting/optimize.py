@@ -224,7 +224,8 @@ def _levenberg_marquardt(problem: RowProblem, theta0: np.ndarray, lower: np.ndar
         return torch.where(torch.isfinite(c), c, torch.full_like(c, torch.inf))
 
     resid_all, w_all = problem.at(None)
-    f = cost(resid_all(from_unconstrained(u, lo, hi)), w_all)
+    r_at = resid_all(from_unconstrained(u, lo, hi))  # residuals at each row's current point, kept
+    f = cost(r_at, w_all)
     lam = torch.full((batch,), 1e-3, dtype=DTYPE)
     active = torch.isfinite(f)
     converged = torch.zeros(batch, dtype=torch.bool)
@@ -239,13 +240,15 @@ def _levenberg_marquardt(problem: RowProblem, theta0: np.ndarray, lower: np.ndar
         ua = u if everyone else u[rows]
         f_rows = f if everyone else f[rows]
         resid = lambda v: resid_rows(from_unconstrained(v, lo, hi))  # noqa: E731
-        # forward differences: the point and its P shifted copies in one batched evaluation
+        # forward differences: P shifted copies in one batched evaluation; the point's own
+        # residuals were kept from when it was reached
         h = 1e-7 * (1 + ua.abs())
-        probe = ua.unsqueeze(0).repeat(dim + 1, 1, 1)
-        probe[1:] += eye[:, None, :] * h.T[:, :, None]  # copy p moves parameter p by h
-        values = resid(probe)  # (P + 1, b, M)
-        r = values[0]
-        jac = ((values[1:] - r) / h.T[..., None]).permute(1, 2, 0)  # (b, M, P)
+        probe = ua.unsqueeze(0).repeat(dim, 1, 1)
+        probe += eye[:, None, :] * h.T[:, :, None]  # copy p moves parameter p by h
+        values = resid(probe)  # (P, b, M)
+        r_rows = r_at if everyone else r_at[rows]
+        r = r_rows
+        jac = ((values - r) / h.T[..., None]).permute(1, 2, 0)  # (b, M, P)
         w = w0.expand_as(r)
         if huber_delta is not None:  # IRLS: Huber's ρ as a reweighted square
             w = w * torch.clamp(huber_delta / r.abs().clamp(min=1e-300), max=1.0)
@@ -263,8 +266,10 @@ def _levenberg_marquardt(problem: RowProblem, theta0: np.ndarray, lower: np.ndar
         step = -torch.linalg.solve(damped, jtr[..., None])[..., 0]
         step = torch.where(torch.isfinite(step), step, torch.zeros_like(step))
         trial = ua + step
-        f_trial = cost(resid(trial), w0.expand_as(r))
+        r_trial = resid(trial)
+        f_trial = cost(r_trial, w0.expand_as(r))
         better = f_trial < f_rows
+        r_at[rows] = torch.where(better[:, None], r_trial, r_rows)
         gain = (f_rows - f_trial) / (1 + f_rows.abs())
         # the reduction the linear model promised: when even that is negligible, we are there
         promised = -(step * jtr).sum(-1) - 0.5 * (step[:, None, :] @ jtj @ step[..., None])[:, 0, 0]
