@@ -23,7 +23,9 @@ from forecast.errors import FitError
 from forecast.fitting.laws import ACCURACY_LAWS, LOSS_LAW, LOSS_LINK, Law
 from forecast.fitting.observations import Observations
 from forecast.fitting.optimize import DTYPE, huber
-from forecast.fitting.problems import Problem, grouped, row, stack, summarised, summarised_draws
+from forecast.fitting.problems import (
+    Problem, grouped, row, stack, summarised, summarised_draws, without_unweighted,
+)
 
 ACCURACY_HUBER = 2.0
 """Huber threshold for accuracy residuals, in units of each point's noise: points more than
@@ -139,8 +141,8 @@ def bootstrap(problems: Sequence[Problem], thetas: Sequence[np.ndarray], weights
     out: list[np.ndarray] = [np.empty(0)] * len(problems)
     for group in _chunks(problems, [len(w) for w in weights]):
         members = [problems[j] for j in group]
-        stacked = stack(members, [len(weights[j]) for j in group], weights=[weights[j] for j in group],
-                        ys=[ys[j] for j in group], delta=None)
+        stacked = without_unweighted(stack(members, [len(weights[j]) for j in group],
+                                           weights=[weights[j] for j in group], ys=[ys[j] for j in group], delta=None))
         starts = np.concatenate([np.repeat(thetas[j][None, :], len(weights[j]), 0) for j in group])
         theta = stacked.solve(starts, ftol=BOOTSTRAP_FTOL)[0]
         offset = 0

@@ -213,3 +213,23 @@ def stack(problems: Sequence[Problem], repeats: Sequence[int], weights: Sequence
         law=first.law, x=x, y=stacked(lambda p: p.y, 1.0, ys), scale=stacked(lambda p: p.scale, 1.0),
         weights=stacked(lambda p: p.weights, 0.0, weights), delta=first.delta if delta is ... else delta,
         log_residual=first.log_residual, group=group)
+
+
+def without_unweighted(problem: Problem, keep_below: float = 0.9) -> Problem:
+    """The same problems with each row's zero-weight points dropped (rows padded with
+    zero weight to the row with most points left), when that leaves under `keep_below` of
+    the columns: a bootstrap draw leaves out about e⁻¹ of the points (Poisson weights), and
+    a point of weight 0 adds nothing to any row's objective. Ungrouped problems only."""
+    if problem.group is not None:
+        return problem
+    rows, width = problem.weights.shape[0], problem.points
+    if rows == 1:
+        return problem
+    weighted = problem.weights > 0
+    left = int(weighted.sum(-1).max())
+    if left >= keep_below * width:
+        return problem
+    order = torch.argsort((~weighted).to(torch.int8), dim=-1, stable=True)[:, :max(left, 1)]
+    pick = lambda t: torch.gather(t.expand(rows, width), -1, order)  # noqa: E731
+    x = {k: v if k in CONSTANT_INPUTS else pick(v) for k, v in problem.x.items()}
+    return replace(problem, x=x, y=pick(problem.y), scale=pick(problem.scale), weights=pick(problem.weights))
