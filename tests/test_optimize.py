@@ -107,3 +107,20 @@ def test_log_residual_summary_uses_the_geometric_mean():
     start = theta[None, :] * 0.9
     np.testing.assert_allclose(summarised(g).solve(start, ftol=1e-14)[0], plain.solve(start, ftol=1e-14)[0], atol=1e-5)
     np.testing.assert_allclose(g.solve(start, ftol=1e-14)[0], plain.solve(start, ftol=1e-14)[0], atol=1e-6)
+
+
+def test_dropping_zero_weight_points_keeps_every_draws_solution():
+    from forecast.fitting.problems import without_unweighted
+
+    rng = np.random.default_rng(5)
+    p = _sigmoid_problem(seeds=5, rng=rng, outliers=False)  # 60 points (not grouped here)
+    draws = 8
+    weights = rng.poisson(1.0, (draws, p.points)).astype(float)
+    weights[:, ::3] = 0.0  # more than e⁻¹ of the points left out
+    full = stack([p], [draws], weights=[weights], delta=None)
+    small = without_unweighted(full)
+    assert small.points < full.points and torch.equal((small.weights > 0).sum(-1), (full.weights > 0).sum(-1))
+    starts = np.repeat(_start(p.law)[None, :], draws, 0)
+    (theta_s, obj_s, _), (theta_f, obj_f, _) = small.solve(starts, ftol=1e-14), full.solve(starts, ftol=1e-14)
+    np.testing.assert_allclose(obj_s, obj_f, rtol=1e-9)
+    np.testing.assert_allclose(theta_s, theta_f, atol=1e-6)
