@@ -73,6 +73,7 @@ class Recovery:
     skills: int  # skills with a planted crossing inside the forecast's search range
     covered: int  # of those, intervals that hold the planted crossing
     median_log_error: float  # median |ln(forecast tokens / planted tokens)|
+    median_log_width: float  # median ln(high / low) of the intervals (finite ones)
 
     @property
     def coverage(self) -> float:
@@ -85,7 +86,7 @@ def recovered(fits: Fits, planted: list[Planted], sizes: np.ndarray, level: floa
     middle of (in ln tokens): the crossing is then inside the data, where an honest interval
     holds the truth at its level."""
     total = covered = 0
-    errors = []
+    errors, widths = [], []
     for p in planted:
         crossing = p.flops / (6 * sizes)  # tokens at which each size crosses
         middle = np.log(TOKENS_PER_PARAM * sizes / np.sqrt(30))  # each run's middle, in ln tokens
@@ -99,7 +100,10 @@ def recovered(fits: Fits, planted: list[Planted], sizes: np.ndarray, level: floa
         covered += int(low <= truth <= f.grok.high)
         if f.grok.tokens is not None:
             errors.append(abs(np.log(f.grok.tokens / truth)))
-    return Recovery(total, covered, float(np.median(errors)) if errors else float("nan"))
+        if f.grok.low and np.isfinite(f.grok.high):
+            widths.append(np.log(f.grok.high / f.grok.low))
+    median = lambda v: float(np.median(v)) if v else float("nan")  # noqa: E731
+    return Recovery(total, covered, median(errors), median(widths))
 
 
 def peak_rss_gb() -> float:
@@ -121,6 +125,7 @@ def run_sweep(sizes: int, seeds: int, skills: int, checkpoints: int, draws: int,
     return dict(runs=len(runs), skills=skills, checkpoints=checkpoints, points=len(runs) * skills * checkpoints,
                 wall_s=wall, cpu_s=cpu, peak_rss_gb=peak_rss_gb(), rss_after_generation_gb=made,
                 scored=rec.skills, covered=rec.covered, coverage=rec.coverage, median_log_error=rec.median_log_error,
+                median_log_width=rec.median_log_width,
                 laws={sf.skill: sf.law for sf in fits.skills})
 
 
@@ -136,7 +141,7 @@ def report(result: dict) -> str:
             f"  planted midpoints inside the 80% grok intervals (per skill, at the size crossing mid-training): "
             f"{result['covered']}/"
             f"{result['scored']} ({100 * result['coverage']:.0f}%), median |ln(forecast/planted)| "
-            f"{result['median_log_error']:.3f}\n"
+            f"{result['median_log_error']:.3f}, median interval width ln(high/low) {result['median_log_width']:.3f}\n"
             f"  chosen laws: {', '.join(f'{k} {v}' for k, v in sorted(laws.items()))}")
 
 

@@ -82,7 +82,7 @@ def test_batches_change_no_fit_and_progress_reaches_the_total(monkeypatch):
     calls = []
     monkeypatch.setattr("forecast.fitting.fit.skill_batches", lambda rs, sk: skill_batches(rs, sk, points=1))
     apart = fit(runs, options=options, progress=lambda done, total, skill: calls.append((done, total, skill)))
-    assert calls == [(1, 3, "task00"), (2, 3, "task01"), (3, 3, "task02")]
+    assert calls == [(0, 3, ""), (1, 3, "task00"), (2, 3, "task01"), (3, 3, "task02")]
     for a, b in zip(together.skills, apart.skills):
         assert a.law == b.law
         for ca, cb in zip(a.candidates, b.candidates):

@@ -16,7 +16,8 @@ BATCH_POINTS = 100_000
 few of a lab sweep's (16,000 points each for 2,000 runs × 8 checkpoints)."""
 
 Progress = Callable[[int, int, str], None]
-"""`progress(done, total, skill)`: skills fitted so far, of how many, the last one fitted."""
+"""`progress(done, total, skill)`: skills fitted so far, of how many, the last one fitted (called
+once with done 0 and skill "" before the first batch)."""
 
 
 def skill_batches(runs: Sequence[Run], skills: Sequence[str], points: int = BATCH_POINTS) -> list[list[str]]:

@@ -155,6 +155,8 @@ def _fit(runs: Sequence[Run], skills: Sequence[str] | None, family: str | None, 
                 names = [n for n in names if n.lower() in {s.lower() for s in skills}]
         chosen[key] = names
     total, done, results = sum(len(n) for n in chosen.values()), 0, []
+    if progress is not None:
+        progress(0, total, "")
     for key, names in chosen.items():
         for batch in skill_batches(groups[key], names):
             results += fit_group(groups[key], batch, options, context)
