@@ -16,7 +16,7 @@ from pathlib import Path
 from forecast.forecasting.aggregate import AggregateForecast, aggregate_forecast
 from forecast.forecasting.compare import SkillComparison, compare_skill_fits
 from forecast.errors import UsageError
-from forecast.fitting.fit import FitOptions, fit_runs
+from forecast.fitting.fit import FitOptions, Progress, fit_runs
 from forecast.schema.documents import FitSummaryJson
 from forecast.store.files import load_fits, load_loss_fits, save_fits
 from forecast.fitting.loss_fit import LossFit
@@ -187,8 +187,9 @@ class Fits:
 
 
 def fit(runs: Sequence[Run], *, skills: Sequence[str] | None = None, family: str | None = None,
-        recipe: str | None = None, options: FitOptions | None = None) -> Fits:
+        recipe: str | None = None, options: FitOptions | None = None, progress: Progress | None = None) -> Fits:
     """Fit every skill of every (family, recipe) group in `runs` (or the chosen ones) and
-    return the `Fits` that forecast from them; see `forecast.fitting.fit.fit_runs`."""
-    fitted = fit_runs(runs, skills=skills, family=family, recipe=recipe, options=options)
+    return the `Fits` that forecast from them; `progress(done, total, skill)` is called as
+    skills are fitted. See `forecast.fitting.fit.fit_runs`."""
+    fitted = fit_runs(runs, skills=skills, family=family, recipe=recipe, options=options, progress=progress)
     return Fits(skills=fitted.skills, tool=fitted.tool, losses=fitted.losses)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -13,7 +14,7 @@ from forecast.cli.common import (
     list_check, plural, print_json, print_notes, quantity, size_option,
 )
 from forecast.cli.losses import aggregate_table, loss_fit_table, loss_forecast_table, loss_plan_table
-from forecast.cli.render import backtest_table, fit_table, forecast_table, target_plan_text
+from forecast.cli.render import backtest_table, fit_progress, fit_table, forecast_table, target_plan_text
 from forecast.errors import UsageError
 from forecast.options import DEFAULT_DRAWS, parse_holdout
 from forecast.quantities import TOKENS_PER_PARAM, format_count, format_flops
@@ -97,14 +98,17 @@ def fit_command(
     output_dir(out, marker="index.json", force=force)
     runs, notes = load_fittable(runs_dir, allow_incomplete)  # before the fitting engine (torch) is imported
     options = fit_options(draws, seed, laws, smooth, skip_fraction, min_sizes, allow_incomplete, losses, pool)
-    with log.status(f"fitting {plural(len(runs), 'run')}"):
-        fits = forecast.fit(runs, skills=skill, family=family, recipe=recipe, options=options)
+    with fit_progress(f"fitting {plural(len(runs), 'run')}", log.is_terminal and not json_out) as report:
+        fits = forecast.fit(runs, skills=skill, family=family, recipe=recipe, options=options, progress=report)
     if not fits.skills and not fits.losses:
         raise UsageError(f"nothing to fit in {runs_dir}: no skill with an accuracy"
                          + (" (and --no-losses leaves out the loss metrics)" if not losses else " and no loss metric"))
     # figures are drawn before the fits are written, so a failure leaves the fits as they were
+    # one figure a group: the first at --plot, the others beside it named after their group
+    # (family and recipe labels are free text: anything but letters, digits, '.', '_' and '-' becomes '_')
     figures = [] if plot is None else [
-        (plot if i == 0 else plot.with_name(f"{plot.stem}-{fam}-{rec}{plot.suffix}"),
+        (plot if i == 0 else output_file(plot.with_name(re.sub(r"[^\w.-]", "_", f"{plot.stem}-{fam}-{rec}") + plot.suffix),
+                                         force=force),
          forecast.plots.grok_scaling_figure(fits.select(fam, rec))) for i, (fam, rec) in enumerate(fits.groups())]
     fits.save(out)
     for path, figure in figures:

@@ -152,6 +152,29 @@ def pilot_progress() -> Iterator[tuple[Any, Any]]:
         yield bars, report
 
 
+@contextlib.contextmanager
+def fit_progress(title: str, enabled: bool) -> Iterator[Any]:
+    """A progress bar over skills on stderr, with the time left, when `enabled` (a terminal,
+    no --json); else the plain status line. Yields the `progress(done, total, skill)`
+    callback of `forecast.fit` (None when disabled)."""
+    if not enabled:
+        with log.status(title):
+            yield None
+        return
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("skills"),
+               TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(), TextColumn("{task.fields[skill]}"))
+    with Progress(*columns, console=log, transient=True) as bars:
+        task = bars.add_task(title, total=None, skill="")
+
+        def report(done: int, total: int, skill: str) -> None:
+            bars.update(task, completed=done, total=total, skill=skill)
+
+        yield report
+
+
 # ---------------------------------------------------------------------------- fits and forecasts
 
 

@@ -22,7 +22,10 @@ from forecast.fitting.candidates import TWO_STEP, CandidateFit, Scales, Spec
 from forecast.errors import FitError
 from forecast.fitting.laws import ACCURACY_LAWS, LOSS_LAW, LOSS_LINK, Law
 from forecast.fitting.observations import Observations
-from forecast.fitting.optimize import DTYPE, huber, least_squares_batched
+from forecast.fitting.optimize import DTYPE, huber
+from forecast.fitting.problems import (
+    Problem, grouped, row, stack, summarised, summarised_draws, without_unweighted,
+)
 
 ACCURACY_HUBER = 2.0
 """Huber threshold for accuracy residuals, in units of each point's noise: points more than
@@ -60,107 +63,34 @@ class Job:
 # ----------------------------------------------------------------------------- problems
 
 
-@dataclass(frozen=True, eq=False)
-class _Problem:
-    """Weighted robust regressions of one law, one per row: inputs, targets, per-point noise
-    scale and weights, each a tensor (R, M) (or (1, M) shared by every row)."""
-
-    law: Law
-    x: dict[str, torch.Tensor]
-    y: torch.Tensor
-    scale: torch.Tensor
-    weights: torch.Tensor
-    delta: float | None  # Huber threshold; None for plain least squares
-    log_residual: bool = False
-
-    def at(self, rows: torch.Tensor | None):
-        """The residual function and weights of problems `rows` (None: all), its data
-        gathered once (see `forecast.fitting.optimize.RowProblem`)."""
-        pick = (lambda t: t) if rows is None else (lambda t: t if t.shape[0] == 1 else t[rows])  # noqa: E731
-        x = {k: pick(v) for k, v in self.x.items()}
-        y, scale, law = pick(self.y), pick(self.scale), self.law
-        if self.log_residual:
-            log_y = torch.log(y)
-            return (lambda theta: torch.log(law(theta, x)) - log_y), pick(self.weights)
-        return (lambda theta: (law(theta, x) - y) / scale), pick(self.weights)
-
-    def solve(self, starts: np.ndarray, max_iter: int = 100, ftol: float = 1e-10
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Solve row i from `starts[i]`: (theta (R, P), objective (R,), converged (R,))."""
-        result = least_squares_batched(self, starts, self.law.lower, self.law.upper, huber_delta=self.delta,
-                                       max_iter=max_iter, ftol=ftol)
-        return result.theta, result.objective, result.converged
-
-    def residuals_numpy(self, values: np.ndarray) -> np.ndarray:
-        """Residuals of row 0 at parameters `values`, scaled and √weighted (for lmfit)."""
-        first = torch.zeros(1, dtype=torch.long)
-        resid, weights = self.at(first)
-        with torch.no_grad():
-            r = resid(torch.as_tensor(values[None, :], dtype=DTYPE))
-            return (r * weights.expand_as(r).sqrt()).numpy().ravel()
-
-    def robust_weights(self, values: np.ndarray) -> np.ndarray:
-        """Huber's IRLS weights min(1, δ/|r|) at `values` (all 1 for least squares)."""
-        if self.delta is None:
-            return np.ones(self.y.shape[1])
-        return np.minimum(1.0, self.delta / np.maximum(np.abs(self.residuals_numpy(values)), 1e-300))
-
-
-def _row(a: np.ndarray) -> torch.Tensor:
-    return torch.as_tensor(np.array(np.atleast_2d(a)), dtype=DTYPE)
-
-
 def _accuracy_problem(law: Law, obs: Observations, scales: Scales, floor: float, noise: float,
-                      loss: np.ndarray | None = None, least: float | None = None) -> _Problem:
+                      loss: np.ndarray | None = None, least: float | None = None) -> Problem:
     x = scales.inputs(obs.params, obs.tokens, obs.flops)
     x["floor"] = torch.full((1, 1), floor, dtype=DTYPE)
     x["top"] = torch.full((1, 1), obs.top, dtype=DTYPE)
     x["least"] = torch.full((1, 1), floor if least is None else least, dtype=DTYPE)
     if loss is not None:
-        x["loss"] = _row(loss)
+        x["loss"] = row(loss)
     se = np.where(np.isfinite(obs.stderr), obs.stderr, 0.0)
     scale = np.sqrt(se**2 + noise**2).clip(min=1e-3)
-    return _Problem(law=law, x=x, y=_row(obs.accuracy), scale=_row(scale), weights=_row(np.ones(len(obs))),
-                    delta=ACCURACY_HUBER)
+    return grouped(Problem(law=law, x=x, y=row(obs.accuracy), scale=row(scale), weights=row(np.ones(len(obs))),
+                           delta=ACCURACY_HUBER))
 
 
-def _loss_problem(obs: Observations, scales: Scales, loss: np.ndarray) -> _Problem:
+def _loss_problem(obs: Observations, scales: Scales, loss: np.ndarray) -> Problem:
     x = scales.inputs(obs.params, obs.tokens, obs.flops)
-    return _Problem(law=LOSS_LAW, x=x, y=_row(loss), scale=_row(np.ones(len(obs))), weights=_row(np.ones(len(obs))),
-                    delta=LOSS_HUBER, log_residual=True)
-
-
-def _stack(problems: Sequence[_Problem], repeats: Sequence[int], weights: Sequence[np.ndarray] | None = None,
-           ys: Sequence[np.ndarray] | None = None, delta: float | None = ...) -> _Problem:
-    """One problem whose rows are problem j's data repeated `repeats[j]` times, padded to
-    the longest problem with weight 0; `weights[j]` / `ys[j]` (repeats[j], M_j) replace a
-    problem's weights / targets row by row (bootstrap draws)."""
-    width = max(p.y.shape[1] for p in problems)
-
-    def stack(get, fill: float, per_row=None, constant: bool = False) -> torch.Tensor:
-        blocks = []
-        for j, (p, r) in enumerate(zip(problems, repeats)):
-            t = get(p) if per_row is None or per_row[j] is None else torch.as_tensor(per_row[j], dtype=DTYPE)
-            t = t.expand(r, t.shape[1]) if t.shape[0] == 1 else t
-            blocks.append(t if constant else torch.nn.functional.pad(t, (0, width - t.shape[1]), value=fill))
-        return torch.cat(blocks, dim=0)
-
-    first = problems[0]
-    x = {k: stack(lambda p, k=k: p.x[k], 0.0, constant=k in ("floor", "top", "least")) for k in first.x}
-    return _Problem(
-        law=first.law, x=x, y=stack(lambda p: p.y, 1.0, ys), scale=stack(lambda p: p.scale, 1.0),
-        weights=stack(lambda p: p.weights, 0.0, weights), delta=first.delta if delta is ... else delta,
-        log_residual=first.log_residual)
+    return grouped(Problem(law=LOSS_LAW, x=x, y=row(loss), scale=row(np.ones(len(obs))),
+                           weights=row(np.ones(len(obs))), delta=LOSS_HUBER, log_residual=True))
 
 
 # ----------------------------------------------------------------------------- batched steps
 
 
-def _chunks(problems: Sequence[_Problem], rows_each: Sequence[int]) -> list[list[int]]:
+def _chunks(problems: Sequence[Problem], rows_each: Sequence[int]) -> list[list[int]]:
     """Indices of problems grouped so each group's rows × points stays under `CHUNK`."""
     groups, current, size = [], [], 0
     for j, (p, r) in enumerate(zip(problems, rows_each)):
-        cost = r * p.y.shape[1]
+        cost = r * p.points
         if current and size + cost > CHUNK:
             groups.append(current)
             current, size = [], 0
@@ -169,44 +99,50 @@ def _chunks(problems: Sequence[_Problem], rows_each: Sequence[int]) -> list[list
     return groups + ([current] if current else [])
 
 
-def best_starts(problems: Sequence[_Problem]) -> list[np.ndarray | FitError]:
+def best_starts(problems: Sequence[Problem]) -> list[np.ndarray | FitError]:
     """Multi-start for problems of one law: the grid's best `MAX_STARTS` points per problem
-    (by initial objective), all solved in one batch; each problem's best solution."""
+    (by initial objective), all solved in one batch; each problem's best solution. Grouped
+    problems (repeated inputs) choose and solve their starts on their summaries, then refine
+    the best on every point."""
     law = problems[0].law
     grid = law.start_grid()
+    summaries = [summarised(p) for p in problems]
     out: list[np.ndarray | FitError] = []
-    for group in _chunks(problems, [len(grid)] * len(problems)):
-        members = [problems[j] for j in group]
+    for group in _chunks(summaries, [len(grid)] * len(summaries)):
+        members = [summaries[j] for j in group]
         starts = np.tile(grid, (len(members), 1))
         if len(grid) > MAX_STARTS:
-            initial = _stack(members, [len(grid)] * len(members)).solve(starts, max_iter=0)[1]
+            initial = stack(members, [len(grid)] * len(members)).solve(starts, max_iter=0)[1]
             keep = [np.argsort(np.where(np.isfinite(o), o, np.inf), kind="stable")[:MAX_STARTS]
                     for o in initial.reshape(len(members), len(grid))]
             starts = np.concatenate([grid[k] for k in keep])
         per = len(starts) // len(members)
-        theta, objective, _ = _stack(members, [per] * len(members)).solve(starts)
+        theta, objective, _ = stack(members, [per] * len(members)).solve(starts)
         for theta_j, obj_j in zip(theta.reshape(len(members), per, -1), objective.reshape(len(members), per)):
             finite = np.isfinite(obj_j)
             out.append(theta_j[int(np.argmin(np.where(finite, obj_j, np.inf)))] if finite.any()
                        else FitError(f"{law.name}: the objective is not finite at any start"))
+    refine = [j for j, p in enumerate(problems) if p.group is not None and not isinstance(out[j], FitError)]
+    for group in _chunks([problems[j] for j in refine], [1] * len(refine)):
+        keys = [refine[i] for i in group]
+        theta, objective, _ = stack([problems[j] for j in keys], [1] * len(keys)).solve(
+            np.stack([out[j] for j in keys]))
+        for j, theta_j, obj_j in zip(keys, theta, objective):
+            if np.isfinite(obj_j):
+                out[j] = theta_j
     return out
 
 
-def bootstrap(problems: Sequence[_Problem], thetas: Sequence[np.ndarray], weights: Sequence[np.ndarray],
+def bootstrap(problems: Sequence[Problem], thetas: Sequence[np.ndarray], weights: Sequence[np.ndarray],
               ys: Sequence[np.ndarray | None]) -> list[np.ndarray]:
     """Bootstrap draws for problems of one law, batched: problem j's draws solve its data
-    reweighted by `weights[j]` (draws, M_j) with targets `ys[j]`.
-
-    Fast and Robust Bootstrap (Salibián-Barrera & Zamar 2002): each draw solves the
-    estimating equations with the Huber weights of the full-data fit held fixed, i.e. a
-    weighted least-squares fit, which converges in a few Gauss–Newton steps from the point
-    estimate instead of the many a re-weighted Huber fit needs."""
-    fixed = [w * p.robust_weights(t)[None, :] for p, t, w in zip(problems, thetas, weights)]
+    reweighted by `weights[j]` (draws, M_j) with targets `ys[j]`, by plain weighted least
+    squares (`draw_problem` gives the weights), each started at `thetas[j]`."""
     out: list[np.ndarray] = [np.empty(0)] * len(problems)
     for group in _chunks(problems, [len(w) for w in weights]):
         members = [problems[j] for j in group]
-        stacked = _stack(members, [len(weights[j]) for j in group], weights=[fixed[j] for j in group],
-                         ys=[ys[j] for j in group], delta=None)
+        stacked = without_unweighted(stack(members, [len(weights[j]) for j in group],
+                                           weights=[weights[j] for j in group], ys=[ys[j] for j in group], delta=None))
         starts = np.concatenate([np.repeat(thetas[j][None, :], len(weights[j]), 0) for j in group])
         theta = stacked.solve(starts, ftol=BOOTSTRAP_FTOL)[0]
         offset = 0
@@ -216,7 +152,19 @@ def bootstrap(problems: Sequence[_Problem], thetas: Sequence[np.ndarray], weight
     return out
 
 
-def polish(problem: _Problem, start: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], bool]:
+def draw_problem(problem: Problem, theta: np.ndarray, weights: np.ndarray, ys: np.ndarray | None
+                 ) -> tuple[Problem, np.ndarray, np.ndarray | None]:
+    """A problem's bootstrap draws (resampling `weights` and targets `ys`, (draws, M)) as
+    weighted least squares: Fast and Robust Bootstrap (Salibián-Barrera & Zamar 2002), each
+    draw solves the estimating equations with the Huber weights of the full-data fit
+    `theta` held fixed, which converges in a few Gauss–Newton steps from the point estimate
+    instead of the many a re-weighted Huber fit needs. Repeated inputs are summarised
+    (`summarised_draws`): (problem, weights, targets) of what to solve, (draws, U)."""
+    fixed = weights * problem.robust_weights(theta)[None, :]
+    return summarised_draws(problem, fixed, ys)
+
+
+def polish(problem: Problem, start: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], bool]:
     """lmfit from the best batched start: the single-fit report (stderr, bounds hit)."""
     law = problem.law
     params = law.lmfit_parameters(start)
@@ -247,12 +195,15 @@ def bootstrap_weights(obs: Observations, draws: int, rng: np.random.Generator) -
     `points` resamples checkpoints within the drawn runs by the Poisson bootstrap (each
     point's count ~ Poisson(times its run was drawn); Hanley & MacGibbon 2006), which
     matches the multinomial resample in distribution as checkpoints grow and vectorises."""
-    runs = np.zeros((draws, len(obs)))
+    column = np.empty(len(obs), dtype=np.int64)  # each point's run among the drawn counts
+    counts, offset = [], 0
     for size in obs.sizes:
-        members = np.unique(obs.run[obs.params == size])
-        picked = rng.multinomial(len(members), np.full(len(members), 1 / len(members)), size=draws)
-        index = np.searchsorted(members, obs.run[obs.params == size])
-        runs[:, obs.params == size] = picked[:, index]
+        at_size = obs.params == size
+        members = np.unique(obs.run[at_size])
+        counts.append(rng.multinomial(len(members), np.full(len(members), 1 / len(members)), size=draws))
+        column[at_size] = offset + np.searchsorted(members, obs.run[at_size])
+        offset += len(members)
+    runs = np.concatenate(counts, axis=1)[:, column].astype(np.float64) if counts else np.zeros((draws, 0))
     return runs, rng.poisson(runs).astype(np.float64)
 
 
@@ -264,7 +215,7 @@ class _Prepared:
     """A job's problems (one per stage) and, once fitted, each stage's estimate."""
 
     job: Job
-    stages: list[_Problem]  # [accuracy] or [loss law, link]
+    stages: list[Problem]  # [accuracy] or [loss law, link]
     subsets: list[np.ndarray]  # which of the job's points each stage uses
     loss_ref: float = 0.0
     loss_scale: float = 1.0
@@ -366,9 +317,11 @@ def _bootstrap_all(prepared: list[_Prepared], draws: int) -> dict[int, np.ndarra
         noisy = np.clip(obs.accuracy + rng.standard_normal((draws, len(obs))) * se, 0, 1)
         law_w = run_w if item.job.finals_only else point_w
         if len(item.stages) == 1:
-            resampled[k] = [(law_w[:, item.subsets[0]], noisy[:, item.subsets[0]])]
+            parts = [(law_w[:, item.subsets[0]], noisy[:, item.subsets[0]])]
         else:  # the loss law sees the final checkpoints (or all); the link sees every checkpoint
-            resampled[k] = [(law_w[:, item.subsets[0]], None), (point_w[:, item.subsets[1]], noisy[:, item.subsets[1]])]
+            parts = [(law_w[:, item.subsets[0]], None), (point_w[:, item.subsets[1]], noisy[:, item.subsets[1]])]
+        # summarised at once, so what is kept per job does not grow with repeated points
+        resampled[k] = [draw_problem(p, t, w, y) for p, t, (w, y) in zip(item.stages, item.thetas, parts)]
     out: dict[int, list[np.ndarray]] = {k: [] for k in resampled}
     for stage in (0, 1):
         by_law: dict[str, list[int]] = {}
@@ -376,8 +329,8 @@ def _bootstrap_all(prepared: list[_Prepared], draws: int) -> dict[int, np.ndarra
             if len(prepared[k].stages) > stage:
                 by_law.setdefault(prepared[k].stages[stage].law.name, []).append(k)
         for keys in by_law.values():
-            found = bootstrap([prepared[k].stages[stage] for k in keys], [prepared[k].thetas[stage] for k in keys],
-                              [resampled[k][stage][0] for k in keys], [resampled[k][stage][1] for k in keys])
+            found = bootstrap([resampled[k][stage][0] for k in keys], [prepared[k].thetas[stage] for k in keys],
+                              [resampled[k][stage][1] for k in keys], [resampled[k][stage][2] for k in keys])
             for k, d in zip(keys, found):
                 out[k].append(d)
     return {k: np.concatenate(v, axis=1) for k, v in out.items()}

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from forecast.fitting.batches import Progress, skill_batches
 from forecast.fitting.candidates import TWO_STEP, Scales, Spec, candidate_specs
 from forecast.fitting.estimate import Job, fit_jobs
 from forecast.fitting.loss_fit import LossFit, fit_losses
@@ -102,11 +103,13 @@ def fit_runs(
     family: str | None = None,
     recipe: str | None = None,
     options: FitOptions | None = None,
+    progress: Progress | None = None,
 ) -> Fitted:
     """Fit every skill of every (family, recipe) group in `runs` (or the chosen ones); with
     `options.losses`, also the loss law of every loss series of those groups, or, with
     `skills` named, of those skills' task losses and the run-level metrics named among them
-    (`forecast.fitting.loss_fit`)."""
+    (`forecast.fitting.loss_fit`). Skills are fitted in batches of bounded size
+    (`skill_batches`); `progress(done, total, skill)` is called after each batch."""
     options = options or FitOptions()
     runs = usable_runs(runs, options)
     chosen = [r for r in runs if (family is None or r.family == family) and (recipe is None or r.recipe.label == recipe)]
@@ -119,7 +122,7 @@ def fit_runs(
         if not skills:
             return Fitted(skills=(), losses=losses)
     with torch_threads(options.threads):
-        fitted = _fit(runs, skills, family, recipe, options)
+        fitted = _fit(runs, skills, family, recipe, options, progress)
     return Fitted(skills=fitted, losses=losses)
 
 
@@ -137,12 +140,12 @@ def usable_runs(runs: Sequence[Run], options: FitOptions) -> list[Run]:
 
 
 def _fit(runs: Sequence[Run], skills: Sequence[str] | None, family: str | None, recipe: str | None,
-         options: FitOptions) -> tuple[SkillFit, ...]:
+         options: FitOptions, progress: Progress | None = None) -> tuple[SkillFit, ...]:
     groups = group_runs(runs, family, recipe)
     context = None
     if options.pool == "families":
         context = PoolContext(group_runs(runs), lambda rs, sk: _observe(rs, sk, options))
-    results = []
+    chosen = {}
     for key in sorted(groups):
         members = groups[key]
         names = sorted({s for r in members for s in r.skills})
@@ -151,7 +154,16 @@ def _fit(runs: Sequence[Run], skills: Sequence[str] | None, family: str | None, 
                 names = match_skills(names, skills)  # an unknown name is an error
             else:
                 names = [n for n in names if n.lower() in {s.lower() for s in skills}]
-        results += fit_group(members, names, options, context)
+        chosen[key] = names
+    total, done, results = sum(len(n) for n in chosen.values()), 0, []
+    if progress is not None:
+        progress(0, total, "")
+    for key, names in chosen.items():
+        for batch in skill_batches(groups[key], names):
+            results += fit_group(groups[key], batch, options, context)
+            done += len(batch)
+            if progress is not None:
+                progress(done, total, batch[-1])
     return tuple(results)
 
 

@@ -121,23 +121,28 @@ def holdout_items(cf: CandidateFit, held: Observations, noise: float, origin: in
                   distances: dict[int, float], span: float = 1.0) -> list[HoldoutItem]:
     """Score a candidate on every held-out run (`held`: the held-out size's checkpoints;
     `distances`: run index → distance; `span`: `extrapolation_span` of the fit)."""
-    items = []
     shifts = np.linspace(-MAX_SHIFT, MAX_SHIFT, 161)
-    for r in np.unique(held.run):
-        run = held.subset(held.run == r)
-        last = int(np.argmax(run.tokens))
-        pred = cf.accuracy(cf.theta, run.params, run.tokens)[0]
-        shifted = cf.accuracy(cf.theta, run.params[None, :], run.tokens[None, :] * np.exp(shifts)[:, None])
-        errors = np.mean(np.abs(shifted - run.accuracy[None, :]), axis=1)
-        # the smallest shift that aligns within half a noise level of the best: where the
-        # law is flat a shift changes nothing, and the error stays an error of shape
-        good_enough = np.flatnonzero(errors <= errors.min() + max(0.5 * noise, 0.002))
-        best = good_enough[np.argmin(np.abs(shifts[good_enough]))]
-        path = float(np.sqrt(np.mean((run.accuracy - pred) ** 2))) if len(run) >= 3 else 0.0
-        aligned = float(np.sqrt(np.mean((shifted[best] - run.accuracy) ** 2)))
+    # every held-out run's points predicted at once, then reduced run by run
+    order = np.argsort(held.run, kind="stable")
+    run_of, tokens, accuracy = held.run[order], held.tokens[order], held.accuracy[order]
+    pred = cf.accuracy(cf.theta, held.params[order], tokens)[0]
+    shifted = cf.accuracy(cf.theta, held.params[order][None, :], tokens[None, :] * np.exp(shifts)[:, None])
+    runs, starts, counts = np.unique(run_of, return_index=True, return_counts=True)
+    per_run_mean = lambda v: np.add.reduceat(v, starts, axis=-1) / counts  # noqa: E731
+    errors = per_run_mean(np.abs(shifted - accuracy[None, :]))  # (shifts, runs)
+    # the smallest shift that aligns within half a noise level of the best: where the
+    # law is flat a shift changes nothing, and the error stays an error of shape
+    good_enough = errors <= errors.min(axis=0) + max(0.5 * noise, 0.002)
+    best = np.argmin(np.where(good_enough, np.abs(shifts)[:, None], np.inf), axis=0)  # first of equals, as before
+    path = np.where(counts >= 3, np.sqrt(per_run_mean((accuracy - pred) ** 2)), 0.0)
+    aligned = np.sqrt(per_run_mean((shifted[np.repeat(best, counts), np.arange(len(accuracy))] - accuracy) ** 2))
+    items = []
+    for j, r in enumerate(runs):
+        span_j = slice(starts[j], starts[j] + counts[j])
+        last = starts[j] + int(np.argmax(tokens[span_j]))
         items.append(HoldoutItem(origin=origin, distance=distances[int(r)], span=span,
-                                 error=float(run.accuracy[last] - pred[last]), shift=float(shifts[best]), noise=noise,
-                                 path=path, misfit=math.sqrt(max(0.0, aligned**2 - noise**2))))
+                                 error=float(accuracy[last] - pred[last]), shift=float(shifts[best[j]]), noise=noise,
+                                 path=float(path[j]), misfit=math.sqrt(max(0.0, float(aligned[j]) ** 2 - noise**2))))
     return items
 
 
