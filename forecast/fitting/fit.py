@@ -33,10 +33,8 @@ from forecast.threads import torch_threads
 from forecast.fitting.pooling import POOLED_SPEC, PoolContext, cross_family_items, fit_pooled
 from forecast.fitting.results import Calibration, Candidate, HoldoutScore, PilotRun, SkillFit, match_skills, wants_all
 from forecast.runs.model import Run
-from forecast.fitting.reach import extrapolation_distance
-from forecast.fitting.selection import (
-    HoldoutItem, explain_choice, extrapolation_span, holdout_items, prior_calibration, weigh,
-)
+from forecast.fitting.holdout import rolling_holdout
+from forecast.fitting.selection import HoldoutItem, explain_choice, prior_calibration, weigh
 from forecast.fitting.status import Note, NoteCode, Status
 from forecast.version import __version__
 
@@ -44,6 +42,8 @@ ALL_LAWS = (*(law for law in ACCURACY_LAWS if law not in POOLED_LAWS), TWO_STEP)
 UNCHECKED_LAWS = ("level", "log_linear", "power_law")
 """The only candidates used when too few sizes leave nothing to hold out: the no-trend
 level and the two simplest trends (a transition's shape cannot be told from two sizes)."""
+MIN_BUDGETS = 3
+"""A budget ladder of two sizes is checked by a hold-out when its smaller size has this many budgets."""
 LEAST_PLATEAU_NOISE = 2.0
 """A law may not level off below the best accuracy a pilot reached minus this many noise
 standard deviations."""
@@ -204,8 +204,13 @@ class _Skill:
 
     @property
     def checked(self) -> bool:
-        """Whether there are sizes enough to score candidates by a hold-out."""
-        return len(self.obs.sizes) >= max(3, self.base["options"]["min_sizes"])
+        """Whether there are sizes enough to score candidates by a hold-out: 3 sizes, or 2
+        in a budget ladder whose smaller size was trained to `MIN_BUDGETS` budgets (its runs
+        trace the trend in compute that the larger size's runs then test)."""
+        if len(self.obs.sizes) >= max(3, self.base["options"]["min_sizes"]):
+            return True
+        return len(self.obs.sizes) == 2 and self.base["options"]["min_sizes"] <= 3 and self.obs.budget_ladder \
+            and int(np.sum(self.obs.final & (self.obs.params == self.obs.sizes[0]))) >= MIN_BUDGETS
 
 
 def fit_skill(runs: Sequence[Run], skill: str, options: FitOptions) -> SkillFit:
@@ -220,7 +225,10 @@ def fit_group(runs: Sequence[Run], skills: Sequence[str], options: FitOptions,
     one more candidate borrows from the other families (`forecast.fitting.pooling`)."""
     states = [_prepare_skill(runs, skill, options, context) for skill in skills]
     live = [st for st in states if st.reason is None]
-    rolling_holdout([st for st in live if st.checked], options.min_fit_sizes)
+    rolling_holdout([st for st in live if st.checked and len(st.obs.sizes) > options.min_fit_sizes],
+                    options.min_fit_sizes)
+    rolling_holdout([st for st in live if st.checked and len(st.obs.sizes) <= options.min_fit_sizes], 1,
+                    every_law=True)
     for st in live:
         if not st.checked and st.others:  # too few sizes of its own: borrow hold-outs too
             rolling_holdout([st], 1)
@@ -336,50 +344,3 @@ def _conclude(st: _Skill, candidates: list[Candidate]) -> SkillFit:
     return SkillFit(status=Status.FITTED, reason=None, scales=st.scales, candidates=tuple(candidates),
                     law=candidates[0].key, why=why, notes=tuple(notes), calibration=st.calibration,
                     borrowed_from=borrowed, **st.base)
-
-
-def rolling_holdout(states: Sequence[_Skill], min_fit_sizes: int = 2) -> None:
-    """Score every candidate of every skill by extrapolation, rolling the origin as in
-    time-series cross-validation: fit on the sizes below the largest and predict the
-    largest, then on the sizes below the second largest and predict that one, and so on
-    while `min_fit_sizes` sizes remain to fit on. All fits are batched.
-
-    Sets, per skill and candidate, `items[spec]` (one `HoldoutItem` per held-out run and
-    origin), and `failures[spec]` for candidates that could not be fitted at the first
-    origin (the largest held-out size)."""
-    jobs, keys, pooled_jobs = [], [], []
-    for st in states:
-        sizes = st.obs.sizes
-        for origin in range(len(sizes) - min_fit_sizes):
-            target = sizes[-1 - origin]
-            inner = st.obs.subset(st.obs.params < target)
-            held = st.obs.subset(st.obs.params == target)
-            if st.finals_only:  # mid-schedule checkpoints of a budget ladder are not forecast targets
-                held = held.subset(held.final)
-            distances = {}
-            for r in np.unique(held.run):
-                run = held.subset(held.run == r)
-                last = int(np.argmax(run.tokens))
-                distances[int(r)] = float(extrapolation_distance(target, run.flops[last], inner.sizes.max(),
-                                                                 inner.flops.max()))
-            for spec in st.specs:
-                key = (st, spec, origin, held, distances, extrapolation_span(spec, inner.sizes))
-                if spec == POOLED_SPEC:
-                    pooled_jobs.append((key, inner))
-                elif spec.law == "level" or min_fit_sizes > 1:
-                    jobs.append(st.job(spec, inner))
-                    keys.append(key)
-    results = fit_jobs(jobs, report=False)
-    for key, inner in pooled_jobs:
-        try:
-            results.append(fit_pooled(inner, key[0].others, key[0].scales, draws=0, seed=key[0].seed[-1])[0])
-        except FitError as exc:
-            results.append(exc)
-        keys.append(key)
-    for (st, spec, origin, held, distances, span), result in zip(keys, results):
-        if isinstance(result, FitError):
-            if origin == 0:
-                st.failures[spec] = str(result)
-            continue
-        if spec not in st.failures:
-            st.items.setdefault(spec, []).extend(holdout_items(result, held, st.noise, origin, distances, span))
