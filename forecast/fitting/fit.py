@@ -34,6 +34,7 @@ from forecast.fitting.pooling import POOLED_SPEC, PoolContext, cross_family_item
 from forecast.fitting.results import Calibration, Candidate, HoldoutScore, PilotRun, SkillFit, match_skills, wants_all
 from forecast.runs.model import Run
 from forecast.fitting.holdout import rolling_holdout
+from forecast.fitting.tasks import average_series, task_groups, variant_offset
 from forecast.fitting.selection import HoldoutItem, explain_choice, prior_calibration, weigh
 from forecast.fitting.status import Note, NoteCode, Status
 from forecast.version import __version__
@@ -42,6 +43,8 @@ ALL_LAWS = (*(law for law in ACCURACY_LAWS if law not in POOLED_LAWS), TWO_STEP)
 UNCHECKED_LAWS = ("level", "log_linear", "power_law")
 """The only candidates used when too few sizes leave nothing to hold out: the no-trend
 level and the two simplest trends (a transition's shape cannot be told from two sizes)."""
+TASK_PREFIX = "task:"
+"""Name of a task's averaged series while it is fitted (never a skill of the output)."""
 MIN_BUDGETS = 3
 """A budget ladder of two sizes is checked by a hold-out when its smaller size has this many budgets."""
 LEAST_PLATEAU_NOISE = 2.0
@@ -69,6 +72,7 @@ class FitOptions:
     # fits are many small tensors, where extra threads only spin (measured on 2 cores)
     allow_incomplete: bool = False  # fit pilot runs whose training did not finish (else left out)
     pool: str | None = None  # "families": one more candidate borrows slopes from the other families
+    tasks: tuple[str, ...] = ()  # more regexes naming variants of one task (`forecast.fitting.tasks`)
     losses: bool = False  # also fit L(N, D) to every loss series (forecast.fitting.loss_fit), for `predict --metric loss`
     # (`forecast fit` does; off by default here, as backtests and recipe comparisons need none)
 
@@ -219,7 +223,53 @@ def fit_skill(runs: Sequence[Run], skill: str, options: FitOptions) -> SkillFit:
 
 
 def fit_group(runs: Sequence[Run], skills: Sequence[str], options: FitOptions,
-              context: PoolContext | None = None) -> list[SkillFit]:
+              context: PoolContext | None = None, one_task: bool = True) -> list[SkillFit]:
+    """Fit skills over the runs of one group. Variants of one task are fitted once, on their
+    average, and each is that fit shifted by its offset (`forecast.fitting.tasks`; with
+    `one_task`; a variant whose task fit gives no number is fitted alone)."""
+    tasks = _tasks(runs, skills, options.tasks) if one_task else {}
+    if not tasks:
+        return _fit_skills(runs, skills, options, context)
+    averaged = runs
+    for task, members in tasks.items():
+        averaged = average_series(averaged, TASK_PREFIX + task, members)
+    grouped = {m: task for task, members in tasks.items() for m in members}
+    names = [s for s in skills if s not in grouped] + [TASK_PREFIX + t for t in tasks]
+    fits = dict(zip(names, _fit_skills(averaged, names, options, context)))
+    alone = [s for s in skills if s in grouped and not fits[TASK_PREFIX + grouped[s]].predictable]
+    fits.update(zip(alone, _fit_skills(runs, alone, options, context) if alone else []))
+    for s in skills:
+        if s in grouped and s not in alone:
+            task = grouped[s]
+            fits[s] = _variant_fit(fits[TASK_PREFIX + task], _prepare_skill(runs, s, options, None),
+                                   _observe(averaged, TASK_PREFIX + task, options), task, tasks[task])
+    return [fits[s] for s in skills]
+
+
+def _tasks(runs: Sequence[Run], skills: Sequence[str], patterns: Sequence[str]) -> dict[str, list[str]]:
+    """Tasks measured by several of `skills` with one chance level (`forecast.fitting.tasks`)."""
+    def chance(skill: str) -> set:
+        return {r.series[skill].chance for r in runs if skill in r.series}
+    return {task: members for task, members in task_groups(skills, patterns).items()
+            if len(set().union(*(chance(m) for m in members))) == 1}
+
+
+def _variant_fit(task: SkillFit, st: _Skill, average: Observations, name: str, members: Sequence[str]) -> SkillFit:
+    """One variant's fit: the task's laws and record, shifted by the variant's offset, with
+    its own pilots, noise and chance."""
+    offset = variant_offset(st.obs, average) if len(st.obs) else 0.0
+    candidates = tuple(dataclasses.replace(c, fit=dataclasses.replace(c.fit, offset=c.fit.offset + offset))
+                       for c in task.candidates)
+    others = ", ".join(m for m in members if m != st.skill)
+    note = Note(NoteCode.ONE_TASK, f"one task ({name}) with {others}: fitted once on their average, this variant "
+                f"{100 * offset:+.1f} points from it on the largest pilots; the same law, status and interval width")
+    base = {k: v for k, v in st.base.items() if k not in ("options",)}
+    return dataclasses.replace(task, **base, candidates=candidates, notes=(*task.notes, note),
+                               why=task.why.replace(TASK_PREFIX + name, name))
+
+
+def _fit_skills(runs: Sequence[Run], skills: Sequence[str], options: FitOptions,
+                context: PoolContext | None = None) -> list[SkillFit]:
     """Fit skills over the runs of one group. Every skill's candidates are fitted together,
     one batch per law and stage (`forecast.fitting.estimate.fit_jobs`); with a pooling `context`,
     one more candidate borrows from the other families (`forecast.fitting.pooling`)."""
