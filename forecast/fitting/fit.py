@@ -34,7 +34,7 @@ from forecast.fitting.pooling import POOLED_SPEC, PoolContext, cross_family_item
 from forecast.fitting.results import Calibration, Candidate, HoldoutScore, PilotRun, SkillFit, match_skills, wants_all
 from forecast.runs.model import Run
 from forecast.fitting.holdout import rolling_holdout
-from forecast.fitting.tasks import average_series, task_groups, variant_offset
+from forecast.fitting.tasks import average_series, tasks_in, variant_offset
 from forecast.fitting.selection import HoldoutItem, explain_choice, prior_calibration, weigh
 from forecast.fitting.status import Note, NoteCode, Status
 from forecast.version import __version__
@@ -227,7 +227,7 @@ def fit_group(runs: Sequence[Run], skills: Sequence[str], options: FitOptions,
     """Fit skills over the runs of one group. Variants of one task are fitted once, on their
     average, and each is that fit shifted by its offset (`forecast.fitting.tasks`; with
     `one_task`; a variant whose task fit gives no number is fitted alone)."""
-    tasks = _tasks(runs, skills, options.tasks) if one_task else {}
+    tasks = tasks_in(runs, skills, options.tasks) if one_task else {}
     if not tasks:
         return _fit_skills(runs, skills, options, context)
     averaged = runs
@@ -235,23 +235,19 @@ def fit_group(runs: Sequence[Run], skills: Sequence[str], options: FitOptions,
         averaged = average_series(averaged, TASK_PREFIX + task, members)
     grouped = {m: task for task, members in tasks.items() for m in members}
     names = [s for s in skills if s not in grouped] + [TASK_PREFIX + t for t in tasks]
-    fits = dict(zip(names, _fit_skills(averaged, names, options, context)))
+    variants = {s: _prepare_skill(runs, s, options, None) for s in grouped}
+    # a task is flat (the level alone) when half its variants or more show no trend
+    flat = {TASK_PREFIX + t: 2 * sum(variants[m].base["flat"] for m in members) >= len(members)
+            for t, members in tasks.items()}
+    fits = dict(zip(names, _fit_skills(averaged, names, options, context, flat)))
     alone = [s for s in skills if s in grouped and not fits[TASK_PREFIX + grouped[s]].predictable]
     fits.update(zip(alone, _fit_skills(runs, alone, options, context) if alone else []))
     for s in skills:
         if s in grouped and s not in alone:
             task = grouped[s]
-            fits[s] = _variant_fit(fits[TASK_PREFIX + task], _prepare_skill(runs, s, options, None),
+            fits[s] = _variant_fit(fits[TASK_PREFIX + task], variants[s],
                                    _observe(averaged, TASK_PREFIX + task, options), task, tasks[task])
     return [fits[s] for s in skills]
-
-
-def _tasks(runs: Sequence[Run], skills: Sequence[str], patterns: Sequence[str]) -> dict[str, list[str]]:
-    """Tasks measured by several of `skills` with one chance level (`forecast.fitting.tasks`)."""
-    def chance(skill: str) -> set:
-        return {r.series[skill].chance for r in runs if skill in r.series}
-    return {task: members for task, members in task_groups(skills, patterns).items()
-            if len(set().union(*(chance(m) for m in members))) == 1}
 
 
 def _variant_fit(task: SkillFit, st: _Skill, average: Observations, name: str, members: Sequence[str]) -> SkillFit:
@@ -269,11 +265,14 @@ def _variant_fit(task: SkillFit, st: _Skill, average: Observations, name: str, m
 
 
 def _fit_skills(runs: Sequence[Run], skills: Sequence[str], options: FitOptions,
-                context: PoolContext | None = None) -> list[SkillFit]:
+                context: PoolContext | None = None, flat: dict[str, bool] | None = None) -> list[SkillFit]:
     """Fit skills over the runs of one group. Every skill's candidates are fitted together,
     one batch per law and stage (`forecast.fitting.estimate.fit_jobs`); with a pooling `context`,
     one more candidate borrows from the other families (`forecast.fitting.pooling`)."""
     states = [_prepare_skill(runs, skill, options, context) for skill in skills]
+    for st in states:
+        if flat and st.skill in flat and st.reason is None:
+            st.base["flat"] = flat[st.skill] and not st.others
     live = [st for st in states if st.reason is None]
     rolling_holdout([st for st in live if st.checked and len(st.obs.sizes) > options.min_fit_sizes],
                     options.min_fit_sizes)

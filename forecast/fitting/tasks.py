@@ -58,6 +58,14 @@ def task_groups(skills: Iterable[str], extra: Sequence[str] = ()) -> dict[str, l
 
 
 
+def tasks_in(runs: Sequence[Run], skills: Sequence[str], extra: Sequence[str] = ()) -> dict[str, list[str]]:
+    """Tasks measured by several of `skills` in `runs`, with one chance level among them."""
+    def chance(skill: str) -> set:
+        return {r.series[skill].chance for r in runs if skill in r.series}
+    return {task: members for task, members in task_groups(skills, extra).items()
+            if len(set().union(*(chance(m) for m in members))) == 1}
+
+
 def average_series(runs: Sequence[Run], name: str, members: Sequence[str]) -> list[Run]:
     """The runs with one more series, `name`: the mean of the `members` series at the steps
     every one of them logged (accuracy; task loss where all logged one). Runs lacking a
