@@ -40,7 +40,7 @@ import real_data  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from forecast.backtesting.backtest import backtest  # noqa: E402
+from forecast.backtesting.backtest import backtest, backtest_latent  # noqa: E402
 from forecast.fitting.fit import FitOptions  # noqa: E402
 from forecast.fitting.reach import extrapolation_distance  # noqa: E402
 from forecast.runs.benchmarks import items_for  # noqa: E402
@@ -58,6 +58,7 @@ class Case:
     holdout: str
     pool: str | None = None
     board: bool = False  # a leaderboard case (its GSM8K jumps are counted)
+    latent: bool = False  # the latent-capability law (`backtest_latent`) instead of `backtest`
 
 
 def skip_middle(runs: list, fit_max: float) -> list:
@@ -98,11 +99,13 @@ def cases(quick: bool, pool: bool) -> list[Case]:
     out.append(Case(f"Leaderboard, {len({r.family for r in board})} families ≥2 sizes", board, "largest", board=True))
     if pool:
         out.append(Case("  … with the other families pooled", board, "largest", "families", board=True))
+    out.append(Case("  … latent-capability law (all families)", board, "largest", board=True, latent=True))
     half = smallest_half(board)
     out.append(Case(f"Leaderboard, {len({r.family for r in half})} families ≥3, smallest half", half, "largest",
                     board=True))
     if pool:
         out.append(Case("  … smallest half, other families pooled", half, "largest", "families", board=True))
+    out.append(Case("  … smallest half, latent-capability law", half, "largest", board=True, latent=True))
     out.append(Case(f"Emergent tasks, {len({r.family for r in emergent})} families ≥2", emergent, "largest"))
     if pool:
         out.append(Case("  … with the other families pooled", emergent, "largest", "families"))
@@ -179,7 +182,8 @@ def main() -> None:
     for case in cases(args.quick, not args.no_pool):
         start = time.perf_counter()
         options = FitOptions(draws=args.draws, pool=case.pool)
-        result = backtest(case.runs, holdout=case.holdout, options=options)
+        result = backtest_latent(case.runs) if case.latent else \
+            backtest(case.runs, holdout=case.holdout, options=options)
         elapsed = time.perf_counter() - start
         s = result.summary()
         ratio = None if not s["carry_mae_all"] else s["mae_all"] / s["carry_mae_all"]

@@ -3,16 +3,19 @@ across families (leaderboards), after Observational Scaling Laws (Ruan et al. 20
 capability components shared by all benchmarks) and Sloth (Polo et al. 2025: latent skills
 linear in log size, with a per-family efficiency).
 
-Each model m of family f(m) with N parameters has K latent capabilities, each linear in
-log size with the family's own offset:
+Each model m of family f(m) trained with C FLOPs has K latent capabilities, each linear in
+log compute with the family's own offset (its efficiency):
 
-    S_k(m) = α_{f,k} + ln(N / N_ref)
+    S_k(m) = α_{f,k} + ln(C / C_ref)
+
+(C from the table, else 6·N·D, else 6·N² times the family's median tokens per parameter,
+else the table's: `model_flops`).
 
 and every benchmark b is a sigmoid of them between its chance floor and its top:
 
     acc_b(m) = floor_b + (top_b − floor_b)·σ(c_b + Σ_k w_{b,k}·S_k(m)).
 
-So a benchmark's slope in log size (Σ_k w_{b,k}) is shared by all families, and a family's
+So a benchmark's slope in log compute (Σ_k w_{b,k}) is shared by all families, and a family's
 offset on it (Σ_k w_{b,k}·α_{f,k}) is tied to its offsets on every other benchmark: a family
 that is ahead on MMLU and ARC is ahead on GSM8K by as much as GSM8K's loadings say, and a
 benchmark that other families crossed at some size is crossed by this family where its
@@ -38,6 +41,9 @@ from forecast.runs.model import Run
 RIDGE = 0.05
 """Ridge on the family offsets α (per unit of accuracy residual): a family with few members
 is pulled towards the average family rather than fitted to its noise."""
+SHRINK = 1.0
+"""A family's own residual on a benchmark is carried to its next model shrunk by n/(n + SHRINK)
+(n its models on the benchmark): persistence of what the shared law misses about it."""
 LATENTS = 1
 """Latent capabilities by default; Ruan et al. find 1–3 explain most of a leaderboard."""
 DRAWS = 40
@@ -67,20 +73,23 @@ class LatentFit:
     families: tuple[str, ...]
     skills: tuple[str, ...]
     latents: int
-    params_ref: float  # N_ref, parameters (geometric mean over the table)
+    flops_ref: float  # C_ref, FLOPs (geometric mean over the table)
+    tokens_per_param: dict[str, float]  # median per family (and "" for the table), for models without FLOPs
     alpha: np.ndarray
     loadings: np.ndarray
     bias: np.ndarray
     floor: np.ndarray
     top: np.ndarray
     residual: np.ndarray  # RMS residual per benchmark (accuracy)
+    family_residual: np.ndarray  # (F, B) the family's mean residual on each benchmark, shrunk (`SHRINK`)
     draws: np.ndarray  # (D, P) bootstrap parameter vectors
     models: int  # table rows fitted
 
-    def predict(self, family: str, params: float, skills: Sequence[str] | None = None,
+    def predict(self, family: str, params: float, tokens: float | None = None, skills: Sequence[str] | None = None,
                 level: float = 0.8, seed: int = 0) -> list[LatentForecast]:
-        """Forecasts for a model of `family` with `params` parameters (the family must be in
-        the table: its offset is what places it)."""
+        """Forecasts for a model of `family` with `params` parameters trained on `tokens`
+        (None: the family's usual tokens per parameter). The family must be in the table:
+        its offset is what places it."""
         if family not in self.families:
             raise UsageError(f"family {family!r} is not in the table the law was fitted on", parameter="family")
         names = list(self.skills) if skills is None else list(skills)
@@ -88,15 +97,17 @@ class LatentFit:
         if unknown:
             raise UsageError(f"skill {unknown[0]!r} is not in the table", parameter="skills")
         f = self.families.index(family)
-        x = math.log(params / self.params_ref)
+        ratio = self.tokens_per_param.get(family, self.tokens_per_param[""])
+        x = math.log(6 * params * (tokens if tokens is not None else ratio * params) / self.flops_ref)
         rng = np.random.default_rng(seed)
         tail = (1 - level) / 2
         out = []
         for name in names:
             b = self.skills.index(name)
-            point = _accuracy(self._unpack(self._pack()), f, b, x, self.floor, self.top)
-            samples = np.array([_accuracy(self._unpack(d), f, b, x, self.floor, self.top) for d in self.draws]) \
-                if len(self.draws) else np.full(1, point)
+            shift = self.family_residual[f, b]  # what this family does on b beyond the latent law
+            point = float(np.clip(_accuracy(self._unpack(self._pack()), f, b, x, self.floor, self.top) + shift, 0, 1))
+            samples = np.array([_accuracy(self._unpack(d), f, b, x, self.floor, self.top) + shift
+                                for d in self.draws]) if len(self.draws) else np.full(1, point)
             reps = max(1, 2000 // len(samples))
             noisy = np.repeat(samples, reps) + rng.standard_normal(len(samples) * reps) * self.residual[b]
             noisy = np.clip(noisy, 0.0, 1.0)
@@ -127,7 +138,7 @@ def _accuracy(parts, f, b, x, floor, top):
 
 def table(runs: Sequence[Run], skills: Sequence[str] | None = None):
     """The table a latent law is fitted on: one row per run (its final checkpoint), the
-    accuracy of each skill (NaN where missing), family indices, parameters, floors, tops."""
+    accuracy of each skill (NaN where missing), family indices, floors, tops."""
     names = sorted({s for r in runs for s in r.skills}) if skills is None else list(skills)
     families = tuple(sorted({r.family for r in runs}))
     acc = np.full((len(runs), len(names)), np.nan)
@@ -141,8 +152,28 @@ def table(runs: Sequence[Run], skills: Sequence[str] | None = None):
                 floor[j] = series.chance or 0.0
                 top[j] = series.ceiling or 1.0
     fam = np.array([families.index(r.family) for r in runs])
-    params = np.array([r.params for r in runs], float)
-    return names, families, fam, params, acc, floor, top
+    return names, families, fam, acc, floor, top
+
+
+def tokens_per_param(runs: Sequence[Run]) -> dict[str, float]:
+    """Median training tokens per parameter per family where known, and the table's ("")."""
+    known: dict[str, list[float]] = {}
+    for r in runs:
+        if math.isfinite(r.final_tokens) and r.final_tokens > 0:
+            known.setdefault(r.family, []).append(r.final_tokens / r.params)
+            known.setdefault("", []).append(r.final_tokens / r.params)
+    out = {k: float(np.median(v)) for k, v in known.items()}
+    out.setdefault("", 20.0)  # no tokens anywhere: the compute-optimal ratio (Hoffmann et al. 2022)
+    return out
+
+
+def model_flops(run: Run, ratios: dict[str, float]) -> float:
+    """Training FLOPs of a table row: given, else 6·N·D, else from tokens per parameter."""
+    if math.isfinite(run.final_flops) and run.final_flops > 0:
+        return float(run.final_flops)
+    tokens = run.final_tokens if math.isfinite(run.final_tokens) and run.final_tokens > 0 else \
+        ratios.get(run.family, ratios[""]) * run.params
+    return 6.0 * run.params * tokens
 
 
 def fit_latent(runs: Sequence[Run], skills: Sequence[str] | None = None, latents: int = LATENTS,
@@ -151,19 +182,26 @@ def fit_latent(runs: Sequence[Run], skills: Sequence[str] | None = None, latents
     module docstring). `DataError` when the table has too few models for its parameters."""
     if latents < 1:
         raise UsageError("latents must be >= 1", parameter="latents")
-    names, families, fam, params, acc, floor, top = table(runs, skills)
+    names, families, fam, acc, floor, top = table(runs, skills)
+    ratios = tokens_per_param(runs)
+    flops = np.array([model_flops(r, ratios) for r in runs])
     observed = np.isfinite(acc)
     n_params = len(families) * latents + len(names) * (latents + 1)
     if observed.sum() <= n_params or len(names) < 2:
         raise DataError(None, "runs", f"{int(observed.sum())} scores for {n_params} parameters of the latent law",
                         "give a table of several families and benchmarks")
-    ref = float(np.exp(np.mean(np.log(params))))
-    x = np.log(params / ref)
+    ref = float(np.exp(np.mean(np.log(flops))))
+    x = np.log(flops / ref)
     theta = _solve(fam, x, acc, observed, floor, top, len(families), len(names), latents, None, seed)
     parts = _unpack(theta, len(families), len(names), latents)
     pred = _predict_all(parts, fam, x, floor, top)
     residual = np.array([math.sqrt(np.nanmean((acc[:, b] - pred[:, b]) ** 2)) if observed[:, b].any() else 0.05
                          for b in range(len(names))])
+    family_residual = np.zeros((len(families), len(names)))
+    for f in range(len(families)):
+        for b in range(len(names)):
+            r = (acc[:, b] - pred[:, b])[(fam == f) & observed[:, b]]
+            family_residual[f, b] = float(r.sum() / (len(r) + SHRINK)) if len(r) else 0.0
     rng = np.random.default_rng(seed)
     boot = []
     for d in range(draws):
@@ -173,8 +211,10 @@ def fit_latent(runs: Sequence[Run], skills: Sequence[str] | None = None, latents
         weights = mask.astype(float)  # each row counted as often as it was drawn
         boot.append(_solve(fam, x, acc, weights > 0, floor, top, len(families), len(names), latents, theta, seed + d,
                            weights=weights))
-    return LatentFit(families=families, skills=tuple(names), latents=latents, params_ref=ref, alpha=parts[0],
+    return LatentFit(families=families, skills=tuple(names), latents=latents, flops_ref=ref, tokens_per_param=ratios,
+                     alpha=parts[0],
                      loadings=parts[1], bias=parts[2], floor=floor, top=top, residual=residual,
+                     family_residual=family_residual,
                      draws=np.array(boot) if boot else np.zeros((0, len(theta))), models=len(fam))
 
 
