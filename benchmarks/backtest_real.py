@@ -166,6 +166,7 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=FitOptions().draws)
     parser.add_argument("--no-pool", action="store_true", help="skip the pooled-families rows")
     parser.add_argument("--per-skill", action="store_true", help="also print one row per skill")
+    parser.add_argument("--only", default=None, help="run only the datasets whose name holds this text")
     args = parser.parse_args()
     if not real_data.available():
         sys.exit(f"no data at {real_data.SHARED}; set FORECAST_SHARED_DATA")
@@ -179,7 +180,7 @@ def main() -> None:
     jumps: list[tuple[str, str, str, float, float | None, float]] = []  # dataset, family, run, jump, forecast, actual
     big_tasks: list[str] = []
     full_board = real_data.leaderboard()  # a jump is over the family's previous member in the whole table
-    for case in cases(args.quick, not args.no_pool):
+    for case in [c for c in cases(args.quick, not args.no_pool) if args.only is None or args.only in c.name]:
         start = time.perf_counter()
         options = FitOptions(draws=args.draws, pool=case.pool)
         result = backtest_latent(case.runs) if case.latent else \

@@ -44,6 +44,11 @@ is pulled towards the average family rather than fitted to its noise."""
 SHRINK = 1.0
 """A family's own residual on a benchmark is carried to its next model shrunk by n/(n + SHRINK)
 (n its models on the benchmark): persistence of what the shared law misses about it."""
+EXTRAPOLATION_ERROR = 0.02
+"""Accuracy error per e-fold of compute beyond the family's largest model (a prior, as
+`forecast.fitting.selection.PRIOR_ERROR` is for one family's laws), Student-t with
+`EXTRAPOLATION_DOF` degrees of freedom, added to the residual scatter."""
+EXTRAPOLATION_DOF = 3.0
 LATENTS = 1
 """Latent capabilities by default; Ruan et al. find 1–3 explain most of a leaderboard."""
 DRAWS = 40
@@ -82,6 +87,7 @@ class LatentFit:
     top: np.ndarray
     residual: np.ndarray  # RMS residual per benchmark (accuracy)
     family_residual: np.ndarray  # (F, B) the family's mean residual on each benchmark, shrunk (`SHRINK`)
+    family_flops: np.ndarray  # (F,) the largest training compute of each family's models (FLOPs)
     draws: np.ndarray  # (D, P) bootstrap parameter vectors
     models: int  # table rows fitted
 
@@ -109,7 +115,9 @@ class LatentFit:
             samples = np.array([_accuracy(self._unpack(d), f, b, x, self.floor, self.top) + shift
                                 for d in self.draws]) if len(self.draws) else np.full(1, point)
             reps = max(1, 2000 // len(samples))
-            noisy = np.repeat(samples, reps) + rng.standard_normal(len(samples) * reps) * self.residual[b]
+            reach = max(0.0, x - math.log(self.family_flops[f] / self.flops_ref))  # e-folds beyond the family
+            noisy = np.repeat(samples, reps) + rng.standard_normal(len(samples) * reps) * self.residual[b] \
+                + rng.standard_t(EXTRAPOLATION_DOF, len(samples) * reps) * EXTRAPOLATION_ERROR * reach
             noisy = np.clip(noisy, 0.0, 1.0)
             low, high = np.quantile(noisy, [tail, 1 - tail])
             out.append(LatentForecast(skill=name, family=family, params=float(params), median=float(point),
@@ -215,6 +223,7 @@ def fit_latent(runs: Sequence[Run], skills: Sequence[str] | None = None, latents
                      alpha=parts[0],
                      loadings=parts[1], bias=parts[2], floor=floor, top=top, residual=residual,
                      family_residual=family_residual,
+                     family_flops=np.array([flops[fam == f].max() for f in range(len(families))]),
                      draws=np.array(boot) if boot else np.zeros((0, len(theta))), models=len(fam))
 
 
