@@ -259,7 +259,8 @@ def _variant_fit(task: SkillFit, st: _Skill, average: Observations, name: str, m
     others = ", ".join(m for m in members if m != st.skill)
     note = Note(NoteCode.ONE_TASK, f"one task ({name}) with {others}: fitted once on their average, this variant "
                 f"{100 * offset:+.1f} points from it on the largest pilots; the same law, status and interval width")
-    base = {k: v for k, v in st.base.items() if k not in ("options",)}
+    # the shape (flat, accelerating) is the task's: one law, one status for every variant
+    base = {k: v for k, v in st.base.items() if k not in ("options", "flat", "accelerating")}
     return dataclasses.replace(task, **base, candidates=candidates, notes=(*task.notes, note),
                                why=task.why.replace(TASK_PREFIX + name, name))
 
