@@ -160,6 +160,29 @@ def summarise(points: list) -> dict:
             "cover": sum(covered) / len(covered) if covered else None, "covered_n": len(covered)}
 
 
+def olmo_7b(draws: int) -> None:
+    """The OLMo ladder with val and test splits as separate skills, fitted on 190M–1.3B (all
+    budgets) and forecast at OLMo-2 7B trained on 4T tokens: each task's variants side by
+    side, their largest gap in median and the widest 80% interval (points)."""
+    from forecast.fits import fit
+    from forecast.fitting.tasks import task_of
+    runs = [r for r in real_data.olmo(splits=True) if r.params < 2e9]
+    fits = fit(runs, options=FitOptions(draws=draws))
+    rows = []
+    for sf in fits.skills:
+        (f,) = fits.predict(params=6_887_575_552, tokens=3.945e12, skills=[sf.skill])
+        a = f.accuracy
+        rows.append((task_of(sf.skill), sf.skill, sf.law, str(f.status), a.median, a.low, a.high))
+        print(f"{sf.skill:28s} {sf.law:32s} {str(f.status):18s} {100 * a.median:5.1f} "
+              f"[{100 * a.low:5.1f}–{100 * a.high:5.1f}] width {100 * (a.high - a.low):4.1f}")
+    tasks: dict[str, list] = {}
+    for r in rows:
+        tasks.setdefault(r[0], []).append(r)
+    gaps = [max(r[4] for r in rs) - min(r[4] for r in rs) for rs in tasks.values() if len(rs) > 1]
+    print(f"largest gap in median between variants of one task: {100 * max(gaps):.1f} points; "
+          f"widest 80% interval: {100 * max(r[6] - r[5] for r in rows):.1f} points")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="Pythia and OLMo ≤1B → 3B only")
@@ -167,7 +190,11 @@ def main() -> None:
     parser.add_argument("--no-pool", action="store_true", help="skip the pooled-families rows")
     parser.add_argument("--per-skill", action="store_true", help="also print one row per skill")
     parser.add_argument("--only", default=None, help="run only the datasets whose name holds this text")
+    parser.add_argument("--olmo-7b", action="store_true",
+                        help="only: OLMo val/test splits fitted ≤1.3B, forecast at 7B-4T, side by side")
     args = parser.parse_args()
+    if args.olmo_7b:
+        return olmo_7b(args.draws)
     if not real_data.available():
         sys.exit(f"no data at {real_data.SHARED}; set FORECAST_SHARED_DATA")
     console = Console(width=240)
