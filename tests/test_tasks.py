@@ -82,3 +82,19 @@ def test_offset_is_measured_not_assumed():
         OFFSETS = saved
     offsets = [c.fit.offset for s in fits.skills for c in s.candidates[:1]]
     assert all(abs(o) < 0.01 for o in offsets)
+
+
+def test_a_variant_without_data_of_its_own_is_not_given_the_task_s_number():
+    """`quiz_test` logged once, at the smallest size: it is not predictable (as alone), and
+    `quiz_val` still gets its forecast."""
+    runs = _ladder(np.geomspace(1e5, 1e7, 4), np.random.default_rng(7))
+    first = runs[0]
+    test = first.series["quiz_test"]
+    one = make_series("quiz_test", [1], test.tokens[-1:], accuracy=test.accuracy[-1:], n=[2000], params=first.params,
+                      chance=0.25)
+    runs = [Run(name=r.name, params=r.params, family=r.family, recipe=r.recipe, params_kind=r.params_kind, seed=0,
+                source="test", series={"quiz_val": r.series["quiz_val"], **({"quiz_test": one} if i == 0 else {})})
+            for i, r in enumerate(runs)]
+    by_skill = {s.skill: s for s in fit(runs, options=FAST).skills}
+    assert not by_skill["quiz_test"].predictable
+    assert by_skill["quiz_val"].predictable

@@ -240,7 +240,8 @@ def fit_group(runs: Sequence[Run], skills: Sequence[str], options: FitOptions,
     flat = {TASK_PREFIX + t: 2 * sum(variants[m].base["flat"] for m in members) >= len(members)
             for t, members in tasks.items()}
     fits = dict(zip(names, _fit_skills(averaged, names, options, context, flat)))
-    alone = [s for s in skills if s in grouped and not fits[TASK_PREFIX + grouped[s]].predictable]
+    alone = [s for s in skills if s in grouped and (variants[s].reason is not None
+                                                   or not fits[TASK_PREFIX + grouped[s]].predictable)]
     fits.update(zip(alone, _fit_skills(runs, alone, options, context) if alone else []))
     for s in skills:
         if s in grouped and s not in alone:
