@@ -39,17 +39,23 @@ def pythia() -> list[Run]:
                            metrics=("acc",), shots=0, params_kind="non-embedding")
 
 
-def olmo() -> list[Run]:
-    """30 OLMo ladder runs: 5 sizes x 6 token budgets, accuracy and bits-per-byte task loss."""
+def olmo(splits: bool = False) -> list[Run]:
+    """30 OLMo ladder runs: 5 sizes x 6 token budgets, accuracy and bits-per-byte task loss.
+    By default the README's import (val and test averaged, the MMLU subgroups averaged);
+    with `splits`, one skill per column (`arc_challenge_val`, `arc_challenge_test`,
+    `mmlu_stem_val`, ...: 20 skills)."""
+    if splits:
+        accuracy, loss = r"^eval/downstream/(.+)_rc_5shot_(?:len_norm|acc)$", r"^eval/downstream_bpb/(.+)_rc_5shot_bpb$"
+    else:
+        accuracy = r"^eval/downstream/(mmlu|arc_easy|arc_challenge|[a-z]+)_"
+        loss = r"^eval/downstream_bpb/(mmlu|arc_easy|arc_challenge|[a-z]+)_"
     runs = []
     for size, params in OLMO_PARAMS.items():
         runs += import_wide_csv(
             sorted((SHARED / "olmo-ladder").glob(f"{size}-*.csv")), params=params, params_kind="total",
             family="olmo-ladder", tokens_column="throughput/total_tokens",
             flops_column="throughput/total_training_Gflops", flops_unit=1e9,
-            accuracy_columns=r"^eval/downstream/(mmlu|arc_easy|arc_challenge|[a-z]+)_",
-            loss_columns=r"^eval/downstream_bpb/(mmlu|arc_easy|arc_challenge|[a-z]+)_",
-            metric_columns=r"^eval/(.+)-validation/CrossEntropyLoss$")
+            accuracy_columns=accuracy, loss_columns=loss, metric_columns=r"^eval/(.+)-validation/CrossEntropyLoss$")
     return runs
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from forecast.backtesting.results import Backtest, BacktestPoint, SkillBacktest
 from forecast.errors import UsageError
 from forecast.fitting.fit import FitOptions, group_runs
+from forecast.fitting.latent import fit_latent, model_flops
 from forecast.fits import fit
 from forecast.fitting.observations import Observations, observations
 from forecast.forecasting.predict import check_level, predict_skill
@@ -159,3 +160,42 @@ def _grok_error(samples: SurfaceSamples, params: float, run: Observations) -> li
                                     high=run.tokens[-1] * 100)
     median = float(np.median(predicted))
     return [math.log10(median / observed)] if math.isfinite(median) else []
+
+
+def backtest_latent(runs: Sequence[Run], *, level: float = 0.8, draws: int = 0, seed: int = 0) -> Backtest:
+    """The latent-capability law (`forecast.fitting.latent`) on a table of final checkpoints:
+    per family with ≥ 2 sizes, fit the whole table but that family's largest size, and
+    forecast that size's benchmarks. `carry` is the family's next smaller member. `draws`: bootstrap
+    refits per fit (0: intervals from the residual scatter alone, as the dev benchmark runs it)."""
+    results: list[SkillBacktest] = []
+    held_out: dict[tuple[str, str], tuple[str, ...]] = {}
+    for family in sorted({r.family for r in runs}):
+        members = [r for r in runs if r.family == family]
+        top = max(r.params for r in members)
+        held = [r for r in members if r.params == top]
+        rest = [r for r in runs if not (r.family == family and r.params == top)]
+        prev = [r for r in rest if r.family == family]
+        if not prev:
+            continue
+        lf = fit_latent(rest, draws=draws, seed=seed)
+        held_out[(family, held[0].recipe.label)] = tuple(r.name for r in held)
+        fitted_flops = max(model_flops(r, lf.tokens_per_param) for r in prev)
+        for h in held:
+            for skill in sorted(set(h.skills) & set(lf.skills)):
+                below = [r for r in prev if skill in r.skills]
+                if not below:
+                    continue
+                carry = float(max(below, key=lambda r: r.params).series[skill].accuracy[-1])
+                tokens = h.final_tokens if math.isfinite(h.final_tokens) else None
+                (f,) = lf.predict(family, h.params, tokens, [skill], level=level, seed=seed)
+                flops = model_flops(h, lf.tokens_per_param)
+                point = BacktestPoint(
+                    skill=skill, run=h.name, params=h.params, tokens=h.final_tokens, flops=flops, final=True,
+                    actual=float(h.series[skill].accuracy[-1]), predicted=f.median, low=f.low, high=f.high,
+                    carry=carry, loglinear=None, confidence=None, status=None,
+                    distance=float(extrapolation_distance(h.params, flops, max(r.params for r in below), fitted_flops)))
+                results.append(SkillBacktest(skill=skill, family=family, recipe=h.recipe.label, status="fitted",
+                                             reason=None, law="latent", points=(point,)))
+    if not results:
+        raise UsageError("no family has two sizes to hold its largest out")
+    return Backtest(holdout="largest", level=level, skills=tuple(results), held_out=held_out)

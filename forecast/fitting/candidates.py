@@ -120,6 +120,8 @@ class CandidateFit:
     loss_scale: float = 1.0
     notes: tuple[str, ...] = field(default_factory=tuple)
     least: float | None = None  # the least plateau allowed (what the pilots reached); None: the floor
+    offset: float = 0.0  # accuracy added to every prediction: a variant of a task fitted on the task's
+    # average (`forecast.fitting.tasks`), clipped to [0, 1]
 
     @property
     def least_plateau(self) -> float:
@@ -127,20 +129,21 @@ class CandidateFit:
 
     def accuracy(self, theta: np.ndarray, params: np.ndarray, tokens: np.ndarray) -> np.ndarray:
         """Accuracy (B, M) for parameter rows `theta` (B, P) at N = `params`, D = `tokens`."""
-        return predict_accuracy(self.spec, np.atleast_2d(theta), self.floor, self.top, self.scales,
-                                params, tokens, self.loss_ref, self.loss_scale, self.least_plateau)
+        acc = predict_accuracy(self.spec, np.atleast_2d(theta), self.floor, self.top, self.scales,
+                               params, tokens, self.loss_ref, self.loss_scale, self.least_plateau)
+        return np.clip(acc + self.offset, 0.0, 1.0) if self.offset else acc
 
     def plateau(self, theta: np.ndarray) -> np.ndarray:
         """Accuracy the law rises to, per parameter row (B,): least + amp·(top − least), the
         top itself for laws without a plateau parameter, the level for the level law."""
         theta = np.atleast_2d(theta)
         if self.spec.law == "level":
-            return theta[:, 0]
+            return np.clip(theta[:, 0] + self.offset, 0.0, 1.0)
         name = self.spec.amp_name
         if name is None:
             return np.full(len(theta), self.top)
         amp = theta[:, self.spec.param_names.index(name)]
-        return self.least_plateau + amp * (self.top - self.least_plateau)
+        return np.clip(self.least_plateau + amp * (self.top - self.least_plateau) + self.offset, 0.0, 1.0)
 
     def param(self, name: str, theta: np.ndarray | None = None) -> np.ndarray:
         """Parameter `name` (as in `spec.param_names`) of each row of `theta` (default: the

@@ -35,10 +35,9 @@ from forecast.threads import torch_threads
 from forecast.fitting.pooling import POOLED_SPEC, PoolContext, cross_family_items, fit_pooled
 from forecast.fitting.results import Calibration, Candidate, HoldoutScore, PilotRun, SkillFit, match_skills, wants_all
 from forecast.runs.model import Run
-from forecast.fitting.reach import extrapolation_distance
-from forecast.fitting.selection import (
-    HoldoutItem, explain_choice, extrapolation_span, holdout_items, prior_calibration, weigh,
-)
+from forecast.fitting.holdout import rolling_holdout
+from forecast.fitting.tasks import TASK_PREFIX, average_series, tasks_in, variant_fit
+from forecast.fitting.selection import HoldoutItem, explain_choice, prior_calibration, weigh
 from forecast.fitting.status import Note, NoteCode, Status
 from forecast.version import __version__
 
@@ -46,6 +45,8 @@ ALL_LAWS = (*(law for law in ACCURACY_LAWS if law not in POOLED_LAWS), TWO_STEP)
 UNCHECKED_LAWS = ("level", "log_linear", "power_law")
 """The only candidates used when too few sizes leave nothing to hold out: the no-trend
 level and the two simplest trends (a transition's shape cannot be told from two sizes)."""
+MIN_BUDGETS = 3
+"""A budget ladder of two sizes is checked by a hold-out when its smaller size has this many budgets."""
 LEAST_PLATEAU_NOISE = 2.0
 """A law may not level off below the best accuracy a pilot reached minus this many noise
 standard deviations."""
@@ -71,6 +72,7 @@ class FitOptions:
     # fits are many small tensors, where extra threads only spin (measured on 2 cores)
     allow_incomplete: bool = False  # fit pilot runs whose training did not finish (else left out)
     pool: str | None = None  # "families": one more candidate borrows slopes from the other families
+    tasks: tuple[str, ...] = ()  # more regexes naming variants of one task (`forecast.fitting.tasks`)
     losses: bool = False  # also fit L(N, D) to every loss series (forecast.fitting.loss_fit), for `predict --metric loss`
     # (`forecast fit` does; off by default here, as backtests and recipe comparisons need none)
 
@@ -218,18 +220,58 @@ class _Skill:
 
     @property
     def checked(self) -> bool:
-        """Whether there are sizes enough to score candidates by a hold-out."""
-        return len(self.obs.sizes) >= max(3, self.min_sizes)
+        """Whether there are sizes enough to score candidates by a hold-out: 3 sizes, or 2
+        in a budget ladder whose smaller size was trained to `MIN_BUDGETS` budgets (its runs
+        trace the trend in compute that the larger size's runs then test)."""
+        if len(self.obs.sizes) >= max(3, self.min_sizes):
+            return True
+        return len(self.obs.sizes) == 2 and self.min_sizes <= 3 and self.obs.budget_ladder \
+            and int(np.sum(self.obs.final & (self.obs.params == self.obs.sizes[0]))) >= MIN_BUDGETS
 
 
 def fit_group(runs: Sequence[Run], skills: Sequence[str], options: FitOptions,
-              context: PoolContext | None = None) -> list[SkillFit]:
+              context: PoolContext | None = None, one_task: bool = True) -> list[SkillFit]:
+    """Fit skills over the runs of one group. Variants of one task are fitted once, on their
+    average, and each is that fit shifted by its offset (`forecast.fitting.tasks`; with
+    `one_task`; a variant whose task fit gives no number is fitted alone)."""
+    tasks = tasks_in(runs, skills, options.tasks) if one_task else {}
+    if not tasks:
+        return _fit_skills(runs, skills, options, context)
+    averaged = runs
+    for task, members in tasks.items():
+        averaged = average_series(averaged, TASK_PREFIX + task, members)
+    grouped = {m: task for task, members in tasks.items() for m in members}
+    names = [s for s in skills if s not in grouped] + [TASK_PREFIX + t for t in tasks]
+    variants = {s: _prepare_skill(runs, s, options, None) for s in grouped}
+    # a task is flat (the level alone) when half its variants or more show no trend
+    flat = {TASK_PREFIX + t: 2 * sum(variants[m].base.flat for m in members) >= len(members)
+            for t, members in tasks.items()}
+    fits = dict(zip(names, _fit_skills(averaged, names, options, context, flat)))
+    alone = [s for s in skills if s in grouped and (variants[s].reason is not None
+                                                   or not fits[TASK_PREFIX + grouped[s]].predictable)]
+    fits.update(zip(alone, _fit_skills(runs, alone, options, context) if alone else []))
+    for s in skills:
+        if s in grouped and s not in alone:
+            task = grouped[s]
+            fits[s] = variant_fit(fits[TASK_PREFIX + task], variants[s].obs, variants[s].base,
+                                   _observe(averaged, TASK_PREFIX + task, options), task, tasks[task])
+    return [fits[s] for s in skills]
+
+
+def _fit_skills(runs: Sequence[Run], skills: Sequence[str], options: FitOptions,
+                context: PoolContext | None = None, flat: dict[str, bool] | None = None) -> list[SkillFit]:
     """Fit skills over the runs of one group. Every skill's candidates are fitted together,
     one batch per law and stage (`forecast.fitting.estimate.fit_jobs`); with a pooling `context`,
     one more candidate borrows from the other families (`forecast.fitting.pooling`)."""
     states = [_prepare_skill(runs, skill, options, context) for skill in skills]
+    for st in states:
+        if flat and st.skill in flat and st.reason is None:
+            st.base = dataclasses.replace(st.base, flat=flat[st.skill] and not st.others)
     live = [st for st in states if st.reason is None]
-    rolling_holdout([st for st in live if st.checked], options.min_fit_sizes)
+    rolling_holdout([st for st in live if st.checked and len(st.obs.sizes) > options.min_fit_sizes],
+                    options.min_fit_sizes)
+    rolling_holdout([st for st in live if st.checked and len(st.obs.sizes) <= options.min_fit_sizes], 1,
+                    every_law=True)
     for st in live:
         if not st.checked and st.others:  # too few sizes of its own: borrow hold-outs too
             rolling_holdout([st], 1)
@@ -347,50 +389,3 @@ def _conclude(st: _Skill, candidates: list[Candidate]) -> SkillFit:
     return dataclasses.replace(st.base, status=Status.FITTED, reason=None, scales=st.scales,
                                candidates=tuple(candidates), law=candidates[0].key, why=why, notes=tuple(notes),
                                calibration=st.calibration, borrowed_from=borrowed)
-
-
-def rolling_holdout(states: Sequence[_Skill], min_fit_sizes: int = 2) -> None:
-    """Score every candidate of every skill by extrapolation, rolling the origin as in
-    time-series cross-validation: fit on the sizes below the largest and predict the
-    largest, then on the sizes below the second largest and predict that one, and so on
-    while `min_fit_sizes` sizes remain to fit on. All fits are batched.
-
-    Sets, per skill and candidate, `items[spec]` (one `HoldoutItem` per held-out run and
-    origin), and `failures[spec]` for candidates that could not be fitted at the first
-    origin (the largest held-out size)."""
-    jobs, keys, pooled_jobs = [], [], []
-    for st in states:
-        sizes = st.obs.sizes
-        for origin in range(len(sizes) - min_fit_sizes):
-            target = sizes[-1 - origin]
-            inner = st.obs.subset(st.obs.params < target)
-            held = st.obs.subset(st.obs.params == target)
-            if st.finals_only:  # mid-schedule checkpoints of a budget ladder are not forecast targets
-                held = held.subset(held.final)
-            distances = {}
-            for r in np.unique(held.run):
-                run = held.subset(held.run == r)
-                last = int(np.argmax(run.tokens))
-                distances[int(r)] = float(extrapolation_distance(target, run.flops[last], inner.sizes.max(),
-                                                                 inner.flops.max()))
-            for spec in st.specs:
-                key = (st, spec, origin, held, distances, extrapolation_span(spec, inner.sizes))
-                if spec == POOLED_SPEC:
-                    pooled_jobs.append((key, inner))
-                elif spec.law == "level" or min_fit_sizes > 1:
-                    jobs.append(st.job(spec, inner))
-                    keys.append(key)
-    results = fit_jobs(jobs, report=False)
-    for key, inner in pooled_jobs:
-        try:
-            results.append(fit_pooled(inner, key[0].others, key[0].scales, draws=0, seed=key[0].seed[-1])[0])
-        except FitError as exc:
-            results.append(exc)
-        keys.append(key)
-    for (st, spec, origin, held, distances, span), result in zip(keys, results):
-        if isinstance(result, FitError):
-            if origin == 0:
-                st.failures[spec] = str(result)
-            continue
-        if spec not in st.failures:
-            st.items.setdefault(spec, []).extend(holdout_items(result, held, st.noise, origin, distances, span))

@@ -1,6 +1,6 @@
 """Choosing among candidate laws by how they extrapolate, and calibrating the intervals.
 
-A rolling hold-out (`forecast.fitting.fit.rolling_holdout`) fits each candidate on the sizes
+A rolling hold-out (`forecast.fitting.holdout.rolling_holdout`) fits each candidate on the sizes
 below each held-out size and predicts that size: an extrapolation like the real one, at a
 measured distance d (e-folds of parameters or compute beyond the largest fitted size), read
 relative to the span of sizes the law was fitted on (its reach, `extrapolation_span`).
@@ -63,6 +63,8 @@ does not shrink to zero with the distance (dividing it by a tiny reach would inf
 rates; `reach`)."""
 MIN_SPAN = math.log(2.0)
 """The smallest span of fitted sizes a law's extrapolation is measured against (e-folds)."""
+MIN_IMPORTANCE = 0.5
+"""A hold-out counts in a law's record at least as one half an e-fold out (`importance`)."""
 MAX_SHIFT = 4.0
 """The alignment searches shifts within ±this many e-folds of tokens."""
 
@@ -80,6 +82,7 @@ class HoldoutItem:
     path: float = 0.0  # RMS error over the run's checkpoints (its trajectory), when it has several
     misfit: float = 0.0  # accuracy error left once aligned by `shift`, beyond noise (error of shape)
     borrowed: bool = False  # a hold-out from another family (pooling), its origins apart from this family's
+    depth: int = 0  # sizes left out between the fitted ones and the held-out one (`holdout.holdout_origins`)
 
     @property
     def reach(self) -> float:
@@ -159,7 +162,16 @@ def _loglik(items: Sequence[HoldoutItem], tau: float) -> float:
     saturated final right but the transition wrong is not rewarded."""
     e = np.array([i.worst for i in items])
     var = np.array([i.noise**2 + (tau * i.reach) ** 2 for i in items])
-    return float(np.sum(-0.5 * e**2 / var - 0.5 * np.log(2 * math.pi * var)))
+    return float(np.sum(importance(items) * (-0.5 * e**2 / var - 0.5 * np.log(2 * math.pi * var))))
+
+
+def importance(items: Sequence[HoldoutItem]) -> np.ndarray:
+    """How much each hold-out counts in a law's record (mean 1): in proportion to its
+    distance (e-folds, at least `MIN_IMPORTANCE`). Users ask about targets several e-folds
+    beyond their pilots, so a law is judged by how it did at the longest reach the ladder
+    allowed, not by the many short hold-outs a law can pass by fitting the local slope."""
+    d = np.array([max(i.distance, MIN_IMPORTANCE) for i in items])
+    return d / d.mean()
 
 
 def _pooled(scored: dict[Spec, list[HoldoutItem]], weights: dict[Spec, float], origins: int, attr: str,

@@ -62,6 +62,7 @@ class NoteCode(StrEnum):
     IMPLAUSIBLE = "implausible-input"
     SPREAD = "laws-disagree"  # kept candidates disagree at the target
     TRAINING_LENGTH = "training-length"  # how the planned tokens were chosen
+    ONE_TASK = "one-task"  # variants of one task (splits, normalisations) share one law and record
 
 
 @dataclass(frozen=True)

@@ -162,6 +162,7 @@ class CandidateJson(TypedDict):
     loss_ref: float
     loss_scale: float
     notes: list[str]
+    offset: float  # accuracy added to every prediction: a variant of a task fitted on its average (absent: 0)
     draws: list[list[float | None]]  # bootstrap draws, rows in the order of `params`
 
 

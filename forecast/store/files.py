@@ -106,6 +106,7 @@ def _candidate_to_json(c: Candidate) -> CandidateJson:
         "stderr": dict(zip(names, finite_list(f.stderr, 6))),
         "converged": f.converged, "at_bound": list(f.at_bound),
         "loss_ref": f.loss_ref, "loss_scale": f.loss_scale, "notes": list(f.notes), "least": finite(f.least),
+        "offset": f.offset,
         "draws": [finite_list(row, 6) for row in f.draws],
     }
 
@@ -205,6 +206,7 @@ def skill_fit_from_json(data: Any, file: Path) -> SkillFit:
                 loss_ref=_finite_number(c["loss_ref"], file, f"{where}.loss_ref"),
                 loss_scale=_finite_number(c["loss_scale"], file, f"{where}.loss_scale"), notes=tuple(c["notes"]),
                 least=None if c.get("least") is None else _finite_number(c["least"], file, f"{where}.least", lower=0, upper=1),
+                offset=_finite_number(c.get("offset", 0.0), file, f"{where}.offset", lower=-1, upper=1),
             )
             h = c["holdout"]
             holdout = None if h["mae"] is None else HoldoutScore(
