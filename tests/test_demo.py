@@ -78,7 +78,8 @@ def test_shipped_demo_sub_stays_near_chance_at_the_smallest_size():
 @pytest.mark.skipif(not SHIPPED_FITS.exists(), reason="fits/ is not in this checkout")
 def test_predict_70b_on_the_shipped_fits(monkeypatch):
     monkeypatch.chdir(REPO)  # `--fits` defaults to ./fits
-    rows = output(invoke("predict", "--params", "70B", "--skill", "all", "--json"), "predict")["forecasts"]
+    rows = output(invoke("predict", "--params", "70B", "--skill", "all", "--family", "demo", "--json"),
+                  "predict")["forecasts"]
     assert {r["skill"] for r in rows} == {"add", "sub", "word"}
     for r in rows:
         assert r["status"] in set(Status)
@@ -89,7 +90,7 @@ def test_predict_70b_on_the_shipped_fits(monkeypatch):
 @pytest.mark.skipif(not SHIPPED_FITS.exists(), reason="fits/ is not in this checkout")
 def test_shipped_fits_forecast_grok_points_for_a_larger_size():
     fits = Fits.load(SHIPPED_FITS)
-    forecasts = {f.skill: f for f in fits.predict(1e6, skills=["all"])}
+    forecasts = {f.skill: f for f in fits.predict(1e6, skills=["all"], family="demo")}
     for skill in ("add", "sub"):
         f = forecasts[skill]
         assert f.status != "not-predictable", f.reason
@@ -102,7 +103,74 @@ def test_plan_round_trips_through_predict_on_the_shipped_fits(skill, target):
     """The compute `plan` names for a target accuracy, fed back to `predict`, forecasts that
     accuracy within its interval."""
     fits = Fits.load(SHIPPED_FITS)
-    plan = fits.plan(skill=skill, target=target)
+    plan = fits.plan(skill=skill, target=target, family="demo")
     assert plan.flops is not None, plan.reason
-    (f,) = fits.predict(plan.params, flops=plan.flops.median, skills=[skill])
+    (f,) = fits.predict(plan.params, flops=plan.flops.median, skills=[skill], family="demo")
     assert f.accuracy.low <= target <= f.accuracy.high
+
+
+# ---------------------------------------------------------------------------- the real slice
+
+REAL = REPO / "runs" / "real"
+
+
+def _import_real(out: Path) -> None:
+    """The README's commands (runs/real/README.md, "Remaking it") that made runs/real."""
+    src = REAL / "sources"
+    assert invoke("import", "table", src / "leaderboard.csv", "--name-column", "Model", "--family-column",
+                  "Model Family", "--params-column", "Model Size (B)", "--params-unit", "1e9", "--params-kind",
+                  "total", "--tokens-column", "Pretraining Data Size (T)", "--tokens-unit", "1e12",
+                  "--flops-column", "FLOPs (1E21)", "--flops-unit", "1e21", "--out",
+                  out / "leaderboard").exit_code == 0
+    assert invoke("import", "long", src / "pythia.csv", "--metric", "acc", "--shots", "0", "--params-column",
+                  "nonembedding_params", "--params-kind", "non-embedding", "--out", out / "pythia").exit_code == 0
+
+
+@pytest.mark.skipif(not REAL.exists(), reason="runs/real is not in this checkout")
+def test_shipped_real_runs_are_what_their_readme_commands_make(tmp_path):
+    """runs/real holds exactly the runs its README's import commands make of its sources, and
+    the shipped fits/ were fitted from those very runs (the content hashes they record)."""
+    _import_real(tmp_path)
+    for part in ("leaderboard", "pythia"):
+        made = {r.name: r.content_hash for r in load_runs(tmp_path / part)}
+        shipped = {r.name: r.content_hash for r in load_runs(REAL / part)}
+        assert made == shipped, part
+    hashes = {r.content_hash for part in ("leaderboard", "pythia") for r in load_runs(REAL / part)}
+    fits = Fits.load(SHIPPED_FITS)
+    real = [sf for sf in fits.skills if sf.family != "demo"]
+    assert {(sf.family, sf.skill) for sf in real} >= {("Llama", "GSM8K"), ("pythia", "arc_easy")}
+    assert {p.hash for sf in real for p in sf.pilots} <= hashes
+
+
+@pytest.mark.skipif(not SHIPPED_FITS.exists(), reason="fits/ is not in this checkout")
+def test_shipped_fits_answer_gsm8k_at_70b_for_every_family_that_holds_it():
+    """The mission's question on real data: every leaderboard family with GSM8K gets a number
+    and an 80% interval at 70B (the Llama family: 7B-33B models; the target ~2 e-folds out)."""
+    fits = Fits.load(SHIPPED_FITS)
+    families = sorted({sf.family for sf in fits.skills if sf.skill == "GSM8K"})
+    assert len(families) >= 15, families
+    for family in families:
+        (f,) = fits.predict(70e9, skills=["gsm8k"], family=family)  # skill names match case-insensitively
+        assert f.skill == "GSM8K" and f.family == family
+        assert f.accuracy is not None, (family, f.status, f.reason)
+        assert 0 <= f.accuracy.low <= f.accuracy.median <= f.accuracy.high <= 1, family
+        assert f.confidence in ("high", "medium", "low") and f.confidence_reason, family
+    # the data decide the answer: families that already solve GSM8K at 7-34B forecast well above those that do not
+    median = {fam: fits.predict(70e9, skills=["gsm8k"], family=fam)[0].accuracy.median for fam in ("Qwen1.5", "OPT")}
+    assert median["Qwen1.5"] > 0.5 > 0.1 > median["OPT"], median
+
+
+@pytest.mark.skipif(not SHIPPED_FITS.exists(), reason="fits/ is not in this checkout")
+def test_predict_70b_gsm8k_for_one_family_through_the_cli(monkeypatch):
+    """`forecast predict --params 70B --skill gsm8k --family Llama --json` from the repository
+    root (fits/ by default): numbers from real data, in the shape `schema.ForecastJson` writes down."""
+    from forecast.schema.outputs import ForecastJson, GrokJson, IntervalJson
+
+    monkeypatch.chdir(REPO)
+    data = output(invoke("predict", "--params", "70B", "--skill", "gsm8k", "--family", "Llama", "--json"), "predict")
+    (row,) = data["forecasts"]
+    assert set(row) == set(ForecastJson.__annotations__), set(row) ^ set(ForecastJson.__annotations__)
+    assert set(row["accuracy"]) == set(IntervalJson.__annotations__)
+    assert row["grok"] is None or set(row["grok"]) == set(GrokJson.__annotations__)
+    assert row["family"] == "Llama" and row["skill"] == "GSM8K" and row["params"] == 70e9
+    assert 0 <= row["accuracy"]["low"] <= row["accuracy"]["median"] <= row["accuracy"]["high"] <= 1
