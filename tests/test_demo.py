@@ -4,7 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import invoke, output
+from helpers import invoke, output, snapshot
 
 from forecast import Fits, Status, load_runs
 from forecast.demo import crossing, run_demo
@@ -13,24 +13,35 @@ REPO = Path(__file__).resolve().parents[1]
 SHIPPED_RUNS, SHIPPED_FITS = REPO / "runs" / "demo", REPO / "fits"
 
 
-def test_demo_flow_on_the_tiny_ladder(tmp_path):
+@pytest.mark.slow
+def test_demo_flow_on_the_tiny_ladder(tmp_path, monkeypatch):
     """pilot -> fit -> predict -> verify wiring, on the seconds-long ladder (two sizes: too
     few to check any law by a hold-out, so every forecast must say low confidence, and why;
-    the verification run is trained and scored all the same)."""
-    result = run_demo(tmp_path, "cpu", preset="tiny", threads=1, jobs=1)
-    assert result.runs_dir == tmp_path / "runs" / "tiny" and len(result.runs) == 2
+    the verification run is trained and scored all the same). No tiny pilots are shipped, so
+    they are trained; the fits are byte for byte the ones `forecast fit` writes of them."""
+    result = run_demo(tmp_path, "cpu", preset="tiny", jobs=1)
+    assert result.trained_pilots and result.runs_dir == tmp_path / "runs" / "tiny" and len(result.runs) == 2
     assert Fits.load(result.fits_dir).skills and {f.skill for f in result.forecasts} == {"add", "sort"}
     for f in result.forecasts:
         assert f.confidence == "low" and "too few sizes" in f.confidence_reason, f
-    assert result.verification is not None and result.verification.path.parent == tmp_path / "runs" / "tiny-verify"
-    assert result.verification.params > max(r.params for r in result.runs) and result.verification.complete
-    assert [c.skill for c in result.checks] == ["add", "sort"]
+    (verification,) = result.verification  # one per ladder seed: tiny has one
+    assert verification.path.parent == tmp_path / "runs" / "tiny-verify" and verification.complete
+    assert verification.params > max(r.params for r in result.runs)
+    assert [(c.skill, c.seed) for c in result.checks] == [("add", 0), ("sort", 0)]
     for c in result.checks:
-        assert c.accuracy == result.verification.series[c.skill].accuracy[-1]
+        assert c.accuracy == verification.series[c.skill].accuracy[-1]
         assert c.covered is None or c.covered == (c.forecast.accuracy.low <= c.accuracy <= c.forecast.accuracy.high)
-    assert 3 <= len(result.story) <= 5 and result.story[-1].startswith("Total time")
-    again = run_demo(tmp_path, "cpu", preset="tiny", threads=1, jobs=1, verify=False)  # finished runs are skipped
-    assert again.verification is None and not again.checks and again.seconds["pilots"] < result.seconds["pilots"]
+        assert (c.cause is None) == (not c.missed)
+    assert 3 <= len(result.story) <= 6 and result.story[-1].startswith("Total time")
+    # the demo fits exactly as `forecast fit` does (loss laws included)
+    monkeypatch.chdir(tmp_path)
+    assert invoke("fit", result.runs_dir, "--out", tmp_path / "cli-fits").exit_code == 0
+    assert snapshot(tmp_path / "cli-fits") == snapshot(result.fits_dir)
+    assert Fits.load(result.fits_dir).losses  # loss laws: today's `forecast fit` default
+    # the shipped-pilot path: the pilots in a given folder are fitted, not trained
+    again = run_demo(tmp_path / "again", "cpu", preset="tiny", verify=False, pilots=result.runs_dir)
+    assert not again.trained_pilots and again.verification == [] and not again.checks
+    assert snapshot(again.fits_dir) == snapshot(result.fits_dir)
 
 
 def _by_size(runs):
