@@ -51,39 +51,95 @@ def _by_size(runs):
     return [by_size[size] for size in sorted(by_size)]
 
 
+def _shape(run):
+    model = run.extra["config"]["model"]
+    return model["n_layer"], model["n_embd"]
+
+
+def _grok(run, skill, threshold=0.5):
+    return crossing(run.series[skill].tokens, run.series[skill].accuracy, threshold)
+
+
 @pytest.mark.skipif(not SHIPPED_RUNS.exists(), reason="runs/demo is not in this checkout")
-def test_shipped_demo_runs_show_the_three_grains_of_skill():
-    """The demo ladder as shipped: `add` grokked at every size, the largest sooner than the
-    smallest; `sub` grokked later than `add` at every size; `word` near zero in accuracy at
-    every size while its answer probability rises with size."""
+def test_shipped_demo_ladder_spans_sizes_shapes_and_seeds():
+    """>= 5 sizes over >= 16x in parameters, depth and width both growing, >= 2 seeds a size,
+    every pilot complete and trained as the preset says; the verification model >= 4x the
+    largest pilot."""
+    from forecast.pilot import preset_ladder
+
     sizes = _by_size(load_runs(SHIPPED_RUNS))
-    assert len(sizes) >= 3 and all(len(runs) >= 2 for runs in sizes)  # seeds per size
-    runs = [r for size in sizes for r in size]
+    assert len(sizes) >= 5 and all(len(runs) >= 2 for runs in sizes)
+    assert sizes[-1][0].params >= 16 * sizes[0][0].params
+    shapes = [_shape(runs[0]) for runs in sizes]
+    assert all(a[0] <= b[0] and a[1] <= b[1] for a, b in zip(shapes, shapes[1:])), shapes
+    assert shapes[-1][0] > shapes[0][0] and shapes[-1][1] > shapes[0][1], shapes
+    assert all(r.complete for runs in sizes for r in runs)
+    ladder = preset_ladder("demo")
+    assert {s.name for s in ladder.run_specs()} == {r.name for runs in sizes for r in runs}
+    assert ladder.verify.params_non_embedding >= 4 * sizes[-1][0].params
+
+
+def test_demo_preset_states_one_rule_for_every_size():
+    """One rule for learning rate, warm-up and batch in terms of size, the verification model
+    included: peak lr = 0.05 / sqrt(width) (2 significant digits), the same warm-up steps,
+    batch size and steps for every size."""
+    from forecast.pilot import preset_ladder
+
+    ladder = preset_ladder("demo")
+    trains = {size: ladder.train_for(size) for size in ladder.sizes} | {"verify": ladder.verify_train}
+    widths = {size: m.n_embd for size, m in ladder.sizes.items()} | {"verify": ladder.verify.n_embd}
+    for size, train in trains.items():
+        assert train.lr == float(f"{0.05 / widths[size] ** 0.5:.2g}"), (size, train.lr)
+        assert (train.warmup_steps, train.batch_size, train.steps) == \
+            (ladder.train.warmup_steps, ladder.train.batch_size, ladder.train.steps), size
+
+
+def _shipped_sizes():
+    if not SHIPPED_RUNS.exists():
+        pytest.skip("runs/demo is not in this checkout")
+    sizes = _by_size(load_runs(SHIPPED_RUNS))
     for skill in ("add", "sub", "word"):
-        assert all(r.series[skill].accuracy[0] < 0.05 for r in runs)  # near chance at the start
-    # add: every size groks; mean log grok point (tokens to 50%) of the largest below the smallest's
-    grok = [[crossing(r.series["add"].tokens, r.series["add"].accuracy, 0.5) for r in size] for size in sizes]
+        assert all(r.series[skill].accuracy[0] < 0.05 for size in sizes for r in size)  # near chance at the start
+    return sizes
+
+
+@pytest.mark.xfail(strict=True, reason="issue 26, not met: 9 of 10 pilots grok add, larger sooner (3.1K: 2.4-2.6M "
+                   "tokens; 58K: 0.46-0.51M), but the 7K pilot's seed 0 never does within 2.8M tokens (0.01)")
+def test_shipped_demo_add_is_grokked_by_every_pilot_the_largest_sooner():
+    """Grain 1: `add` grokked by every pilot, the largest size sooner (in tokens) than the smallest."""
+    sizes = _shipped_sizes()
+    grok = [[_grok(r, "add") for r in size] for size in sizes]
+    assert np.mean(np.log([t for t in grok[-1] if t])) < np.mean(np.log([t for t in grok[0] if t])), grok
     assert all(t is not None for size in grok for t in size), grok
-    assert np.mean(np.log(grok[-1])) < np.mean(np.log(grok[0])), grok
-    # sub: harder, so grokked later than add by every pilot
-    for size in sizes:
-        for r in size:
-            sub = crossing(r.series["sub"].tokens, r.series["sub"].accuracy, 0.5)
-            assert sub is None or sub > crossing(r.series["add"].tokens, r.series["add"].accuracy, 0.5), r.name
-    # word: no pilot gets it right, yet the probability of the right answer rises with size
-    assert max(r.series["word"].accuracy.max() for r in runs) < 0.15
-    prob = [np.mean([r.series["word"].prob[-3:].mean() for r in size]) for size in sizes]  # last 3 evaluations
-    assert all(b > a for a, b in zip(prob, prob[1:])) and prob[-1] > 1.2 * prob[0], prob
 
 
-@pytest.mark.skipif(not SHIPPED_RUNS.exists(), reason="runs/demo is not in this checkout")
-@pytest.mark.xfail(strict=True, reason="issue 14, not met: at this budget every pilot size groks sub late "
-                   "(1.7-2.0M tokens), the smallest included; no ladder tried in 3 minutes of CPU separated them")
-def test_shipped_demo_sub_stays_near_chance_at_the_smallest_size():
-    """What issue 14 asks of the harder skill: the smallest pilots near chance, the largest rising."""
-    sizes = _by_size(load_runs(SHIPPED_RUNS))
-    assert max(r.series["sub"].accuracy.max() for r in sizes[0]) < 0.2
-    assert np.mean([r.series["sub"].accuracy[-1] for r in sizes[-1]]) > 0.4
+@pytest.mark.xfail(strict=True, reason="issue 26, not met: sub's grok at this scale is decided by the seed, not the "
+                   "size: one seed of the 3.1K pilot groks it (1.96M tokens), one of the 25K never does")
+def test_shipped_demo_sub_is_grokked_by_the_larger_half_only():
+    """Grain 2: `sub` not grokked within the budget by any pilot of the smaller half of the
+    sizes, grokked by every pilot of the larger half."""
+    sizes = _shipped_sizes()
+    half = len(sizes) // 2
+    assert all(r.series["sub"].accuracy.max() < 0.5 for size in sizes[:half] for r in size)
+    assert all(_grok(r, "sub") is not None for size in sizes[-half:] for r in size)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 26, not met: word's answer probability does not rise with size on "
+                   "this ladder (per size, mean of seeds, 3.1K to 58K: 0.016, 0.023, 0.015, 0.020, 0.014)")
+def test_shipped_demo_word_is_never_right_while_its_probability_rises_with_size():
+    """Grain 3: `word` near zero in accuracy at every size while its answer probability
+    (last 3 evaluations, mean over seeds) rises with size."""
+    sizes = _shipped_sizes()
+    assert max(r.series["word"].accuracy.max() for size in sizes for r in size) < 0.15
+    prob = [np.mean([r.series["word"].prob[-3:].mean() for r in size]) for size in sizes]
+    rank = np.argsort(np.argsort(prob))
+    assert np.corrcoef(rank, np.arange(len(prob)))[0, 1] >= 0.8 and prob[-1] > 1.2 * prob[0], prob
+
+
+def test_shipped_demo_word_is_never_right():
+    """What grain 3 keeps on this ladder: no pilot gets the composite word problem right."""
+    sizes = _shipped_sizes()
+    assert max(r.series["word"].accuracy.max() for size in sizes for r in size) < 0.15
 
 
 @pytest.mark.skipif(not SHIPPED_FITS.exists(), reason="fits/ is not in this checkout")
@@ -185,3 +241,18 @@ def test_predict_70b_gsm8k_for_one_family_through_the_cli(monkeypatch):
     assert row["grok"] is None or set(row["grok"]) == set(GrokJson.__annotations__)
     assert row["family"] == "Llama" and row["skill"] == "GSM8K" and row["params"] == 70e9
     assert 0 <= row["accuracy"]["low"] <= row["accuracy"]["median"] <= row["accuracy"]["high"] <= 1
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SHIPPED_RUNS.exists(), reason="runs/demo is not in this checkout")
+def test_demo_verification_confirms_the_emergence_for_both_seeds(tmp_path):
+    """The main job as the README's first command runs it: the shipped pilots fitted, the
+    verification model (>= 4x the largest pilot) trained once per seed; for the harder skill,
+    which the smaller pilots never grok, the grok point within 2x of the forecast and the final
+    accuracy inside the 80% interval, for both seeds."""
+    result = run_demo(tmp_path, "cpu")
+    assert not result.trained_pilots and len(result.verification) == 2
+    subs = [c for c in result.checks if c.skill == "sub"]
+    assert len(subs) == 2
+    for c in subs:
+        assert c.covered and c.grok_within_2x, (c.seed, c.accuracy, c.forecast.accuracy, c.grok_ratio, c.cause)
