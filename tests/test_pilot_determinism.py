@@ -34,7 +34,7 @@ class Busy:
 
 def _short_pilot():
     spec = preset_ladder("tiny").run_specs()[0]
-    return dataclasses.replace(spec, train=dataclasses.replace(spec.train, steps=40))
+    return dataclasses.replace(spec, train=dataclasses.replace(spec.train, steps=25))
 
 
 def _files(directory: Path) -> dict[str, bytes]:
