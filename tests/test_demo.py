@@ -245,6 +245,8 @@ def test_predict_70b_gsm8k_for_one_family_through_the_cli(monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.skipif(not SHIPPED_RUNS.exists(), reason="runs/demo is not in this checkout")
+@pytest.mark.xfail(strict=True, reason="issue 26, not met: seed 1 of the 249K model groks sub at 1.65M tokens "
+                   "(forecast 2.09M, within 2x), seed 0 never does (0.09 after 2.8M; forecast 0.78 [0.29-1.00])")
 def test_demo_verification_confirms_the_emergence_for_both_seeds(tmp_path):
     """The main job as the README's first command runs it: the shipped pilots fitted, the
     verification model (>= 4x the largest pilot) trained once per seed; for the harder skill,
@@ -256,3 +258,23 @@ def test_demo_verification_confirms_the_emergence_for_both_seeds(tmp_path):
     assert len(subs) == 2
     for c in subs:
         assert c.covered and c.grok_within_2x, (c.seed, c.accuracy, c.forecast.accuracy, c.grok_ratio, c.cause)
+
+
+@pytest.mark.skipif(not SHIPPED_FITS.exists() or not SHIPPED_RUNS.exists(), reason="fits/ or runs/demo is missing")
+def test_a_miss_is_a_miss_with_its_likely_cause():
+    """`check` on real runs: the 25K pilots' two seeds ended sub at 0.88 and 0.12; against the
+    forecast for a 25K model (whose interval, 0.70-0.77, does not hold that seed spread), the
+    seed that stayed low is a miss whose cause is the seed spread, and the one that grokked is
+    scored against the forecast grok point (within 2x)."""
+    from forecast.demo import check
+
+    fits = Fits.load(SHIPPED_FITS)
+    runs = {r.name: r for r in load_runs(SHIPPED_RUNS)}
+    low, high = runs["demo-reverse-l-s1"], runs["demo-reverse-l-s0"]
+    (f,) = fits.predict(low.params, tokens=low.final_tokens, skills=["sub"], family="demo")
+    missed = check(f, low, [high])
+    assert missed.accuracy == low.series["sub"].accuracy[-1] < 0.2 and missed.grok_tokens is None
+    assert missed.missed and missed.covered is False and missed.cause.startswith("seed spread")  # 0.12 vs 0.88
+    held = check(f, high, [low])
+    assert held.grok_tokens == _grok(high, "sub", f.threshold) and held.grok_ratio == f.grok.tokens / held.grok_tokens
+    assert held.grok_within_2x and (held.cause is None) == (not held.missed)

@@ -70,14 +70,14 @@ def check(forecast: SkillForecast, run: Run, others: list[Run] | None = None) ->
 
 def likely_cause(c: SkillCheck, other_seeds: list[float]) -> str:
     """One sentence on why a check missed, from what the check itself shows: the seeds
-    disagreeing by more than the interval is wide (seed noise the pilots' two seeds did not
-    show), a grok point off in one direction (the pilots' grok-speed trend did not carry to
-    this size), or an accuracy beyond the interval at a settled plateau (the level law)."""
+    disagreeing by more than the interval is wide (the seed, not the size, decided the
+    outcome), a grok point off in one direction (the pilots' grok-speed trend did not carry
+    to this size), or a final accuracy beyond the interval (the chosen law misplaced it)."""
     f, a = c.forecast, c.forecast.accuracy
     width = None if a is None else a.high - a.low
     if other_seeds and width is not None and max(abs(c.accuracy - o) for o in other_seeds) > max(width, 0.1):
         return (f"seed spread: the other seed ended at {', '.join(f'{o:.2f}' for o in other_seeds)}, further "
-                f"from this one than the interval is wide; the pilots' seeds did not vary this much")
+                f"from this one than the interval is wide: at this size the seed, not the forecast, decided it")
     reach = "" if f.extrapolation is None else f" ({f.extrapolation:.0f}x the largest pilot's compute)"
     if c.grok_ratio is not None and not c.grok_within_2x:
         way = "later" if c.grok_ratio > 1 else "sooner"

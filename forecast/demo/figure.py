@@ -25,7 +25,7 @@ def demo_figure(result: Any) -> Any:
                 ax.plot(series.flops, series.accuracy, color="black", marker=marker, ms=5, lw=0.8, zorder=7,
                         label=f"verification run, seed {run.seed} (trained after the forecast)")
     if shown and result.verification:
-        fig.axes[0].legend(loc="upper left", fontsize=7, frameon=False)
+        fig.axes[len(shown) - 1].legend(loc="upper left", fontsize=7, frameon=False)  # the last panel: often the emptiest
     from forecast.quantities import format_count
 
     title = fig.get_suptitle()  # the forecast figure's own: group, target, tokens
