@@ -278,3 +278,24 @@ def test_a_miss_is_a_miss_with_its_likely_cause():
     held = check(f, high, [low])
     assert held.grok_tokens == _grok(high, "sub", f.threshold) and held.grok_ratio == f.grok.tokens / held.grok_tokens
     assert held.grok_within_2x and (held.cause is None) == (not held.missed)
+
+
+@pytest.mark.skipif(not SHIPPED_RUNS.exists(), reason="runs/demo is not in this checkout")
+def test_pilots_trained_with_another_config_are_refused_before_fitting(tmp_path):
+    """The forecast must be about the preset's pilots: a pilot whose recorded configuration
+    differs (here its learning rate) is a one-line UsageError naming `train_pilots`, and
+    nothing is written."""
+    import json
+    import shutil
+
+    from forecast.errors import UsageError
+
+    pilots = tmp_path / "pilots"
+    shutil.copytree(SHIPPED_RUNS, pilots)
+    meta = pilots / "demo-reverse-m-s1" / "run.json"
+    data = json.loads(meta.read_text())
+    data["extra"]["config"]["train"]["lr"] = 0.02
+    meta.write_text(json.dumps(data))
+    with pytest.raises(UsageError, match="demo-reverse-m-s1") as error:
+        run_demo(tmp_path / "out", "cpu", pilots=pilots, verify=False)
+    assert error.value.parameter == "train_pilots" and not (tmp_path / "out").exists()
