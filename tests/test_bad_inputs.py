@@ -74,6 +74,7 @@ def build_workspace(root: Path) -> Path:
                for r in runs[:3]]
     write_runs(recipes, root / "recipes")
     shutil.copytree(REPO / "fits", root / "fits")
+    _only_demo_skills(root / "fits" / "index.json")
     (root / "file.txt").write_text("a file, not a directory\n")
     (root / "folder").mkdir()
     inputs = root / "inputs"
@@ -169,6 +170,15 @@ def replaced_by_dir(path_of: Callable[[Path], Path]) -> Callable[[Path], None]:
         path.unlink()
         path.mkdir()
     return apply
+
+
+def _only_demo_skills(index_path: Path) -> None:
+    """The shipped fits (demo and the real slice, with loss fits) cut to the demo group's
+    skill fits: one group, so `predict` needs no --family, and no loss fits."""
+    index = json.loads(index_path.read_text())
+    index["groups"] = [g for g in index["groups"] if g["family"] == "demo"]
+    index.pop("losses", None)
+    index_path.write_text(json.dumps(index, indent=1) + "\n")
 
 
 def fit_file(ws: Path) -> Path:

@@ -116,10 +116,10 @@ def test_python_and_cli_words_for_one_error():
 
     fits = PACKAGE.parent / "fits"
     with pytest.raises(UsageError) as caught:
-        Fits.load(fits).predict(1e9, skills=["nope"])
+        Fits.load(fits).predict(1e9, skills=["nope"], family="demo")
     assert caught.value.parameter == "skills"
     python_words = str(caught.value)
     assert python_words.startswith("`skills='nope'`: unknown skill")
-    result = CliRunner().invoke(app, ["predict", "--fits", str(fits), "--params", "1B", "--skill", "nope"])
+    result = CliRunner().invoke(app, ["predict", "--fits", str(fits), "--params", "1B", "--skill", "nope", "--family", "demo"])
     assert result.exit_code == 2
     assert result.stderr.strip() == "error: " + python_words.replace("`skills='nope'`", "--skill nope")

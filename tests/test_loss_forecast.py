@@ -206,7 +206,7 @@ def test_aggregate_flag_parsing():
 def test_predict_aggregate_through_the_command_line():
     """--aggregate on the shipped demo fits: the average of the members' forecasts, with its
     quantiles the mean of theirs (law uncertainty fully correlated across tasks)."""
-    data = output(invoke("predict", "--params", "1M", "--fits", "fits", "--aggregate", "avg=all",
+    data = output(invoke("predict", "--params", "1M", "--fits", "fits", "--family", "demo", "--aggregate", "avg=all",
                          "--aggregate", "pair=add,sub", "--json"), "predict")
     members = {f["skill"]: f for f in data["forecasts"]}
     avg, pair = data["aggregates"]
@@ -216,7 +216,8 @@ def test_predict_aggregate_through_the_command_line():
     assert pair["accuracy"]["median"] == pytest.approx(mean_median, abs=0.03)
     assert pair["accuracy"]["low"] <= pair["accuracy"]["median"] <= pair["accuracy"]["high"]
     assert pair["chance"] == 0.0  # exact-match pilot skills
-    assert_one_line_error(invoke("predict", "--params", "1M", "--fits", "fits", "--aggregate", "x=add,nope"),
+    assert_one_line_error(invoke("predict", "--params", "1M", "--fits", "fits", "--family", "demo", "--aggregate",
+                                 "x=add,nope"),
                           "--skill nope", "unknown skill")
 
 

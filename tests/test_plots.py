@@ -299,7 +299,7 @@ def test_demo_figure_on_the_shipped_fits_keeps_its_legend_outside_the_panels(tmp
     from forecast import Fits, load_runs
 
     fits = Fits.load(REPO / "fits")
-    skill_fits = fits.select()
+    skill_fits = fits.select("demo", "reverse")
     largest = max(load_runs(REPO / "runs" / "demo"), key=lambda r: r.params)
     verification = {k: (s.tokens, s.accuracy) for k, s in largest.series.items()}
     fig = plots.forecast_figure(skill_fits, largest.params * 4, largest.final_tokens, verification=verification, **FAST)

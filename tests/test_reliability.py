@@ -208,7 +208,7 @@ def test_6_the_plots_read_the_fits_budget_ladder_decision():
 
 
 def test_6_the_shipped_demo_fits_use_every_checkpoint():
-    files = [p for p in (REPO / "fits").rglob("*.json") if p.name != "index.json"]
+    files = [p for p in (REPO / "fits").glob("demo--*/*.json")]  # the demo group (the real slice has budget ladders)
     assert files
     for path in files:
         data = json.loads(path.read_text())
@@ -218,19 +218,20 @@ def test_6_the_shipped_demo_fits_use_every_checkpoint():
 
 def test_7_a_target_beyond_any_documented_range_is_out_of_range_with_no_number():
     for params in ("1e40", "70B"):  # the shipped fits' pilots are ~100K parameters
-        forecasts = output(invoke("predict", "--fits", REPO / "fits", "--params", params, "--json"),
+        forecasts = output(invoke("predict", "--fits", REPO / "fits", "--family", "demo", "--params", params, "--json"),
                            "predict")["forecasts"]
         for f in forecasts:
             assert f["status"] == "out-of-range", f
             assert f["accuracy"] is None and f["grok"] is None and f["p_grok"] is None and f["reason"]
-    human = invoke("predict", "--fits", REPO / "fits", "--params", "1e40")
+    human = invoke("predict", "--fits", REPO / "fits", "--family", "demo", "--params", "1e40")
     rows = [line for line in human.stdout.splitlines() if line.strip().startswith(("add ", "sub ", "word "))]
     assert len(rows) == 3 and all("out-of-range" in row and not re.search(r"\d \[", row) for row in rows), rows
     assert "1e+40 params" in human.stdout
 
 
 def test_7_a_budget_below_anything_the_pilots_saw_is_out_of_range():
-    (f, *_) = output(invoke("predict", "--fits", REPO / "fits", "--params", "50K", "--compute", "1", "--json"),
+    (f, *_) = output(invoke("predict", "--fits", REPO / "fits", "--family", "demo", "--params", "50K", "--compute", "1",
+                            "--json"),
                      "predict")["forecasts"]
     assert f["status"] == "out-of-range" and f["accuracy"] is None
 
@@ -370,9 +371,9 @@ def test_11_plan_for_an_accuracy_already_reached_says_so_without_a_range(tmp_pat
 
 
 def test_11_tokens_derived_from_compute_are_labelled_so(tmp_path):
-    human = invoke("predict", "--fits", REPO / "fits", "--params", "50K", "--compute", "1e13").stdout
+    human = invoke("predict", "--fits", REPO / "fits", "--family", "demo", "--params", "50K", "--compute", "1e13").stdout
     assert "(from --compute)" in human and "(given)" not in human
-    given = invoke("predict", "--fits", REPO / "fits", "--params", "50K", "--tokens", "1M").stdout
+    given = invoke("predict", "--fits", REPO / "fits", "--family", "demo", "--params", "50K", "--tokens", "1M").stdout
     assert "(given)" in given
 
 

@@ -31,7 +31,9 @@ FLAGS: dict[str, str] = {
     "out": "--out", "out_dir": "--out", "overwrite": "--overwrite", "chance": "--chance", "params_kind": "--params-kind",
     "name": "--name", "force": "--force",
     # runs in progress
-    "run": "--run", "planned_tokens": "--tokens", "shares": "--partial", "samples": "--samples", "average": "--average", "tokens_per_step": "--tokens-per-step",
+    "run": "--run", "planned_tokens": "--tokens", "shares": "--partial",
+    # the main job
+    "train_pilots": "--train-pilots", "samples": "--samples", "average": "--average", "tokens_per_step": "--tokens-per-step",
     "accuracy_columns": "--accuracy-columns", "loss_columns": "--loss-columns",
     "metric_columns": "--metric-columns", "step_column": "--step-column", "tokens_column": "--tokens-column",
     "flops_column": "--flops-column", "name_column": "--name-column", "params_column": "--params-column",

@@ -163,9 +163,10 @@ def _print_status(family_dir: Path, specs, as_json: bool) -> None:
 
 
 def demo_command(
-    out: Annotated[Path, typer.Option("--out", help="Writes OUT/runs/demo/ (pilots), OUT/fits/ and OUT/runs/demo-verify/.")] = Path("out/demo"),
+    out: Annotated[Path, typer.Option("--out", help="Writes OUT/fits/ and OUT/runs/demo-verify/ (and OUT/runs/demo/ with --train-pilots).")] = Path("out/demo"),
     device: Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")] = "auto",
-    threads: ThreadsOpt = None,
+    threads: Annotated[int | None, typer.Option("--threads", help="CPU threads for torch per run (default 1: a fixed number, so results never depend on the machine's cores or load).")] = None,
+    train_pilots: Annotated[bool, typer.Option("--train-pilots", help="Retrain the pilot ladder into OUT/runs/demo/ instead of fitting the shipped runs/demo.")] = False,
     verify: Annotated[bool, typer.Option("--verify/--no-verify", help="After the forecast, train the larger model "
                       "and print what it did beside the forecast (--no-verify: stop at the forecast).")] = True,
     plot: Annotated[Path | None, typer.Option("--plot", help="Draw every skill's forecast with the verification "
@@ -186,10 +187,12 @@ def demo_command(
     from forecast.pilot import resolve_device
 
     device = resolve_device(device)  # no CUDA for --device cuda is an error before anything is written
-    log.print(f"main job: pilot ladder [bold]demo[/] → {out / 'runs' / 'demo'}, fits → {out / 'fits'}, "
-              + ("then a larger model to check the forecast" if verify else "and a forecast (no verification)"))
+    log.print(f"main job: pilot ladder [bold]demo[/] ({'retrained' if train_pilots else 'shipped'}), fits → "
+              f"{out / 'fits'}, " + ("then a larger model to check the forecast" if verify else
+                                      "and a forecast (no verification)"))
     with pilot_progress() as (_, report):
-        result = run_demo(out, device, report, threads=threads, verify=verify, stage=lambda s: log.print(f"[bold]{s}[/]"))
+        result = run_demo(out, device, report, threads=threads, verify=verify, train_pilots=train_pilots,
+                          stage=lambda s: log.print(f"[bold]{s}[/]"))
     if plot is not None:
         from forecast.demo import demo_figure
         from forecast.plots import save
@@ -198,7 +201,7 @@ def demo_command(
     if json_out:
         print_json("demo", runs=str(result.runs_dir), fits=str(result.fits_dir), fit=result.fits.summaries(),
                    forecasts=[f.to_json() for f in result.forecasts],
-                   verification=None if result.verification is None else str(result.verification.path),
+                   verification=[str(r.path) for r in result.verification], trained_pilots=result.trained_pilots,
                    checks=[c.to_json() for c in result.checks], seconds=result.seconds, story=result.story)
         return
     _print_demo(result)
@@ -223,7 +226,7 @@ def _check_table(checks, level: float):
     from forecast.cli.render import interval_text, table
 
     t = table(f"verification: the forecast beside what the {format_count(checks[0].forecast.params)}-param model did",
-              ("skill", f"forecast accuracy % [{level:.0%}]", "actual %", "inside", "forecast grok (tokens)",
+              ("seed", "skill", f"forecast accuracy % [{level:.0%}]", "actual %", "inside", "forecast grok (tokens)",
                "actual grok", "forecast ÷ actual"), no_wrap=("skill",))
     for c in checks:
         grok = c.forecast.grok
@@ -232,6 +235,6 @@ def _check_table(checks, level: float):
             f"{format_count(grok.high) if grok.high != float('inf') else 'beyond'}]"
         inside = "-" if c.covered is None else ("yes" if c.covered else "MISS")
         ratio = "-" if c.grok_ratio is None else f"{c.grok_ratio:.2f}×" + ("" if c.grok_within_2x else " (MISS: over 2×)")
-        t.add_row(c.skill, interval_text(c.forecast.accuracy), f"{100 * c.accuracy:.1f}", inside, forecast_grok,
-                  "never" if c.grok_tokens is None else format_count(c.grok_tokens), ratio)
+        t.add_row(str(c.seed), c.skill, interval_text(c.forecast.accuracy), f"{100 * c.accuracy:.1f}", inside,
+                  forecast_grok, "never" if c.grok_tokens is None else format_count(c.grok_tokens), ratio)
     return t

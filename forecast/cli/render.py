@@ -136,9 +136,13 @@ def pilot_progress() -> Iterator[tuple[Any, Any]]:
     """Rich progress bars on stderr: the ladder, and the current run's steps with tokens/s and
     per-skill accuracy at the latest evaluation. Yields (bars, report callback)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Column
 
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("{task.fields[info]}"))
+    # the steps and the time never shrink; the info (tokens/s, accuracies) folds onto a second line
+    columns = (TextColumn("{task.description}", table_column=Column(no_wrap=True)), BarColumn(bar_width=16),
+               MofNCompleteColumn(table_column=Column(no_wrap=True, min_width=11)),
+               TimeElapsedColumn(table_column=Column(no_wrap=True)),
+               TextColumn("{task.fields[info]}", table_column=Column(ratio=1, overflow="fold")))
     with Progress(*columns, console=log, transient=False) as bars:
         tasks: dict[str, Any] = {}
 

@@ -93,14 +93,18 @@ class Ladder:
             for seed in chosen for recipe in self.recipes for size, model in self.sizes.items()
         ]
 
-    def verify_spec(self) -> RunSpec:
-        """The verification run: the first recipe and seed, the `verify` model shape. Its name
-        says "verify" where a pilot's names its size."""
+    def verify_spec(self, seed: int | None = None) -> RunSpec:
+        """The verification run of `seed` (default the first): the first recipe, the `verify`
+        model shape. Its name says "verify" where a pilot's names its size."""
         if self.verify is None or self.verify_train is None:
             raise UsageError(f"ladder {self.name!r} has no [verify] model; add one to its config")
-        recipe, seed = self.recipes[0], self.seeds[0]
+        recipe, seed = self.recipes[0], self.seeds[0] if seed is None else seed
         return RunSpec(f"{self.name}-{recipe.label}-verify-s{seed}", self.name, "verify", seed, self.verify, recipe,
                        self.skills, self.verify_train, self.eval)
+
+    def verify_specs(self) -> list[RunSpec]:
+        """The verification run of every seed of the ladder (the check is run per seed)."""
+        return [self.verify_spec(seed) for seed in self.seeds]
 
     def to_json(self) -> LadderConfigJson:
         """The config in the file format (`load_ladder` reads it back)."""

@@ -178,7 +178,7 @@ def train_runs(
             _train(group, device, min(ahead, default=group[0].spec.train.steps), report, compile)
     for m in members:
         m.finish()
-        report(Progress(m.spec.name, m.step, m.spec.train.steps, m.tokens, 0.0, m.accuracy, "done"))
+        report(Progress(m.spec.name, m.step, m.spec.train.steps, m.tokens, m.rate, m.accuracy, "done"))
     return [Path(out_dir) / spec.name for spec in specs]
 
 
@@ -191,6 +191,7 @@ class _Member:
         self.config = json.loads(json.dumps(spec.to_json()))  # as it reads back from run.json
         self.complete = existing_run(run_dir, self.config, self.state_path)
         self.step, self.tokens, self.flops, self.rows, self.state = 0, 0, 0.0, [], None
+        self.rate = 0.0  # training tokens per second, the latest report's (the final report repeats it)
         self.trained_with: list[str] = []
         if self.complete:
             return
@@ -275,8 +276,8 @@ def _train(members: list[_Member], device: torch.device, stop: int, report: Call
             if s in checkpoints or now - last_report > REPORT_S:
                 last_report = now
                 for e, m in enumerate(members):
-                    rate = (m.tokens - tokens_at_start[e]) / max(now - started, 1e-9)
-                    report(Progress(m.spec.name, s, train.steps, m.tokens, rate, m.accuracy,
+                    m.rate = (m.tokens - tokens_at_start[e]) / max(now - started, 1e-9)
+                    report(Progress(m.spec.name, s, train.steps, m.tokens, m.rate, m.accuracy,
                                     "evaluated" if s in checkpoints else "training"))
         step = end
 

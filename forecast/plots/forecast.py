@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -30,7 +31,7 @@ def forecast_figure(
     forecasts: Sequence[SkillForecast] | None = None,
     level: float = 0.8,
     *,
-    verification: dict[str, tuple[Sequence[float], Sequence[float]]] | None = None,
+    verification: Mapping[str, Any] | None = None,
     samples: int = SAMPLES,
     seed: int = 0,
     style: PlotStyle = DEFAULT_STYLE,
@@ -47,8 +48,10 @@ def forecast_figure(
     diamond on the threshold line with its interval, an arrow where it runs past the axis;
     chance dotted, threshold faint (an arrow at the top edge when it lies far above the
     data). `forecasts` (from `predict_skill` for the same target) are matched by skill, else
-    computed here. `verification`: per skill, (tokens, accuracy) of a run of the target's
-    size trained after the forecast (the demo), drawn as black stars."""
+    computed here. `verification`: runs of the target's size trained after the forecast (the
+    demo), drawn in black, one marker each: label -> per skill (tokens, accuracy), or for one
+    run just per skill (tokens, accuracy) (labelled "verification run")."""
+    runs = _verification_runs(verification)
     shown = [sf for sf in skill_fits if sf.predictable]
     by_key = {(f.family, f.recipe, f.skill): f for f in forecasts or ()}
     colors = size_colors([p.params for sf in shown for p in sf.pilots], style)
@@ -69,7 +72,7 @@ def forecast_figure(
         Line2D([], [], color=style.target_color, marker="o", ms=5, mec="white", ls="none",
                label=f"end: {pct} of one evaluation"),
         Line2D([], [], color=style.target_color, marker="D", ms=5, mfc="white", ls="none", label="grok point"),
-        Line2D([], [], color="black", marker="*", ms=5, lw=0.8, label="verification run"),
+        *(Line2D([], [], color="black", marker=marker, ms=5, lw=0.8, label=label) for label, marker, _ in runs),
         Line2D([], [], color=style.reference_color, ls=":", label="chance"),
         Line2D([], [], color="0.5", alpha=0.5, label="grok threshold"),
     ] if shown else []
@@ -79,9 +82,10 @@ def forecast_figure(
         forecast = by_key.get((sf.family, sf.recipe, sf.skill)) or predict_skill(
             sf, target_params, tokens=target_tokens, level=level, seed=seed, samples=surface)
         _forecast_panel(ax, sf, surface, forecast, colors, level, style)
-        if verification and sf.skill in verification:
-            tokens, accuracy = verification[sf.skill]
-            mark("verification run", *ax.plot(tokens, accuracy, color="black", marker="*", ms=5, lw=0.8, zorder=7))
+        for label, marker, series in runs:
+            if sf.skill in series:
+                tokens, accuracy = series[sf.skill]
+                mark(label, *ax.plot(tokens, accuracy, color="black", marker=marker, ms=5, lw=0.8, zorder=7))
         p_grok = "" if forecast.p_grok is None else f", p(grok) {forecast.p_grok:.2f}"
         ax.set_title(f"{panel_title(sf, skill_fits)}\n{forecast.status}{p_grok}", fontsize=style.title_size)
     label_outer(axes, "training tokens", "accuracy", style)
@@ -89,6 +93,19 @@ def forecast_figure(
     fig.suptitle(f"{groups_title(skill_fits)}: forecast for {format_count(target_params)} params, "
                  f"{format_count(target_tokens)} tokens", fontsize=style.title_size + 1)
     return fig
+
+
+VERIFICATION_MARKERS = ("*", "P", "X", "s")  # one per verification run (the diamond is the grok point's)
+
+
+def _verification_runs(verification: Mapping[str, Any] | None) -> list[tuple[str, str, Mapping[str, Any]]]:
+    """(label, marker, per-skill (tokens, accuracy)) of each verification run."""
+    if not verification:
+        return []
+    if all(isinstance(v, tuple) for v in verification.values()):  # one run: skill -> (tokens, accuracy)
+        verification = {"verification run": verification}
+    return [(label, VERIFICATION_MARKERS[i % len(VERIFICATION_MARKERS)], series)
+            for i, (label, series) in enumerate(verification.items())]
 
 
 def _forecast_panel(ax: Axes, sf: SkillFit, surface: SurfaceSamples, forecast: SkillForecast,

@@ -239,9 +239,10 @@ class Run:
 
     @functools.cached_property
     def content_hash(self) -> str:
-        """SHA-256 over the canonical metadata and trajectory (not the path): identifies
-        exactly which data a fit saw. Computed once per run object (runs are immutable)."""
-        meta = json.dumps(self.to_json(), sort_keys=True)
+        """SHA-256 over the canonical metadata and trajectory (not the path, nor `source`,
+        which records where an import read it from): identifies exactly which data a fit saw,
+        wherever the files lie. Computed once per run object (runs are immutable)."""
+        meta = json.dumps({k: v for k, v in self.to_json().items() if k != "source"}, sort_keys=True)
         digest = hashlib.sha256(meta.encode() + b"\0" + self.trajectory_csv().encode())
         return digest.hexdigest()[:16]
 

@@ -107,26 +107,31 @@ class PlanLossJson(TypedDict):
 
 
 class DemoCheckJson(TypedDict):
-    """One skill of the demo's verification model: its forecast beside what it did."""
+    """One skill of one verification run (one seed): its forecast beside what it did."""
 
     skill: str
+    run: str  # the verification run's name
+    seed: int
     forecast: ForecastJson  # made before the model was trained
     accuracy: float  # the verification model's final accuracy
     covered: bool | None  # accuracy inside the forecast's interval; null when no interval was given
     grok_tokens: float | None  # tokens at which it crossed the forecast's grok threshold; null: it did not
     grok_ratio: float | None  # forecast grok tokens / actual; null when either is missing
     grok_within_2x: bool | None
+    missed: bool  # outside the interval, grok point off by more than 2x, or a forecast crossing not seen
+    cause: str | None  # for a miss, its likely cause (seed spread, the trend not carrying, ...)
 
 
 class DemoJson(TypedDict):
     """`forecast demo --json` (kind "demo")."""
 
-    runs: str  # the pilot runs directory
+    runs: str  # the pilot runs directory (the shipped runs/demo, or OUT/runs/demo with --train-pilots)
+    trained_pilots: bool  # the pilots were trained by this command (--train-pilots)
     fits: str  # the fits directory
     fit: list[FitSummaryJson]  # as `forecast fit --json` "skills"
     forecasts: list[ForecastJson]  # for the verification model's size and training tokens
-    verification: str | None  # its run directory; null with --no-verify
-    checks: list[DemoCheckJson]
+    verification: list[str]  # its run directories, one per seed; empty with --no-verify
+    checks: list[DemoCheckJson]  # per seed, per skill
     seconds: dict[str, float]  # wall time: pilots, fit, verify, total
     story: list[str]  # the closing lines
 
