@@ -34,6 +34,8 @@ _EXPORTS = {
     "compare": "forecast.forecasting.compare", "SkillComparison": "forecast.forecasting.compare",
     "LossLawFit": "forecast.fitting.loss_law", "fit_loss_law": "forecast.fitting.loss_law",
     "Backtest": "forecast.backtesting.results", "backtest": "forecast.backtesting.backtest",
+    "compare_ladder": "forecast.forecasting.recipe_decision", "backtest_recipes": "forecast.backtesting.recipes",
+    "update_with_run": "forecast.forecasting.in_progress", "partial_backtest": "forecast.backtesting.partial",
     "plots": "forecast.plots", "synthetic": "forecast.runs.synthetic",
 }
 

@@ -144,7 +144,7 @@ def accepted(id: str, args: tuple[str, ...], note: str | None = None,
     return Case(id, args, setup, ok=True, note=note)
 
 
-PREDICT = ("predict", "--fits", "{ws}/fits", "--skill", "add")
+PREDICT = ("predict", "--fits", "{ws}/fits", "--family", "demo", "--skill", "add")
 RUNS = ("runs", "{ws}/runs")
 LM = ("import", "lm-eval", "{ws}/inputs/results.json", *LM_FLAGS, "--out", "{ws}/out")
 WIDE = ("import", "csv", "{ws}/inputs/wide.csv", *CSV_FLAGS, "--out", "{ws}/out")
@@ -359,12 +359,12 @@ def test_own_png_is_replaced_without_force(tmp_path: Path) -> None:
     ws = workspace(tmp_path / "ws")
     png = ws / "forecast.png"
     for _ in range(2):
-        result = invoke("predict", "--fits", ws / "fits", "--skill", "add", "--params", "10M", "--plot", png)
+        result = invoke("predict", "--fits", ws / "fits", "--family", "demo", "--skill", "add", "--params", "10M", "--plot", png)
         assert result.exit_code == 0, result.stderr
     assert png.read_bytes().startswith(b"\x89PNG")
     other = ws / "other.png"
     other.write_bytes(png.read_bytes().replace(b"tEXtSoftware\x00forecast", b"tEXtSoftware\x00Gimp....", 1))
-    result = invoke("predict", "--fits", ws / "fits", "--skill", "add", "--params", "10M", "--plot", other)
+    result = invoke("predict", "--fits", ws / "fits", "--family", "demo", "--skill", "add", "--params", "10M", "--plot", other)
     assert result.exit_code == 2 and "--force" in result.stderr
 
 
