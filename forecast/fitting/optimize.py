@@ -260,29 +260,52 @@ def _levenberg_marquardt(problem: RowProblem, theta0: np.ndarray, lower: np.ndar
         jw = jac * w[..., None]
         jtj = jw.transpose(1, 2) @ jac  # (b, P, P)
         jtr = (jw * r[..., None]).sum(1)  # (b, P)
-        diag = torch.diagonal(jtj, dim1=-2, dim2=-1)
         lam_rows = lam if everyone else lam[rows]
-        damped = jtj + (lam_rows[:, None] * diag + 1e-12)[..., None] * eye
-        step = -torch.linalg.solve(damped, jtr[..., None])[..., 0]
-        step = torch.where(torch.isfinite(step), step, torch.zeros_like(step))
-        trial = ua + step
-        r_trial = resid(trial)
-        f_trial = cost(r_trial, w0.expand_as(r))
-        better = f_trial < f_rows
-        r_at[rows] = torch.where(better[:, None], r_trial, r_rows)
-        gain = (f_rows - f_trial) / (1 + f_rows.abs())
-        # the reduction the linear model promised: when even that is negligible, we are there
-        promised = -(step * jtr).sum(-1) - 0.5 * (step[:, None, :] @ jtj @ step[..., None])[:, 0, 0]
-        new_f = torch.where(better, f_trial, f_rows)
-        done = ((better & (gain < ftol)) | (promised.abs() <= ftol * (1 + new_f.abs()))
-                | (step.abs().amax(-1) < 1e-12) | (lam_rows > 1e12))
-        u[rows] = torch.where(better[:, None], trial, ua)
-        f[rows] = new_f
-        lam[rows] = torch.where(better, (lam_rows / 3).clamp(min=1e-12), lam_rows * 4)
-        converged[rows[done]] = True
-        active[rows[done]] = False
+        kept: list[Tensor] = []
+
+        def trial_cost(trial: Tensor) -> Tensor:
+            kept.append(resid(trial))
+            return cost(kept[-1], w0.expand_as(r))
+
+        trial, better, new_f, done = _lm_step(jtj, jtr, lam_rows, ua, f_rows, trial_cost, ftol)
+        r_at[rows] = torch.where(better[:, None], kept[-1], r_rows)
+        _lm_accept(rows, trial, ua, better, new_f, done, lam_rows, u, f, lam, converged, active)
     theta = from_unconstrained(u, lo, hi).numpy()
     return BatchResult(theta=theta, objective=f.numpy(), converged=converged.numpy(), iterations=iteration)
+
+
+def _lm_step(jtj: Tensor, jtr: Tensor, lam: Tensor, u: Tensor, f: Tensor, trial_cost: Callable[[Tensor], Tensor],
+             ftol: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """One Levenberg–Marquardt step for a batch of rows (Marquardt's scaling by diag(JᵀJ)):
+    the trial point, whether it lowered the cost, the cost kept, and whether a row is done
+    (a kept step that gained < `ftol`, a predicted reduction that small, a vanishing step,
+    or a damping that has run away)."""
+    diag = torch.diagonal(jtj, dim1=-2, dim2=-1)
+    eye = torch.eye(jtj.shape[-1], dtype=jtj.dtype)
+    damped = jtj + (lam[:, None] * diag + 1e-12)[..., None] * eye
+    step = -torch.linalg.solve(damped, jtr[..., None])[..., 0]
+    step = torch.where(torch.isfinite(step), step, torch.zeros_like(step))
+    trial = u + step
+    f_trial = trial_cost(trial)
+    better = f_trial < f
+    gain = (f - f_trial) / (1 + f.abs())
+    # the reduction the linear model promised: when even that is negligible, we are there
+    promised = -(step * jtr).sum(-1) - 0.5 * (step[:, None, :] @ jtj @ step[..., None])[:, 0, 0]
+    new_f = torch.where(better, f_trial, f)
+    done = ((better & (gain < ftol)) | (promised.abs() <= ftol * (1 + new_f.abs()))
+            | (step.abs().amax(-1) < 1e-12) | (lam > 1e12))
+    return trial, better, new_f, done
+
+
+def _lm_accept(rows: Tensor, trial: Tensor, u_rows: Tensor, better: Tensor, new_f: Tensor, done: Tensor,
+               lam_rows: Tensor, u: Tensor, f: Tensor, lam: Tensor, converged: Tensor, active: Tensor) -> None:
+    """Write one step's outcome for `rows` into the batch state (in place): kept points,
+    costs, damping (÷3 on success, ×4 on failure), and rows that are done."""
+    u[rows] = torch.where(better[:, None], trial, u_rows)
+    f[rows] = new_f
+    lam[rows] = torch.where(better, (lam_rows / 3).clamp(min=1e-12), lam_rows * 4)
+    converged[rows[done]] = True
+    active[rows[done]] = False
 
 
 class GroupedProblem(Protocol):
@@ -355,22 +378,9 @@ def least_squares_grouped(
             c = torch.zeros_like(g).scatter_add_(-1, index.expand_as(r), w * r / scale)  # Σ w·r/s per input
             jtj = (jac * a[..., None]).transpose(1, 2) @ jac
             jtr = (jac * c[..., None]).sum(1)
-            diag = torch.diagonal(jtj, dim1=-2, dim2=-1)
-            damped = jtj + (lam_rows[:, None] * diag + 1e-12)[..., None] * eye
-            step = -torch.linalg.solve(damped, jtr[..., None])[..., 0]
-            step = torch.where(torch.isfinite(step), step, torch.zeros_like(step))
-            trial = ua + step
-            f_trial = cost(model(from_unconstrained(trial, lo, hi)), target, scale, w0, index)
-            better = f_trial < f_rows
-            gain = (f_rows - f_trial) / (1 + f_rows.abs())
-            promised = -(step * jtr).sum(-1) - 0.5 * (step[:, None, :] @ jtj @ step[..., None])[:, 0, 0]
-            new_f = torch.where(better, f_trial, f_rows)
-            done = ((better & (gain < ftol)) | (promised.abs() <= ftol * (1 + new_f.abs()))
-                    | (step.abs().amax(-1) < 1e-12) | (lam_rows > 1e12))
-            u[rows] = torch.where(better[:, None], trial, ua)
-            f[rows] = new_f
-            lam[rows] = torch.where(better, (lam_rows / 3).clamp(min=1e-12), lam_rows * 4)
-            converged[rows[done]] = True
-            active[rows[done]] = False
+            trial, better, new_f, done = _lm_step(
+                jtj, jtr, lam_rows, ua, f_rows,
+                lambda v: cost(model(from_unconstrained(v, lo, hi)), target, scale, w0, index), ftol)
+            _lm_accept(rows, trial, ua, better, new_f, done, lam_rows, u, f, lam, converged, active)
         theta = from_unconstrained(u, lo, hi).numpy()
         return BatchResult(theta=theta, objective=f.numpy(), converged=converged.numpy(), iterations=iteration)
