@@ -61,3 +61,11 @@ def assert_one_line_error(result, *fragments: str) -> str:
     for fragment in fragments:
         assert fragment in line, (fragment, line)
     return line
+
+
+# An lm-evaluation-harness 0.4 results document of one checkpoint (the bad-input corpora's input).
+LM_EVAL = {
+    "results": {"piqa": {"acc,none": 0.6, "acc_stderr,none": 0.01}, "arc_easy": {"acc,none": 0.4}},
+    "config": {"model": "hf", "model_args": "pretrained=EleutherAI/pythia-70m,revision=step1000"},
+    "n-samples": {"piqa": {"original": 1838, "effective": 1838}},
+}

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import typer.testing
-from helpers import REPO, RUNNER, snapshot
+from helpers import LM_EVAL, REPO, RUNNER, snapshot
 
 from forecast.cli import app
 from forecast import Recipe, write_runs
@@ -44,11 +44,6 @@ CASE_SECONDS = 30
 
 # ============================================================================ the workspace
 
-LM_EVAL = {
-    "results": {"piqa": {"acc,none": 0.6, "acc_stderr,none": 0.01}, "arc_easy": {"acc,none": 0.4}},
-    "config": {"model": "hf", "model_args": "pretrained=EleutherAI/pythia-70m,revision=step1000"},
-    "n-samples": {"piqa": {"original": 1838, "effective": 1838}},
-}
 WIDE_CSV = "_step,tokens,eval/acc/piqa,val/loss\n0,0,0.5,5.0\n100,1000,0.55,4.0\n200,2000,0.6,3.5\n"
 TABLE_CSV = "model,params,tokens,mmlu,gsm8k\na-1b,1e9,2e10,0.3,0.05\na-7b,7e9,1.4e11,0.45,0.15\n"
 LONG_CSV = ("model,params,step,tokens,task,metric,value\n"

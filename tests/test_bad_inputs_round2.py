@@ -28,18 +28,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import REPO, invoke, snapshot
+from helpers import LM_EVAL, REPO, invoke, snapshot
 
 from forecast import write_runs
 from forecast.runs.synthetic import GrokTruth, synthetic_ladder
 
 # ============================================================================ the workspace
 
-LM_EVAL = {
-    "results": {"piqa": {"acc,none": 0.6, "acc_stderr,none": 0.01}, "arc_easy": {"acc,none": 0.4}},
-    "config": {"model": "hf", "model_args": "pretrained=EleutherAI/pythia-70m,revision=step1000"},
-    "n-samples": {"piqa": {"original": 1838, "effective": 1838}},
-}
 WIDE_CSV = "_step,tokens,eval/acc/piqa\n0,0,0.5\n100,1000,0.55\n200,2000,0.6\n"
 TABLE_CSV = "model,params,tokens,mmlu\na-1b,1e9,2e10,0.3\na-7b,7e9,1.4e11,0.45\n"
 LONG_CSV = ("model,params,step,tokens,task,metric,value\n"
@@ -301,6 +296,10 @@ CASES = [
     refused("design --skills ''", (*DESIGN, "--skills", ""), "--skills", "names nothing"),
     refused("design --sizes 1", (*DESIGN, "--sizes", "1"), "--sizes", "2 to 64"),
     refused("design --spacing 1", (*DESIGN, "--spacing", "1"), "--spacing", "above 1"),
+    refused("design --candidates with one name twice",
+            ("design", "--runs", "{ws}/runs", "--candidates", "{ws}/candidates.csv", "--target-params", "1B"),
+            "candidates.csv:3", "given twice",
+            setup=lambda ws: (ws / "candidates.csv").write_text("name,params,tokens\nbig,1B,20B\nbig,2B,40B\n")),
     refused("fit --seed -5", ("fit", "{ws}/runs", "--seed", "-5"), "--seed"),
     refused("fit --draws 100000000", ("fit", "{ws}/runs", "--draws", "100000000"), "--draws", "100,000"),
     refused("pilot --seeds 0", ("pilot", "--preset", "tiny", "--seeds", "0"), "--seeds"),

@@ -79,6 +79,23 @@ def test_a_recipe_that_never_groks_is_reported():
         assert reported["never"].trend == "never groks" and "never groks" in reported["never"].text
 
 
+def test_two_recipes_that_never_grok_read_neither_groks():
+    """Neither recipe crosses: no "1× sooner", no trend, no P; the words say neither groks."""
+    runs = _ladder({"a": GrokTruth(d_half=1e15, gamma=0.7), "b": GrokTruth(d_half=3e15, gamma=0.7)}, seed=3)
+    (c,) = compare(fit(runs, options=OPTIONS))
+    for v in c.verdicts:
+        assert "sooner" not in v.text and "P(" not in v.text, v.text
+        assert "neither" in v.text or "never groks" in v.text, v.text
+    assert set(c.not_predictable) | {v.group for v in c.verdicts} | {c.baseline} >= {"a", "b"}
+
+
+def test_ratio_bounds_beyond_a_sane_range_are_undetermined():
+    from forecast.forecasting.compare import _bounds
+
+    assert _bounds(0.8, 2.4) == "[0.8–2.4]"
+    assert "undetermined" in _bounds(0.00185, 1.89e3) and "undetermined" in _bounds(0.5, float("inf"))
+
+
 def test_cli_compare_json_and_plot(shrinking, tmp_path):
     runs = _ladder(SHRINKING)
     write_runs(runs, tmp_path / "runs")

@@ -35,7 +35,7 @@ from forecast.errors import DataError, FitError, UsageError
 from forecast.fits import Fits
 from forecast.fitting.fit import FitOptions
 from forecast.fits import fit
-from forecast.io import read_text
+from forecast.io import read_csv
 from forecast.fitting.loss_law import fit_loss_law
 from forecast.threads import torch_threads
 from forecast.quantities import FLOPS_PER_PARAM_TOKEN, TOKENS_PER_PARAM, parse_quantity
@@ -145,20 +145,26 @@ def read_candidates(path: str | Path) -> list[CandidateRun]:
         if not runs:
             raise DataError(path, None, "no runs found", "give a runs directory or a CSV of params,tokens")
         return [CandidateRun.from_run(r) for r in runs]
-    import csv
-    rows = list(csv.DictReader(read_text(path, "candidates table").splitlines()))
-    if not rows or not {"params", "tokens"} <= set(rows[0]):
+    header, rows = read_csv(path, what="candidates table")
+    if not rows or not {"params", "tokens"} <= set(header):
         raise DataError(path, None, "expected a CSV with columns params,tokens[,name,flops]",
                         "write e.g. 'name,params,tokens' then '1B-1x,1B,20B'")
-    out = []
-    for line, row in enumerate(rows, start=2):
+    out: list[CandidateRun] = []
+    seen: dict[str, int] = {}
+    for line, cells in rows:
+        row = dict(zip(header, cells))
         try:
-            params = parse_quantity(row["params"], what="params")
-            tokens = parse_quantity(row["tokens"], what="tokens")
+            params = parse_quantity(row.get("params", ""), what="params")
+            tokens = parse_quantity(row.get("tokens", ""), what="tokens")
             flops = parse_quantity(row["flops"], what="flops") if row.get("flops") else None
         except UsageError as exc:
             raise DataError(path, None, str(exc), "give positive numbers such as 1B or 2e10", line=line) from None
-        out.append(CandidateRun.of(row.get("name") or f"{params:.3g}x{tokens:.3g}", params, tokens, flops))
+        name = row.get("name") or f"{params:.3g}x{tokens:.3g}"
+        if name in seen:
+            raise DataError(path, "name", f"candidate {name!r} given twice (first on line {seen[name]})",
+                            "give each candidate its own name (or one row per candidate)", line=line)
+        seen[name] = line
+        out.append(CandidateRun.of(name, params, tokens, flops))
     return out
 
 

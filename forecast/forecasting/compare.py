@@ -283,20 +283,40 @@ def _ratio(group: np.ndarray, baseline: np.ndarray, log_ratio: np.ndarray, level
     return Interval(median, min(spread.low, median), max(spread.high, median))
 
 
+SANE_RATIO = 100.0
+"""A ratio interval reaching beyond 100× either way says the draws cannot tell the speeds
+apart at that size: it is printed as undetermined, not as numbers that look exact."""
+
+
+def _bounds(low: float, high: float) -> str:
+    """A ratio interval for the words: `[0.8–2.4]`, or `[undetermined]` past `SANE_RATIO`."""
+    if not (low >= 1 / SANE_RATIO and high <= SANE_RATIO):
+        return f"[interval undetermined: beyond {1 / SANE_RATIO:g}–{SANE_RATIO:g}×]"
+    return f"[{low:.3g}–{high:.3g}]"
+
+
 def _verdict(group: str, baseline: str, log_ratio: np.ndarray, draws: dict[str, np.ndarray], sizes: list[float],
              target: float | None, level: float, measure: str) -> Verdict:
     """Words for one recipe against the baseline; `log_ratio` (points, K), rows = pilot sizes then target."""
     largest = len(sizes) - 1
     if not np.isfinite(draws[group][: largest + 1]).any():
+        if not np.isfinite(draws[baseline][: largest + 1]).any():
+            return Verdict(group, "never groks", None, None, None, baseline,
+                           f"neither {group} nor {baseline} groks within {HORIZON:g}× the pilots' training at any "
+                           "pilot size: no speed to compare")
         return Verdict(group, "never groks", None, None, None, baseline,
                        f"{group} never groks within {HORIZON:g}× the pilots' training at any pilot size")
+    if not (math.isfinite(_median(draws[group][largest])) or math.isfinite(_median(draws[baseline][largest]))):
+        return Verdict(group, "no clear trend", None, None, None, baseline,
+                       f"neither {group} nor {baseline} groks within {HORIZON:g}× the pilots' training at "
+                       f"{format_count(sizes[largest])} params in most draws: no speed to compare there")
     at_largest = _ratio(draws[group][largest], draws[baseline][largest], log_ratio[largest], level)
     ahead, behind = (baseline, group) if at_largest.median >= 1 else (group, baseline)
     sign = 1.0 if at_largest.median >= 1 else -1.0  # the lead of `ahead`, in log units
     factor = at_largest.median if sign > 0 else 1 / at_largest.median
     low, high = sorted((at_largest.low ** sign, at_largest.high ** sign))
     text = (f"{ahead} groks {factor:.3g}× sooner than {behind} in {measure} at {format_count(sizes[largest])} params "
-            f"[{low:.3g}–{high:.3g}]")
+            f"{_bounds(low, high)}")
     far = len(sizes) if target else largest
     gap_near, gap_far = sign * log_ratio[0], sign * log_ratio[far]
     p_shrinks = float(np.mean(gap_far < gap_near)) if len(sizes) > 1 else None
@@ -316,7 +336,7 @@ def _verdict(group: str, baseline: str, log_ratio: np.ndarray, draws: dict[str, 
         distinguishable = not (at_target.low <= 1 <= at_target.high)
         p_holds = float(np.mean(sign * log_ratio[-1] > 0))
         where = f"at {format_count(target)} params"
-        ratio_text = f"{group}/{baseline} {at_target.median:.3g}× [{at_target.low:.3g}–{at_target.high:.3g}]"
+        ratio_text = f"{group}/{baseline} {at_target.median:.3g}× {_bounds(at_target.low, at_target.high)}"
         text += f"; {where} {ratio_text}" if distinguishable else f" and is not distinguishable {where} ({ratio_text})"
         text += f"; P({ahead} still faster) = {p_holds:.2f}"
     return Verdict(group, trend, p_shrinks, distinguishable, p_holds, ahead, text)
