@@ -308,3 +308,27 @@ def test_demo_figure_on_the_shipped_fits_keeps_its_legend_outside_the_panels(tmp
     glyphs = {h.get_label(): h.get_marker() for h in fig.legends[0].legend_handles if hasattr(h, "get_marker")}
     assert glyphs.get("grok point", "D") != glyphs[next(k for k in glyphs if k.startswith("end:"))]
     assert_png(plots.save(fig, tmp_path / "demo.png"))
+
+
+def test_demo_figure_draws_every_verification_seed_on_the_tokens_axis(tmp_path):
+    """`forecast demo --plot`'s figure (`forecast.demo.demo_figure`): one legend entry per
+    verification seed, each drawn, the x axis in training tokens as the tables are, and a
+    title that says what was forecast from what. Two shipped pilots stand in for the seeds."""
+    from types import SimpleNamespace
+
+    from forecast import Fits, load_runs
+    from forecast.demo import demo_figure
+
+    fits = Fits.load(REPO / "fits")
+    runs = load_runs(REPO / "runs" / "demo")
+    largest = max(r.params for r in runs)
+    seeds = sorted((r for r in runs if r.params == largest), key=lambda r: r.seed)
+    forecasts = fits.predict(4 * largest, tokens=seeds[0].final_tokens, skills=["all"], family="demo")
+    fig = demo_figure(SimpleNamespace(forecasts=forecasts, fits=fits, verification=seeds, runs=runs))
+    labels = readable(fig)
+    for run in seeds:
+        assert f"verification seed {run.seed}" in labels
+    assert all(ax.get_legend() is None for ax in fig.axes)
+    assert "training tokens" in {ax.get_xlabel() for ax in fig.axes}
+    assert "Forecast for a" in fig.get_suptitle() and "then that model trained" in fig.get_suptitle()
+    assert_png(plots.save(fig, tmp_path / "demo.png"))

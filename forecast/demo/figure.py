@@ -15,7 +15,7 @@ def demo_figure(result: Any) -> Any:
 
     f0 = result.forecasts[0]
     skill_fits = result.fits.select(f0.family, f0.recipe, ["all"])
-    verification = {f"verification run, seed {run.seed} (trained after the forecast)":
+    verification = {f"verification seed {run.seed}":
                     {k: (s.tokens, s.accuracy) for k, s in run.series.items()} for run in result.verification}
     fig = forecast_figure(skill_fits, f0.params, f0.tokens, result.forecasts, f0.level, verification=verification)
     title = fig.get_suptitle()  # the forecast figure's own: group, target, tokens
