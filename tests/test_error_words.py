@@ -9,6 +9,7 @@ run (`` `forecast fit RUNS --out DIR` ``) and lm-eval's own `--log_samples` are 
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -43,6 +44,7 @@ def _strings(node: ast.AST) -> list[tuple[int, str]]:
     return found
 
 
+@functools.cache
 def library_messages() -> list[tuple[str, int, str]]:
     """(file, line, text) of every message text a library module can raise."""
     out = []
