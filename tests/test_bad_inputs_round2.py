@@ -412,7 +412,7 @@ def test_second_interrupt_during_fit_exits_130_with_one_line(runs_dir: Path, tmp
     out = tmp_path / "fits"
     proc = subprocess.Popen([*CLI, "fit", str(runs_dir), "--out", str(out), "--draws", "100000"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env(OMP_NUM_THREADS="1"))
-    time.sleep(6)  # imports done, fitting under way
+    time.sleep(4)  # imports done (~1.5 s), fitting under way (the whole fit takes ~10 s)
     proc.send_signal(signal.SIGINT)
     time.sleep(0.05)
     proc.send_signal(signal.SIGINT)

@@ -553,12 +553,12 @@ def test_15_ctrl_c_in_fit_is_one_line_and_exit_130(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_15_sigint_during_a_real_fit_leaves_the_fits_and_prints_one_line(tmp_path):
-    ladder(tmp_path / "runs", skills=tuple(f"s{i}" for i in range(24)), seeds=3)  # minutes of fitting
+    ladder(tmp_path / "runs", skills=tuple(f"s{i}" for i in range(24)), seeds=3)  # ~25 s of fitting at 20,000 draws
     fits = tmp_path / "fits"
     shutil.copytree(REPO / "fits", fits)
     before = snapshot(fits)
     process = subprocess.Popen([sys.executable, "-c", "from forecast.cli import app; app(prog_name='forecast')", "fit",
-                                str(tmp_path / "runs"), "--out", str(fits)],
+                                str(tmp_path / "runs"), "--out", str(fits), "--draws", "20000"],
                                cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(4.0)  # started and fitting (the full fit takes far longer)
     process.send_signal(signal.SIGINT)
