@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,3 +70,18 @@ LM_EVAL = {
     "config": {"model": "hf", "model_args": "pretrained=EleutherAI/pythia-70m,revision=step1000"},
     "n-samples": {"piqa": {"original": 1838, "effective": 1838}},
 }
+
+
+def set_column(column: str, value: str) -> Callable[[str], str]:
+    """Every data row's cell of `column` set to `value` (only the `skill` rows)."""
+    def change(text: str) -> str:
+        lines = text.splitlines()
+        header = lines[0].split(",")
+        out = [lines[0]]
+        for line in lines[1:]:
+            cells = line.split(",")
+            if cells[header.index("skill")] == "skill":
+                cells[header.index(column)] = value
+            out.append(",".join(cells))
+        return "\n".join(out) + "\n"
+    return change

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import typer.testing
-from helpers import LM_EVAL, REPO, RUNNER, snapshot
+from helpers import LM_EVAL, set_column, REPO, RUNNER, snapshot
 
 from forecast.cli import app
 from forecast import Recipe, write_runs
@@ -340,7 +340,7 @@ def run_cases() -> list[Case]:
          ("trajectory.csv",)),
         ("chance changes", trajectory_row(2, "chance", "0.5"), ("trajectory.csv:3", "chance")),
         ("chance empty", trajectory_row(2, "chance", ""), ("trajectory.csv:3", "chance")),
-        ("ceiling below chance", run_file("trajectory.csv", _set_column("ceiling", "0")), ("trajectory.csv", "ceiling")),
+        ("ceiling below chance", run_file("trajectory.csv", set_column("ceiling", "0")), ("trajectory.csv", "ceiling")),
         ("answer probability 2", trajectory_row(2, "prob", "2"), ("trajectory.csv:3", "prob")),
         ("negative stderr", trajectory_row(2, "stderr", "-0.1"), ("trajectory.csv", "stderr")),
         ("sample count 0", trajectory_row(2, "n", "0"), ("trajectory.csv", "n")),
@@ -356,19 +356,6 @@ def run_cases() -> list[Case]:
     return cases
 
 
-def _set_column(column: str, value: str) -> Callable[[str], str]:
-    """Every data row's cell of `column` set to `value` (only the `skill` rows)."""
-    def change(text: str) -> str:
-        lines = text.splitlines()
-        header = lines[0].split(",")
-        out = [lines[0]]
-        for line in lines[1:]:
-            cells = line.split(",")
-            if cells[header.index("skill")] == "skill":
-                cells[header.index(column)] = value
-            out.append(",".join(cells))
-        return "\n".join(out) + "\n"
-    return change
 
 
 def fits_cases() -> list[Case]:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import LM_EVAL, REPO, invoke, snapshot
+from helpers import LM_EVAL, set_column, REPO, invoke, snapshot
 
 from forecast import write_runs
 from forecast.runs.synthetic import GrokTruth, synthetic_ladder
@@ -258,7 +258,7 @@ CASES = [
     refused("fractional n", RUNS, "field 'n'", "whole", setup=lambda ws: traj_cell(ws, "n", "10.5")),
     refused("n of zero", RUNS, "field 'n'", "whole", setup=lambda ws: traj_cell(ws, "n", "0")),
     refused("ceiling below the accuracy reached", RUNS, "ceiling", "above its ceiling",
-            setup=lambda ws: edit(first_run(ws) / "trajectory.csv", _low_ceiling)),
+            setup=lambda ws: edit(first_run(ws) / "trajectory.csv", set_column("ceiling", "0.55"))),
     refused("run.json params 1.5", RUNS, "params", "whole number",
             setup=lambda ws: edit_json(first_run(ws) / "run.json", lambda d: d.update(params=1.5))),
     refused("run.json params 0.5", RUNS, "params", setup=lambda ws: edit_json(first_run(ws) / "run.json",
@@ -316,16 +316,6 @@ CASES = [
 ]
 
 
-def _low_ceiling(text: str) -> str:
-    lines = text.splitlines()
-    header = lines[0].split(",")
-    out = [lines[0]]
-    for line in lines[1:]:
-        cells = line.split(",")
-        if cells[header.index("skill")] == "skill":
-            cells[header.index("ceiling")] = "0.55"
-        out.append(",".join(cells))
-    return "\n".join(out) + "\n"
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

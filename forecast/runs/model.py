@@ -343,11 +343,7 @@ def unsafe_name(name: str, *, hidden_ok: bool = True) -> str | None:
         return "is '.' or '..'"
     if not hidden_ok and name.startswith("."):
         return "starts with '.' (a hidden folder)"
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):
-        return "holds a control character"
-    if len(name) > MAX_NAME_LENGTH:
-        return f"is longer than {MAX_NAME_LENGTH} characters"
-    return None
+    return unsafe_label(name)  # control characters and length, as for any label
 
 
 def is_number(value: Any) -> bool:
