@@ -94,7 +94,7 @@ def synthetic_table(trials: int) -> Table:
             run = target_run(np.random.default_rng(1000 + seed), shift_after=None if shift == 0 else 0.3, shift=shift)
             (f,) = update_with_run(ladder, run, TOKENS[1])
             z = np.array([c.z for c in f.checkpoints])
-            alarm = first_alarm(z)
+            alarm = first_alarm(z, np.array([c.innovation for c in f.checkpoints]))
             first_shifted = next(i for i, c in enumerate(f.checkpoints) if c.fraction >= 0.3)
             if alarm is None:
                 continue
@@ -114,10 +114,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="Pythia and OLMo only, no deduped case")
     parser.add_argument("--trials", type=int, default=100, help="synthetic trials per planted shift")
+    parser.add_argument("--only", choices=("real", "synthetic"), help="one of the two tables")
     args = parser.parse_args()
     shares = (0.1, 0.25, 0.5)
     cases = []
-    if real_data.available():
+    if args.only == "synthetic":
+        pass
+    elif real_data.available():
         py = real_data.pythia()
         cases.append(("Pythia ≤1.4B → 2.8B", [r for r in py if r.family == "pythia"]))
         if not args.quick:
@@ -126,7 +129,8 @@ def main() -> None:
         console.print(real_table(cases, shares))
     else:
         console.print(f"no shared data at {real_data.SHARED}: real-data table skipped")
-    console.print(synthetic_table(args.trials))
+    if args.only != "real":
+        console.print(synthetic_table(args.trials))
 
 
 if __name__ == "__main__":

@@ -79,15 +79,21 @@ def test_no_checkpoints_is_the_ladder_forecast(ladder):
     assert any("the ladder's forecast stands" in n for n in f.notes)
 
 
-@pytest.mark.parametrize("shift", [-0.2, -0.1, 0.1])
+def alarm_of(forecast) -> int | None:
+    return first_alarm(np.array([c.z for c in forecast.checkpoints]),
+                       np.array([c.innovation for c in forecast.checkpoints]))
+
+
+@pytest.mark.parametrize("shift", [-0.2, -0.1, -0.05, 0.1])
 def test_planted_off_path_run_is_flagged_within_three_checkpoints(ladder, shift):
     """Checkpoints shifted by a known amount after 30% of training: the alarm rises within
-    three checkpoints of the shift, says when it left (at the shift) and by how much."""
+    three checkpoints of the shift (the band rule or the sequential test on the run's
+    innovations), says when it left (at the shift) and by how much."""
     for seed in range(5):
         run = target_run(np.random.default_rng(100 + seed), shift_after=0.3, shift=shift)
         (f,) = update_with_run(ladder, run, TOKENS[1])
         shifted = next(i for i, c in enumerate(f.checkpoints) if c.fraction >= 0.3)
-        alarm = first_alarm(np.array([c.z for c in f.checkpoints]))
+        alarm = alarm_of(f)
         assert alarm is not None and shifted <= alarm <= shifted + 2, (seed, alarm, shifted)
         assert f.off_path is not None and f.off_path.direction == ("below" if shift < 0 else "above")
         assert abs(f.off_path.fraction - f.checkpoints[shifted].fraction) < 0.06
@@ -100,8 +106,40 @@ def test_on_path_runs_are_not_flagged(ladder, trials):
     flagged = 0
     for seed in range(trials):
         (f,) = update_with_run(ladder, target_run(np.random.default_rng(200 + seed)), TOKENS[1])
-        flagged += first_alarm(np.array([c.z for c in f.checkpoints])) is not None
+        flagged += alarm_of(f) is not None
     assert flagged <= 0.05 * trials
+
+
+def test_cusum_sums_innovations_beyond_the_drift():
+    """Page's CUSUM by hand: a steady surprise of 2 SDs adds 1.5 per checkpoint (drift 0.5) and
+    passes the threshold 5 at the 4th; the band rule alone (|z| 2.2 < 2.576) never rises."""
+    from forecast.forecasting.off_path import DRIFT, THRESHOLD, cusum, find_off_path
+
+    assert (DRIFT, THRESHOLD) == (0.5, 5.0)
+    up, down = cusum(np.array([0.3, -2.0, -2.0, -2.0, -2.0, 1.0]))
+    assert up.tolist() == [0.0, 0.0, 0.0, 0.0, 0.0, 0.5] and down.tolist() == [0.0, 1.5, 3.0, 4.5, 6.0, 4.5]
+    z = np.array([0.1, -2.2, -2.2, -2.2, -2.2, -2.2])
+    e = np.array([0.1, -2.0, -2.0, -2.0, -2.0, -2.0])
+    n = np.arange(6.0)
+    assert first_alarm(z) is None and first_alarm(z, e) == 4
+    alarm = find_off_path(z, n, n.astype(int), n / 6, n, n + 1, e)
+    assert alarm.rule == "cusum" and alarm.step == 1 and alarm.checkpoints == 5 and alarm.direction == "below"
+    assert find_off_path(z[:4], n[:4], n[:4].astype(int), n[:4] / 6, n[:4], n[:4] + 1, e[:4]) is None
+    back = np.array([*z[:-1], -1.0])  # back inside the 95% band: the alarm no longer stands
+    assert find_off_path(back, n, n.astype(int), n / 6, n, n + 1, e) is None
+
+
+def test_innovations_on_the_path_are_standard_normal(ladder):
+    """Whitened by the update's joint covariance, an on-path run's surprises are independent
+    and about unit scale (the CUSUM's threshold assumes it)."""
+    pooled, lag = [], []
+    for seed in range(12):
+        (f,) = update_with_run(ladder, target_run(np.random.default_rng(300 + seed)), TOKENS[1])
+        e = np.array([c.innovation for c in f.checkpoints])
+        pooled += e.tolist()
+        lag.append(np.corrcoef(e[:-1], e[1:])[0, 1])
+    assert abs(np.mean(pooled)) < 0.25 and 0.7 < np.std(pooled) < 1.2
+    assert abs(np.mean(lag)) < 0.2
 
 
 def test_schedule_shape_from_the_ladder_and_its_absence(ladder):

@@ -58,10 +58,12 @@ class Checkpoint:
     accuracy: float
     ladder: Interval  # the ladder's band (median, 99% interval) for this size at this fraction
     z: float  # deviation from the ladder, in band standard deviations
+    innovation: float = 0.0  # surprise given the ladder and the checkpoints before (standard deviations)
 
     def to_json(self) -> CheckpointJson:
         return {"step": self.step, "tokens": finite(self.tokens), "fraction": finite(self.fraction),
-                "accuracy": finite(self.accuracy), "ladder": self.ladder.to_json(), "z": finite(self.z)}
+                "accuracy": finite(self.accuracy), "ladder": self.ladder.to_json(), "z": finite(self.z),
+                "innovation": finite(self.innovation)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -222,10 +224,12 @@ def update_skill(sf: SkillFit, run: Run, planned: float, *, level: float = 0.8, 
     band_sd = np.sqrt(tau ** 2 + s ** 2 + meas ** 2)
     expected = mu0 + shape.gap(fractions)
     z = (logit(acc) - expected) / band_sd if len(y) else np.array([])
+    innovations = _innovations(y, mu0, tau, cov)
     checkpoints = tuple(Checkpoint(int(st), float(t), float(f), float(a), Interval(
-        float(logit.inverse(e)), float(logit.inverse(e - Z * b)), float(logit.inverse(e + Z * b))), float(zz))
-        for st, t, f, a, e, b, zz in zip(steps, tokens, fractions, acc, expected, band_sd, z))
-    alarm = find_off_path(z, tokens, steps, fractions, acc, logit.inverse(expected)) if len(y) else None
+        float(logit.inverse(e)), float(logit.inverse(e - Z * b)), float(logit.inverse(e + Z * b))), float(zz),
+        float(ee)) for st, t, f, a, e, b, zz, ee in zip(steps, tokens, fractions, acc, expected, band_sd, z,
+                                                        innovations))
+    alarm = find_off_path(z, tokens, steps, fractions, acc, logit.inverse(expected), innovations) if len(y) else None
     prior_sd = tau
     if alarm is not None and data_precision > 0:  # the ladder's band did not hold: widen the prior to the run's distance
         prior_sd = max(tau, abs(data_sum / data_precision - mu0))
@@ -248,6 +252,16 @@ def update_skill(sf: SkillFit, run: Run, planned: float, *, level: float = 0.8, 
                        offset=mu1 - mu0, offset_sd=sd1, run_weight=data_precision / precision,
                        schedule="ladder-checkpoints" if shape.known else "final-only", off_path=alarm,
                        curves=curves, notes=tuple(notes), **base)
+
+
+def _innovations(y: np.ndarray, mu0: float, tau: float, cov: np.ndarray) -> np.ndarray:
+    """Each checkpoint's surprise given the ladder's prior and the checkpoints before it, in
+    standard deviations: the residuals y − μ₀ whitened by the Cholesky factor of their joint
+    covariance τ²·11ᵀ + cov (independent standard normals while the run follows the model)."""
+    if not len(y):
+        return np.array([])
+    chol = np.linalg.cholesky(tau ** 2 + cov)
+    return np.linalg.solve(chol, y - mu0)
 
 
 def _transform(sf: SkillFit, prior_acc: np.ndarray, series) -> Logit | Linear:

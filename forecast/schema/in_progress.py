@@ -22,6 +22,7 @@ class OffPathJson(TypedDict):
     z: float | None  # the same in band standard deviations
     checkpoints: int  # checkpoints beyond the band since it left
     direction: str  # "above" | "below"
+    rule: str  # "band" (two checkpoints beyond the 99% band) | "cusum" (the sequential test on innovations)
 
 
 class CheckpointJson(TypedDict):
@@ -33,6 +34,7 @@ class CheckpointJson(TypedDict):
     accuracy: float | None
     ladder: IntervalJson  # the ladder's band for a run of this size at this fraction (99%)
     z: float | None  # deviation from the ladder, in band standard deviations
+    innovation: float | None  # surprise given the ladder and the checkpoints before it (standard deviations)
 
 
 class RunForecastJson(TypedDict):
