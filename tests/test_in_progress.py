@@ -112,33 +112,35 @@ def test_on_path_runs_are_not_flagged(ladder, trials):
 
 def test_cusum_sums_innovations_beyond_the_drift():
     """Page's CUSUM by hand: a steady surprise of 2 SDs adds 1.5 per checkpoint (drift 0.5) and
-    passes the threshold 5 at the 4th; the band rule alone (|z| 2.2 < 2.576) never rises."""
+    passes the threshold 4 at the 3rd; the band rule alone (|z| 2.2 < 2.576) never rises."""
     from forecast.forecasting.off_path import DRIFT, THRESHOLD, cusum, find_off_path
 
-    assert (DRIFT, THRESHOLD) == (0.5, 5.0)
+    assert (DRIFT, THRESHOLD) == (0.5, 4.0)
     up, down = cusum(np.array([0.3, -2.0, -2.0, -2.0, -2.0, 1.0]))
     assert up.tolist() == [0.0, 0.0, 0.0, 0.0, 0.0, 0.5] and down.tolist() == [0.0, 1.5, 3.0, 4.5, 6.0, 4.5]
     z = np.array([0.1, -2.2, -2.2, -2.2, -2.2, -2.2])
     e = np.array([0.1, -2.0, -2.0, -2.0, -2.0, -2.0])
     n = np.arange(6.0)
-    assert first_alarm(z) is None and first_alarm(z, e) == 4
+    assert first_alarm(z) is None and first_alarm(z, e) == 3
     alarm = find_off_path(z, n, n.astype(int), n / 6, n, n + 1, e)
     assert alarm.rule == "cusum" and alarm.step == 1 and alarm.checkpoints == 5 and alarm.direction == "below"
-    assert find_off_path(z[:4], n[:4], n[:4].astype(int), n[:4] / 6, n[:4], n[:4] + 1, e[:4]) is None
+    assert find_off_path(z[:3], n[:3], n[:3].astype(int), n[:3] / 6, n[:3], n[:3] + 1, e[:3]) is None
     back = np.array([*z[:-1], -1.0])  # back inside the 95% band: the alarm no longer stands
     assert find_off_path(back, n, n.astype(int), n / 6, n, n + 1, e) is None
 
 
 def test_innovations_on_the_path_are_standard_normal(ladder):
-    """Whitened by the update's joint covariance, an on-path run's surprises are independent
-    and about unit scale (the CUSUM's threshold assumes it)."""
+    """Whitened by the update's joint covariance, an on-path run's surprises are independent,
+    centred and at most unit scale (the CUSUM's threshold assumes it; below 1 here as each
+    checkpoint's noise is at least the ladder's measured checkpoint-to-checkpoint scatter,
+    which on this ladder exceeds the binomial)."""
     pooled, lag = [], []
     for seed in range(12):
         (f,) = update_with_run(ladder, target_run(np.random.default_rng(300 + seed)), TOKENS[1])
         e = np.array([c.innovation for c in f.checkpoints])
         pooled += e.tolist()
         lag.append(np.corrcoef(e[:-1], e[1:])[0, 1])
-    assert abs(np.mean(pooled)) < 0.25 and 0.7 < np.std(pooled) < 1.2
+    assert abs(np.mean(pooled)) < 0.25 and 0.5 < np.std(pooled) < 1.1
     assert abs(np.mean(lag)) < 0.2
 
 

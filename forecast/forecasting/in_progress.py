@@ -203,7 +203,7 @@ def update_skill(sf: SkillFit, run: Run, planned: float, *, level: float = 0.8, 
         f"checkpoint is read as its run's end with ±{shape.spread(0.25).item() / logit.unit:.2f} logits at 25% of "
         "training "
         "(the interval is widened accordingly)"]
-    evidence = _evidence(series, planned, sf, logit)
+    evidence = _evidence(series, planned, sf, scatter=_scatter(sf) if shape.known else None)
     thr = ladder.threshold if threshold is None else threshold
     if evidence is None:
         notes.append(f"{run.name} has no checkpoint of {sf.skill} past warm-up within the planned tokens: "
@@ -287,9 +287,19 @@ def _law_curve(sf: SkillFit):
                                       np.asarray(t, float)[None, :])[0]
 
 
-def _evidence(series, planned: float, sf: SkillFit, logit: Logit | Linear):
+def _scatter(sf: SkillFit) -> float | None:
+    """The ladder's own checkpoint-to-checkpoint scatter of this skill (fraction; from second
+    differences within its runs, `Observations.checkpoint_noise`), or None."""
+    return float(sf.noise) if sf.noise is not None and math.isfinite(sf.noise) and sf.noise > 0 else None
+
+
+def _evidence(series, planned: float, sf: SkillFit, scatter: float | None = None):
     """(steps, tokens, fractions, accuracy, stderr) of the run's checkpoints past warm-up and
-    within the plan, ascending; None when there are none."""
+    within the plan, ascending; None when there are none. With `scatter` (the ladder's
+    measured checkpoint-to-checkpoint noise, when its runs have intermediate checkpoints) a
+    checkpoint's error is at least that: a benchmark whose scores swing between checkpoints
+    by more than its item count implies (OLMo's BoolQ: 3.4 points against a binomial 0.9) is
+    read as the noisy evidence it is."""
     if series is None or series.accuracy is None:
         return None
     keep = (np.isfinite(series.tokens) & (series.tokens >= SKIP_FRACTION * planned) & (series.tokens <= planned)
@@ -302,6 +312,8 @@ def _evidence(series, planned: float, sf: SkillFit, logit: Logit | Linear):
         se = np.where(np.isfinite(se), se, binomial_stderr(series.accuracy, items))
     fallback = sf.noise if sf.noise is not None and math.isfinite(sf.noise) else 0.02
     se = np.where(np.isfinite(se), np.maximum(se, 0.0), fallback)
+    if scatter is not None:
+        se = np.maximum(se, scatter)
     order = np.argsort(series.tokens[keep], kind="stable")
     pick = lambda a: np.asarray(a, float)[keep][order]  # noqa: E731
     return (series.step[keep][order], pick(series.tokens), pick(series.tokens) / planned, pick(series.accuracy),
@@ -316,11 +328,13 @@ def _ladder_noise(sf: SkillFit, accuracy: float) -> float:
 
 
 def _final_noise(sf: SkillFit, se: np.ndarray) -> float:
-    """Evaluation noise of the run's final checkpoint (fraction): its latest stderr, else the
-    ladder's checkpoint noise."""
+    """Evaluation noise of the run's final checkpoint (fraction): its latest stderr or the
+    ladder's checkpoint noise, whichever is larger (the same for a final-only ladder, whose
+    checkpoints are not read with that floor)."""
+    scatter = _scatter(sf) or 0.0
     if len(se) and math.isfinite(se[-1]):
-        return float(se[-1])
-    return float(sf.noise) if sf.noise is not None and math.isfinite(sf.noise) else 0.0
+        return max(float(se[-1]), scatter)
+    return scatter
 
 
 def _grok(draws: np.ndarray, shape: ScheduleShape, logit: Logit | Linear, threshold: float | None, planned: float,

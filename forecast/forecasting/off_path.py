@@ -38,7 +38,7 @@ STREAK = 2
 DRIFT = 0.5
 """CUSUM allowance per checkpoint (innovation standard deviations): half the smallest shift
 the sequential rule is tuned to catch quickly."""
-THRESHOLD = 5.0
+THRESHOLD = 4.0
 """CUSUM decision threshold (innovation standard deviations). With `DRIFT` 0.5 the two-sided
 average run length on the path is about 470 checkpoints for independent standard-normal
 innovations (Siegmund's approximation); the alarm also needs the checkpoint outside the 95%
