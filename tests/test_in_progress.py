@@ -222,7 +222,7 @@ def test_seen_to_and_the_runs_own_curve_recover_a_planted_line():
     points = tuple(Checkpoint(i, float(t), float(t / 1e10), float(a), band, 0.0) for i, (t, a) in enumerate(zip(tokens, acc)))
     f = RunForecast(skill="s", run="r", params=1e8, planned_tokens=1e10, tokens_seen=1e9, checkpoints=points,
                     ladder=None, accuracy=None, grok=None, grok_observed=None, p_grok=None, threshold=None, offset=None,
-                    offset_sd=None, run_weight=0.0, schedule="ladder-checkpoints", off_path=None, level=0.8)
+                    offset_sd=None, run_weight=0.0, run_alone=None, schedule="ladder-checkpoints", off_path=None, level=0.8)
     assert own_curve(f, 0.25, 1.0) == pytest.approx(float(logit.inverse(-2.0 + 0.8 * np.log(100))), abs=1e-9)
 
 

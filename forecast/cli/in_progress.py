@@ -114,14 +114,16 @@ def backtest_partial(runs, shares_text: str, holdout: str, skills, family, recip
     pct = f"{100 * interval:.0f}%"
     t = table(f"final accuracy of {', '.join(result.held_out)} forecast from part of the run "
               f"(benchmarks with >= {result.min_items:,} items)",
-              ("visible", "items", "MAE updated", "MAE ladder only", "MAE own curve", f"{pct} coverage"),
-              right=("visible", "items", "MAE updated", "MAE ladder only", "MAE own curve", f"{pct} coverage"))
+              ("visible", "items", "MAE updated", "MAE ladder only", "MAE run alone", "MAE own curve", f"{pct} coverage"),
+              right=("visible", "items", "MAE updated", "MAE ladder only", "MAE run alone", "MAE own curve",
+                     f"{pct} coverage"))
     pts = lambda v: "-" if v is None else f"{100 * v:.2f}"  # noqa: E731
     for s in result.scores:
-        t.add_row(f"{100 * s.share:.0f}%", str(s.items), pts(s.mae), pts(s.ladder_mae), pts(s.own_mae),
-                  "-" if s.coverage is None else f"{100 * s.coverage:.0f}%")
+        t.add_row(f"{100 * s.share:.0f}%", str(s.items), pts(s.mae), pts(s.ladder_mae), pts(s.run_alone_mae),
+                  pts(s.own_mae), "-" if s.coverage is None else f"{100 * s.coverage:.0f}%")
     cover = result.coverage
-    console.print(caption(t, ["MAE in accuracy points; own curve: a line in logit accuracy vs log tokens through "
-                              "the visible checkpoints, extrapolated to the end",
+    console.print(caption(t, ["MAE in accuracy points; run alone: the visible checkpoints read through the "
+                              "ladder's schedule shape, without the ladder's prior; own curve: a line in logit "
+                              "accuracy vs log tokens through the visible checkpoints, extrapolated to the end",
                               f"coverage over {plural(len(result.items), 'item')} and shares: "
                               + ("-" if cover is None else f"{100 * cover:.0f}%")]))

@@ -95,6 +95,7 @@ class RunForecast:
     offset: float | None  # the run's end minus the ladder's, posterior mean (logits)
     offset_sd: float | None
     run_weight: float  # share of the posterior precision from the run's checkpoints
+    run_alone: float | None  # final accuracy from the run's checkpoints alone (read through the schedule shape)
     schedule: str  # "ladder-checkpoints" | "final-only"
     off_path: OffPath | None
     level: float
@@ -120,7 +121,7 @@ class RunForecast:
             "accuracy": None if self.accuracy is None else self.accuracy.to_json(),
             "grok": None if self.grok is None else self.grok.to_json(), "grok_observed": finite(self.grok_observed),
             "p_grok": finite(self.p_grok), "threshold": finite(self.threshold), "shift": finite(self.shift),
-            "run_weight": float(self.run_weight), "offset": finite(self.offset), "offset_sd": finite(self.offset_sd),
+            "run_weight": float(self.run_weight), "run_alone": finite(self.run_alone), "offset": finite(self.offset), "offset_sd": finite(self.offset_sd),
             "schedule": self.schedule, "off_path": None if self.off_path is None else self.off_path.to_json(),
             "ladder": self.ladder.to_json(), "checkpoints_detail": [c.to_json() for c in self.checkpoints],
             "level": self.level, "notes": list(self.notes),
@@ -181,7 +182,7 @@ def update_skill(sf: SkillFit, run: Run, planned: float, *, level: float = 0.8, 
     base = dict(skill=sf.skill, run=run.name, params=params, planned_tokens=planned, ladder=ladder, level=level)
     if ladder.accuracy is None or samples is None:
         return RunForecast(tokens_seen=None, checkpoints=(), accuracy=None, grok=None, grok_observed=None,
-                           p_grok=None, threshold=None, offset=None, offset_sd=None, run_weight=0.0,
+                           p_grok=None, threshold=None, offset=None, offset_sd=None, run_weight=0.0, run_alone=None,
                            schedule="final-only", off_path=None,
                            notes=(f"the ladder gives no forecast for this size ({ladder.reason}); nothing to update",),
                            **base)
@@ -250,6 +251,7 @@ def update_skill(sf: SkillFit, run: Run, planned: float, *, level: float = 0.8, 
     return RunForecast(tokens_seen=float(tokens[-1]) if len(tokens) else None, checkpoints=checkpoints,
                        accuracy=accuracy, grok=grok, grok_observed=observed_at, p_grok=p_grok, threshold=thr,
                        offset=mu1 - mu0, offset_sd=sd1, run_weight=data_precision / precision,
+                       run_alone=float(logit.inverse(data_sum / data_precision)) if data_precision > 0 else None,
                        schedule="ladder-checkpoints" if shape.known else "final-only", off_path=alarm,
                        curves=curves, notes=tuple(notes), **base)
 

@@ -54,6 +54,7 @@ class RunForecastJson(TypedDict):
     threshold: float | None
     shift: float | None  # updated minus ladder-only median final accuracy (fraction)
     run_weight: float  # share of the updated forecast's precision that came from the run, in [0, 1]
+    run_alone: float | None  # final accuracy from the run's checkpoints alone, no ladder prior (model's end)
     offset: float | None  # the run's offset from the ladder at its end (logits of accuracy above the floor)
     offset_sd: float | None
     schedule: str  # "ladder-checkpoints" (shape from the ladder's intermediate checkpoints) | "final-only"
@@ -72,6 +73,7 @@ class PartialScoreJson(TypedDict):
     mae: float | None  # updated forecast's mean absolute error of final accuracy (fraction)
     ladder_mae: float | None  # the ladder-only forecast's
     own_mae: float | None  # extrapolating the run's own visible curve alone
+    run_alone_mae: float | None  # the run's checkpoints read through the ladder's schedule shape, no prior
     coverage: float | None  # share of items whose final accuracy fell in the updated interval
     ladder_coverage: float | None  # the same for the ladder-only interval
 
@@ -90,6 +92,7 @@ class PartialItemJson(TypedDict):
     ladder_low: float | None
     ladder_high: float | None
     own: float | None  # the run's own visible curve, extrapolated
+    run_alone: float | None  # the run's checkpoints through the ladder's schedule shape, without its prior
     off_path: bool  # the alarm stood at that share
 
 
