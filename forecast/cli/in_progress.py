@@ -88,7 +88,8 @@ def run_table(forecasts, name: str):
             grok = "-"
         path = "on path" if f.off_path is None else (
             f"OFF: {f.off_path.direction} since {format_count(f.off_path.tokens)} tokens "
-            f"({100 * f.off_path.fraction:.0f}%), {100 * f.off_path.by:+.1f} pts")
+            f"({100 * f.off_path.fraction:.0f}%), {100 * f.off_path.by:+.1f} pts"
+            + (" (sequential test)" if f.off_path.rule == "cusum" else ""))
         shift = "-" if f.shift is None else f"{100 * f.shift:+.1f}"
         t.add_row(f.skill, interval_text(f.accuracy), interval_text(f.ladder.accuracy), shift, f"{f.run_weight:.2f}",
                   grok, "-" if f.p_grok is None else f"{f.p_grok:.2f}", str(len(f.checkpoints)), path)
