@@ -1,6 +1,6 @@
 """Forecasting a run while it trains, on the real ladders and on planted synthetic runs.
 
-Run: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/in_progress.py [--quick] [--trials N]`.
+Run: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/in_progress.py [--quick] [--trials N] [--only real|synthetic]`.
 
 1. Real data (`forecast backtest --partial` in code): the largest run of each ladder has its
    end hidden; from each visible share of its steps, the final accuracy of every skill with
@@ -11,8 +11,10 @@ Run: `OMP_NUM_THREADS=1 .venv/bin/python benchmarks/in_progress.py [--quick] [--
    each model's true final accuracy would make against one evaluation of it if that
    evaluation's error were independent of everything before it, √(2/π)·mean binomial stderr
    of the final checkpoint (the ladder-only forecast cannot beat it; the run's own checkpoints
-   can, as they share the evaluation's items with its end); and how many items had the
-   off-path alarm standing.
+   can, as they share the evaluation's items with its end); the run's checkpoints alone
+   (through the ladder's schedule shape, no prior) and the best fixed mix of that and the
+   ladder, its weight chosen in hindsight; the oracle curve (`oracle_floor`); and how many
+   items had the off-path alarm standing.
    Cases: Pythia (and Pythia-deduped) ≤ 1.4B → 2.8B; OLMo ladder ≤ 1B → the six 3B runs.
 2. Synthetic (`forecast.runs.synthetic`): a ladder of 4 sizes from a known law, a target one
    doubling larger with 40 checkpoints; planted off-path runs (accuracy moved by a known
