@@ -117,8 +117,8 @@ def synthetic_table(trials: int) -> Table:
     runs = synthetic_ladder(TRUTH, SIZES, tokens_range=TOKENS, checkpoints=24, n_eval=N_EVAL,
                             rng=np.random.default_rng(1))
     ladder = fit(runs, options=FitOptions(draws=60, laws=("grok_scaling", "compute_sigmoid")))
-    t = Table(title=f"Off-path alarm, synthetic ladder ({trials} trials per shift, {3 * trials} on the path; target 16M "
-              "params, 40 checkpoints)",
+    t = Table(title=f"Off-path alarm, synthetic ladder ({trials} trials per shift, {3 * trials} on the path; "
+              "target 16M params, 40 checkpoints)",
               title_justify="left")
     for h in ("planted shift after 30%", "flagged", "checkpoints after the shift (median, max)", "false alarm before"):
         t.add_column(h, justify="right")
@@ -138,7 +138,8 @@ def synthetic_table(trials: int) -> Table:
             elif shift != 0:
                 delays.append(alarm - first_shifted + 1)
         delay = f"{np.median(delays):.0f}, {max(delays)}" if delays else "-"
-        t.add_row("none (on path)" if shift == 0 else f"{shift:+.2f}", f"{flagged}/{trials if shift else 3 * trials}", delay,
+        t.add_row("none (on path)" if shift == 0 else f"{shift:+.2f}", f"{flagged}/{trials if shift else 3 * trials}",
+                  delay,
                   "-" if shift == 0 else str(early))
     t.caption = "checkpoints after the shift: 1 = flagged at the first shifted checkpoint's evaluation"
     return t

@@ -115,7 +115,8 @@ def backtest_partial(runs, shares_text: str, holdout: str, skills, family, recip
     pct = f"{100 * interval:.0f}%"
     t = table(f"final accuracy of {', '.join(result.held_out)} forecast from part of the run "
               f"(benchmarks with >= {result.min_items:,} items)",
-              ("visible", "items", "MAE updated", "MAE ladder only", "MAE run alone", "MAE own curve", f"{pct} coverage"),
+              ("visible", "items", "MAE updated", "MAE ladder only", "MAE run alone", "MAE own curve",
+               f"{pct} coverage"),
               right=("visible", "items", "MAE updated", "MAE ladder only", "MAE run alone", "MAE own curve",
                      f"{pct} coverage"))
     pts = lambda v: "-" if v is None else f"{100 * v:.2f}"  # noqa: E731
