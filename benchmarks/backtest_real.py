@@ -189,7 +189,8 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=FitOptions().draws)
     parser.add_argument("--no-pool", action="store_true", help="skip the pooled-families rows")
     parser.add_argument("--per-skill", action="store_true", help="also print one row per skill")
-    parser.add_argument("--only", default=None, help="run only the datasets whose name holds this text")
+    parser.add_argument("--only", default=None,
+                        help="run only the datasets whose name holds this text (several: comma-separated)")
     parser.add_argument("--olmo-7b", action="store_true",
                         help="only: OLMo val/test splits fitted ≤1.3B, forecast at 7B-4T, side by side")
     args = parser.parse_args()
@@ -207,7 +208,8 @@ def main() -> None:
     jumps: list[tuple[str, str, str, float, float | None, float]] = []  # dataset, family, run, jump, forecast, actual
     big_tasks: list[str] = []
     full_board = real_data.leaderboard()  # a jump is over the family's previous member in the whole table
-    for case in [c for c in cases(args.quick, not args.no_pool) if args.only is None or args.only in c.name]:
+    wanted = None if args.only is None else [w.strip() for w in args.only.split(",")]
+    for case in [c for c in cases(args.quick, not args.no_pool) if wanted is None or any(w in c.name for w in wanted)]:
         start = time.perf_counter()
         options = FitOptions(draws=args.draws, pool=case.pool)
         result = backtest_latent(case.runs) if case.latent else \
