@@ -54,6 +54,22 @@ class HoldoutItem:
         """`worst` beyond measurement noise (root of the excess variance, ≥ 0)."""
         return math.sqrt(max(0.0, self.worst**2 - self.noise**2))
 
+    def to_row(self) -> list[float]:
+        """The item as a row of a fit file's record (`RECORD_COLUMNS`; 6 significant digits)."""
+        return [self.origin, self.depth, int(self.borrowed),
+                *(float(f"{getattr(self, k):.6g}") for k in RECORD_COLUMNS[3:])]
+
+    @classmethod
+    def from_row(cls, row: Sequence[float]) -> HoldoutItem:
+        values = dict(zip(RECORD_COLUMNS, row))
+        return cls(origin=int(values.pop("origin")), depth=int(values.pop("depth")),
+                   borrowed=bool(values.pop("borrowed")), **{k: float(v) for k, v in values.items()})
+
+
+RECORD_COLUMNS = ("origin", "depth", "borrowed", "count", "distance", "span", "error", "shift", "noise", "path",
+                  "misfit")
+"""The columns of a candidate's stored hold-out record (`HoldoutScore.record`), one row per item."""
+
 
 @dataclass(frozen=True)
 class HoldoutScore:
