@@ -163,7 +163,8 @@ def summarise(points: list) -> dict:
 def olmo_7b(draws: int) -> None:
     """The OLMo ladder with val and test splits as separate skills, fitted on 190M–1.3B (all
     budgets) and forecast at OLMo-2 7B trained on 4T tokens: each task's variants side by
-    side, their largest gap in median and the widest 80% interval (points)."""
+    side (the law is the one weighed heaviest at the target's reach), their largest gap in
+    median and the widest 80% interval (points)."""
     from forecast.fits import fit
     from forecast.fitting.tasks import task_of
     runs = [r for r in real_data.olmo(splits=True) if r.params < 2e9]
@@ -172,8 +173,8 @@ def olmo_7b(draws: int) -> None:
     for sf in fits.skills:
         (f,) = fits.predict(params=6_887_575_552, tokens=3.945e12, skills=[sf.skill])
         a = f.accuracy
-        rows.append((task_of(sf.skill), sf.skill, sf.law, str(f.status), a.median, a.low, a.high))
-        print(f"{sf.skill:28s} {sf.law:32s} {str(f.status):18s} {100 * a.median:5.1f} "
+        rows.append((task_of(sf.skill), sf.skill, f.law, str(f.status), a.median, a.low, a.high))
+        print(f"{sf.skill:28s} {f.law:32s} {str(f.status):18s} {100 * a.median:5.1f} "
               f"[{100 * a.low:5.1f}–{100 * a.high:5.1f}] width {100 * (a.high - a.low):4.1f}")
     tasks: dict[str, list] = {}
     for r in rows:
