@@ -16,7 +16,7 @@ from forecast.fitting.candidates import Spec
 from forecast.fitting.fit import FitOptions
 from forecast.fitting.holdout import MAX_DEPTH, holdout_origins
 from forecast.forecasting.predict import predict_skill
-from forecast.fitting.selection import REACH_BANDWIDTH, HoldoutItem, at_reach, importance, weigh
+from forecast.fitting.selection import REACH_BANDWIDTH, HoldoutItem, at_reach, importance, keep_at_reach, weigh
 from forecast.forecasting.samples import SurfaceSamples
 from forecast.store.files import skill_fit_from_json, skill_fit_to_json
 from forecast.runs.synthetic import GrokTruth, synthetic_ladder
@@ -164,3 +164,19 @@ def test_records_survive_the_fit_file_and_old_files_load(tmp_path):
     assert all(c.holdout.record == () for c in old.candidates)
     assert at_reach(old.candidates, 2.0) is None
     assert predict_skill(old, 1e8, tokens=3e9).law == old.law
+
+
+def test_the_fit_keeps_every_law_a_target_reach_would_weigh():
+    """A law that the fit's own weights drop (many short hold-outs missed) but that has the
+    best record 4.5 e-folds out is kept, with weight 0, so a forecast that far can use it;
+    a law bad at every reach is not kept."""
+    def record(short_error, far_error):
+        return [_item(0.5, (-1) ** k * short_error) for k in range(8)] + [_item(4.5, far_error, depth=1)]
+    scored = {Spec("power_law"): record(0.001, 0.06), Spec("log_linear"): record(0.05, 0.002),
+              Spec("level"): record(0.2, 0.3)}
+    own, _, _ = weigh(scored)
+    assert set(own) == {Spec("power_law")}
+    kept = keep_at_reach(scored, own)
+    assert kept == {Spec("power_law"): 1.0, Spec("log_linear"): 0.0}
+    far, _, _ = weigh(scored, target=4.5)
+    assert max(far, key=far.get) == Spec("log_linear")
