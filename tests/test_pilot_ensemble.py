@@ -241,7 +241,7 @@ def test_cuda_path_trains_and_ensembles(tmp_path):
 
 
 def test_a_curriculum_trains_with_the_mix_it_ends_in():
-    """curriculum_cpu: 400 of 2,500 steps on the short parts, then the mix `uniform` trains
+    """curriculum_cpu: 300 of 1,500 steps on the short parts, then the mix `uniform` trains
     on from the start: the two recipes' runs of one size and seed share an ensemble."""
     specs = preset_ladder("curriculum_cpu").run_specs()
     for group in ensemble_groups(specs):
