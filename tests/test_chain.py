@@ -84,3 +84,21 @@ def test_the_chain_forecasts_the_next_size(chain_fit):
         forecast = predict_skill(chain_fit, TARGET, tokens=tokens, level=0.8)
         assert abs(forecast.accuracy.median - truth) < 0.015, (per_param, forecast.accuracy.median, truth)
         assert forecast.accuracy.low <= truth <= forecast.accuracy.high
+
+
+def test_the_forecast_says_which_path_produced_the_number(chain_fit):
+    """A forecast through the chain says so: `path` on the forecast and in its JSON, and
+    the word in the predict table's law column; a law straight in (N, D, C) is "direct"."""
+    from rich.console import Console
+
+    from forecast.cli.render import forecast_table
+
+    forecast = predict_skill(chain_fit, TARGET, tokens=20 * TARGET)
+    assert forecast.law.startswith("two_step") and forecast.path == "via task loss"
+    assert forecast.to_json()["path"] == "via task loss"
+    console = Console(width=200, record=True)
+    console.print(forecast_table([forecast], "forecast"))
+    assert "two_step via task loss" in console.export_text()
+    (direct,) = fit(_ladder(SIZES[:3], np.random.default_rng(4)),
+                    options=FitOptions(laws=("power_law",), draws=20)).skills
+    assert predict_skill(direct, TARGET, tokens=20 * TARGET).path == "direct"

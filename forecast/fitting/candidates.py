@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from forecast.fitting.laws import ACCURACY_LAWS, LOSS_LAW, LOSS_LINK, Law
-from forecast.fitting.observations import Observations
+from forecast.fitting.observations import OWN_PROB, Observations
 from forecast.fitting.optimize import DTYPE
 from forecast.quantities import FLOPS_PER_PARAM_TOKEN
 
@@ -88,6 +88,16 @@ class Spec:
     def key(self) -> str:
         via = f",via={self.via}" if self.via else ""
         return f"{self.law}[floor={self.floor}{via}]"
+
+    @property
+    def path(self) -> str:
+        """Which path the candidate's number takes: "direct" (parameters, tokens, FLOPs →
+        accuracy) or, for the two-step chain, "via" its intermediate: "via task loss" (the
+        skill's own loss: bits per byte, NLL of the answer), "via answer probability"
+        (−ln P(correct answer)) or "via <name>" (another logged loss)."""
+        if self.law != TWO_STEP:
+            return "direct"
+        return "via " + {"own": "task loss", OWN_PROB: "answer probability"}.get(self.via or "own", self.via)
 
     @property
     def param_names(self) -> tuple[str, ...]:
