@@ -20,7 +20,7 @@ import torch
 
 from forecast.fitting.candidates import TWO_STEP, CandidateFit, Scales, Spec
 from forecast.errors import FitError
-from forecast.fitting.laws import ACCURACY_LAWS, LOSS_LAW, LOSS_LINK, Law
+from forecast.fitting.laws import ACCURACY_LAWS, LOSS_LINK, TASK_LOSS_LAW, Law
 from forecast.fitting.observations import Observations
 from forecast.fitting.optimize import DTYPE, huber
 from forecast.fitting.problems import (
@@ -81,7 +81,7 @@ def _accuracy_problem(law: Law, obs: Observations, scales: Scales, floor: float,
 
 def _loss_problem(obs: Observations, scales: Scales, loss: np.ndarray) -> Problem:
     x = scales.inputs(obs.params, obs.tokens, obs.flops)
-    return grouped(Problem(law=LOSS_LAW, x=x, y=row(loss), scale=row(np.ones(len(obs))),
+    return grouped(Problem(law=TASK_LOSS_LAW, x=x, y=row(loss), scale=row(np.ones(len(obs))),
                            weights=row(np.ones(len(obs))), delta=LOSS_HUBER, log_residual=True))
 
 
