@@ -27,6 +27,7 @@ PLANTED = {
     "sigmoid_nd": {"a": -0.5, "b": 1.2, "c": 0.6},
     "loss_link": {"l0": 0.3, "k": 3.0, "amp": 0.9},
     "loss_law": {"e": 0.2, "a": 0.5, "alpha": 0.35, "b": 1.2, "beta": 0.4},
+    "task_loss_law": {"e": 0.2, "a": 0.5, "alpha": 0.35, "b": 1.2},
 }
 """Planted parameters per law (natural units of `forecast.fitting.laws`), none on a start."""
 

@@ -15,15 +15,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from forecast.fitting.laws import ACCURACY_LAWS, LOSS_LAW, LOSS_LINK, Law
-from forecast.fitting.observations import Observations
+from forecast.fitting.laws import ACCURACY_LAWS, LOSS_LINK, TASK_LOSS_LAW, Law
+from forecast.fitting.observations import OWN_PROB, Observations
 from forecast.fitting.optimize import DTYPE
 from forecast.quantities import FLOPS_PER_PARAM_TOKEN
 
 TWO_STEP = "two_step"
-CHAIN: tuple[tuple[str, Law], ...] = (("loss", LOSS_LAW), ("link", LOSS_LINK))
+CHAIN: tuple[tuple[str, Law], ...] = (("loss", TASK_LOSS_LAW), ("link", LOSS_LINK))
 """The two-step chain's stages, in order, with the prefix of their parameters' names:
-task loss L(N, D), then the link from that loss to accuracy."""
+task loss L(N, D) (one exponent for parameters and tokens), then the link from that loss to
+accuracy."""
 
 
 def chain_parts(theta: np.ndarray | torch.Tensor) -> list:
@@ -88,6 +89,16 @@ class Spec:
     def key(self) -> str:
         via = f",via={self.via}" if self.via else ""
         return f"{self.law}[floor={self.floor}{via}]"
+
+    @property
+    def path(self) -> str:
+        """Which path the candidate's number takes: "direct" (parameters, tokens, FLOPs →
+        accuracy) or, for the two-step chain, "via" its intermediate: "via task loss" (the
+        skill's own loss: bits per byte, NLL of the answer), "via answer probability"
+        (−ln P(correct answer)) or "via <name>" (another logged loss)."""
+        if self.law != TWO_STEP:
+            return "direct"
+        return "via " + {"own": "task loss", OWN_PROB: "answer probability"}.get(self.via or "own", self.via)
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -164,7 +175,7 @@ def predict_accuracy(spec: Spec, theta: np.ndarray, floor: float, top: float, sc
     with torch.no_grad():
         if spec.law == TWO_STEP:
             loss_theta, link_theta = chain_parts(t)
-            x["loss"] = (LOSS_LAW(loss_theta, x) - loss_ref) / loss_scale
+            x["loss"] = (TASK_LOSS_LAW(loss_theta, x) - loss_ref) / loss_scale
             return LOSS_LINK(link_theta, x).numpy()
         return ACCURACY_LAWS[spec.law](t, x).numpy()
 

@@ -121,6 +121,7 @@ class SkillForecast:
     extrapolation: float | None  # target FLOPs / largest pilot FLOPs (None when unknown)
     level: float
     law: str | None = None
+    path: str | None = None  # how the number was reached: "direct" or "via task loss" (`Spec.path`)
     confidence: str | None = None  # "high" | "medium" | "low"
     confidence_reason: str | None = None
     borrowed_from: tuple[str, ...] = ()
@@ -143,7 +144,7 @@ class SkillForecast:
             "grok": None if self.grok is None else self.grok.to_json(),
             "p_grok": finite(self.p_grok), "threshold": finite(self.threshold),
             "confidence": self.confidence, "confidence_reason": self.confidence_reason,
-            "extrapolation": finite(self.extrapolation), "level": self.level, "law": self.law,
+            "extrapolation": finite(self.extrapolation), "level": self.level, "law": self.law, "path": self.path,
             "borrowed_from": list(self.borrowed_from), "reason": self.reason,
             "notes": [n.to_json() for n in self.notes],
         }
@@ -284,7 +285,8 @@ def predict_skill(sf: SkillFit, params: float, *, tokens: float | None = None, f
         grade, why = "medium", ("the family's runs give no training tokens and its law borrows other families' "
                                 "slopes (its own offset absorbs the missing tokens); " + why)
     return SkillForecast(status=status, accuracy=accuracy, grok=grok, p_grok=p_grok, threshold=threshold_median,
-                         law=samples.law, confidence=grade, confidence_reason=why, borrowed_from=sf.borrowed_from,
+                         law=samples.law, path=samples.chosen.path, confidence=grade, confidence_reason=why,
+                         borrowed_from=sf.borrowed_from,
                          notes=tuple(notes), **base)
 
 

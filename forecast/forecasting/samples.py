@@ -96,9 +96,14 @@ class SurfaceSamples:
         return cls(fit=fit, parts=tuple(parts), calibration=calibration)
 
     @property
+    def chosen(self):
+        """Spec of the law with the most samples (the fit's chosen law, or the one chosen at the target's reach)."""
+        return max(self.parts, key=lambda p: len(p.rows)).fit.spec
+
+    @property
     def law(self) -> str:
-        """Key of the law with the most samples (the fit's chosen law, or the one chosen at the target's reach)."""
-        return max(self.parts, key=lambda p: len(p.rows)).fit.spec.key
+        """Key of the `chosen` law."""
+        return self.chosen.key
 
     @property
     def size(self) -> int:

@@ -235,6 +235,8 @@ class ForecastJson(TypedDict):
     extrapolation: float | None  # target FLOPs / largest pilot FLOPs
     level: float
     law: str | None
+    path: str | None  # how the number was reached: "direct" (N, D, C → accuracy) or "via task loss",
+    # "via answer probability", "via <loss>" (the two-step chain); None without a number
     borrowed_from: list[str]  # other families that informed the forecast (pooled laws)
     reason: str | None
     notes: list[NoteJson]
