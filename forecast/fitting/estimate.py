@@ -256,7 +256,27 @@ def fit_jobs(jobs: Sequence[Job], *, draws: int = 0, report: bool = True) -> lis
 
     Evaluation noise enters the bootstrap by perturbing each accuracy by its stderr; runs
     are resampled within size, checkpoints within run (`bootstrap_weights`). Per job the
-    result is a `CandidateFit`, or the `FitError` that says why it could not be fitted."""
+    result is a `CandidateFit`, or the `FitError` that says why it could not be fitted.
+    Identical jobs (same candidate, same data: `job_key`) are fitted once and share the
+    result, as the rolling hold-out's origins and depths that fit the same sizes do."""
+    keys = [job_key(job, draws) for job in jobs]
+    distinct: dict[tuple, Job] = {}
+    for key, job in zip(keys, jobs):
+        distinct.setdefault(key, job)
+    if len(distinct) == len(jobs):
+        return _fit_distinct(jobs, draws, report)
+    results = dict(zip(distinct, _fit_distinct(list(distinct.values()), draws, report)))
+    return [results[key] for key in keys]
+
+
+def job_key(job: Job, draws: int) -> tuple:
+    """What a job's fit depends on: two jobs with one key give one result (the seed only
+    matters with bootstrap draws)."""
+    return (job.spec, job.obs.digest(), job.scales, job.floor, job.noise, job.finals_only, job.least,
+            job.seed if draws else None)
+
+
+def _fit_distinct(jobs: Sequence[Job], draws: int, report: bool) -> list[CandidateFit | FitError]:
     prepared: list[_Prepared] = []
     for job in jobs:
         try:
