@@ -24,7 +24,7 @@ from forecast.fitting.laws import ACCURACY_LAWS, LOSS_LAW, LOSS_LINK, Law
 from forecast.fitting.observations import Observations
 from forecast.fitting.optimize import DTYPE, huber
 from forecast.fitting.problems import (
-    Problem, grouped, row, stack, summarised, summarised_draws, without_unweighted,
+    Problem, draw_start, gather_points, grouped, row, stack, summarised, summarised_draws, weighted_order,
 )
 
 ACCURACY_HUBER = 2.0
@@ -140,11 +140,13 @@ def bootstrap(problems: Sequence[Problem], thetas: Sequence[np.ndarray], weights
     squares (`draw_problem` gives the weights), each started at `thetas[j]`."""
     out: list[np.ndarray] = [np.empty(0)] * len(problems)
     for group in _chunks(problems, [len(w) for w in weights]):
-        members = [problems[j] for j in group]
-        stacked = without_unweighted(stack(members, [len(weights[j]) for j in group],
-                                           weights=[weights[j] for j in group], ys=[ys[j] for j in group], delta=None))
+        members, counts = [problems[j] for j in group], [len(weights[j]) for j in group]
+        stacked = stack(members, counts, weights=[weights[j] for j in group], ys=[ys[j] for j in group], delta=None)
+        order = weighted_order(stacked)
+        stacked = gather_points(stacked, order)
         starts = np.concatenate([np.repeat(thetas[j][None, :], len(weights[j]), 0) for j in group])
-        theta = stacked.solve(starts, ftol=BOOTSTRAP_FTOL)[0]
+        start = draw_start(members, [thetas[j] for j in group], counts, stacked, order)
+        theta = stacked.solve(starts, ftol=BOOTSTRAP_FTOL, box=True, start=start)[0]
         offset = 0
         for j in group:
             out[j] = theta[offset:offset + len(weights[j])]

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from forecast.fitting.laws import Law
-from forecast.fitting.optimize import DTYPE, least_squares_batched, least_squares_grouped
+from forecast.fitting.optimize import DTYPE, forward_jacobian, least_squares_batched, least_squares_grouped
 
 CONSTANT_INPUTS = ("floor", "top", "least")
 """Inputs that are one number per problem (shape (1, 1)), never per point."""
@@ -77,12 +77,15 @@ class Problem:
         return self._model({k: pick(v) for k, v in self.x.items()}), target, scale, pick(self.weights), \
             pick(self.group)
 
-    def solve(self, starts: np.ndarray, max_iter: int = 100, ftol: float = 1e-10
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Solve row i from `starts[i]`: (theta (R, P), objective (R,), converged (R,))."""
+    def solve(self, starts: np.ndarray, max_iter: int = 100, ftol: float = 1e-10, box: bool = False,
+              start: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Solve row i from `starts[i]`: (theta (R, P), objective (R,), converged (R,));
+        `box`, `start`: bounds by projection, residuals and Jacobian at the starts known
+        (`least_squares_batched`; ungrouped problems)."""
         solver = least_squares_batched if self.group is None else least_squares_grouped
+        extra = {"box": True, "start": start} if box else {}
         result = solver(self, starts, self.law.lower, self.law.upper, huber_delta=self.delta,
-                        max_iter=max_iter, ftol=ftol)
+                        max_iter=max_iter, ftol=ftol, **extra)
         return result.theta, result.objective, result.converged
 
     def residuals_numpy(self, values: np.ndarray) -> np.ndarray:
@@ -220,16 +223,55 @@ def without_unweighted(problem: Problem, keep_below: float = 0.9) -> Problem:
     zero weight to the row with most points left), when that leaves under `keep_below` of
     the columns: a bootstrap draw leaves out about e⁻¹ of the points (Poisson weights), and
     a point of weight 0 adds nothing to any row's objective. Ungrouped problems only."""
-    if problem.group is not None:
-        return problem
-    rows, width = problem.weights.shape[0], problem.points
-    if rows == 1:
-        return problem
+    return gather_points(problem, weighted_order(problem, keep_below))
+
+
+def weighted_order(problem: Problem, keep_below: float = 0.9) -> torch.Tensor | None:
+    """Per row, the columns of its weighted points, in order, padded with unweighted ones
+    to the row with most (R, M'): what `without_unweighted` keeps (None: everything)."""
+    if problem.group is not None or problem.weights.shape[0] == 1:
+        return None
     weighted = problem.weights > 0
     left = int(weighted.sum(-1).max())
-    if left >= keep_below * width:
+    if left >= keep_below * problem.points:
+        return None
+    return torch.argsort((~weighted).to(torch.int8), dim=-1, stable=True)[:, :max(left, 1)]
+
+
+def gather_points(problem: Problem, order: torch.Tensor | None) -> Problem:
+    """The problems with row i's points `order[i]` (None: unchanged). Ungrouped only."""
+    if order is None:
         return problem
-    order = torch.argsort((~weighted).to(torch.int8), dim=-1, stable=True)[:, :max(left, 1)]
+    rows, width = problem.weights.shape[0], problem.points
     pick = lambda t: torch.gather(t.expand(rows, width), -1, order)  # noqa: E731
     x = {k: v if k in CONSTANT_INPUTS else pick(v) for k, v in problem.x.items()}
     return replace(problem, x=x, y=pick(problem.y), scale=pick(problem.scale), weights=pick(problem.weights))
+
+
+def draw_start(members: Sequence[Problem], thetas: Sequence[np.ndarray], repeats: Sequence[int], stacked: Problem,
+               order: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Residuals (R, M) and their Jacobian (R, M, P) at the start of every row of `stacked`
+    (`stack(members, repeats, …)`, then `gather_points(…, order)`), whose rows of member j
+    all start at `thetas[j]`, as bootstrap draws do: the law and its differences are
+    evaluated once per member (draws change targets and weights, not inputs or scales),
+    then gathered to the rows. For `least_squares_batched(…, box=True, start=…)`."""
+    width = max(p.points for p in members)
+    values, slopes = [], []
+    for p, theta in zip(members, thetas):
+        if p.group is not None:
+            raise ValueError("draw_start takes ungrouped problems (summarised draws are)")
+        model = p._model(p.x)
+        t = torch.as_tensor(np.clip(theta, p.law.lower, p.law.upper)[None, :], dtype=DTYPE)
+        f = model(t)
+        jac = forward_jacobian(model, t, f, torch.as_tensor(p.law.upper, dtype=DTYPE))
+        values.append(torch.nn.functional.pad(f, (0, width - f.shape[1])))
+        slopes.append(torch.nn.functional.pad(jac, (0, 0, 0, width - f.shape[1])))
+    counts = torch.as_tensor(list(repeats))
+    f0 = torch.cat(values).repeat_interleave(counts, 0)
+    j0 = torch.cat(slopes).repeat_interleave(counts, 0)
+    if order is not None:
+        f0 = torch.gather(f0, -1, order)
+        j0 = torch.gather(j0, 1, order[..., None].expand(*order.shape, j0.shape[-1]))
+    target = stacked._target(stacked.y)
+    scale = torch.ones_like(target) if stacked.log_residual else stacked.scale
+    return (f0 - target) / scale, j0 / scale[..., None]
