@@ -172,12 +172,13 @@ def polish(problem: Problem, start: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     params = law.lmfit_parameters(start)
     with warnings.catch_warnings():  # a singular covariance only means "no stderr": reported as NaN
         warnings.simplefilter("ignore", RuntimeWarning)
-        result = lmfit.minimize(lambda p: problem.residuals_numpy(np.array([p[n].value for n in law.names])),
+        residuals = problem.numpy_residuals()
+        result = lmfit.minimize(lambda p: residuals(np.array([p[n].value for n in law.names])),
                                 params, method="least_squares", loss="huber", f_scale=problem.delta)
     values = np.array([result.params[n].value for n in law.names])
     stderr = np.array([np.nan if result.params[n].stderr is None else result.params[n].stderr for n in law.names])
     # keep the better of the two optima (the batched one is sometimes closer to a bound)
-    before, after = (float(np.sum(huber(problem.residuals_numpy(v), problem.delta))) for v in (start, values))
+    before, after = (float(np.sum(huber(residuals(v), problem.delta))) for v in (start, values))
     if not (after <= before * (1 + 1e-9)):
         values = start
     return values, stderr, _at_bound(law, values), bool(result.success)

@@ -90,11 +90,19 @@ class Problem:
 
     def residuals_numpy(self, values: np.ndarray) -> np.ndarray:
         """Residuals of row 0 at parameters `values`, scaled and √weighted (for lmfit)."""
-        first = torch.zeros(1, dtype=torch.long)
-        resid, weights = self.at(first)
-        with torch.no_grad():
-            r = resid(torch.as_tensor(values[None, :], dtype=DTYPE))
-            return (r * weights.expand_as(r).sqrt()).numpy().ravel()
+        return self.numpy_residuals()(values)
+
+    def numpy_residuals(self):
+        """`residuals_numpy` as a function, row 0's data gathered once (lmfit calls it a
+        few dozen times per fit)."""
+        resid, weights = self.at(torch.zeros(1, dtype=torch.long))
+        root = weights.sqrt()
+
+        def residuals(values: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                r = resid(torch.as_tensor(np.asarray(values, dtype=np.float64)[None, :]))
+                return (r * root.expand_as(r)).numpy().ravel()
+        return residuals
 
     def robust_weights(self, values: np.ndarray) -> np.ndarray:
         """Huber's IRLS weights min(1, δ/|r|) at `values` (all 1 for least squares)."""
