@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from forecast.fitting.laws import Law
-from forecast.fitting.optimize import DTYPE, forward_jacobian, least_squares_batched, least_squares_grouped
+from forecast.fitting.optimize import DTYPE, forward_jacobian, least_squares_batched
+from forecast.fitting.optimize_grouped import least_squares_grouped
 
 CONSTANT_INPUTS = ("floor", "top", "least")
 """Inputs that are one number per problem (shape (1, 1)), never per point."""
@@ -70,7 +71,7 @@ class Problem:
     def grouped_at(self, rows: torch.Tensor | None):
         """For grouped problems `rows`: the law at the distinct inputs (θ → (…, b, U)),
         and per point its target, scale, weight and column (b|1, M) (see
-        `forecast.fitting.optimize.least_squares_grouped`)."""
+        `forecast.fitting.optimize_grouped.least_squares_grouped`)."""
         pick = (lambda t: t) if rows is None else (lambda t: t if t.shape[0] == 1 else t[rows])  # noqa: E731
         target = self._target(pick(self.y))
         scale = torch.ones_like(target) if self.log_residual else pick(self.scale)
