@@ -156,3 +156,26 @@ def test_draws_started_from_one_jacobian_per_problem_solve_the_same_draws():
                             stacked.solve(starts, ftol=1e-5, box=True), stacked.solve(starts, 300, 1e-13, box=True))
     np.testing.assert_allclose(shared[0], plain[0], atol=1e-6)
     assert np.all(shared[1] - tight[1] <= 1e-4 * (1 + tight[1]))
+
+
+def test_draws_solved_in_bands_of_width_match_the_padded_batch():
+    from forecast.fitting.problems import gather_points, rows_of, weighted_order, width_bands
+
+    rng = np.random.default_rng(8)
+    p = _sigmoid_problem(seeds=5, rng=rng, outliers=False)
+    draws = 30
+    weights = rng.poisson(1.0, (draws, p.points)).astype(float)
+    weights[:10, 10:] = 0.0  # a third of the draws keep far fewer points
+    full = stack([p], [draws], weights=[weights], delta=None)
+    stacked = gather_points(full, weighted_order(full))
+    bands = width_bands(stacked, 3)
+    assert sorted(np.concatenate([r for r, _ in bands]).tolist()) == list(range(draws))
+    assert bands[0][1] <= 10 < stacked.points and bands[-1][1] == stacked.points
+    starts = np.repeat(_start(p.law)[None, :], draws, 0)
+    whole = stacked.solve(starts, ftol=1e-13, box=True)[0]
+    parts = np.empty_like(whole)
+    for rows, width in bands:
+        narrow = rows_of(stacked, rows, width)
+        assert narrow.points == width and torch.all(narrow.weights.sum(-1) == stacked.weights[rows].sum(-1))
+        parts[rows] = narrow.solve(starts[rows], ftol=1e-13, box=True)[0]
+    np.testing.assert_allclose(parts, whole, atol=1e-5)  # rows are independent: the same optimum

@@ -24,7 +24,8 @@ from forecast.fitting.laws import ACCURACY_LAWS, LOSS_LAW, LOSS_LINK, Law
 from forecast.fitting.observations import Observations
 from forecast.fitting.optimize import DTYPE, huber
 from forecast.fitting.problems import (
-    Problem, draw_start, gather_points, grouped, row, stack, summarised, summarised_draws, weighted_order,
+    Problem, draw_start, gather_points, grouped, row, rows_of, stack, summarised, summarised_draws, weighted_order,
+    width_bands,
 )
 
 ACCURACY_HUBER = 2.0
@@ -38,6 +39,8 @@ the point estimate, and their spread dwarfs what further iterations would move t
 MAX_STARTS = 12
 """Start points solved per problem: the grid's best by initial objective (grids hold 16 to
 1,024 points; solving more than the best dozen changed no fit in the backtests)."""
+WIDTH_BANDS = 4
+"""Bands of bootstrap draws solved apart, by how many points each draw keeps (less padding)."""
 CHUNK = 300_000
 """Largest batch (rows × points) solved at once; bigger stacks are split to bound memory."""
 
@@ -146,7 +149,11 @@ def bootstrap(problems: Sequence[Problem], thetas: Sequence[np.ndarray], weights
         stacked = gather_points(stacked, order)
         starts = np.concatenate([np.repeat(thetas[j][None, :], len(weights[j]), 0) for j in group])
         start = draw_start(members, [thetas[j] for j in group], counts, stacked, order)
-        theta = stacked.solve(starts, ftol=BOOTSTRAP_FTOL, box=True, start=start)[0]
+        theta = np.empty_like(starts)
+        for rows, width in width_bands(stacked, WIDTH_BANDS) if order is not None else [(slice(None), None)]:
+            part = stacked if width is None else rows_of(stacked, rows, width)
+            theta[rows] = part.solve(starts[rows], ftol=BOOTSTRAP_FTOL, box=True,
+                                     start=(start[0][rows, :width], start[1][rows, :width]))[0]
         offset = 0
         for j in group:
             out[j] = theta[offset:offset + len(weights[j])]

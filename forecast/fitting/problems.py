@@ -257,6 +257,29 @@ def gather_points(problem: Problem, order: torch.Tensor | None) -> Problem:
     return replace(problem, x=x, y=pick(problem.y), scale=pick(problem.scale), weights=pick(problem.weights))
 
 
+def width_bands(problem: Problem, bands: int) -> list[tuple[np.ndarray, int]]:
+    """The rows of a problem whose weighted points come first in every row (`gather_points`
+    by `weighted_order`), in `bands` bands by how many they hold, each with its widest
+    row's count: (rows, width). Solving band by band on `rows_of` drops the padding a
+    batch otherwise carries up to its widest draw (a Poisson draw keeps 1 − e⁻¹ of the
+    points, ± a few)."""
+    counts = (problem.weights > 0).sum(-1)
+    order = torch.argsort(counts, stable=True)
+    out = []
+    for rows in torch.tensor_split(order, min(bands, len(order))):
+        if len(rows):
+            out.append((rows.numpy(), max(int(counts[rows].max()), 1)))
+    return out
+
+
+def rows_of(problem: Problem, rows: np.ndarray, width: int) -> Problem:
+    """Problems `rows` on their first `width` points (ungrouped)."""
+    rows = torch.as_tensor(rows)
+    pick = lambda t: (t if t.shape[0] == 1 else t[rows])[:, :width]  # noqa: E731
+    x = {k: (v if v.shape[0] == 1 else v[rows]) if k in CONSTANT_INPUTS else pick(v) for k, v in problem.x.items()}
+    return replace(problem, x=x, y=pick(problem.y), scale=pick(problem.scale), weights=pick(problem.weights))
+
+
 def draw_start(members: Sequence[Problem], thetas: Sequence[np.ndarray], repeats: Sequence[int], stacked: Problem,
                order: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
     """Residuals (R, M) and their Jacobian (R, M, P) at the start of every row of `stacked`
