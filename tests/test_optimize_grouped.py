@@ -178,4 +178,4 @@ def test_draws_solved_in_bands_of_width_match_the_padded_batch():
         narrow = rows_of(stacked, rows, width)
         assert narrow.points == width and torch.all(narrow.weights.sum(-1) == stacked.weights[rows].sum(-1))
         parts[rows] = narrow.solve(starts[rows], ftol=1e-13, box=True)[0]
-    np.testing.assert_allclose(parts, whole, atol=1e-5)  # rows are independent: the same optimum
+    np.testing.assert_allclose(parts, whole, rtol=1e-4, atol=1e-5)  # rows are independent: the same optimum
