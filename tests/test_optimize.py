@@ -99,3 +99,31 @@ def test_lbfgs_rows_are_independent():
     alone = minimize_batched(lambda th, rows: _rosenbrock(th, a[1:][rows], b[1:][rows]), starts[1:], lower, upper,
                              max_iter=2000)
     assert both.theta[1] == pytest.approx(alone.theta[0], abs=1e-12)
+
+
+def test_box_least_squares_reaches_scipys_optimum_on_a_bound_in_fewer_iterations():
+    """Solutions on a bound: the offset c of rows 0 and 3 capped below its fitted value. The
+    projected steps (`box`) land on scipy's bounded optimum; the change of variables only
+    crawls towards the bound."""
+    upper = np.array([10.0, 10.0, 0.3])
+    starts = np.tile(np.array([1.0, 1.0, 0.0]), (len(Y), 1))
+    box = least_squares_batched(_Decay(), starts, LOWER, upper, max_iter=100, ftol=1e-12, box=True)
+    smooth = least_squares_batched(_Decay(), starts, LOWER, upper, max_iter=100, ftol=1e-12)
+    assert box.converged.all()
+    for i, y in enumerate(Y):
+        ref = scipy.optimize.least_squares(lambda th: _decay(th, T) - y, starts[i], bounds=(LOWER, upper),
+                                           xtol=1e-15, ftol=1e-15, gtol=1e-15)
+        assert box.objective[i] == pytest.approx(ref.cost, rel=1e-8), i
+        assert box.theta[i] == pytest.approx(ref.x, rel=1e-4, abs=1e-6), (i, box.theta[i], ref.x)
+        assert smooth.objective[i] >= box.objective[i] * (1 - 1e-10)
+    assert box.theta[[0, 3], 2] == pytest.approx(0.3, abs=1e-12)  # exactly on the bound
+    assert box.iterations < smooth.iterations
+
+
+def test_box_rows_leave_a_bound_the_gradient_points_away_from():
+    """A start on a bound whose optimum is inside: the parameter is not held there."""
+    starts = np.tile(np.array([1.0, 1.0, 5.0]), (len(Y), 1))  # c at its upper bound
+    box = least_squares_batched(_Decay(), starts, LOWER, UPPER, max_iter=200, ftol=1e-14, box=True)
+    ref = least_squares_batched(_Decay(), np.tile(START, (len(Y), 1)), LOWER, UPPER, max_iter=200, ftol=1e-15)
+    np.testing.assert_allclose(box.objective, ref.objective, rtol=1e-8)
+    assert (box.theta[:, 2] < 4.0).all()

@@ -124,3 +124,58 @@ def test_dropping_zero_weight_points_keeps_every_draws_solution():
     (theta_s, obj_s, _), (theta_f, obj_f, _) = small.solve(starts, ftol=1e-14), full.solve(starts, ftol=1e-14)
     np.testing.assert_allclose(obj_s, obj_f, rtol=1e-9)
     np.testing.assert_allclose(theta_s, theta_f, atol=1e-6)
+
+
+def test_draws_started_from_one_jacobian_per_problem_solve_the_same_draws():
+    """`draw_start` (the law and its differences once per problem, gathered to the draws)
+    gives the residuals and Jacobian the solver would compute row by row, and the same
+    draws; the projected solve reaches the tightly converged optimum of every draw."""
+    from forecast.fitting.optimize import forward_jacobian
+    from forecast.fitting.problems import draw_start, gather_points, weighted_order
+
+    rng = np.random.default_rng(7)
+    problems = [_sigmoid_problem(seeds=s, rng=rng, outliers=False) for s in (3, 5)]  # 36 and 60 points
+    thetas = [p.solve(_start(p.law)[None, :])[0][0] for p in problems]
+    counts = [40, 25]
+    weights = [rng.poisson(1.0, (n, p.points)).astype(float) for p, n in zip(problems, counts)]
+    ys = [p.y.numpy() + 0.02 * rng.standard_normal((n, p.points)) for p, n in zip(problems, counts)]
+    stacked = stack(problems, counts, weights=weights, ys=ys, delta=None)
+    order = weighted_order(stacked)
+    assert order is not None
+    stacked = gather_points(stacked, order)
+    starts = np.concatenate([np.repeat(t[None, :], n, 0) for t, n in zip(thetas, counts)])
+    r0, j0 = draw_start(problems, thetas, counts, stacked, order)
+    resid = stacked.at(None)[0]
+    u = torch.as_tensor(starts)
+    weighted = stacked.weights > 0
+    torch.testing.assert_close(r0[weighted], resid(u)[weighted], rtol=0, atol=1e-12)
+    upper = torch.as_tensor(problems[0].law.upper)
+    j_rows = forward_jacobian(resid, u, resid(u), upper)
+    torch.testing.assert_close(j0[weighted], j_rows[weighted], rtol=1e-6, atol=1e-6)
+    shared, plain, tight = (stacked.solve(starts, ftol=1e-5, box=True, start=(r0, j0)),
+                            stacked.solve(starts, ftol=1e-5, box=True), stacked.solve(starts, 300, 1e-13, box=True))
+    np.testing.assert_allclose(shared[0], plain[0], atol=1e-6)
+    assert np.all(shared[1] - tight[1] <= 1e-4 * (1 + tight[1]))
+
+
+def test_draws_solved_in_bands_of_width_match_the_padded_batch():
+    from forecast.fitting.problems import gather_points, rows_of, weighted_order, width_bands
+
+    rng = np.random.default_rng(8)
+    p = _sigmoid_problem(seeds=5, rng=rng, outliers=False)
+    draws = 30
+    weights = rng.poisson(1.0, (draws, p.points)).astype(float)
+    weights[:10, 10:] = 0.0  # a third of the draws keep far fewer points
+    full = stack([p], [draws], weights=[weights], delta=None)
+    stacked = gather_points(full, weighted_order(full))
+    bands = width_bands(stacked, 3)
+    assert sorted(np.concatenate([r for r, _ in bands]).tolist()) == list(range(draws))
+    assert bands[0][1] <= 10 < stacked.points and bands[-1][1] == stacked.points
+    starts = np.repeat(_start(p.law)[None, :], draws, 0)
+    whole = stacked.solve(starts, ftol=1e-13, box=True)[0]
+    parts = np.empty_like(whole)
+    for rows, width in bands:
+        narrow = rows_of(stacked, rows, width)
+        assert narrow.points == width and torch.all(narrow.weights.sum(-1) == stacked.weights[rows].sum(-1))
+        parts[rows] = narrow.solve(starts[rows], ftol=1e-13, box=True)[0]
+    np.testing.assert_allclose(parts, whole, rtol=1e-4, atol=1e-5)  # rows are independent: the same optimum

@@ -149,3 +149,29 @@ def test_the_fit_progress_bar_draws_on_a_terminal_and_stays_silent_elsewhere(mon
     with render.fit_progress("fitting 3 runs", enabled=False) as report:
         assert report is None
     assert quiet.getvalue() == ""
+
+
+def test_identical_jobs_are_fitted_once_and_share_the_result(monkeypatch):
+    import forecast.fitting.estimate as estimate
+    from forecast.fitting.candidates import Scales, Spec
+
+    runs, _ = make_sweep(sizes=4, seeds=2, skills=1, checkpoints=6, seed=6)
+    obs = observations(runs, "task00")
+    small = obs.params < obs.sizes[-1]
+    spec, scales = Spec("compute_sigmoid"), Scales.of(obs)
+    job = lambda o: estimate.Job(spec, o, scales, 0.0, 0.02)  # noqa: E731
+    # the same sizes cut twice (two hold-out origins) and a different data set
+    jobs = [job(obs.subset(small)), job(obs), job(obs.subset(small.copy()))]
+    fitted: list[int] = []
+    real = estimate._fit_distinct
+    monkeypatch.setattr(estimate, "_fit_distinct", lambda js, d, r: fitted.append(len(js)) or real(js, d, r))
+    results = estimate.fit_jobs(jobs, report=False)
+    assert fitted == [2]
+    assert results[0] is results[2] and results[1] is not results[0]
+    alone = real([jobs[2]], 0, False)[0]
+    np.testing.assert_allclose(results[2].theta, alone.theta, rtol=1e-6)  # batched with others: same optimum
+    assert not np.allclose(results[1].theta, results[0].theta)
+    # with bootstrap draws, jobs seeded differently are different fits
+    seeded = [jobs[0], estimate.Job(spec, jobs[2].obs, scales, 0.0, 0.02, seed=(1,))]
+    assert estimate.job_key(seeded[0], 10) != estimate.job_key(seeded[1], 10)
+    assert estimate.job_key(seeded[0], 0) == estimate.job_key(seeded[1], 0)

@@ -24,7 +24,8 @@ from forecast.fitting.laws import ACCURACY_LAWS, LOSS_LINK, TASK_LOSS_LAW, Law
 from forecast.fitting.observations import Observations
 from forecast.fitting.optimize import DTYPE, huber
 from forecast.fitting.problems import (
-    Problem, grouped, row, stack, summarised, summarised_draws, without_unweighted,
+    Problem, draw_start, gather_points, grouped, row, rows_of, stack, summarised, summarised_draws, weighted_order,
+    width_bands,
 )
 
 ACCURACY_HUBER = 2.0
@@ -38,6 +39,8 @@ the point estimate, and their spread dwarfs what further iterations would move t
 MAX_STARTS = 12
 """Start points solved per problem: the grid's best by initial objective (grids hold 16 to
 1,024 points; solving more than the best dozen changed no fit in the backtests)."""
+WIDTH_BANDS = 4
+"""Bands of bootstrap draws solved apart, by how many points each draw keeps (less padding)."""
 CHUNK = 300_000
 """Largest batch (rows × points) solved at once; bigger stacks are split to bound memory."""
 
@@ -142,11 +145,17 @@ def bootstrap(problems: Sequence[Problem], thetas: Sequence[np.ndarray], weights
     squares (`draw_problem` gives the weights), each started at `thetas[j]`."""
     out: list[np.ndarray] = [np.empty(0)] * len(problems)
     for group in _chunks(problems, [len(w) for w in weights]):
-        members = [problems[j] for j in group]
-        stacked = without_unweighted(stack(members, [len(weights[j]) for j in group],
-                                           weights=[weights[j] for j in group], ys=[ys[j] for j in group], delta=None))
+        members, counts = [problems[j] for j in group], [len(weights[j]) for j in group]
+        stacked = stack(members, counts, weights=[weights[j] for j in group], ys=[ys[j] for j in group], delta=None)
+        order = weighted_order(stacked)
+        stacked = gather_points(stacked, order)
         starts = np.concatenate([np.repeat(thetas[j][None, :], len(weights[j]), 0) for j in group])
-        theta = stacked.solve(starts, ftol=BOOTSTRAP_FTOL)[0]
+        start = draw_start(members, [thetas[j] for j in group], counts, stacked, order)
+        theta = np.empty_like(starts)
+        for rows, width in width_bands(stacked, WIDTH_BANDS) if order is not None else [(slice(None), None)]:
+            part = stacked if width is None else rows_of(stacked, rows, width)
+            theta[rows] = part.solve(starts[rows], ftol=BOOTSTRAP_FTOL, box=True,
+                                     start=(start[0][rows, :width], start[1][rows, :width]))[0]
         offset = 0
         for j in group:
             out[j] = theta[offset:offset + len(weights[j])]
@@ -172,12 +181,13 @@ def polish(problem: Problem, start: np.ndarray) -> tuple[np.ndarray, np.ndarray,
     params = law.lmfit_parameters(start)
     with warnings.catch_warnings():  # a singular covariance only means "no stderr": reported as NaN
         warnings.simplefilter("ignore", RuntimeWarning)
-        result = lmfit.minimize(lambda p: problem.residuals_numpy(np.array([p[n].value for n in law.names])),
+        residuals = problem.numpy_residuals()
+        result = lmfit.minimize(lambda p: residuals(np.array([p[n].value for n in law.names])),
                                 params, method="least_squares", loss="huber", f_scale=problem.delta)
     values = np.array([result.params[n].value for n in law.names])
     stderr = np.array([np.nan if result.params[n].stderr is None else result.params[n].stderr for n in law.names])
     # keep the better of the two optima (the batched one is sometimes closer to a bound)
-    before, after = (float(np.sum(huber(problem.residuals_numpy(v), problem.delta))) for v in (start, values))
+    before, after = (float(np.sum(huber(residuals(v), problem.delta))) for v in (start, values))
     if not (after <= before * (1 + 1e-9)):
         values = start
     return values, stderr, _at_bound(law, values), bool(result.success)
@@ -259,7 +269,27 @@ def fit_jobs(jobs: Sequence[Job], *, draws: int = 0, report: bool = True) -> lis
 
     Evaluation noise enters the bootstrap by perturbing each accuracy by its stderr; runs
     are resampled within size, checkpoints within run (`bootstrap_weights`). Per job the
-    result is a `CandidateFit`, or the `FitError` that says why it could not be fitted."""
+    result is a `CandidateFit`, or the `FitError` that says why it could not be fitted.
+    Identical jobs (same candidate, same data: `job_key`) are fitted once and share the
+    result, as the rolling hold-out's origins and depths that fit the same sizes do."""
+    keys = [job_key(job, draws) for job in jobs]
+    distinct: dict[tuple, Job] = {}
+    for key, job in zip(keys, jobs):
+        distinct.setdefault(key, job)
+    if len(distinct) == len(jobs):
+        return _fit_distinct(jobs, draws, report)
+    results = dict(zip(distinct, _fit_distinct(list(distinct.values()), draws, report)))
+    return [results[key] for key in keys]
+
+
+def job_key(job: Job, draws: int) -> tuple:
+    """What a job's fit depends on: two jobs with one key give one result (the seed only
+    matters with bootstrap draws)."""
+    return (job.spec, job.obs.digest(), job.scales, job.floor, job.noise, job.finals_only, job.least,
+            job.seed if draws else None)
+
+
+def _fit_distinct(jobs: Sequence[Job], draws: int, report: bool) -> list[CandidateFit | FitError]:
     prepared: list[_Prepared] = []
     for job in jobs:
         try:

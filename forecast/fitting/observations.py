@@ -10,6 +10,7 @@ noise and the size of the rise above the floor.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -105,6 +106,18 @@ class Observations:
             final=pick(self.final), losses={k: pick(v) for k, v in self.losses.items()},
             examples=None if self.examples is None else pick(self.examples), tokens_known=self.tokens_known,
         )
+
+    def digest(self) -> str:
+        """A hash of everything a fit reads (points, noise, intermediates, floor and top):
+        two observations with one digest give one fit (`forecast.fitting.estimate.fit_jobs`
+        fits such jobs once, e.g. the hold-outs of different origins on the same sizes)."""
+        h = hashlib.blake2b(digest_size=16)
+        h.update(repr((self.chance, self.top, self.tokens_known, len(self), sorted(self.losses))).encode())
+        for a in (self.run, self.step, self.params, self.tokens, self.flops, self.accuracy, self.stderr, self.final,
+                  *(self.losses[k] for k in sorted(self.losses)), self.examples):
+            if a is not None:
+                h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()
 
     def with_accuracy(self, accuracy: np.ndarray) -> Observations:
         """The same points with replaced accuracies (e.g. smoothed)."""

@@ -196,6 +196,8 @@ def least_squares_batched(
     huber_delta: float | None = None,
     max_iter: int = 100,
     ftol: float = 1e-10,
+    box: bool = False,
+    start: tuple[Tensor, Tensor] | None = None,
 ) -> BatchResult:
     """Minimise B independent robust least-squares problems at once (Levenberg–Marquardt).
 
@@ -206,16 +208,47 @@ def least_squares_batched(
     one cheap pass per parameter. Far fewer iterations than L-BFGS on these small,
     well-posed problems (measured ~20 vs ~300), which is what makes bootstrapping
     thousands of draws cheap.
+
+    With `box`, steps are taken in the parameters themselves and projected onto the bounds,
+    a parameter on a bound that the gradient pushes outwards held there (an active set, as
+    in Kanzow et al. 2004); otherwise bounds are a change of variables (`from_unconstrained`).
+    The optimum is the same; near a bound the change of variables flattens the objective,
+    so rows whose solution sits on one (a plateau at the top) crawl towards it for dozens of
+    iterations, where the projection reaches it in one: what bootstrap draws started at the
+    point estimate need (measured: ~15 → ~4 iterations per draw).
+
+    `start` (with `box`): the residuals (B, M) and their Jacobian (B, M, P) at `theta0`,
+    when the caller has them cheaper than B evaluations (draws of one problem share their
+    start and inputs: `forecast.fitting.problems.draw_start`).
     """
     with torch.no_grad():
-        return _levenberg_marquardt(problem, theta0, lower, upper, huber_delta, max_iter, ftol)
+        return _levenberg_marquardt(problem, theta0, lower, upper, huber_delta, max_iter, ftol, box, start)
+
+
+def forward_jacobian(fn: Callable[[Tensor], Tensor], u: Tensor, base: Tensor, upper: Tensor | None = None) -> Tensor:
+    """Forward differences of `fn` ((…, b, P) → (…, b, M)) at `u` (b, P), whose value
+    `base` (b, M) is known: the Jacobian (b, M, P), from P shifted copies in one batched
+    evaluation. With `upper`, a copy that would cross it is shifted inwards instead."""
+    dim = u.shape[-1]
+    h = 1e-7 * (1 + u.abs())
+    if upper is not None:
+        h = torch.where(u + h > upper, -h, h)
+    probe = u.unsqueeze(0).repeat(dim, 1, 1)
+    probe += torch.eye(dim, dtype=u.dtype)[:, None, :] * h.T[:, :, None]  # copy p moves parameter p by h
+    return ((fn(probe) - base) / h.T[..., None]).permute(1, 2, 0)
 
 
 def _levenberg_marquardt(problem: RowProblem, theta0: np.ndarray, lower: np.ndarray, upper: np.ndarray,
-                         huber_delta: float | None, max_iter: int, ftol: float) -> BatchResult:
+                         huber_delta: float | None, max_iter: int, ftol: float, box: bool = False,
+                         start: tuple[Tensor, Tensor] | None = None) -> BatchResult:
     lo = torch.as_tensor(lower, dtype=DTYPE)
     hi = torch.as_tensor(upper, dtype=DTYPE)
-    u = to_unconstrained(theta0, np.asarray(lower), np.asarray(upper))
+    if box:
+        u = torch.as_tensor(np.clip(theta0, lower, upper), dtype=DTYPE)
+        from_unconstrained = lambda v, lo_, hi_: v  # noqa: E731  (the parameters themselves)
+    else:
+        from_unconstrained = globals()["from_unconstrained"]
+        u = to_unconstrained(theta0, np.asarray(lower), np.asarray(upper))
     batch, dim = u.shape
 
     def cost(r: Tensor, w: Tensor) -> Tensor:
@@ -224,12 +257,14 @@ def _levenberg_marquardt(problem: RowProblem, theta0: np.ndarray, lower: np.ndar
         return torch.where(torch.isfinite(c), c, torch.full_like(c, torch.inf))
 
     resid_all, w_all = problem.at(None)
-    r_at = resid_all(from_unconstrained(u, lo, hi))  # residuals at each row's current point, kept
+    if start is not None and not box:
+        raise ValueError("a start Jacobian is in the parameters themselves: it needs box=True")
+    # residuals at each row's current point, kept
+    r_at = start[0].clone() if start is not None else resid_all(from_unconstrained(u, lo, hi))
     f = cost(r_at, w_all)
     lam = torch.full((batch,), 1e-3, dtype=DTYPE)
     active = torch.isfinite(f)
     converged = torch.zeros(batch, dtype=torch.bool)
-    eye = torch.eye(dim, dtype=DTYPE)
     iteration = 0
     for iteration in range(1, max_iter + 1):
         rows = active.nonzero().squeeze(1)
@@ -240,15 +275,13 @@ def _levenberg_marquardt(problem: RowProblem, theta0: np.ndarray, lower: np.ndar
         ua = u if everyone else u[rows]
         f_rows = f if everyone else f[rows]
         resid = lambda v: resid_rows(from_unconstrained(v, lo, hi))  # noqa: E731
-        # forward differences: P shifted copies in one batched evaluation; the point's own
-        # residuals were kept from when it was reached
-        h = 1e-7 * (1 + ua.abs())
-        probe = ua.unsqueeze(0).repeat(dim, 1, 1)
-        probe += eye[:, None, :] * h.T[:, :, None]  # copy p moves parameter p by h
-        values = resid(probe)  # (P, b, M)
+        # the point's own residuals were kept from when it was reached
         r_rows = r_at if everyone else r_at[rows]
         r = r_rows
-        jac = ((values - r) / h.T[..., None]).permute(1, 2, 0)  # (b, M, P)
+        if iteration == 1 and start is not None:
+            jac = start[1] if everyone else start[1][rows]
+        else:  # differences taken inwards at an upper bound (box)
+            jac = forward_jacobian(resid, ua, r, hi if box else None)  # (b, M, P)
         w = w0.expand_as(r)
         if huber_delta is not None:  # IRLS: Huber's ρ as a reweighted square
             w = w * torch.clamp(huber_delta / r.abs().clamp(min=1e-300), max=1.0)
@@ -267,24 +300,38 @@ def _levenberg_marquardt(problem: RowProblem, theta0: np.ndarray, lower: np.ndar
             kept.append(resid(trial))
             return cost(kept[-1], w0.expand_as(r))
 
-        trial, better, new_f, done = _lm_step(jtj, jtr, lam_rows, ua, f_rows, trial_cost, ftol)
+        box_of = (lambda: (lo, hi, _on_bound(ua, jtr, lo, hi))) if box else (lambda: None)
+        trial, better, new_f, done = _lm_step(jtj, jtr, lam_rows, ua, f_rows, trial_cost, ftol, box_of())
         r_at[rows] = torch.where(better[:, None], kept[-1], r_rows)
         _lm_accept(rows, trial, ua, better, new_f, done, lam_rows, u, f, lam, converged, active)
     theta = from_unconstrained(u, lo, hi).numpy()
     return BatchResult(theta=theta, objective=f.numpy(), converged=converged.numpy(), iterations=iteration)
 
 
+def _on_bound(u: Tensor, jtr: Tensor, lo: Tensor, hi: Tensor) -> Tensor:
+    """Parameters (b, P) on a bound that a descent step would push outwards."""
+    tol = 1e-12 * (hi - lo)
+    return ((u <= lo + tol) & (jtr > 0)) | ((u >= hi - tol) & (jtr < 0))
+
+
 def _lm_step(jtj: Tensor, jtr: Tensor, lam: Tensor, u: Tensor, f: Tensor, trial_cost: Callable[[Tensor], Tensor],
-             ftol: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+             ftol: float, box: tuple[Tensor, Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """One Levenberg–Marquardt step for a batch of rows (Marquardt's scaling by diag(JᵀJ)):
     the trial point, whether it lowered the cost, the cost kept, and whether a row is done
     (a kept step that gained < `ftol`, a predicted reduction that small, a vanishing step,
-    or a damping that has run away)."""
-    diag = torch.diagonal(jtj, dim1=-2, dim2=-1)
+    or a damping that has run away). With `box` (lower, upper, held (b, P)), held
+    parameters stay put and the step is projected onto the bounds."""
     eye = torch.eye(jtj.shape[-1], dtype=jtj.dtype)
+    if box is not None:
+        free = (~box[2]).to(jtj.dtype)
+        jtj = jtj * free[:, :, None] * free[:, None, :] + torch.diag_embed(1 - free)
+        jtr = jtr * free
+    diag = torch.diagonal(jtj, dim1=-2, dim2=-1)
     damped = jtj + (lam[:, None] * diag + 1e-12)[..., None] * eye
     step = -torch.linalg.solve(damped, jtr[..., None])[..., 0]
     step = torch.where(torch.isfinite(step), step, torch.zeros_like(step))
+    if box is not None:
+        step = torch.maximum(torch.minimum(u + step, box[1]), box[0]) - u
     trial = u + step
     f_trial = trial_cost(trial)
     better = f_trial < f
@@ -306,81 +353,3 @@ def _lm_accept(rows: Tensor, trial: Tensor, u_rows: Tensor, better: Tensor, new_
     lam[rows] = torch.where(better, (lam_rows / 3).clamp(min=1e-12), lam_rows * 4)
     converged[rows[done]] = True
     active[rows[done]] = False
-
-
-class GroupedProblem(Protocol):
-    """Least-squares problems whose M points share U ≤ M distinct inputs (seeds of one size
-    and budget): the model is evaluated per input, the residuals per point."""
-
-    def grouped_at(self, rows: Tensor | None) -> tuple[Callable[[Tensor], Tensor], Tensor, Tensor, Tensor, Tensor]:
-        """For problems `rows` (None: all): model (…, b, P) → (…, b, U), and per point the
-        target, scale, weight and input column, each (b, M) or (1, M)."""
-
-
-def least_squares_grouped(
-    problem: GroupedProblem,
-    theta0: np.ndarray,
-    lower: np.ndarray,
-    upper: np.ndarray,
-    *,
-    huber_delta: float | None = None,
-    max_iter: int = 100,
-    ftol: float = 1e-10,
-) -> BatchResult:
-    """`least_squares_batched` for grouped problems, the same objective Σ w·ρ((f − t)/s) over
-    every point: the model and its Jacobian are evaluated once per distinct input, and the
-    points' (IRLS-weighted) contributions to JᵀWJ and JᵀWr are summed per input first, so
-    a step costs U law evaluations and a few passes over the M points."""
-    with torch.no_grad():
-        lo = torch.as_tensor(lower, dtype=DTYPE)
-        hi = torch.as_tensor(upper, dtype=DTYPE)
-        u = to_unconstrained(theta0, np.asarray(lower), np.asarray(upper))
-        batch, dim = u.shape
-        eye = torch.eye(dim, dtype=DTYPE)
-
-        def per_point(f: Tensor, index: Tensor) -> Tensor:
-            return torch.gather(f, -1, index.expand(f.shape[0], index.shape[-1]))
-
-        def cost(f: Tensor, target: Tensor, scale: Tensor, w: Tensor, index: Tensor) -> Tensor:
-            r = (per_point(f, index) - target) / scale
-            rho = 0.5 * r * r if huber_delta is None else huber(r, huber_delta)
-            c = (w * rho).sum(-1)
-            return torch.where(torch.isfinite(c), c, torch.full_like(c, torch.inf))
-
-        model, *data = problem.grouped_at(None)
-        f = cost(model(from_unconstrained(u, lo, hi)), *data)
-        lam = torch.full((batch,), 1e-3, dtype=DTYPE)
-        active = torch.isfinite(f)
-        converged = torch.zeros(batch, dtype=torch.bool)
-        iteration = 0
-        for iteration in range(1, max_iter + 1):
-            rows = active.nonzero().squeeze(1)
-            if len(rows) == 0:
-                break
-            model, target, scale, w0, index = problem.grouped_at(rows)
-            ua, f_rows, lam_rows = u[rows], f[rows], lam[rows]
-            h = 1e-7 * (1 + ua.abs())
-            probe = ua.unsqueeze(0).repeat(dim + 1, 1, 1)
-            probe[1:] += eye[:, None, :] * h.T[:, :, None]
-            values = model(from_unconstrained(probe, lo, hi))  # (P + 1, b, U)
-            g = values[0]
-            jac = ((values[1:] - g) / h.T[..., None]).permute(1, 2, 0)  # (b, U, P)
-            ok = torch.isfinite(g + jac.sum(-1))  # an input where the law or its slope is not finite
-            g = torch.where(ok, g, torch.zeros_like(g))
-            jac = torch.where(ok[..., None], jac, torch.zeros_like(jac))
-            r = (per_point(g, index) - target) / scale  # (b, M)
-            w = w0.expand_as(r)
-            if huber_delta is not None:
-                w = w * torch.clamp(huber_delta / r.abs().clamp(min=1e-300), max=1.0)
-            w = torch.where(torch.isfinite(r) & per_point(ok.to(DTYPE), index).bool(), w, torch.zeros_like(w))
-            r = torch.where(w > 0, r, torch.zeros_like(r))
-            a = torch.zeros_like(g).scatter_add_(-1, index.expand_as(r), w / scale**2)  # Σ w/s² per input
-            c = torch.zeros_like(g).scatter_add_(-1, index.expand_as(r), w * r / scale)  # Σ w·r/s per input
-            jtj = (jac * a[..., None]).transpose(1, 2) @ jac
-            jtr = (jac * c[..., None]).sum(1)
-            trial, better, new_f, done = _lm_step(
-                jtj, jtr, lam_rows, ua, f_rows,
-                lambda v: cost(model(from_unconstrained(v, lo, hi)), target, scale, w0, index), ftol)
-            _lm_accept(rows, trial, ua, better, new_f, done, lam_rows, u, f, lam, converged, active)
-        theta = from_unconstrained(u, lo, hi).numpy()
-        return BatchResult(theta=theta, objective=f.numpy(), converged=converged.numpy(), iterations=iteration)

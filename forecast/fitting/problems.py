@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from forecast.fitting.laws import Law
-from forecast.fitting.optimize import DTYPE, least_squares_batched, least_squares_grouped
+from forecast.fitting.optimize import DTYPE, forward_jacobian, least_squares_batched
+from forecast.fitting.optimize_grouped import least_squares_grouped
 
 CONSTANT_INPUTS = ("floor", "top", "least")
 """Inputs that are one number per problem (shape (1, 1)), never per point."""
@@ -70,28 +71,39 @@ class Problem:
     def grouped_at(self, rows: torch.Tensor | None):
         """For grouped problems `rows`: the law at the distinct inputs (θ → (…, b, U)),
         and per point its target, scale, weight and column (b|1, M) (see
-        `forecast.fitting.optimize.least_squares_grouped`)."""
+        `forecast.fitting.optimize_grouped.least_squares_grouped`)."""
         pick = (lambda t: t) if rows is None else (lambda t: t if t.shape[0] == 1 else t[rows])  # noqa: E731
         target = self._target(pick(self.y))
         scale = torch.ones_like(target) if self.log_residual else pick(self.scale)
         return self._model({k: pick(v) for k, v in self.x.items()}), target, scale, pick(self.weights), \
             pick(self.group)
 
-    def solve(self, starts: np.ndarray, max_iter: int = 100, ftol: float = 1e-10
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Solve row i from `starts[i]`: (theta (R, P), objective (R,), converged (R,))."""
+    def solve(self, starts: np.ndarray, max_iter: int = 100, ftol: float = 1e-10, box: bool = False,
+              start: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Solve row i from `starts[i]`: (theta (R, P), objective (R,), converged (R,));
+        `box`, `start`: bounds by projection, residuals and Jacobian at the starts known
+        (`least_squares_batched`; ungrouped problems)."""
         solver = least_squares_batched if self.group is None else least_squares_grouped
+        extra = {"box": True, "start": start} if box else {}
         result = solver(self, starts, self.law.lower, self.law.upper, huber_delta=self.delta,
-                        max_iter=max_iter, ftol=ftol)
+                        max_iter=max_iter, ftol=ftol, **extra)
         return result.theta, result.objective, result.converged
 
     def residuals_numpy(self, values: np.ndarray) -> np.ndarray:
         """Residuals of row 0 at parameters `values`, scaled and √weighted (for lmfit)."""
-        first = torch.zeros(1, dtype=torch.long)
-        resid, weights = self.at(first)
-        with torch.no_grad():
-            r = resid(torch.as_tensor(values[None, :], dtype=DTYPE))
-            return (r * weights.expand_as(r).sqrt()).numpy().ravel()
+        return self.numpy_residuals()(values)
+
+    def numpy_residuals(self):
+        """`residuals_numpy` as a function, row 0's data gathered once (lmfit calls it a
+        few dozen times per fit)."""
+        resid, weights = self.at(torch.zeros(1, dtype=torch.long))
+        root = weights.sqrt()
+
+        def residuals(values: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                r = resid(torch.as_tensor(np.asarray(values, dtype=np.float64)[None, :]))
+                return (r * root.expand_as(r)).numpy().ravel()
+        return residuals
 
     def robust_weights(self, values: np.ndarray) -> np.ndarray:
         """Huber's IRLS weights min(1, δ/|r|) at `values` (all 1 for least squares)."""
@@ -220,16 +232,78 @@ def without_unweighted(problem: Problem, keep_below: float = 0.9) -> Problem:
     zero weight to the row with most points left), when that leaves under `keep_below` of
     the columns: a bootstrap draw leaves out about e⁻¹ of the points (Poisson weights), and
     a point of weight 0 adds nothing to any row's objective. Ungrouped problems only."""
-    if problem.group is not None:
-        return problem
-    rows, width = problem.weights.shape[0], problem.points
-    if rows == 1:
-        return problem
+    return gather_points(problem, weighted_order(problem, keep_below))
+
+
+def weighted_order(problem: Problem, keep_below: float = 0.9) -> torch.Tensor | None:
+    """Per row, the columns of its weighted points, in order, padded with unweighted ones
+    to the row with most (R, M'): what `without_unweighted` keeps (None: everything)."""
+    if problem.group is not None or problem.weights.shape[0] == 1:
+        return None
     weighted = problem.weights > 0
     left = int(weighted.sum(-1).max())
-    if left >= keep_below * width:
+    if left >= keep_below * problem.points:
+        return None
+    return torch.argsort((~weighted).to(torch.int8), dim=-1, stable=True)[:, :max(left, 1)]
+
+
+def gather_points(problem: Problem, order: torch.Tensor | None) -> Problem:
+    """The problems with row i's points `order[i]` (None: unchanged). Ungrouped only."""
+    if order is None:
         return problem
-    order = torch.argsort((~weighted).to(torch.int8), dim=-1, stable=True)[:, :max(left, 1)]
+    rows, width = problem.weights.shape[0], problem.points
     pick = lambda t: torch.gather(t.expand(rows, width), -1, order)  # noqa: E731
     x = {k: v if k in CONSTANT_INPUTS else pick(v) for k, v in problem.x.items()}
     return replace(problem, x=x, y=pick(problem.y), scale=pick(problem.scale), weights=pick(problem.weights))
+
+
+def width_bands(problem: Problem, bands: int) -> list[tuple[np.ndarray, int]]:
+    """The rows of a problem whose weighted points come first in every row (`gather_points`
+    by `weighted_order`), in `bands` bands by how many they hold, each with its widest
+    row's count: (rows, width). Solving band by band on `rows_of` drops the padding a
+    batch otherwise carries up to its widest draw (a Poisson draw keeps 1 − e⁻¹ of the
+    points, ± a few)."""
+    counts = (problem.weights > 0).sum(-1)
+    order = torch.argsort(counts, stable=True)
+    out = []
+    for rows in torch.tensor_split(order, min(bands, len(order))):
+        if len(rows):
+            out.append((rows.numpy(), max(int(counts[rows].max()), 1)))
+    return out
+
+
+def rows_of(problem: Problem, rows: np.ndarray, width: int) -> Problem:
+    """Problems `rows` on their first `width` points (ungrouped)."""
+    rows = torch.as_tensor(rows)
+    pick = lambda t: (t if t.shape[0] == 1 else t[rows])[:, :width]  # noqa: E731
+    x = {k: (v if v.shape[0] == 1 else v[rows]) if k in CONSTANT_INPUTS else pick(v) for k, v in problem.x.items()}
+    return replace(problem, x=x, y=pick(problem.y), scale=pick(problem.scale), weights=pick(problem.weights))
+
+
+def draw_start(members: Sequence[Problem], thetas: Sequence[np.ndarray], repeats: Sequence[int], stacked: Problem,
+               order: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Residuals (R, M) and their Jacobian (R, M, P) at the start of every row of `stacked`
+    (`stack(members, repeats, …)`, then `gather_points(…, order)`), whose rows of member j
+    all start at `thetas[j]`, as bootstrap draws do: the law and its differences are
+    evaluated once per member (draws change targets and weights, not inputs or scales),
+    then gathered to the rows. For `least_squares_batched(…, box=True, start=…)`."""
+    width = max(p.points for p in members)
+    values, slopes = [], []
+    for p, theta in zip(members, thetas):
+        if p.group is not None:
+            raise ValueError("draw_start takes ungrouped problems (summarised draws are)")
+        model = p._model(p.x)
+        t = torch.as_tensor(np.clip(theta, p.law.lower, p.law.upper)[None, :], dtype=DTYPE)
+        f = model(t)
+        jac = forward_jacobian(model, t, f, torch.as_tensor(p.law.upper, dtype=DTYPE))
+        values.append(torch.nn.functional.pad(f, (0, width - f.shape[1])))
+        slopes.append(torch.nn.functional.pad(jac, (0, 0, 0, width - f.shape[1])))
+    counts = torch.as_tensor(list(repeats))
+    f0 = torch.cat(values).repeat_interleave(counts, 0)
+    j0 = torch.cat(slopes).repeat_interleave(counts, 0)
+    if order is not None:
+        f0 = torch.gather(f0, -1, order)
+        j0 = torch.gather(j0, 1, order[..., None].expand(*order.shape, j0.shape[-1]))
+    target = stacked._target(stacked.y)
+    scale = torch.ones_like(target) if stacked.log_residual else stacked.scale
+    return (f0 - target) / scale, j0 / scale[..., None]
