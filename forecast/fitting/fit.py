@@ -33,6 +33,7 @@ from forecast.fitting.laws import ACCURACY_LAWS, POOLED_LAWS
 from forecast.fitting.observations import PRIOR_NOISE, Observations, observations
 from forecast.threads import torch_threads
 from forecast.fitting.pooling import POOLED_SPEC, PoolContext, cross_family_items, fit_pooled
+from forecast.fitting.latent_fit import LATENT_SPEC, LatentContext
 from forecast.fitting.results import Calibration, Candidate, HoldoutScore, PilotRun, SkillFit, match_skills, wants_all
 from forecast.runs.model import Run
 from forecast.fitting.holdout import rolling_holdout
@@ -71,7 +72,8 @@ class FitOptions:
     threads: int | None = 1  # torch CPU threads while fitting (None: leave torch's setting);
     # fits are many small tensors, where extra threads only spin (measured on 2 cores)
     allow_incomplete: bool = False  # fit pilot runs whose training did not finish (else left out)
-    pool: str | None = None  # "families": one more candidate borrows slopes from the other families
+    pool: str | None = None  # "families": one more candidate borrows slopes from the other families;
+    # "latent": final-checkpoint tables of ≥ 3 families are fitted by the latent law (`fitting.latent_fit`)
     tasks: tuple[str, ...] = ()  # more regexes naming variants of one task (`forecast.fitting.tasks`)
     losses: bool = False  # also fit L(N, D) to every loss series (forecast.fitting.loss_fit), for `predict --metric loss`
     # (`forecast fit` does; off by default here, as backtests and recipe comparisons need none)
@@ -84,8 +86,9 @@ class FitOptions:
             raise UsageError("draws must be >= 0")
         if not 0 <= self.skip_fraction < 1:
             raise UsageError("skip_fraction must be in [0, 1)")
-        if self.pool not in (None, "families"):
-            raise UsageError(f"`pool={self.pool!r}`: unknown; use `pool='families'` (or leave it out)", parameter="pool")
+        if self.pool not in (None, "families", "latent"):
+            raise UsageError(f"`pool={self.pool!r}`: unknown; use `pool='families'` or `pool='latent'` (or leave it "
+                             "out)", parameter="pool")
 
 
 @dataclass(frozen=True)
@@ -147,6 +150,8 @@ def _fit(runs: Sequence[Run], skills: Sequence[str] | None, family: str | None, 
     context = None
     if options.pool == "families":
         context = PoolContext(group_runs(runs), lambda rs, sk: _observe(rs, sk, options))
+    elif options.pool == "latent":
+        context = LatentContext(group_runs(runs), min(options.draws, options.keep_draws), options.seed)
     chosen = {}
     for key in sorted(groups):
         members = groups[key]
@@ -211,6 +216,8 @@ class _Skill:
     weights: dict[Spec, float] = field(default_factory=dict)
     calibration: Calibration | None = None
     others: list[Observations] = field(default_factory=list)  # other families' (pooling)
+    latent: LatentContext | None = None  # the latent law holds this skill of this family (`pool="latent"`)
+    borrowed_skills: tuple[str, ...] = ()  # the family's other benchmarks the latent law read it from
     borrowed: tuple[str, ...] = ()
     min_sizes: int = 3  # FitOptions.min_sizes
 
@@ -230,7 +237,7 @@ class _Skill:
 
 
 def fit_group(runs: Sequence[Run], skills: Sequence[str], options: FitOptions,
-              context: PoolContext | None = None, one_task: bool = True) -> list[SkillFit]:
+              context: PoolContext | LatentContext | None = None, one_task: bool = True) -> list[SkillFit]:
     """Fit skills over the runs of one group. Variants of one task are fitted once, on their
     average, and each is that fit shifted by its offset (`forecast.fitting.tasks`; with
     `one_task`; a variant whose task fit gives no number is fitted alone)."""
@@ -267,7 +274,10 @@ def _fit_skills(runs: Sequence[Run], skills: Sequence[str], options: FitOptions,
     for st in states:
         if flat and st.skill in flat and st.reason is None:
             st.base = dataclasses.replace(st.base, flat=flat[st.skill] and not st.others)
-    live = [st for st in states if st.reason is None]
+    live = [st for st in states if st.reason is None and st.latent is None]
+    for st in states:
+        if st.reason is None and st.latent is not None:  # hold-outs of the whole table (`latent_fit`)
+            st.items = st.latent.items(st.base.recipe, st.skill, st.noise)
     rolling_holdout([st for st in live if st.checked and len(st.obs.sizes) > options.min_fit_sizes],
                     options.min_fit_sizes)
     rolling_holdout([st for st in live if st.checked and len(st.obs.sizes) <= options.min_fit_sizes], 1,
@@ -279,6 +289,7 @@ def _fit_skills(runs: Sequence[Run], skills: Sequence[str], options: FitOptions,
                 st.items.setdefault(spec, []).extend(dataclasses.replace(i, borrowed=True) for i in items)
     jobs: list[tuple[_Skill, Spec]] = []
     pooled: list[_Skill] = []
+    live = [st for st in states if st.reason is None]
     for st in live:
         if st.items:
             st.weights, st.scores, st.calibration = weigh(st.items)
@@ -292,9 +303,15 @@ def _fit_skills(runs: Sequence[Run], skills: Sequence[str], options: FitOptions,
                 st.notes.append(Note(NoteCode.FEW_SIZES, f"only {len(st.obs.sizes)} model sizes: no law could be "
                                      "checked by extrapolating to a held-out size; the level and the simplest trends "
                                      "are weighted by priors (≥ 3 sizes recommended)"))
-        jobs += [(st, spec) for spec in st.weights if spec != POOLED_SPEC]
+        jobs += [(st, spec) for spec in st.weights if spec not in (POOLED_SPEC, LATENT_SPEC)]
         pooled += [st] if POOLED_SPEC in st.weights else []
     results = fit_jobs([st.job(spec, st.obs) for st, spec in jobs], draws=options.draws)
+    for st in live:
+        if LATENT_SPEC in st.weights:
+            jobs.append((st, LATENT_SPEC))
+            results.append(st.latent.candidate(st.base.family, st.base.recipe, st.skill, st.scales,
+                                               st.obs.tokens_known))
+            st.borrowed, st.borrowed_skills = st.latent.borrowed(st.base.family, st.base.recipe, st.skill)
     for st in pooled:
         jobs.append((st, POOLED_SPEC))
         try:
@@ -334,11 +351,14 @@ def _prepare_skill(runs: Sequence[Run], skill: str, options: FitOptions, context
                     accelerating=obs.accelerates(noise) if len(obs) else None)
     st = _Skill(skill, obs, base, smoothed, noise, (options.seed, zlib.crc32(f"{family}|{recipe}|{skill}".encode())),
                 min_sizes=options.min_sizes)
-    if context is not None:
+    if isinstance(context, LatentContext) and context.covers(family, recipe, skill):
+        st.latent = context  # a transition's shape comes from the table, not from this family's few points
+        st.base = dataclasses.replace(base, flat=False, accelerating=None)
+    elif context is not None:
         st.others = context.others((family, recipe), skill)
         st.base = dataclasses.replace(base, flat=base.flat and not st.others)  # the other families lend the
         # trend a few sizes hide
-    st.reason = obs.unreadable(borrowing=bool(st.others))
+    st.reason = obs.unreadable(borrowing=bool(st.others) or st.latent is not None)
     if st.reason:
         return st
     st.scales = Scales.of(obs)
@@ -355,6 +375,8 @@ def _prepare_skill(runs: Sequence[Run], skill: str, options: FitOptions, context
         st.specs = [s for s in st.specs if s.law == "level"]
     if st.others:
         st.specs = st.specs + [POOLED_SPEC] if st.checked else [Spec("level"), POOLED_SPEC]
+    if st.latent is not None:
+        st.specs = [Spec("level"), LATENT_SPEC]
     st.finals_only = obs.budget_ladder
     if not obs.tokens_known:
         st.notes.append(Note(NoteCode.UNKNOWN_TOKENS, "the runs give no training tokens: laws are in parameters "
@@ -382,10 +404,16 @@ def _conclude(st: _Skill, candidates: list[Candidate]) -> SkillFit:
         if not c.fit.converged:
             notes.append(Note(NoteCode.NOT_CONVERGED, f"{c.key}: the optimiser did not report convergence"))
     why = explain_choice(candidates, st.scores, st.obs.sizes, st.failures)
-    borrowed = st.borrowed if any(c.fit.spec == POOLED_SPEC for c in candidates) else ()
-    if borrowed:
+    latent = any(c.fit.spec == LATENT_SPEC for c in candidates)
+    borrowed = st.borrowed if latent or any(c.fit.spec == POOLED_SPEC for c in candidates) else ()
+    borrowed_skills = st.borrowed_skills if latent else ()
+    if latent:
+        notes.append(Note(NoteCode.POOLED, "latent capabilities shared across families (this family's offsets read "
+                          f"off its {', '.join(borrowed_skills) or 'one benchmark'}; the benchmark's slope and "
+                          f"crossing from the others): {', '.join(borrowed)}"))
+    elif borrowed:
         notes.append(Note(NoteCode.POOLED, f"other families informed this forecast (a slope shared across "
                           f"families, this family's own offset): {', '.join(borrowed)}"))
     return dataclasses.replace(st.base, status=Status.FITTED, reason=None, scales=st.scales,
                                candidates=tuple(candidates), law=candidates[0].key, why=why, notes=tuple(notes),
-                               calibration=st.calibration, borrowed_from=borrowed)
+                               calibration=st.calibration, borrowed_from=borrowed, borrowed_skills=borrowed_skills)

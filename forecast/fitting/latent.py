@@ -125,6 +125,25 @@ class LatentFit:
                                       borrowed_from=tuple(fam for fam in self.families if fam != family)))
         return out
 
+    def log_flops(self, run: Run) -> float:
+        """ln(C / C_ref) of a table row (`model_flops`, with this fit's tokens per parameter)."""
+        return math.log(model_flops(run, self.tokens_per_param) / self.flops_ref)
+
+    def point(self, family: str, skill: str, log_flops: float) -> float:
+        """The law's accuracy for `family` on `skill` at ln(C / C_ref) = `log_flops`, with the
+        family's own residual on it (`family_residual`), clipped to [0, 1]."""
+        f, b = self.families.index(family), self.skills.index(skill)
+        return float(np.clip(_accuracy(self._unpack(self._pack()), f, b, log_flops, self.floor, self.top)
+                             + self.family_residual[f, b], 0.0, 1.0))
+
+    def logit_line(self, family: str, skill: str, theta: np.ndarray | None = None) -> tuple[float, float]:
+        """(intercept, slope) of the logit of `skill` for `family` in ln(C / C_ref): what the
+        law reduces to for one family and benchmark, under parameter vector `theta` (a
+        bootstrap draw; None: the point estimate)."""
+        alpha, loadings, bias = self._unpack(self._pack() if theta is None else theta)
+        f, b = self.families.index(family), self.skills.index(skill)
+        return float(bias[b] + loadings[b] @ alpha[f]), float(loadings[b].sum())
+
     def _pack(self) -> np.ndarray:
         return np.concatenate([self.alpha.ravel(), self.loadings.ravel(), self.bias])
 
@@ -185,9 +204,11 @@ def model_flops(run: Run, ratios: dict[str, float]) -> float:
 
 
 def fit_latent(runs: Sequence[Run], skills: Sequence[str] | None = None, latents: int = LATENTS,
-               draws: int = DRAWS, seed: int = 0) -> LatentFit:
+               draws: int = DRAWS, seed: int = 0, start: LatentFit | None = None) -> LatentFit:
     """Fit the latent-capability law to final checkpoints of `runs` (one model each; see
-    module docstring). `DataError` when the table has too few models for its parameters."""
+    module docstring). `DataError` when the table has too few models for its parameters.
+    `start`: a fit of the same families, benchmarks and latents to start from (a refit of
+    the table less a few models: one warm start instead of several cold ones)."""
     if latents < 1:
         raise UsageError("`latents` must be >= 1 (the number of latent capabilities)")
     names, families, fam, acc, floor, top = table(runs, skills)
@@ -200,7 +221,9 @@ def fit_latent(runs: Sequence[Run], skills: Sequence[str] | None = None, latents
                         "give a table of several families and benchmarks")
     ref = float(np.exp(np.mean(np.log(flops))))
     x = np.log(flops / ref)
-    theta = _solve(fam, x, acc, observed, floor, top, len(families), len(names), latents, None, seed)
+    warm = start._pack() if start is not None and start.families == families and start.skills == tuple(names) \
+        and start.latents == latents else None
+    theta = _solve(fam, x, acc, observed, floor, top, len(families), len(names), latents, warm, seed)
     parts = _unpack(theta, len(families), len(names), latents)
     pred = _predict_all(parts, fam, x, floor, top)
     residual = np.array([math.sqrt(np.nanmean((acc[:, b] - pred[:, b]) ** 2)) if observed[:, b].any() else 0.05

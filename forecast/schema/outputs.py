@@ -187,6 +187,8 @@ class SkillFitJson(TypedDict):
     candidates: list[CandidateJson]
     pilots: list[dict[str, Any]]  # name, hash, params, seed, tokens, flops, accuracy, smoothed
     options: dict[str, Any]
+    borrowed_from: list[str]  # other families a pooled or latent candidate learnt from (absent: none)
+    borrowed_skills: list[str]  # the family's other benchmarks a latent candidate read it from (absent: none)
 
 
 # ============================================================================ printed output
@@ -234,6 +236,9 @@ class ForecastJson(TypedDict):
     level: float
     law: str | None
     borrowed_from: list[str]  # other families that informed the forecast (pooled laws)
+    borrowed: str | None  # how: "latent" (`--pool latent`: the family's offsets from its other benchmarks, the
+    # benchmark's slope and crossing from the other families), "families" (`--pool families`: shared slopes), or null
+    borrowed_skills: list[str]  # the family's other benchmarks the latent law read its offsets from
     reason: str | None
     notes: list[NoteJson]
 
