@@ -44,6 +44,9 @@ is pulled towards the average family rather than fitted to its noise."""
 SHRINK = 1.0
 """A family's own residual on a benchmark is carried to its next model shrunk by n/(n + SHRINK)
 (n its models on the benchmark): persistence of what the shared law misses about it."""
+RECENCY = 0.0
+"""How much more a family's larger members count in its residual, per e-fold of compute
+(0: all alike)."""
 EXTRAPOLATION_ERROR = 0.02
 """Accuracy error per e-fold of compute beyond the family's largest model (a prior, as
 `forecast.fitting.selection.PRIOR_ERROR` is for one family's laws), Student-t with
@@ -231,8 +234,11 @@ def fit_latent(runs: Sequence[Run], skills: Sequence[str] | None = None, latents
     family_residual = np.zeros((len(families), len(names)))
     for f in range(len(families)):
         for b in range(len(names)):
-            r = (acc[:, b] - pred[:, b])[(fam == f) & observed[:, b]]
-            family_residual[f, b] = float(r.sum() / (len(r) + SHRINK)) if len(r) else 0.0
+            rows = (fam == f) & observed[:, b]
+            r = (acc[:, b] - pred[:, b])[rows]
+            if len(r):  # recent members count more: RECENCY per e-fold of compute
+                w = np.exp(RECENCY * (x[rows] - x[rows].max()))
+                family_residual[f, b] = float((w * r).sum() / w.sum() * len(r) / (len(r) + SHRINK))
     rng = np.random.default_rng(seed)
     boot = []
     for d in range(draws):
