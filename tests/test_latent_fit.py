@@ -109,7 +109,6 @@ def test_trajectories_and_small_tables_keep_their_own_laws():
     assert not context.covers("x", "default", "mc")
 
 
-@pytest.mark.slow
 def test_cli_pool_latent_names_what_was_borrowed(tmp_path):
     write_runs(_table(SIZES, np.random.default_rng(1)), tmp_path / "runs")
     assert invoke("fit", tmp_path / "runs", "--out", tmp_path / "fits", "--pool", "latent", "--draws", "10",

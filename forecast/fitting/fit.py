@@ -33,7 +33,7 @@ from forecast.fitting.laws import ACCURACY_LAWS, POOLED_LAWS
 from forecast.fitting.observations import PRIOR_NOISE, Observations, observations
 from forecast.threads import torch_threads
 from forecast.fitting.pooling import POOLED_SPEC, PoolContext, cross_family_items, fit_pooled
-from forecast.fitting.latent_fit import LATENT_SPEC, LatentContext
+from forecast.fitting.latent_fit import LatentContext, latent_candidates, latent_note
 from forecast.fitting.results import Calibration, Candidate, HoldoutScore, PilotRun, SkillFit, match_skills, wants_all
 from forecast.runs.model import Run
 from forecast.fitting.holdout import rolling_holdout
@@ -72,8 +72,7 @@ class FitOptions:
     threads: int | None = 1  # torch CPU threads while fitting (None: leave torch's setting);
     # fits are many small tensors, where extra threads only spin (measured on 2 cores)
     allow_incomplete: bool = False  # fit pilot runs whose training did not finish (else left out)
-    pool: str | None = None  # "families": one more candidate borrows slopes from the other families;
-    # "latent": final-checkpoint tables of ≥ 3 families are fitted by the latent law (`fitting.latent_fit`)
+    pool: str | None = None  # "families": one more candidate borrows slopes from the other families; "latent": `latent_fit`
     tasks: tuple[str, ...] = ()  # more regexes naming variants of one task (`forecast.fitting.tasks`)
     losses: bool = False  # also fit L(N, D) to every loss series (forecast.fitting.loss_fit), for `predict --metric loss`
     # (`forecast fit` does; off by default here, as backtests and recipe comparisons need none)
@@ -87,8 +86,7 @@ class FitOptions:
         if not 0 <= self.skip_fraction < 1:
             raise UsageError("skip_fraction must be in [0, 1)")
         if self.pool not in (None, "families", "latent"):
-            raise UsageError(f"`pool={self.pool!r}`: unknown; use `pool='families'` or `pool='latent'` (or leave it "
-                             "out)", parameter="pool")
+            raise UsageError(f"`pool={self.pool!r}`: unknown; use 'families' or 'latent' (or leave it out)", parameter="pool")
 
 
 @dataclass(frozen=True)
@@ -147,11 +145,8 @@ def usable_runs(runs: Sequence[Run], options: FitOptions) -> list[Run]:
 def _fit(runs: Sequence[Run], skills: Sequence[str] | None, family: str | None, recipe: str | None,
          options: FitOptions, progress: Progress | None = None) -> tuple[SkillFit, ...]:
     groups = group_runs(runs, family, recipe)
-    context = None
-    if options.pool == "families":
-        context = PoolContext(group_runs(runs), lambda rs, sk: _observe(rs, sk, options))
-    elif options.pool == "latent":
-        context = LatentContext(group_runs(runs), min(options.draws, options.keep_draws), options.seed)
+    context = PoolContext(group_runs(runs), lambda rs, sk: _observe(rs, sk, options)) if options.pool == "families" \
+        else LatentContext(group_runs(runs), min(options.draws, options.keep_draws), options.seed) if options.pool else None
     chosen = {}
     for key in sorted(groups):
         members = groups[key]
@@ -237,7 +232,7 @@ class _Skill:
 
 
 def fit_group(runs: Sequence[Run], skills: Sequence[str], options: FitOptions,
-              context: PoolContext | LatentContext | None = None, one_task: bool = True) -> list[SkillFit]:
+              context: PoolContext | None = None, one_task: bool = True) -> list[SkillFit]:
     """Fit skills over the runs of one group. Variants of one task are fitted once, on their
     average, and each is that fit shifted by its offset (`forecast.fitting.tasks`; with
     `one_task`; a variant whose task fit gives no number is fitted alone)."""
@@ -274,10 +269,7 @@ def _fit_skills(runs: Sequence[Run], skills: Sequence[str], options: FitOptions,
     for st in states:
         if flat and st.skill in flat and st.reason is None:
             st.base = dataclasses.replace(st.base, flat=flat[st.skill] and not st.others)
-    live = [st for st in states if st.reason is None and st.latent is None]
-    for st in states:
-        if st.reason is None and st.latent is not None:  # hold-outs of the whole table (`latent_fit`)
-            st.items = st.latent.items(st.base.recipe, st.skill, st.noise)
+    live = [st for st in states if st.reason is None and st.latent is None]  # the latent law: `latent_candidates`
     rolling_holdout([st for st in live if st.checked and len(st.obs.sizes) > options.min_fit_sizes],
                     options.min_fit_sizes)
     rolling_holdout([st for st in live if st.checked and len(st.obs.sizes) <= options.min_fit_sizes], 1,
@@ -289,7 +281,6 @@ def _fit_skills(runs: Sequence[Run], skills: Sequence[str], options: FitOptions,
                 st.items.setdefault(spec, []).extend(dataclasses.replace(i, borrowed=True) for i in items)
     jobs: list[tuple[_Skill, Spec]] = []
     pooled: list[_Skill] = []
-    live = [st for st in states if st.reason is None]
     for st in live:
         if st.items:
             st.weights, st.scores, st.calibration = weigh(st.items)
@@ -303,15 +294,9 @@ def _fit_skills(runs: Sequence[Run], skills: Sequence[str], options: FitOptions,
                 st.notes.append(Note(NoteCode.FEW_SIZES, f"only {len(st.obs.sizes)} model sizes: no law could be "
                                      "checked by extrapolating to a held-out size; the level and the simplest trends "
                                      "are weighted by priors (≥ 3 sizes recommended)"))
-        jobs += [(st, spec) for spec in st.weights if spec not in (POOLED_SPEC, LATENT_SPEC)]
+        jobs += [(st, spec) for spec in st.weights if spec != POOLED_SPEC]
         pooled += [st] if POOLED_SPEC in st.weights else []
     results = fit_jobs([st.job(spec, st.obs) for st, spec in jobs], draws=options.draws)
-    for st in live:
-        if LATENT_SPEC in st.weights:
-            jobs.append((st, LATENT_SPEC))
-            results.append(st.latent.candidate(st.base.family, st.base.recipe, st.skill, st.scales,
-                                               st.obs.tokens_known))
-            st.borrowed, st.borrowed_skills = st.latent.borrowed(st.base.family, st.base.recipe, st.skill)
     for st in pooled:
         jobs.append((st, POOLED_SPEC))
         try:
@@ -326,7 +311,8 @@ def _fit_skills(runs: Sequence[Run], skills: Sequence[str], options: FitOptions,
             continue
         kept = dataclasses.replace(result, draws=result.draws[:options.keep_draws])
         fitted.setdefault(id(st), []).append(Candidate(kept, st.weights[spec], st.scores.get(spec)))
-    return [_conclude(st, fitted.get(id(st), [])) for st in states]
+    return [_conclude(st, latent_candidates(st) if st.latent and not st.reason else fitted.get(id(st), []))
+            for st in states]
 
 
 def _prepare_skill(runs: Sequence[Run], skill: str, options: FitOptions, context: PoolContext | None) -> _Skill:
@@ -352,8 +338,7 @@ def _prepare_skill(runs: Sequence[Run], skill: str, options: FitOptions, context
     st = _Skill(skill, obs, base, smoothed, noise, (options.seed, zlib.crc32(f"{family}|{recipe}|{skill}".encode())),
                 min_sizes=options.min_sizes)
     if isinstance(context, LatentContext) and context.covers(family, recipe, skill):
-        st.latent = context  # a transition's shape comes from the table, not from this family's few points
-        st.base = dataclasses.replace(base, flat=False, accelerating=None)
+        st.latent, st.base = context, dataclasses.replace(base, flat=False, accelerating=None)  # its shape: the table's
     elif context is not None:
         st.others = context.others((family, recipe), skill)
         st.base = dataclasses.replace(base, flat=base.flat and not st.others)  # the other families lend the
@@ -375,8 +360,6 @@ def _prepare_skill(runs: Sequence[Run], skill: str, options: FitOptions, context
         st.specs = [s for s in st.specs if s.law == "level"]
     if st.others:
         st.specs = st.specs + [POOLED_SPEC] if st.checked else [Spec("level"), POOLED_SPEC]
-    if st.latent is not None:
-        st.specs = [Spec("level"), LATENT_SPEC]
     st.finals_only = obs.budget_ladder
     if not obs.tokens_known:
         st.notes.append(Note(NoteCode.UNKNOWN_TOKENS, "the runs give no training tokens: laws are in parameters "
@@ -404,16 +387,12 @@ def _conclude(st: _Skill, candidates: list[Candidate]) -> SkillFit:
         if not c.fit.converged:
             notes.append(Note(NoteCode.NOT_CONVERGED, f"{c.key}: the optimiser did not report convergence"))
     why = explain_choice(candidates, st.scores, st.obs.sizes, st.failures)
-    latent = any(c.fit.spec == LATENT_SPEC for c in candidates)
-    borrowed = st.borrowed if latent or any(c.fit.spec == POOLED_SPEC for c in candidates) else ()
-    borrowed_skills = st.borrowed_skills if latent else ()
-    if latent:
-        notes.append(Note(NoteCode.POOLED, "latent capabilities shared across families (this family's offsets read "
-                          f"off its {', '.join(borrowed_skills) or 'one benchmark'}; the benchmark's slope and "
-                          f"crossing from the others): {', '.join(borrowed)}"))
+    borrowed = st.borrowed if st.latent or any(c.fit.spec == POOLED_SPEC for c in candidates) else ()
+    if st.latent:
+        notes.append(latent_note(borrowed, st.borrowed_skills))
     elif borrowed:
         notes.append(Note(NoteCode.POOLED, f"other families informed this forecast (a slope shared across "
                           f"families, this family's own offset): {', '.join(borrowed)}"))
     return dataclasses.replace(st.base, status=Status.FITTED, reason=None, scales=st.scales,
                                candidates=tuple(candidates), law=candidates[0].key, why=why, notes=tuple(notes),
-                               calibration=st.calibration, borrowed_from=borrowed, borrowed_skills=borrowed_skills)
+                               calibration=st.calibration, borrowed_from=borrowed, borrowed_skills=st.borrowed_skills)

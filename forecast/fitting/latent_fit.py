@@ -33,8 +33,11 @@ import numpy as np
 from forecast.errors import DataError
 from forecast.fitting.candidates import CandidateFit, Scales, Spec
 from forecast.fitting.latent import LatentFit, fit_latent, model_flops
+from forecast.fitting.pooling import level_fit
 from forecast.fitting.reach import extrapolation_distance
-from forecast.fitting.selection import HoldoutItem
+from forecast.fitting.results import Candidate
+from forecast.fitting.selection import HoldoutItem, prior_calibration, weigh
+from forecast.fitting.status import Note, NoteCode
 from forecast.runs.model import Run
 
 LATENT_SPEC = Spec("sigmoid_nd", "chance", "latent")
@@ -167,3 +170,26 @@ def _holdouts(full: LatentFit, runs: Sequence[Run], seed: int) -> list[_Held]:
             if latent and distance > 0:
                 out.append(_Held(family, origin, distance, latent, level))
     return out
+
+
+def latent_candidates(st) -> list[Candidate]:
+    """The candidates of a skill the latent law holds (`st`: the skill's fit in progress,
+    `forecast.fitting.fit._Skill`, whose weights, scores, calibration and borrowings this
+    fills): the latent law and the level, weighed by the table's hold-outs."""
+    family, recipe, context = st.base.family, st.base.recipe, st.latent
+    items = context.items(recipe, st.skill, st.noise)
+    st.borrowed, st.borrowed_skills = context.borrowed(family, recipe, st.skill)
+    fits = {LATENT_SPEC: context.candidate(family, recipe, st.skill, st.scales, st.obs.tokens_known),
+            Spec("level"): level_fit(st.obs, st.scales)}
+    if items:
+        st.weights, st.scores, st.calibration = weigh(items)
+    else:  # no family of the table had two sizes to hold one out: the priors
+        st.weights, st.scores, st.calibration = {LATENT_SPEC: 1.0}, {}, prior_calibration()
+    return [Candidate(fits[s], w, st.scores.get(s)) for s, w in st.weights.items()]
+
+
+def latent_note(families: Sequence[str], skills: Sequence[str]) -> Note:
+    """What a latent forecast borrowed, in words."""
+    return Note(NoteCode.POOLED, "latent capabilities shared across families: this family's offsets read off its "
+                f"{', '.join(skills) or 'other benchmarks'}, the benchmark's slope and crossing from the other "
+                f"families: {', '.join(families)}")
