@@ -33,7 +33,7 @@ from forecast.fitting.laws import ACCURACY_LAWS, POOLED_LAWS
 from forecast.fitting.observations import PRIOR_NOISE, Observations, observations
 from forecast.threads import torch_threads
 from forecast.fitting.pooling import POOLED_SPEC, PoolContext, cross_family_items, fit_pooled
-from forecast.fitting.latent_fit import LatentContext, latent_candidates, latent_note
+from forecast.fitting.latent_fit import LatentContext, latent_candidates, latent_note, latent_why
 from forecast.fitting.results import Calibration, Candidate, HoldoutScore, PilotRun, SkillFit, match_skills, wants_all
 from forecast.runs.model import Run
 from forecast.fitting.holdout import rolling_holdout
@@ -386,7 +386,7 @@ def _conclude(st: _Skill, candidates: list[Candidate]) -> SkillFit:
             notes.append(Note(NoteCode.AT_BOUND, f"{c.key}: parameter(s) {', '.join(c.fit.at_bound)} at a bound"))
         if not c.fit.converged:
             notes.append(Note(NoteCode.NOT_CONVERGED, f"{c.key}: the optimiser did not report convergence"))
-    why = explain_choice(candidates, st.scores, st.obs.sizes, st.failures)
+    why = (latent_why if st.latent else explain_choice)(candidates, st.scores, st.obs.sizes, st.failures)
     borrowed = st.borrowed if st.latent or any(c.fit.spec == POOLED_SPEC for c in candidates) else ()
     if st.latent:
         notes.append(latent_note(borrowed, st.borrowed_skills))

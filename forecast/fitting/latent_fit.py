@@ -24,6 +24,7 @@ P(grok) and an interval as wide as the hold-outs, jumps included, missed by.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -116,6 +117,11 @@ class LatentContext:
                                              borrowed=True))
         return {s: v for s, v in out.items() if v}
 
+    def scatter(self, recipe: str, skill: str) -> float:
+        """RMS residual of the table's models around the latent law on `skill` (accuracy)."""
+        lf = self._fit(recipe)[0]
+        return float(lf.residual[lf.skills.index(skill)])
+
     def borrowed(self, family: str, recipe: str, skill: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(other families, the family's other benchmarks) the latent candidate learnt from."""
         lf, _, runs = self._fit(recipe)
@@ -177,6 +183,10 @@ def latent_candidates(st) -> list[Candidate]:
     `forecast.fitting.fit._Skill`, whose weights, scores, calibration and borrowings this
     fills): the latent law and the level, weighed by the table's hold-outs."""
     family, recipe, context = st.base.family, st.base.recipe, st.latent
+    # one model's scatter around the shared law is noise to it, as the evaluation's is: both
+    # widen every forecast alike, and the hold-outs' rate counts only the error beyond them
+    st.noise = math.hypot(st.noise, context.scatter(recipe, st.skill))
+    st.base = dataclasses.replace(st.base, noise=st.noise)
     items = context.items(recipe, st.skill, st.noise)
     st.borrowed, st.borrowed_skills = context.borrowed(family, recipe, st.skill)
     fits = {LATENT_SPEC: context.candidate(family, recipe, st.skill, st.scales, st.obs.tokens_known),
@@ -193,3 +203,17 @@ def latent_note(families: Sequence[str], skills: Sequence[str]) -> Note:
     return Note(NoteCode.POOLED, "latent capabilities shared across families: this family's offsets read off its "
                 f"{', '.join(skills) or 'other benchmarks'}, the benchmark's slope and crossing from the other "
                 f"families: {', '.join(families)}")
+
+
+def latent_why(candidates: Sequence[Candidate], scores: dict, sizes, failures: dict) -> str:
+    """One sentence on the choice, in the terms of the table's hold-outs (the signature of
+    `selection.explain_choice`)."""
+    best = candidates[0]
+    key = "latent" if best.fit.spec == LATENT_SPEC else best.key
+    if best.holdout is None:
+        return f"{key} (weights from priors: no family of the table has two sizes to hold one out)"
+    text = (f"{key}: each family's largest member forecast from the rest of the table, {best.holdout.origins} "
+            f"hold-out(s), within {100 * best.holdout.mae:.1f} points (mean abs.)")
+    others = [f"{'latent' if s == LATENT_SPEC else s.key} {100 * v.mae:.1f}" for s, v in scores.items()
+              if s != best.fit.spec]
+    return text + (f"; {', '.join(others)}" if others else "") + f"; weight {best.weight:.2f}"
