@@ -107,6 +107,9 @@ def test_trajectories_and_small_tables_keep_their_own_laws():
                             source="test"))
     context = LatentContext({r.group: [r] for r in runs}, draws=0, seed=0)
     assert not context.covers("x", "default", "mc")
+    board = _table(SIZES, np.random.default_rng(4))
+    (sf,) = fit(runs + board, family="x", options=FitOptions(draws=10, pool="latent", laws=("level", "log_linear"))).skills
+    assert sf.predictable and not sf.borrowed_from and "latent" not in sf.law
 
 
 def test_cli_pool_latent_names_what_was_borrowed(tmp_path):

@@ -232,7 +232,7 @@ class _Skill:
 
 
 def fit_group(runs: Sequence[Run], skills: Sequence[str], options: FitOptions,
-              context: PoolContext | None = None, one_task: bool = True) -> list[SkillFit]:
+              context: PoolContext | LatentContext | None = None, one_task: bool = True) -> list[SkillFit]:
     """Fit skills over the runs of one group. Variants of one task are fitted once, on their
     average, and each is that fit shifted by its offset (`forecast.fitting.tasks`; with
     `one_task`; a variant whose task fit gives no number is fitted alone)."""
@@ -261,7 +261,7 @@ def fit_group(runs: Sequence[Run], skills: Sequence[str], options: FitOptions,
 
 
 def _fit_skills(runs: Sequence[Run], skills: Sequence[str], options: FitOptions,
-                context: PoolContext | None = None, flat: dict[str, bool] | None = None) -> list[SkillFit]:
+                context: PoolContext | LatentContext | None = None, flat: dict[str, bool] | None = None) -> list[SkillFit]:
     """Fit skills over the runs of one group. Every skill's candidates are fitted together,
     one batch per law and stage (`forecast.fitting.estimate.fit_jobs`); with a pooling `context`,
     one more candidate borrows from the other families (`forecast.fitting.pooling`)."""
@@ -315,7 +315,7 @@ def _fit_skills(runs: Sequence[Run], skills: Sequence[str], options: FitOptions,
             for st in states]
 
 
-def _prepare_skill(runs: Sequence[Run], skill: str, options: FitOptions, context: PoolContext | None) -> _Skill:
+def _prepare_skill(runs: Sequence[Run], skill: str, options: FitOptions, context: PoolContext | LatentContext | None) -> _Skill:
     obs = _observe(runs, skill, options)
     family, recipe = runs[0].group
     smoothed = obs.smoothed() if len(obs) else np.array([])
@@ -339,7 +339,7 @@ def _prepare_skill(runs: Sequence[Run], skill: str, options: FitOptions, context
                 min_sizes=options.min_sizes)
     if isinstance(context, LatentContext) and context.covers(family, recipe, skill):
         st.latent, st.base = context, dataclasses.replace(base, flat=False, accelerating=None)  # its shape: the table's
-    elif context is not None:
+    elif isinstance(context, PoolContext):
         st.others = context.others((family, recipe), skill)
         st.base = dataclasses.replace(base, flat=base.flat and not st.others)  # the other families lend the
         # trend a few sizes hide
