@@ -129,3 +129,19 @@ def test_cli_unknown_pool_is_a_usage_error(tmp_path):
     write_runs(_table({f: [1e9, 4e9] for f in FAMILIES}, np.random.default_rng(1)), tmp_path / "runs")
     bad = invoke("fit", tmp_path / "runs", "--out", tmp_path / "fits", "--pool", "sloth")
     assert bad.exit_code == 2 and "--pool" in bad.output and not (tmp_path / "fits").exists()
+
+
+def test_error_model_recovers_a_planted_scatter_and_rate():
+    """Hold-out errors drawn as N(0, c² + (τ·d)²) at distances 0.5–5 e-folds: `error_model`
+    gives back c and τ."""
+    from forecast.fitting.latent_fit import error_model
+    from forecast.fitting.selection import HoldoutItem
+
+    rng = np.random.default_rng(5)
+    d = rng.uniform(0.5, 5.0, 3000)
+    errors = rng.normal(0, np.sqrt(0.03**2 + (0.02 * d) ** 2))
+    items = [HoldoutItem(origin=i, distance=float(x), span=1.0, error=float(e), shift=0.0, noise=0.01)
+             for i, (x, e) in enumerate(zip(d, errors))]
+    c, tau = error_model(items)
+    assert c == pytest.approx(0.03, rel=0.2) and tau == pytest.approx(0.02, rel=0.2)
+    assert error_model(items, 0.03)[1] == pytest.approx(0.02, rel=0.15)
