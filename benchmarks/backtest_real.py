@@ -165,7 +165,8 @@ def summarise(points: list) -> dict:
 def olmo_7b(draws: int) -> None:
     """The OLMo ladder with val and test splits as separate skills, fitted on 190M–1.3B (all
     budgets) and forecast at OLMo-2 7B trained on 4T tokens: each task's variants side by
-    side, their largest gap in median and the widest 80% interval (points)."""
+    side (the law is the one weighed heaviest at the target's reach), their largest gap in
+    median and the widest 80% interval (points)."""
     from forecast.fits import fit
     from forecast.fitting.tasks import task_of
     runs = [r for r in real_data.olmo(splits=True) if r.params < 2e9]
@@ -174,8 +175,8 @@ def olmo_7b(draws: int) -> None:
     for sf in fits.skills:
         (f,) = fits.predict(params=6_887_575_552, tokens=3.945e12, skills=[sf.skill])
         a = f.accuracy
-        rows.append((task_of(sf.skill), sf.skill, sf.law, str(f.status), a.median, a.low, a.high))
-        print(f"{sf.skill:28s} {sf.law:32s} {str(f.status):18s} {100 * a.median:5.1f} "
+        rows.append((task_of(sf.skill), sf.skill, f.law, str(f.status), a.median, a.low, a.high))
+        print(f"{sf.skill:28s} {f.law:32s} {str(f.status):18s} {100 * a.median:5.1f} "
               f"[{100 * a.low:5.1f}–{100 * a.high:5.1f}] width {100 * (a.high - a.low):4.1f}")
     tasks: dict[str, list] = {}
     for r in rows:
@@ -191,7 +192,8 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=FitOptions().draws)
     parser.add_argument("--no-pool", action="store_true", help="skip the pooled-families rows")
     parser.add_argument("--per-skill", action="store_true", help="also print one row per skill")
-    parser.add_argument("--only", default=None, help="run only the datasets whose name holds this text")
+    parser.add_argument("--only", default=None,
+                        help="run only the datasets whose name holds this text (several: comma-separated)")
     parser.add_argument("--olmo-7b", action="store_true",
                         help="only: OLMo val/test splits fitted ≤1.3B, forecast at 7B-4T, side by side")
     args = parser.parse_args()
@@ -209,7 +211,8 @@ def main() -> None:
     jumps: list[tuple[str, str, str, float, float | None, float]] = []  # dataset, family, run, jump, forecast, actual
     big_tasks: list[str] = []
     full_board = real_data.leaderboard()  # a jump is over the family's previous member in the whole table
-    for case in [c for c in cases(args.quick, not args.no_pool) if args.only is None or args.only in c.name]:
+    wanted = None if args.only is None else [w.strip() for w in args.only.split(",")]
+    for case in [c for c in cases(args.quick, not args.no_pool) if wanted is None or any(w in c.name for w in wanted)]:
         start = time.perf_counter()
         options = FitOptions(draws=args.draws, pool=case.pool)
         result = backtest_latent(case.runs) if case.latent else \

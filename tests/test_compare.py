@@ -126,3 +126,24 @@ def test_one_recipe_only_is_an_error(tmp_path):
     write_runs(_ladder({"only": GrokTruth()}), tmp_path / "runs")
     result = invoke("compare", tmp_path / "runs", "--draws", "20", "--laws", "grok_scaling")
     assert result.exit_code == 2 and "at least two recipes" in result.stderr
+
+
+@pytest.mark.slow
+def test_trained_pilots_show_the_mix_studys_shrinking_lead():
+    """The scale caveat on trained runs (tests/fixtures/pilot-mix-sub, from the mix_cpu
+    preset): three quarters subtraction (`add25`) groks `sub` sooner than a quarter
+    (`add75`) at every pilot size, by 13× at 6.22K and 1.7× at 55.5K, and `compare` calls
+    that lead shrinking with size."""
+    from pathlib import Path
+
+    from forecast import load_runs
+
+    runs = load_runs(Path(__file__).parent / "fixtures" / "pilot-mix-sub")
+    assert len(runs) == 16 and {r.recipe.label for r in runs} == {"add25", "add75"}
+    (c,) = compare(fit(runs, skills=["sub"]), target_params=555e3)
+    assert c.baseline == "add25"
+    (v,) = c.verdicts
+    assert v.trend == "shrinks" and v.p_shrinks >= 0.9, v.text
+    ratios = sorted((a.params, a.ratio.median) for a in c.advantages if a.params <= 55.6e3)
+    assert len(ratios) == 4 and ratios[0][1] > 5 and 1.1 < ratios[-1][1] < 3, ratios  # 13x → 1.7x
+    assert all(r1 > r2 for (_, r1), (_, r2) in zip(ratios, ratios[1:])), ratios

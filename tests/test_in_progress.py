@@ -79,15 +79,21 @@ def test_no_checkpoints_is_the_ladder_forecast(ladder):
     assert any("the ladder's forecast stands" in n for n in f.notes)
 
 
-@pytest.mark.parametrize("shift", [-0.2, -0.1, 0.1])
+def alarm_of(forecast) -> int | None:
+    return first_alarm(np.array([c.z for c in forecast.checkpoints]),
+                       np.array([c.innovation for c in forecast.checkpoints]))
+
+
+@pytest.mark.parametrize("shift", [-0.2, -0.1, -0.05, 0.1])
 def test_planted_off_path_run_is_flagged_within_three_checkpoints(ladder, shift):
     """Checkpoints shifted by a known amount after 30% of training: the alarm rises within
-    three checkpoints of the shift, says when it left (at the shift) and by how much."""
+    three checkpoints of the shift (the band rule or the sequential test on the run's
+    innovations), says when it left (at the shift) and by how much."""
     for seed in range(5):
         run = target_run(np.random.default_rng(100 + seed), shift_after=0.3, shift=shift)
         (f,) = update_with_run(ladder, run, TOKENS[1])
         shifted = next(i for i, c in enumerate(f.checkpoints) if c.fraction >= 0.3)
-        alarm = first_alarm(np.array([c.z for c in f.checkpoints]))
+        alarm = alarm_of(f)
         assert alarm is not None and shifted <= alarm <= shifted + 2, (seed, alarm, shifted)
         assert f.off_path is not None and f.off_path.direction == ("below" if shift < 0 else "above")
         assert abs(f.off_path.fraction - f.checkpoints[shifted].fraction) < 0.06
@@ -100,8 +106,42 @@ def test_on_path_runs_are_not_flagged(ladder, trials):
     flagged = 0
     for seed in range(trials):
         (f,) = update_with_run(ladder, target_run(np.random.default_rng(200 + seed)), TOKENS[1])
-        flagged += first_alarm(np.array([c.z for c in f.checkpoints])) is not None
+        flagged += alarm_of(f) is not None
     assert flagged <= 0.05 * trials
+
+
+def test_cusum_sums_innovations_beyond_the_drift():
+    """Page's CUSUM by hand: a steady surprise of 2 SDs adds 1.5 per checkpoint (drift 0.5) and
+    passes the threshold 4 at the 3rd; the band rule alone (|z| 2.2 < 2.576) never rises."""
+    from forecast.forecasting.off_path import DRIFT, THRESHOLD, cusum, find_off_path
+
+    assert (DRIFT, THRESHOLD) == (0.5, 4.0)
+    up, down = cusum(np.array([0.3, -2.0, -2.0, -2.0, -2.0, 1.0]))
+    assert up.tolist() == [0.0, 0.0, 0.0, 0.0, 0.0, 0.5] and down.tolist() == [0.0, 1.5, 3.0, 4.5, 6.0, 4.5]
+    z = np.array([0.1, -2.2, -2.2, -2.2, -2.2, -2.2])
+    e = np.array([0.1, -2.0, -2.0, -2.0, -2.0, -2.0])
+    n = np.arange(6.0)
+    assert first_alarm(z) is None and first_alarm(z, e) == 3
+    alarm = find_off_path(z, n, n.astype(int), n / 6, n, n + 1, e)
+    assert alarm.rule == "cusum" and alarm.step == 1 and alarm.checkpoints == 5 and alarm.direction == "below"
+    assert find_off_path(z[:3], n[:3], n[:3].astype(int), n[:3] / 6, n[:3], n[:3] + 1, e[:3]) is None
+    back = np.array([*z[:-1], -1.0])  # back inside the 95% band: the alarm no longer stands
+    assert find_off_path(back, n, n.astype(int), n / 6, n, n + 1, e) is None
+
+
+def test_innovations_on_the_path_are_standard_normal(ladder):
+    """Whitened by the update's joint covariance, an on-path run's surprises are independent,
+    centred and at most unit scale (the CUSUM's threshold assumes it; below 1 here as each
+    checkpoint's noise is at least the ladder's measured checkpoint-to-checkpoint scatter,
+    which on this ladder exceeds the binomial)."""
+    pooled, lag = [], []
+    for seed in range(12):
+        (f,) = update_with_run(ladder, target_run(np.random.default_rng(300 + seed)), TOKENS[1])
+        e = np.array([c.innovation for c in f.checkpoints])
+        pooled += e.tolist()
+        lag.append(np.corrcoef(e[:-1], e[1:])[0, 1])
+    assert abs(np.mean(pooled)) < 0.25 and 0.5 < np.std(pooled) < 1.1
+    assert abs(np.mean(lag)) < 0.2
 
 
 def test_schedule_shape_from_the_ladder_and_its_absence(ladder):
@@ -182,7 +222,7 @@ def test_seen_to_and_the_runs_own_curve_recover_a_planted_line():
     points = tuple(Checkpoint(i, float(t), float(t / 1e10), float(a), band, 0.0) for i, (t, a) in enumerate(zip(tokens, acc)))
     f = RunForecast(skill="s", run="r", params=1e8, planned_tokens=1e10, tokens_seen=1e9, checkpoints=points,
                     ladder=None, accuracy=None, grok=None, grok_observed=None, p_grok=None, threshold=None, offset=None,
-                    offset_sd=None, run_weight=0.0, schedule="ladder-checkpoints", off_path=None, level=0.8)
+                    offset_sd=None, run_weight=0.0, run_alone=None, schedule="ladder-checkpoints", off_path=None, level=0.8)
     assert own_curve(f, 0.25, 1.0) == pytest.approx(float(logit.inverse(-2.0 + 0.8 * np.log(100))), abs=1e-9)
 
 

@@ -18,7 +18,7 @@ from forecast import load_runs
 from forecast.threads import torch_threads
 from forecast.pilot import ensemble_groups, parse_ladder, preset_ladder, train_run, train_runs
 from forecast.pilot.data import IGNORE, eval_problems, pack, training_batches
-from forecast.pilot.ensemble import load_members, member_state
+from forecast.pilot.ensemble import load_members, mean_length, member_state
 from forecast.pilot.model import GPT
 from forecast.pilot.trainer import Progress, optimizer_for, torch_settings, train_step
 from forecast.runs.files import load_run
@@ -238,3 +238,14 @@ def test_cuda_path_trains_and_ensembles(tmp_path):
     alone = _series(tmp_path / "alone" / specs[0].name, "sort")
     np.testing.assert_allclose(run.series["sort"].loss, alone.loss, rtol=0.05)
     assert run.series["sort"].loss[-1] < run.series["sort"].loss[0]
+
+
+def test_a_curriculum_trains_with_the_mix_it_ends_in():
+    """curriculum_cpu: 300 of 1,500 steps on the short parts, then the mix `uniform` trains
+    on from the start: the two recipes' runs of one size and seed share an ensemble."""
+    specs = preset_ladder("curriculum_cpu").run_specs()
+    for group in ensemble_groups(specs):
+        assert {s.recipe.label for s in group} == {"curriculum", "uniform"} and len({s.size for s in group}) == 1
+    one = [s for s in specs if s.size == specs[0].size and s.seed == 0]
+    lengths = {s.recipe.label: mean_length(s) for s in one}
+    assert lengths["uniform"] * 0.85 < lengths["curriculum"] < lengths["uniform"]

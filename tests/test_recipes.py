@@ -339,3 +339,23 @@ def test_backtest_by_recipe_refuses_other_holdouts(tmp_path):
     write_runs(budget_ladder(4, {"x": 0.1, "y": 0.0}), tmp_path / "runs")
     assert_one_line_error(invoke("backtest", tmp_path / "runs", "--by", "recipe", "--holdout", "largest:2"),
                           "--holdout")
+
+
+def test_backtest_pairs_recipes_of_equal_steps_when_their_tokens_differ():
+    """A scratchpad-like recipe writes 4× the tokens per example: trained for the same steps
+    and batch, it is compared with the other at equal examples (each at its own tokens); a
+    recipe trained for other steps is not."""
+    rng = np.random.default_rng(7)
+
+    def run(label, n, offset, tokens_per_param, step, per_step=64):
+        acc = float(np.clip(planted_acc(offset, n) + rng.normal(0, 0.005), 0, 1))
+        s = make_series("task", [step], [tokens_per_param * n], accuracy=[acc], n=[2000], params=n, chance=CHANCE)
+        return Run(name=f"{label}-{n:.3g}", params=n, family="ladder", recipe=Recipe(label=label),
+                   series={"task": s}, extra={"examples_per_step": per_step})
+
+    sizes = (1e7, 3e7, 1e8)
+    runs = [run("short", n, 0.0, 20.0, 1000) for n in sizes] + [run("long", n, 0.4, 80.0, 1000) for n in sizes]
+    (d,) = backtest_recipes(runs).decisions
+    assert {d.a, d.b} == {"short", "long"} and d.correct
+    other = [run("short", n, 0.0, 20.0, 1000) for n in sizes] + [run("long", n, 0.4, 80.0, 4000) for n in sizes]
+    assert backtest_recipes(other).decisions == ()

@@ -93,7 +93,6 @@ def _score_skill(sf: SkillFit, train: Sequence[Run], held: Sequence[Run], option
     if fitted.budget_ladder:  # each run is one (params, tokens) target; mid-schedule checkpoints are not
         target = target.subset(target.final)
     carry, loglinear = _baselines(fitted, target)
-    samples = SurfaceSamples.of(sf, seed=seed) if sf.predictable else None
     rng = np.random.default_rng(seed + 2)
     tail = (1 - level) / 2
     points: list[BacktestPoint] = []
@@ -102,6 +101,10 @@ def _score_skill(sf: SkillFit, train: Sequence[Run], held: Sequence[Run], option
         idx = np.flatnonzero(target.run == r)
         params = float(target.params[idx[0]])
         last = idx[np.argmax(target.tokens[idx])]
+        distance = float(extrapolation_distance(params, target.flops[last], max(sf.sizes), sf.max_flops)) \
+            if sf.pilots and math.isfinite(sf.max_flops) else None
+        # the candidates weighed at this run's reach, as `predict` weighs them for it
+        samples = SurfaceSamples.of(sf, seed=seed, distance=distance) if sf.predictable else None
         final = predict_skill(sf, params, tokens=float(target.tokens[last]) if sf.tokens_known else None,
                               level=level, seed=seed, samples=samples)
         pred = low = high = None
@@ -110,8 +113,6 @@ def _score_skill(sf: SkillFit, train: Sequence[Run], held: Sequence[Run], option
             observed = samples.observed(model, rng, params, target.tokens[idx])
             low, pred, high = np.quantile(observed, [tail, 0.5, 1 - tail], axis=0)
             grok_errors += _grok_error(samples, params, target.subset(target.run == r))
-        distance = float(extrapolation_distance(params, target.flops[last], max(sf.sizes), sf.max_flops)) \
-            if sf.pilots and math.isfinite(sf.max_flops) else None
         for j, i in enumerate(idx):
             is_final = i == last
             p, lo, hi = (None, None, None) if pred is None else (float(pred[j]), float(low[j]), float(high[j]))

@@ -2,9 +2,10 @@
 
 For each held-out run and each visible share s (a fraction of its steps), the run is cut to
 its checkpoints at steps ≤ s × its last step, its planned tokens are its real final tokens,
-and the final accuracy of every skill is forecast three ways: updated by the visible
-checkpoints (`forecast.forecasting.in_progress.update_with_run`), by the ladder alone, and by
-the run's own visible curve alone (a line in logits of accuracy above the floor against
+and the final accuracy of every skill is forecast four ways: updated by the visible
+checkpoints (`forecast.forecasting.in_progress.update_with_run`), by the ladder alone, by the
+visible checkpoints alone read through the ladder's schedule shape (`run_alone`: the update
+without its prior), and by the run's own visible curve alone (a line in logits of accuracy above the floor against
 ln tokens through its visible checkpoints past warm-up, extrapolated to the end: what one would
 do with no ladder). Scored on skills whose benchmark has at least `min_items` items, where a
 final accuracy is measured precisely enough to score a forecast against.
@@ -82,12 +83,14 @@ class PartialItem:
     ladder_high: float | None
     own: float | None
     off_path: bool
+    run_alone: float | None = None
 
     def to_json(self) -> PartialItemJson:
         return {"run": self.run, "skill": self.skill, "share": self.share, "actual": self.actual,
                 "updated": finite(self.updated), "low": finite(self.low), "high": finite(self.high),
                 "ladder": finite(self.ladder), "ladder_low": finite(self.ladder_low),
-                "ladder_high": finite(self.ladder_high), "own": finite(self.own), "off_path": self.off_path}
+                "ladder_high": finite(self.ladder_high), "own": finite(self.own), "off_path": self.off_path,
+                "run_alone": finite(self.run_alone)}
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,7 @@ class PartialScore:
     own_mae: float | None
     coverage: float | None
     ladder_coverage: float | None
+    run_alone_mae: float | None = None
 
     def to_json(self) -> PartialScoreJson:
         return {k: (finite(v) if isinstance(v, float) else v) for k, v in dataclasses.asdict(self).items()}
@@ -124,7 +128,8 @@ class PartialBacktest:
                 own_mae=mean([abs(i.own - i.actual) for i in rows if i.own is not None]),
                 coverage=mean([float(i.low <= i.actual <= i.high) for i in rows if i.low is not None]),
                 ladder_coverage=mean([float(i.ladder_low <= i.actual <= i.ladder_high) for i in rows
-                                      if i.ladder_low is not None])))
+                                      if i.ladder_low is not None]),
+                run_alone_mae=mean([abs(i.run_alone - i.actual) for i in rows if i.run_alone is not None])))
         return tuple(out)
 
     @property
@@ -193,4 +198,4 @@ def _item(f: RunForecast, run: Run, share: float, ladder, key: tuple[str, str], 
                        ladder=None if f.ladder.accuracy is None else f.ladder.accuracy.median,
                        ladder_low=None if f.ladder.accuracy is None else f.ladder.accuracy.low,
                        ladder_high=None if f.ladder.accuracy is None else f.ladder.accuracy.high,
-                       own=own_curve(f, sf.floor, sf.top), off_path=f.off_path is not None)
+                       own=own_curve(f, sf.floor, sf.top), off_path=f.off_path is not None, run_alone=f.run_alone)

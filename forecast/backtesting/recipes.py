@@ -2,7 +2,7 @@
 
 The held-out size is the largest that at least two compared groups were trained at. For
 every skill, every pair of groups and every budget both trained that size to (tokens
-within `BUDGET_RATIO`), the decision fitted on the smaller sizes (`recipe_decision`) gives
+within `BUDGET_RATIO`, or else equal training examples: steps × batch), the decision fitted on the smaller sizes (`recipe_decision`) gives
 P(A's measured score beats B's) at each one's held-out run (its parameters and tokens); the
 outcome is which one measured higher (exact ties are left out and counted).
 
@@ -212,12 +212,24 @@ def _mean_final(runs: Sequence[Run], skill: str) -> float:
     return float(np.mean([r.series[skill].accuracy[np.isfinite(r.series[skill].accuracy)][-1] for r in runs]))
 
 
+def _examples(run: Run) -> float:
+    """Training examples (sequences) at the run's last checkpoint: final step × examples per
+    step; NaN when the run does not record its batch size."""
+    per_step = run.examples_per_step
+    return float(run.steps[-1]) * per_step if per_step is not None and run.steps.size else math.nan
+
+
+def _near(x: float, y: float) -> bool:
+    """Two budgets within `BUDGET_RATIO` of each other (False when either is unknown)."""
+    return x > 0 and y > 0 and abs(math.log(x / y)) <= math.log(BUDGET_RATIO)
+
+
 def _budgets(runs: Sequence[Run]) -> list[list[Run]]:
     """`runs` of one size split by budget: runs whose tokens are within `BUDGET_RATIO` of the
     budget's first (seeds) are one budget."""
     out: list[list[Run]] = []
     for run in sorted(runs, key=lambda r: r.final_tokens):
-        if out and abs(math.log(run.final_tokens / out[-1][0].final_tokens)) <= math.log(BUDGET_RATIO):
+        if out and _near(run.final_tokens, out[-1][0].final_tokens):
             out[-1].append(run)
         else:
             out.append([run])
@@ -225,12 +237,18 @@ def _budgets(runs: Sequence[Run]) -> list[list[Run]]:
 
 
 def _matched(a: Sequence[Run], b: Sequence[Run]) -> list[tuple[list[Run], list[Run]]]:
-    """The budgets both groups trained the held-out size to (tokens within `BUDGET_RATIO`), as
-    pairs of their runs (seeds)."""
+    """The budgets both groups trained the held-out size to, as pairs of their runs (seeds):
+    tokens within `BUDGET_RATIO`, or else the same number of training examples (steps × batch,
+    within `BUDGET_RATIO`): recipes whose sequences differ in length (a scratchpad beside a
+    plain answer) trained for equal steps are compared at equal examples, each at its own
+    tokens."""
     out = []
     gap = lambda x, y: abs(math.log(x[0].final_tokens / y[0].final_tokens))  # noqa: E731
+    budgets_b = _budgets(b)
     for ra in _budgets(a):
-        near = [rb for rb in _budgets(b) if gap(ra, rb) <= math.log(BUDGET_RATIO)]
+        near = [rb for rb in budgets_b if _near(ra[0].final_tokens, rb[0].final_tokens)]
+        if not near:
+            near = [rb for rb in budgets_b if _near(_examples(ra[0]), _examples(rb[0]))]
         if near:
             out.append((ra, min(near, key=lambda rb: gap(ra, rb))))
     return out

@@ -88,7 +88,8 @@ def run_table(forecasts, name: str):
             grok = "-"
         path = "on path" if f.off_path is None else (
             f"OFF: {f.off_path.direction} since {format_count(f.off_path.tokens)} tokens "
-            f"({100 * f.off_path.fraction:.0f}%), {100 * f.off_path.by:+.1f} pts")
+            f"({100 * f.off_path.fraction:.0f}%), {100 * f.off_path.by:+.1f} pts"
+            + (" (sequential test)" if f.off_path.rule == "cusum" else ""))
         shift = "-" if f.shift is None else f"{100 * f.shift:+.1f}"
         t.add_row(f.skill, interval_text(f.accuracy), interval_text(f.ladder.accuracy), shift, f"{f.run_weight:.2f}",
                   grok, "-" if f.p_grok is None else f"{f.p_grok:.2f}", str(len(f.checkpoints)), path)
@@ -114,14 +115,17 @@ def backtest_partial(runs, shares_text: str, holdout: str, skills, family, recip
     pct = f"{100 * interval:.0f}%"
     t = table(f"final accuracy of {', '.join(result.held_out)} forecast from part of the run "
               f"(benchmarks with >= {result.min_items:,} items)",
-              ("visible", "items", "MAE updated", "MAE ladder only", "MAE own curve", f"{pct} coverage"),
-              right=("visible", "items", "MAE updated", "MAE ladder only", "MAE own curve", f"{pct} coverage"))
+              ("visible", "items", "MAE updated", "MAE ladder only", "MAE run alone", "MAE own curve",
+               f"{pct} coverage"),
+              right=("visible", "items", "MAE updated", "MAE ladder only", "MAE run alone", "MAE own curve",
+                     f"{pct} coverage"))
     pts = lambda v: "-" if v is None else f"{100 * v:.2f}"  # noqa: E731
     for s in result.scores:
-        t.add_row(f"{100 * s.share:.0f}%", str(s.items), pts(s.mae), pts(s.ladder_mae), pts(s.own_mae),
-                  "-" if s.coverage is None else f"{100 * s.coverage:.0f}%")
+        t.add_row(f"{100 * s.share:.0f}%", str(s.items), pts(s.mae), pts(s.ladder_mae), pts(s.run_alone_mae),
+                  pts(s.own_mae), "-" if s.coverage is None else f"{100 * s.coverage:.0f}%")
     cover = result.coverage
-    console.print(caption(t, ["MAE in accuracy points; own curve: a line in logit accuracy vs log tokens through "
-                              "the visible checkpoints, extrapolated to the end",
+    console.print(caption(t, ["MAE in accuracy points; run alone: the visible checkpoints read through the "
+                              "ladder's schedule shape, without the ladder's prior; own curve: a line in logit "
+                              "accuracy vs log tokens through the visible checkpoints, extrapolated to the end",
                               f"coverage over {plural(len(result.items), 'item')} and shares: "
                               + ("-" if cover is None else f"{100 * cover:.0f}%")]))

@@ -38,7 +38,7 @@ from forecast.fitting.results import Calibration, Candidate, HoldoutScore, Pilot
 from forecast.runs.model import Run
 from forecast.fitting.holdout import rolling_holdout
 from forecast.fitting.tasks import TASK_PREFIX, average_series, tasks_in, variant_fit
-from forecast.fitting.selection import HoldoutItem, explain_choice, prior_calibration, weigh
+from forecast.fitting.selection import HoldoutItem, explain_choice, keep_at_reach, prior_calibration, weigh
 from forecast.fitting.status import Note, NoteCode, Status
 from forecast.version import __version__
 
@@ -284,6 +284,7 @@ def _fit_skills(runs: Sequence[Run], skills: Sequence[str], options: FitOptions,
     for st in live:
         if st.items:
             st.weights, st.scores, st.calibration = weigh(st.items)
+            st.weights = keep_at_reach(st.items, st.weights)  # and those a forecast may weigh at its own reach
             if st.base.flat and Spec("level") in st.items:  # no trend to read: laws would read one into noise
                 st.weights = {Spec("level"): 1.0}
         else:

@@ -21,3 +21,18 @@ def extrapolation_distance(params: np.ndarray | float, flops: np.ndarray | float
     extrapolation in parameters even when its compute is not."""
     return np.maximum(0.0, np.maximum(np.log(np.asarray(params, float) / max_params),
                                       np.log(np.asarray(flops, float) / max_flops)))
+
+
+MIN_REACH = 0.25
+"""Any extrapolation counts as reaching at least a quarter of the law's span: a hold-out
+just beyond the fitted sizes still misses by what refitting on noisy points costs, which
+does not shrink to zero with the distance (dividing it by a tiny reach would inflate the
+rates; `effective_reach`)."""
+
+
+def effective_reach(distance, span: float):
+    """Distance (e-folds; scalar or array) over span, at least `MIN_REACH` for any distance
+    beyond the pilots (0 inside them)."""
+    reach = np.asarray(distance, dtype=float) / span
+    return np.where(reach > 0, np.maximum(reach, MIN_REACH), 0.0) if reach.ndim else \
+        (max(float(reach), MIN_REACH) if reach > 0 else 0.0)

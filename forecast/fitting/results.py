@@ -15,8 +15,60 @@ from typing import Any
 
 from forecast.fitting.candidates import CandidateFit, Scales
 from forecast.errors import UsageError
+from forecast.fitting.reach import effective_reach
 from forecast.quantities import FLOPS_PER_PARAM_TOKEN
 from forecast.fitting.status import Note, Status
+
+
+@dataclass(frozen=True)
+class HoldoutItem:
+    """One held-out run of one origin, as one candidate predicted it; in a candidate's stored
+    record (`HoldoutScore.record`), the `count` runs of one hold-out within one bin of
+    distance, summed up (`forecast.fitting.selection.compact`)."""
+
+    origin: int  # index of the held-out size (0 = the largest)
+    distance: float  # e-folds beyond the fitted sizes (parameters or compute)
+    span: float  # the divisor of `distance` for this law (`extrapolation_span`)
+    error: float  # measured − predicted accuracy at the run's final checkpoint (a record: their mean)
+    shift: float  # e-folds of tokens aligning the law with the run's curve (a record: RMS, the sign of the mean)
+    noise: float  # measurement noise of `error`
+    path: float = 0.0  # RMS error over the run's checkpoints (its trajectory), when it has several
+    # (a record: the RMS of the runs' `worst`)
+    misfit: float = 0.0  # accuracy error left once aligned by `shift`, beyond noise (error of shape)
+    borrowed: bool = False  # a hold-out from another family (pooling), its origins apart from this family's
+    depth: int = 0  # sizes left out between the fitted ones and the held-out one (`holdout.holdout_origins`)
+    count: float = 1.0  # held-out runs this item stands for
+
+    @property
+    def reach(self) -> float:
+        """How far the hold-out extrapolated, in units of the law's span (at least `MIN_REACH`)."""
+        return effective_reach(self.distance, self.span)
+
+    @property
+    def worst(self) -> float:
+        """The larger of the final error and the trajectory's RMS error (absolute)."""
+        return max(abs(self.error), self.path)
+
+    @property
+    def excess(self) -> float:
+        """`worst` beyond measurement noise (root of the excess variance, ≥ 0)."""
+        return math.sqrt(max(0.0, self.worst**2 - self.noise**2))
+
+    def to_row(self) -> list[float]:
+        """The item as a row of a fit file's record (`RECORD_COLUMNS`; 6 significant digits)."""
+        return [self.origin, self.depth, int(self.borrowed),
+                *(float(f"{getattr(self, k):.6g}") for k in RECORD_COLUMNS[3:])]
+
+    @classmethod
+    def from_row(cls, row: Sequence[float]) -> HoldoutItem:
+        values = dict(zip(RECORD_COLUMNS, row))
+        return cls(origin=int(values.pop("origin")), depth=int(values.pop("depth")),
+                   borrowed=bool(values.pop("borrowed")), **{k: float(v) for k, v in values.items()})
+
+
+RECORD_COLUMNS = ("origin", "depth", "borrowed", "count", "distance", "span", "error", "shift", "noise", "path",
+                  "misfit")
+"""The columns of a candidate's stored hold-out record (`HoldoutScore.record`), one row per item."""
 
 
 @dataclass(frozen=True)
@@ -32,7 +84,9 @@ class HoldoutScore:
     `forecast.fitting.selection`;
     `distance`: the farthest hold-out (e-folds of parameters or FLOPs); `loglik`: mean log
     likelihood of the held-out finals (what candidate weights are computed from); `origins`:
-    how many held-out sizes."""
+    how many held-out sizes; `record`: the hold-outs themselves, binned by distance
+    (`forecast.fitting.selection.compact`), from which a forecast re-weighs the candidates
+    and re-measures these rates at its own target's distance (`selection.at_reach`)."""
 
     mae: float
     shift: float
@@ -40,6 +94,7 @@ class HoldoutScore:
     distance: float
     loglik: float | None = None
     origins: int = 1  # how many held-out sizes
+    record: tuple[HoldoutItem, ...] = ()  # empty in fits written before records were kept
 
 
 @dataclass(frozen=True)

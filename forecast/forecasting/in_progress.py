@@ -58,10 +58,12 @@ class Checkpoint:
     accuracy: float
     ladder: Interval  # the ladder's band (median, 99% interval) for this size at this fraction
     z: float  # deviation from the ladder, in band standard deviations
+    innovation: float = 0.0  # surprise given the ladder and the checkpoints before (standard deviations)
 
     def to_json(self) -> CheckpointJson:
         return {"step": self.step, "tokens": finite(self.tokens), "fraction": finite(self.fraction),
-                "accuracy": finite(self.accuracy), "ladder": self.ladder.to_json(), "z": finite(self.z)}
+                "accuracy": finite(self.accuracy), "ladder": self.ladder.to_json(), "z": finite(self.z),
+                "innovation": finite(self.innovation)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,6 +95,7 @@ class RunForecast:
     offset: float | None  # the run's end minus the ladder's, posterior mean (logits)
     offset_sd: float | None
     run_weight: float  # share of the posterior precision from the run's checkpoints
+    run_alone: float | None  # final accuracy from the run's checkpoints alone (read through the schedule shape)
     schedule: str  # "ladder-checkpoints" | "final-only"
     off_path: OffPath | None
     level: float
@@ -118,7 +121,8 @@ class RunForecast:
             "accuracy": None if self.accuracy is None else self.accuracy.to_json(),
             "grok": None if self.grok is None else self.grok.to_json(), "grok_observed": finite(self.grok_observed),
             "p_grok": finite(self.p_grok), "threshold": finite(self.threshold), "shift": finite(self.shift),
-            "run_weight": float(self.run_weight), "offset": finite(self.offset), "offset_sd": finite(self.offset_sd),
+            "run_weight": float(self.run_weight), "run_alone": finite(self.run_alone),
+            "offset": finite(self.offset), "offset_sd": finite(self.offset_sd),
             "schedule": self.schedule, "off_path": None if self.off_path is None else self.off_path.to_json(),
             "ladder": self.ladder.to_json(), "checkpoints_detail": [c.to_json() for c in self.checkpoints],
             "level": self.level, "notes": list(self.notes),
@@ -179,7 +183,7 @@ def update_skill(sf: SkillFit, run: Run, planned: float, *, level: float = 0.8, 
     base = dict(skill=sf.skill, run=run.name, params=params, planned_tokens=planned, ladder=ladder, level=level)
     if ladder.accuracy is None or samples is None:
         return RunForecast(tokens_seen=None, checkpoints=(), accuracy=None, grok=None, grok_observed=None,
-                           p_grok=None, threshold=None, offset=None, offset_sd=None, run_weight=0.0,
+                           p_grok=None, threshold=None, offset=None, offset_sd=None, run_weight=0.0, run_alone=None,
                            schedule="final-only", off_path=None,
                            notes=(f"the ladder gives no forecast for this size ({ladder.reason}); nothing to update",),
                            **base)
@@ -201,7 +205,7 @@ def update_skill(sf: SkillFit, run: Run, planned: float, *, level: float = 0.8, 
         f"checkpoint is read as its run's end with ±{shape.spread(0.25).item() / logit.unit:.2f} logits at 25% of "
         "training "
         "(the interval is widened accordingly)"]
-    evidence = _evidence(series, planned, sf, logit)
+    evidence = _evidence(series, planned, sf, scatter=_scatter(sf) if shape.known else None)
     thr = ladder.threshold if threshold is None else threshold
     if evidence is None:
         notes.append(f"{run.name} has no checkpoint of {sf.skill} past warm-up within the planned tokens: "
@@ -222,10 +226,12 @@ def update_skill(sf: SkillFit, run: Run, planned: float, *, level: float = 0.8, 
     band_sd = np.sqrt(tau ** 2 + s ** 2 + meas ** 2)
     expected = mu0 + shape.gap(fractions)
     z = (logit(acc) - expected) / band_sd if len(y) else np.array([])
+    innovations = _innovations(y, mu0, tau, cov)
     checkpoints = tuple(Checkpoint(int(st), float(t), float(f), float(a), Interval(
-        float(logit.inverse(e)), float(logit.inverse(e - Z * b)), float(logit.inverse(e + Z * b))), float(zz))
-        for st, t, f, a, e, b, zz in zip(steps, tokens, fractions, acc, expected, band_sd, z))
-    alarm = find_off_path(z, tokens, steps, fractions, acc, logit.inverse(expected)) if len(y) else None
+        float(logit.inverse(e)), float(logit.inverse(e - Z * b)), float(logit.inverse(e + Z * b))), float(zz),
+        float(ee)) for st, t, f, a, e, b, zz, ee in zip(steps, tokens, fractions, acc, expected, band_sd, z,
+                                                        innovations))
+    alarm = find_off_path(z, tokens, steps, fractions, acc, logit.inverse(expected), innovations) if len(y) else None
     prior_sd = tau
     if alarm is not None and data_precision > 0:  # the ladder's band did not hold: widen the prior to the run's distance
         prior_sd = max(tau, abs(data_sum / data_precision - mu0))
@@ -246,8 +252,19 @@ def update_skill(sf: SkillFit, run: Run, planned: float, *, level: float = 0.8, 
     return RunForecast(tokens_seen=float(tokens[-1]) if len(tokens) else None, checkpoints=checkpoints,
                        accuracy=accuracy, grok=grok, grok_observed=observed_at, p_grok=p_grok, threshold=thr,
                        offset=mu1 - mu0, offset_sd=sd1, run_weight=data_precision / precision,
+                       run_alone=float(logit.inverse(data_sum / data_precision)) if data_precision > 0 else None,
                        schedule="ladder-checkpoints" if shape.known else "final-only", off_path=alarm,
                        curves=curves, notes=tuple(notes), **base)
+
+
+def _innovations(y: np.ndarray, mu0: float, tau: float, cov: np.ndarray) -> np.ndarray:
+    """Each checkpoint's surprise given the ladder's prior and the checkpoints before it, in
+    standard deviations: the residuals y − μ₀ whitened by the Cholesky factor of their joint
+    covariance τ²·11ᵀ + cov (independent standard normals while the run follows the model)."""
+    if not len(y):
+        return np.array([])
+    chol = np.linalg.cholesky(tau ** 2 + cov)
+    return np.linalg.solve(chol, y - mu0)
 
 
 def _transform(sf: SkillFit, prior_acc: np.ndarray, series) -> Logit | Linear:
@@ -273,9 +290,19 @@ def _law_curve(sf: SkillFit):
                                       np.asarray(t, float)[None, :])[0]
 
 
-def _evidence(series, planned: float, sf: SkillFit, logit: Logit | Linear):
+def _scatter(sf: SkillFit) -> float | None:
+    """The ladder's own checkpoint-to-checkpoint scatter of this skill (fraction; from second
+    differences within its runs, `Observations.checkpoint_noise`), or None."""
+    return float(sf.noise) if sf.noise is not None and math.isfinite(sf.noise) and sf.noise > 0 else None
+
+
+def _evidence(series, planned: float, sf: SkillFit, scatter: float | None = None):
     """(steps, tokens, fractions, accuracy, stderr) of the run's checkpoints past warm-up and
-    within the plan, ascending; None when there are none."""
+    within the plan, ascending; None when there are none. With `scatter` (the ladder's
+    measured checkpoint-to-checkpoint noise, when its runs have intermediate checkpoints) a
+    checkpoint's error is at least that: a benchmark whose scores swing between checkpoints
+    by more than its item count implies (OLMo's BoolQ: 3.4 points against a binomial 0.9) is
+    read as the noisy evidence it is."""
     if series is None or series.accuracy is None:
         return None
     keep = (np.isfinite(series.tokens) & (series.tokens >= SKIP_FRACTION * planned) & (series.tokens <= planned)
@@ -288,6 +315,8 @@ def _evidence(series, planned: float, sf: SkillFit, logit: Logit | Linear):
         se = np.where(np.isfinite(se), se, binomial_stderr(series.accuracy, items))
     fallback = sf.noise if sf.noise is not None and math.isfinite(sf.noise) else 0.02
     se = np.where(np.isfinite(se), np.maximum(se, 0.0), fallback)
+    if scatter is not None:
+        se = np.maximum(se, scatter)
     order = np.argsort(series.tokens[keep], kind="stable")
     pick = lambda a: np.asarray(a, float)[keep][order]  # noqa: E731
     return (series.step[keep][order], pick(series.tokens), pick(series.tokens) / planned, pick(series.accuracy),
@@ -302,11 +331,13 @@ def _ladder_noise(sf: SkillFit, accuracy: float) -> float:
 
 
 def _final_noise(sf: SkillFit, se: np.ndarray) -> float:
-    """Evaluation noise of the run's final checkpoint (fraction): its latest stderr, else the
-    ladder's checkpoint noise."""
+    """Evaluation noise of the run's final checkpoint (fraction): its latest stderr or the
+    ladder's checkpoint noise, whichever is larger (the same for a final-only ladder, whose
+    checkpoints are not read with that floor)."""
+    scatter = _scatter(sf) or 0.0
     if len(se) and math.isfinite(se[-1]):
-        return float(se[-1])
-    return float(sf.noise) if sf.noise is not None and math.isfinite(sf.noise) else 0.0
+        return max(float(se[-1]), scatter)
+    return scatter
 
 
 def _grok(draws: np.ndarray, shape: ScheduleShape, logit: Logit | Linear, threshold: float | None, planned: float,

@@ -238,7 +238,7 @@ def predict_skill(sf: SkillFit, params: float, *, tokens: float | None = None, f
                              law=sf.law, reason=f"the target lies {distance:.1f} e-folds beyond the largest pilot "
                              f"(×{math.exp(distance):.3g} in parameters or compute); beyond {MAX_EXTRAPOLATION:.1f} "
                              f"e-folds (×{math.exp(MAX_EXTRAPOLATION):.0e}) no law fitted to these pilots says anything", **base)
-    samples = samples or SurfaceSamples.of(sf, seed=seed)
+    samples = samples or SurfaceSamples.of(sf, seed=seed, distance=distance)  # weighed at the target's reach
     rng = np.random.default_rng(seed + 1)
     model_acc = samples.accuracy(params, tokens)[:, 0]
     still = samples.model_accuracy(params, tokens)
@@ -287,7 +287,7 @@ def predict_skill(sf: SkillFit, params: float, *, tokens: float | None = None, f
         grade, why = "medium", ("the family's runs give no training tokens and its law borrows other families' "
                                 "slopes (its own offset absorbs the missing tokens); " + why)
     return SkillForecast(status=status, accuracy=accuracy, grok=grok, p_grok=p_grok, threshold=threshold_median,
-                         law=sf.law, confidence=grade, confidence_reason=why, borrowed_from=sf.borrowed_from,
+                         law=samples.law, confidence=grade, confidence_reason=why, borrowed_from=sf.borrowed_from,
                          borrowed_skills=sf.borrowed_skills, borrowed=borrowed_via(sf),
                          notes=tuple(notes), **base)
 

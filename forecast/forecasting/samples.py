@@ -33,7 +33,7 @@ from forecast.fitting.candidates import CandidateFit
 from forecast.errors import UsageError
 from forecast.fitting.results import Calibration, SkillFit
 from forecast.fitting.reach import extrapolation_distance
-from forecast.fitting.selection import effective_reach, extrapolation_span, prior_calibration
+from forecast.fitting.selection import at_reach, effective_reach, extrapolation_span, prior_calibration
 
 SAMPLES = 4000
 """Monte-Carlo samples per forecast."""
@@ -67,26 +67,38 @@ class SurfaceSamples:
     calibration: Calibration
 
     @classmethod
-    def of(cls, fit: SkillFit, samples: int = SAMPLES, seed: int = 0) -> SurfaceSamples:
-        """Samples of a fitted skill: candidates in proportion to their weights."""
+    def of(cls, fit: SkillFit, samples: int = SAMPLES, seed: int = 0, distance: float | None = None) -> SurfaceSamples:
+        """Samples of a fitted skill: candidates in proportion to their weights. At a target
+        `distance` e-folds beyond the pilots, the weights and each candidate's rates are those
+        of its hold-out record at that reach (`forecast.fitting.selection.at_reach`); else, or
+        for a fit without records or a flat skill (the level alone), the fit's own."""
         if not fit.predictable:
             raise UsageError(f"{fit.skill}: not predictable ({fit.reason})")
         rng = np.random.default_rng(seed)
         calibration = fit.calibration or prior_calibration()
         weights = np.array([c.weight for c in fit.candidates])
+        scores = [c.holdout for c in fit.candidates]
+        reweighed = None if distance is None or fit.flat else at_reach(fit.candidates, distance)
+        if reweighed is not None:
+            weights, scores, calibration = np.array(reweighed[0]), reweighed[1], reweighed[2]
         counts = np.floor(weights / weights.sum() * samples).astype(int)
         counts[np.argmax(weights)] += samples - counts.sum()
         parts = []
-        for c, count in zip(fit.candidates, counts):
+        for c, score, count in zip(fit.candidates, scores, counts):
             if count == 0:
                 continue
             pool = c.fit.draws if len(c.fit.draws) else c.fit.theta[None, :]
-            rate = calibration.shift_rate if c.holdout is None else c.holdout.shift
-            error = calibration.error_rate if c.holdout is None else c.holdout.error
+            rate = calibration.shift_rate if score is None else score.shift
+            error = calibration.error_rate if score is None else score.error
             span = extrapolation_span(c.fit.spec, [math.exp(fit.span), 1.0])
             parts.append(_Part(c.fit, pool[np.arange(count) % len(pool)], rng.standard_t(calibration.dof, count),
                                rng.standard_t(calibration.dof, count), rate, error, span))
         return cls(fit=fit, parts=tuple(parts), calibration=calibration)
+
+    @property
+    def law(self) -> str:
+        """Key of the law with the most samples (the fit's chosen law, or the one chosen at the target's reach)."""
+        return max(self.parts, key=lambda p: len(p.rows)).fit.spec.key
 
     @property
     def size(self) -> int:

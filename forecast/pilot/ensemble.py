@@ -40,10 +40,20 @@ def ensemble_key(spec: Any) -> str:
 
 
 def mean_length(spec: Any) -> float:
-    """Mean training sequence length (tokens) of the run's first batch: what its steps cost."""
+    """Mean training sequence length (tokens) over the run, what its steps cost: of each
+    curriculum phase's first batch, weighted by the phase's steps (one phase: the first batch).
+    A curriculum whose short first phase is the parts of the target skill then trains with
+    the uniform mix it ends in, not alone."""
     held = {name: eval_problems(skill, spec.eval.size, spec.eval.seed) for name, skill in spec.skills.items()}
-    batch = training_batch(spec.skills, spec.recipe, held, spec.seed, 1, spec.train.batch_size)
-    return float(batch.lengths.double().mean())
+    start, total, weighted = 1, spec.train.steps, 0.0
+    for phase in spec.recipe.phases:
+        steps = total - start + 1 if phase.steps is None else min(phase.steps, total - start + 1)
+        if steps <= 0:
+            break
+        batch = training_batch(spec.skills, spec.recipe, held, spec.seed, start, spec.train.batch_size)
+        weighted += steps * float(batch.lengths.double().mean())
+        start += steps
+    return weighted / max(start - 1, 1)
 
 
 def ensemble_groups(specs: Sequence[Any], mode: str = "auto", max_members: int = MAX_MEMBERS) -> list[list[Any]]:

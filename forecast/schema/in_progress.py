@@ -22,6 +22,7 @@ class OffPathJson(TypedDict):
     z: float | None  # the same in band standard deviations
     checkpoints: int  # checkpoints beyond the band since it left
     direction: str  # "above" | "below"
+    rule: str  # "band" (two checkpoints beyond the 99% band) | "cusum" (the sequential test on innovations)
 
 
 class CheckpointJson(TypedDict):
@@ -33,6 +34,7 @@ class CheckpointJson(TypedDict):
     accuracy: float | None
     ladder: IntervalJson  # the ladder's band for a run of this size at this fraction (99%)
     z: float | None  # deviation from the ladder, in band standard deviations
+    innovation: float | None  # surprise given the ladder and the checkpoints before it (standard deviations)
 
 
 class RunForecastJson(TypedDict):
@@ -52,6 +54,7 @@ class RunForecastJson(TypedDict):
     threshold: float | None
     shift: float | None  # updated minus ladder-only median final accuracy (fraction)
     run_weight: float  # share of the updated forecast's precision that came from the run, in [0, 1]
+    run_alone: float | None  # final accuracy from the run's checkpoints alone, no ladder prior (model's end)
     offset: float | None  # the run's offset from the ladder at its end (logits of accuracy above the floor)
     offset_sd: float | None
     schedule: str  # "ladder-checkpoints" (shape from the ladder's intermediate checkpoints) | "final-only"
@@ -70,6 +73,7 @@ class PartialScoreJson(TypedDict):
     mae: float | None  # updated forecast's mean absolute error of final accuracy (fraction)
     ladder_mae: float | None  # the ladder-only forecast's
     own_mae: float | None  # extrapolating the run's own visible curve alone
+    run_alone_mae: float | None  # the run's checkpoints read through the ladder's schedule shape, no prior
     coverage: float | None  # share of items whose final accuracy fell in the updated interval
     ladder_coverage: float | None  # the same for the ladder-only interval
 
@@ -88,6 +92,7 @@ class PartialItemJson(TypedDict):
     ladder_low: float | None
     ladder_high: float | None
     own: float | None  # the run's own visible curve, extrapolated
+    run_alone: float | None  # the run's checkpoints through the ladder's schedule shape, without its prior
     off_path: bool  # the alarm stood at that share
 
 

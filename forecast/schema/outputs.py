@@ -145,6 +145,8 @@ class HoldoutJson(TypedDict):
     error: float | None  # accuracy error beyond noise per e-fold of extrapolation
     loglik: float | None  # mean log likelihood of the held-out finals under the law's predictive
     origins: int  # held-out sizes
+    record: list[list[float]]  # the hold-outs binned by distance, one row each: origin, depth, borrowed
+    # (0/1), count (runs), distance (e-folds), span, error, shift, noise, path, misfit (absent: none; older fits)
 
 
 class CandidateJson(TypedDict):

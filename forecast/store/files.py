@@ -33,7 +33,8 @@ from forecast.store.index import INDEX_FILE, REFIT, check_fits_dir, check_inside
 from forecast.io import atomic_write_text, check_writable_dir, parse_json, read_json, read_text
 from forecast.fitting.laws import ACCURACY_LAWS
 from forecast.fitting.loss_fit import LossFit
-from forecast.fitting.results import Calibration, Candidate, HoldoutScore, PilotRun, SkillFit
+from forecast.fitting.results import (RECORD_COLUMNS, Calibration, Candidate, HoldoutItem, HoldoutScore, PilotRun,
+                                     SkillFit)
 from forecast.schema.outputs import FITS_FORMAT, CandidateJson, SkillFitJson, finite, finite_list
 from forecast.fitting.status import Note, Status
 
@@ -92,6 +93,14 @@ def skill_fit_to_json(fit: SkillFit, tool: str) -> SkillFitJson:
     }
 
 
+def _record(rows: list, file: str, where: str) -> tuple[HoldoutItem, ...]:
+    if not all(isinstance(r, list) and len(r) == len(RECORD_COLUMNS) for r in rows):
+        raise DataError(file, where, f"each record row holds {len(RECORD_COLUMNS)} values "
+                        f"({', '.join(RECORD_COLUMNS)})", REFIT)
+    return tuple(HoldoutItem.from_row([_finite_number(v, file, f"{where}[{j}].{k}")
+                                       for k, v in zip(RECORD_COLUMNS, row)]) for j, row in enumerate(rows))
+
+
 def _candidate_to_json(c: Candidate) -> CandidateJson:
     f = c.fit
     names = f.spec.param_names
@@ -100,8 +109,10 @@ def _candidate_to_json(c: Candidate) -> CandidateJson:
         "law": f.spec.law, "floor_kind": f.spec.floor, "via": f.spec.via,
         "weight": finite(c.weight, 6),
         "holdout": {"mae": finite(h.mae, 6), "shift": finite(h.shift, 6), "distance": finite(h.distance, 6),
-                    "error": finite(h.error, 6), "loglik": finite(h.loglik, 6), "origins": h.origins} if h else
-                   {"mae": None, "shift": None, "distance": None, "error": None, "loglik": None, "origins": 0},
+                    "error": finite(h.error, 6), "loglik": finite(h.loglik, 6), "origins": h.origins,
+                    "record": [i.to_row() for i in h.record]} if h else
+                   {"mae": None, "shift": None, "distance": None, "error": None, "loglik": None, "origins": 0,
+                    "record": []},
         "floor": f.floor, "top": f.top,
         "params": dict(zip(names, finite_list(f.theta))),
         "stderr": dict(zip(names, finite_list(f.stderr, 6))),
@@ -214,7 +225,8 @@ def skill_fit_from_json(data: Any, file: Path) -> SkillFit:
                 mae=h["mae"], shift=h["shift"] if h["shift"] is not None else math.nan,
                 error=h["error"] if h["error"] is not None else math.nan,
                 distance=h["distance"] if h["distance"] is not None else math.nan, loglik=h.get("loglik"),
-                origins=int(h.get("origins") or 1))
+                origins=int(h.get("origins") or 1),
+                record=_record(h.get("record") or [], file, f"{where}.holdout.record"))
             candidates.append(Candidate(fit, weight, holdout))
         if status == Status.FITTED:
             if not candidates:
