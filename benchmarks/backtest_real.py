@@ -100,12 +100,14 @@ def cases(quick: bool, pool: bool) -> list[Case]:
     if pool:
         out.append(Case("  … with the other families pooled", board, "largest", "families", board=True))
     out.append(Case("  … latent-capability law (all families)", board, "largest", board=True, latent=True))
+    out.append(Case("  … latent law as `predict` runs it (--pool latent)", board, "largest", "latent", board=True))
     half = smallest_half(board)
     out.append(Case(f"Leaderboard, {len({r.family for r in half})} families ≥3, smallest half", half, "largest",
                     board=True))
     if pool:
         out.append(Case("  … smallest half, other families pooled", half, "largest", "families", board=True))
     out.append(Case("  … smallest half, latent-capability law", half, "largest", board=True, latent=True))
+    out.append(Case("  … smallest half, --pool latent", half, "largest", "latent", board=True))
     out.append(Case(f"Emergent tasks, {len({r.family for r in emergent})} families ≥2", emergent, "largest"))
     if pool:
         out.append(Case("  … with the other families pooled", emergent, "largest", "families"))

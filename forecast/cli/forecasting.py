@@ -40,7 +40,10 @@ def holdout_check(rule: str) -> str:
 
 PoolOpt = Annotated[str | None, typer.Option(
     "--pool", help="families: one more candidate law borrows slopes from the other families in the runs "
-    "(each family keeps its own offset; the forecast names them). Default: families are never pooled.")]
+    "(each family keeps its own offset; the forecast names them). latent: tables of final checkpoints (one per "
+    "model) of >= 3 families are fitted by the latent-capability law (each benchmark a sigmoid of a capability "
+    "linear in log compute, each family its own offset; the forecast names the families and benchmarks "
+    "borrowed). Default: families are never pooled.")]
 
 
 def fit_options(draws: int, seed: int = 0, laws: str | None = None, smooth: bool = False,

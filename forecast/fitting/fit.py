@@ -33,6 +33,7 @@ from forecast.fitting.laws import ACCURACY_LAWS, POOLED_LAWS
 from forecast.fitting.observations import PRIOR_NOISE, Observations, observations
 from forecast.threads import torch_threads
 from forecast.fitting.pooling import POOLED_SPEC, PoolContext, cross_family_items, fit_pooled
+from forecast.fitting.latent_fit import LatentContext, latent_candidates, latent_note, latent_why
 from forecast.fitting.results import Calibration, Candidate, HoldoutScore, PilotRun, SkillFit, match_skills, wants_all
 from forecast.runs.model import Run
 from forecast.fitting.holdout import rolling_holdout
@@ -71,7 +72,7 @@ class FitOptions:
     threads: int | None = 1  # torch CPU threads while fitting (None: leave torch's setting);
     # fits are many small tensors, where extra threads only spin (measured on 2 cores)
     allow_incomplete: bool = False  # fit pilot runs whose training did not finish (else left out)
-    pool: str | None = None  # "families": one more candidate borrows slopes from the other families
+    pool: str | None = None  # "families": one more candidate borrows slopes from the other families; "latent": `latent_fit`
     tasks: tuple[str, ...] = ()  # more regexes naming variants of one task (`forecast.fitting.tasks`)
     losses: bool = False  # also fit L(N, D) to every loss series (forecast.fitting.loss_fit), for `predict --metric loss`
     # (`forecast fit` does; off by default here, as backtests and recipe comparisons need none)
@@ -84,8 +85,8 @@ class FitOptions:
             raise UsageError("draws must be >= 0")
         if not 0 <= self.skip_fraction < 1:
             raise UsageError("skip_fraction must be in [0, 1)")
-        if self.pool not in (None, "families"):
-            raise UsageError(f"`pool={self.pool!r}`: unknown; use `pool='families'` (or leave it out)", parameter="pool")
+        if self.pool not in (None, "families", "latent"):
+            raise UsageError(f"`pool={self.pool!r}`: unknown; use 'families' or 'latent' (or leave it out)", parameter="pool")
 
 
 @dataclass(frozen=True)
@@ -144,9 +145,8 @@ def usable_runs(runs: Sequence[Run], options: FitOptions) -> list[Run]:
 def _fit(runs: Sequence[Run], skills: Sequence[str] | None, family: str | None, recipe: str | None,
          options: FitOptions, progress: Progress | None = None) -> tuple[SkillFit, ...]:
     groups = group_runs(runs, family, recipe)
-    context = None
-    if options.pool == "families":
-        context = PoolContext(group_runs(runs), lambda rs, sk: _observe(rs, sk, options))
+    context = PoolContext(group_runs(runs), lambda rs, sk: _observe(rs, sk, options)) if options.pool == "families" \
+        else LatentContext(group_runs(runs), min(options.draws, options.keep_draws), options.seed) if options.pool else None
     chosen = {}
     for key in sorted(groups):
         members = groups[key]
@@ -211,6 +211,8 @@ class _Skill:
     weights: dict[Spec, float] = field(default_factory=dict)
     calibration: Calibration | None = None
     others: list[Observations] = field(default_factory=list)  # other families' (pooling)
+    latent: LatentContext | None = None  # the latent law holds this skill of this family (`pool="latent"`)
+    borrowed_skills: tuple[str, ...] = ()  # the family's other benchmarks the latent law read it from
     borrowed: tuple[str, ...] = ()
     min_sizes: int = 3  # FitOptions.min_sizes
 
@@ -230,7 +232,7 @@ class _Skill:
 
 
 def fit_group(runs: Sequence[Run], skills: Sequence[str], options: FitOptions,
-              context: PoolContext | None = None, one_task: bool = True) -> list[SkillFit]:
+              context: PoolContext | LatentContext | None = None, one_task: bool = True) -> list[SkillFit]:
     """Fit skills over the runs of one group. Variants of one task are fitted once, on their
     average, and each is that fit shifted by its offset (`forecast.fitting.tasks`; with
     `one_task`; a variant whose task fit gives no number is fitted alone)."""
@@ -259,7 +261,7 @@ def fit_group(runs: Sequence[Run], skills: Sequence[str], options: FitOptions,
 
 
 def _fit_skills(runs: Sequence[Run], skills: Sequence[str], options: FitOptions,
-                context: PoolContext | None = None, flat: dict[str, bool] | None = None) -> list[SkillFit]:
+                context: PoolContext | LatentContext | None = None, flat: dict[str, bool] | None = None) -> list[SkillFit]:
     """Fit skills over the runs of one group. Every skill's candidates are fitted together,
     one batch per law and stage (`forecast.fitting.estimate.fit_jobs`); with a pooling `context`,
     one more candidate borrows from the other families (`forecast.fitting.pooling`)."""
@@ -267,7 +269,7 @@ def _fit_skills(runs: Sequence[Run], skills: Sequence[str], options: FitOptions,
     for st in states:
         if flat and st.skill in flat and st.reason is None:
             st.base = dataclasses.replace(st.base, flat=flat[st.skill] and not st.others)
-    live = [st for st in states if st.reason is None]
+    live = [st for st in states if st.reason is None and st.latent is None]  # the latent law: `latent_candidates`
     rolling_holdout([st for st in live if st.checked and len(st.obs.sizes) > options.min_fit_sizes],
                     options.min_fit_sizes)
     rolling_holdout([st for st in live if st.checked and len(st.obs.sizes) <= options.min_fit_sizes], 1,
@@ -310,10 +312,11 @@ def _fit_skills(runs: Sequence[Run], skills: Sequence[str], options: FitOptions,
             continue
         kept = dataclasses.replace(result, draws=result.draws[:options.keep_draws])
         fitted.setdefault(id(st), []).append(Candidate(kept, st.weights[spec], st.scores.get(spec)))
-    return [_conclude(st, fitted.get(id(st), [])) for st in states]
+    return [_conclude(st, latent_candidates(st) if st.latent and not st.reason else fitted.get(id(st), []))
+            for st in states]
 
 
-def _prepare_skill(runs: Sequence[Run], skill: str, options: FitOptions, context: PoolContext | None) -> _Skill:
+def _prepare_skill(runs: Sequence[Run], skill: str, options: FitOptions, context: PoolContext | LatentContext | None) -> _Skill:
     obs = _observe(runs, skill, options)
     family, recipe = runs[0].group
     smoothed = obs.smoothed() if len(obs) else np.array([])
@@ -335,11 +338,13 @@ def _prepare_skill(runs: Sequence[Run], skill: str, options: FitOptions, context
                     accelerating=obs.accelerates(noise) if len(obs) else None)
     st = _Skill(skill, obs, base, smoothed, noise, (options.seed, zlib.crc32(f"{family}|{recipe}|{skill}".encode())),
                 min_sizes=options.min_sizes)
-    if context is not None:
+    if isinstance(context, LatentContext) and context.covers(family, recipe, skill):
+        st.latent, st.base = context, dataclasses.replace(base, flat=False, accelerating=None)  # its shape: the table's
+    elif isinstance(context, PoolContext):
         st.others = context.others((family, recipe), skill)
         st.base = dataclasses.replace(base, flat=base.flat and not st.others)  # the other families lend the
         # trend a few sizes hide
-    st.reason = obs.unreadable(borrowing=bool(st.others))
+    st.reason = obs.unreadable(borrowing=bool(st.others) or st.latent is not None)
     if st.reason:
         return st
     st.scales = Scales.of(obs)
@@ -382,11 +387,13 @@ def _conclude(st: _Skill, candidates: list[Candidate]) -> SkillFit:
             notes.append(Note(NoteCode.AT_BOUND, f"{c.key}: parameter(s) {', '.join(c.fit.at_bound)} at a bound"))
         if not c.fit.converged:
             notes.append(Note(NoteCode.NOT_CONVERGED, f"{c.key}: the optimiser did not report convergence"))
-    why = explain_choice(candidates, st.scores, st.obs.sizes, st.failures)
-    borrowed = st.borrowed if any(c.fit.spec == POOLED_SPEC for c in candidates) else ()
-    if borrowed:
+    why = (latent_why if st.latent else explain_choice)(candidates, st.scores, st.obs.sizes, st.failures)
+    borrowed = st.borrowed if st.latent or any(c.fit.spec == POOLED_SPEC for c in candidates) else ()
+    if st.latent:
+        notes.append(latent_note(borrowed, st.borrowed_skills))
+    elif borrowed:
         notes.append(Note(NoteCode.POOLED, f"other families informed this forecast (a slope shared across "
                           f"families, this family's own offset): {', '.join(borrowed)}"))
     return dataclasses.replace(st.base, status=Status.FITTED, reason=None, scales=st.scales,
                                candidates=tuple(candidates), law=candidates[0].key, why=why, notes=tuple(notes),
-                               calibration=st.calibration, borrowed_from=borrowed)
+                               calibration=st.calibration, borrowed_from=borrowed, borrowed_skills=st.borrowed_skills)

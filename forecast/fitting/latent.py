@@ -41,9 +41,14 @@ from forecast.runs.model import Run
 RIDGE = 0.05
 """Ridge on the family offsets α (per unit of accuracy residual): a family with few members
 is pulled towards the average family rather than fitted to its noise."""
-SHRINK = 1.0
+SHRINK = 0.3
 """A family's own residual on a benchmark is carried to its next model shrunk by n/(n + SHRINK)
 (n its models on the benchmark): persistence of what the shared law misses about it."""
+RECENCY = 2.0
+"""How much more a family's larger members count in its residual, per e-fold of compute:
+what the shared law misses about a family persists from its latest model more than from its
+older ones (leaderboard, each family's largest member from the rest: MAE / carried-over 0.80
+with all alike, 0.68 at 1, 0.65 at 3)."""
 EXTRAPOLATION_ERROR = 0.02
 """Accuracy error per e-fold of compute beyond the family's largest model (a prior, as
 `forecast.fitting.selection.PRIOR_ERROR` is for one family's laws), Student-t with
@@ -125,6 +130,25 @@ class LatentFit:
                                       borrowed_from=tuple(fam for fam in self.families if fam != family)))
         return out
 
+    def log_flops(self, run: Run) -> float:
+        """ln(C / C_ref) of a table row (`model_flops`, with this fit's tokens per parameter)."""
+        return math.log(model_flops(run, self.tokens_per_param) / self.flops_ref)
+
+    def point(self, family: str, skill: str, log_flops: float) -> float:
+        """The law's accuracy for `family` on `skill` at ln(C / C_ref) = `log_flops`, with the
+        family's own residual on it (`family_residual`), clipped to [0, 1]."""
+        f, b = self.families.index(family), self.skills.index(skill)
+        return float(np.clip(_accuracy(self._unpack(self._pack()), f, b, log_flops, self.floor, self.top)
+                             + self.family_residual[f, b], 0.0, 1.0))
+
+    def logit_line(self, family: str, skill: str, theta: np.ndarray | None = None) -> tuple[float, float]:
+        """(intercept, slope) of the logit of `skill` for `family` in ln(C / C_ref): what the
+        law reduces to for one family and benchmark, under parameter vector `theta` (a
+        bootstrap draw; None: the point estimate)."""
+        alpha, loadings, bias = self._unpack(self._pack() if theta is None else theta)
+        f, b = self.families.index(family), self.skills.index(skill)
+        return float(bias[b] + loadings[b] @ alpha[f]), float(loadings[b].sum())
+
     def _pack(self) -> np.ndarray:
         return np.concatenate([self.alpha.ravel(), self.loadings.ravel(), self.bias])
 
@@ -185,9 +209,11 @@ def model_flops(run: Run, ratios: dict[str, float]) -> float:
 
 
 def fit_latent(runs: Sequence[Run], skills: Sequence[str] | None = None, latents: int = LATENTS,
-               draws: int = DRAWS, seed: int = 0) -> LatentFit:
+               draws: int = DRAWS, seed: int = 0, start: LatentFit | None = None) -> LatentFit:
     """Fit the latent-capability law to final checkpoints of `runs` (one model each; see
-    module docstring). `DataError` when the table has too few models for its parameters."""
+    module docstring). `DataError` when the table has too few models for its parameters.
+    `start`: a fit of the same families, benchmarks and latents to start from (a refit of
+    the table less a few models: one warm start instead of several cold ones)."""
     if latents < 1:
         raise UsageError("`latents` must be >= 1 (the number of latent capabilities)")
     names, families, fam, acc, floor, top = table(runs, skills)
@@ -200,7 +226,9 @@ def fit_latent(runs: Sequence[Run], skills: Sequence[str] | None = None, latents
                         "give a table of several families and benchmarks")
     ref = float(np.exp(np.mean(np.log(flops))))
     x = np.log(flops / ref)
-    theta = _solve(fam, x, acc, observed, floor, top, len(families), len(names), latents, None, seed)
+    warm = start._pack() if start is not None and start.families == families and start.skills == tuple(names) \
+        and start.latents == latents else None
+    theta = _solve(fam, x, acc, observed, floor, top, len(families), len(names), latents, warm, seed)
     parts = _unpack(theta, len(families), len(names), latents)
     pred = _predict_all(parts, fam, x, floor, top)
     residual = np.array([math.sqrt(np.nanmean((acc[:, b] - pred[:, b]) ** 2)) if observed[:, b].any() else 0.05
@@ -208,8 +236,11 @@ def fit_latent(runs: Sequence[Run], skills: Sequence[str] | None = None, latents
     family_residual = np.zeros((len(families), len(names)))
     for f in range(len(families)):
         for b in range(len(names)):
-            r = (acc[:, b] - pred[:, b])[(fam == f) & observed[:, b]]
-            family_residual[f, b] = float(r.sum() / (len(r) + SHRINK)) if len(r) else 0.0
+            rows = (fam == f) & observed[:, b]
+            r = (acc[:, b] - pred[:, b])[rows]
+            if len(r):  # recent members count more: RECENCY per e-fold of compute
+                w = np.exp(RECENCY * (x[rows] - x[rows].max()))
+                family_residual[f, b] = float((w * r).sum() / w.sum() * len(r) / (len(r) + SHRINK))
     rng = np.random.default_rng(seed)
     boot = []
     for d in range(draws):

@@ -172,6 +172,7 @@ class SkillFit:
     calibration: Calibration | None = None
     tokens_known: bool = True  # False: the runs gave no training tokens (a law in parameters alone)
     borrowed_from: tuple[str, ...] = ()  # other families a pooled candidate learnt from (`--pool families`)
+    borrowed_skills: tuple[str, ...] = ()  # the family's other benchmarks a latent candidate read it from (`--pool latent`)
     flat: bool = False  # no trend with model size is readable in the pilots (`Observations.trend_is_flat`)
     accelerating: bool | None = None  # accuracy rises faster than linearly in log compute (None: cannot tell;
     # `Observations.accelerates`)

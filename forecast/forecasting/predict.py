@@ -125,6 +125,8 @@ class SkillForecast:
     confidence: str | None = None  # "high" | "medium" | "low"
     confidence_reason: str | None = None
     borrowed_from: tuple[str, ...] = ()
+    borrowed_skills: tuple[str, ...] = ()  # the family's other benchmarks a latent law read it from
+    borrowed: str | None = None  # "latent" | "families" (how other families were borrowed from) | None
     reason: str | None = None
     notes: tuple[Note, ...] = field(default_factory=tuple)
 
@@ -145,7 +147,8 @@ class SkillForecast:
             "p_grok": finite(self.p_grok), "threshold": finite(self.threshold),
             "confidence": self.confidence, "confidence_reason": self.confidence_reason,
             "extrapolation": finite(self.extrapolation), "level": self.level, "law": self.law, "path": self.path,
-            "borrowed_from": list(self.borrowed_from), "reason": self.reason,
+            "borrowed_from": list(self.borrowed_from), "borrowed": self.borrowed,
+            "borrowed_skills": list(self.borrowed_skills), "reason": self.reason,
             "notes": [n.to_json() for n in self.notes],
         }
 
@@ -286,8 +289,14 @@ def predict_skill(sf: SkillFit, params: float, *, tokens: float | None = None, f
                                 "slopes (its own offset absorbs the missing tokens); " + why)
     return SkillForecast(status=status, accuracy=accuracy, grok=grok, p_grok=p_grok, threshold=threshold_median,
                          law=samples.law, path=samples.chosen.path, confidence=grade, confidence_reason=why,
-                         borrowed_from=sf.borrowed_from,
+                         borrowed_from=sf.borrowed_from, borrowed_skills=sf.borrowed_skills, borrowed=borrowed_via(sf),
                          notes=tuple(notes), **base)
+
+
+def borrowed_via(sf: SkillFit) -> str | None:
+    """How a forecast borrowed from other families: "latent", "families" or None."""
+    vias = {c.fit.spec.via for c in sf.candidates if c.fit.spec.via in ("latent", "families")}
+    return None if not sf.borrowed_from or not vias else ("latent" if "latent" in vias else "families")
 
 
 def _status(sf: SkillFit, threshold: float | None, crossed_in_pilots: bool, grok: GrokPoint | None,

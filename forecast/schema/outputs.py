@@ -189,6 +189,8 @@ class SkillFitJson(TypedDict):
     candidates: list[CandidateJson]
     pilots: list[dict[str, Any]]  # name, hash, params, seed, tokens, flops, accuracy, smoothed
     options: dict[str, Any]
+    borrowed_from: list[str]  # other families a pooled or latent candidate learnt from (absent: none)
+    borrowed_skills: list[str]  # the family's other benchmarks a latent candidate read it from (absent: none)
 
 
 # ============================================================================ printed output
@@ -238,6 +240,9 @@ class ForecastJson(TypedDict):
     path: str | None  # how the number was reached: "direct" (N, D, C → accuracy) or "via task loss",
     # "via answer probability", "via <loss>" (the two-step chain); None without a number
     borrowed_from: list[str]  # other families that informed the forecast (pooled laws)
+    borrowed: str | None  # how: "latent" (`--pool latent`: the family's offsets from its other benchmarks, the
+    # benchmark's slope and crossing from the other families), "families" (`--pool families`: shared slopes), or null
+    borrowed_skills: list[str]  # the family's other benchmarks the latent law read its offsets from
     reason: str | None
     notes: list[NoteJson]
 

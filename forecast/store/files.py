@@ -86,6 +86,7 @@ def skill_fit_to_json(fit: SkillFit, tool: str) -> SkillFitJson:
         "options": fit.options,
         "tokens_known": fit.tokens_known,
         "borrowed_from": list(fit.borrowed_from),
+        "borrowed_skills": list(fit.borrowed_skills),
         "flat": fit.flat,
         "accelerating": fit.accelerating,
         "span": fit.span,
@@ -245,7 +246,8 @@ def skill_fit_from_json(data: Any, file: Path) -> SkillFit:
             calibration=_calibration(data.get("calibration"), file),
             why=data["why"], notes=tuple(Note.from_json(n) for n in data["notes"]), options=data["options"],
             tokens_known=bool(data.get("tokens_known", True)),
-            borrowed_from=tuple(data.get("borrowed_from", ())), flat=bool(data.get("flat", False)),
+            borrowed_from=tuple(data.get("borrowed_from", ())),
+            borrowed_skills=tuple(data.get("borrowed_skills", ())), flat=bool(data.get("flat", False)),
             accelerating=data.get("accelerating") if isinstance(data.get("accelerating"), bool) else None,
             span=float(data.get("span", 0.0)),
         )
