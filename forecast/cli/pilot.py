@@ -15,7 +15,7 @@ from forecast.quantities import format_count, format_flops
 
 def pilot_command(
     directory: Annotated[Path | None, typer.Argument(help="With --status: a ladder directory, OUT/<ladder name>.")] = None,
-    preset: Annotated[str | None, typer.Option("--preset", help="Built-in ladder: tiny, demo, formats, formats_cpu, curriculum, curriculum_cpu.")] = None,
+    preset: Annotated[str | None, typer.Option("--preset", help="Built-in ladder: tiny, demo, formats, formats_cpu, formats4_cpu, mix_cpu, curriculum, curriculum_cpu.")] = None,
     config: Annotated[Path | None, typer.Option("--config", help="Ladder config file (.toml or .json); see README 'Pilot runs'.")] = None,
     out: Annotated[Path, typer.Option("--out", help="Runs go to OUT/<ladder name>/<run name>/.")] = Path("runs"),
     device: Annotated[str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")] = "auto",
