@@ -5,7 +5,7 @@ import pytest
 
 from forecast.pilot.data import IGNORE, collate, eval_problems, training_batch
 from forecast.pilot.recipes import Phase, RecipeSpec
-from forecast.pilot.skills import (SKILL_KINDS, Addition, Facts, FactSum, MultiplyDigit, SortDigits, Subtraction, WordProblem,
+from forecast.pilot.skills import (SKILL_KINDS, Addition, Facts, FactAdd, MultiplyDigit, SortDigits, Subtraction, WordProblem,
                                    fact_table)
 from forecast.pilot.vocab import decode, encode
 
@@ -119,7 +119,7 @@ def test_loss_only_on_answer_tokens():
 @pytest.mark.parametrize("skill", [Addition(3), Addition(2, pad=True), Addition(1), SKILL_KINDS["sub"](3),
                                    SKILL_KINDS["sub"](2, pad=True), SKILL_KINDS["mul1"](3), SKILL_KINDS["mul1"](2, pad=True),
                                    SortDigits(5), SKILL_KINDS["word"](2), SKILL_KINDS["word"](1), SKILL_KINDS["word"](2, pad=True),
-                                   Facts(), Facts(keys=37, values=7, phrasings=3, seed=5), FactSum(), FactSum(keys=12, values=10)],
+                                   Facts(), Facts(keys=37, values=7, phrasings=3, seed=5), FactAdd(), FactAdd(keys=12, values=10, phrasings=2)],
                          ids=repr)
 def test_bulk_encoding_matches_rendered_text(skill):
     """`Skill.encode` (vectorised, used for training) writes exactly `encode(render(...))`
@@ -137,8 +137,8 @@ def test_bulk_encoding_matches_rendered_text(skill):
 
 def test_facts_are_one_fixed_table_asked_in_phrasings():
     """`fact` answers the table's value of the key whatever the phrasing; the table depends on
-    its own options only (not on any run's seed), and `factsum` adds two of its values."""
-    fact, total = Facts(keys=1500, values=100, phrasings=10), FactSum(keys=1500, values=100)
+    its own options only (not on any run's seed), and `factadd` adds a number to a value."""
+    fact, total = Facts(keys=1500, values=100, phrasings=10), FactAdd(keys=1500, values=100, phrasings=10)
     table = fact_table(1500, 100, 0)
     assert table.shape == (1500,) and table.min() >= 0 and table.max() <= 99 and len(set(table.tolist())) == 100
     np.testing.assert_array_equal(table, fact_table(1500, 100, 0))
@@ -147,10 +147,9 @@ def test_facts_are_one_fixed_table_asked_in_phrasings():
     assert fact.render((42, 0), "plain") == type(fact.render((42, 0), "plain"))("a0042=", f"{v[42]:02d}")
     assert {fact.render((42, p), "plain").answer for p in range(10)} == {f"{v[42]:02d}"}
     assert fact.render((42, 9), "reverse").prompt == "j0042=" and fact.render((42, 9), "reverse").answer == f"{v[42]:02d}"[::-1]
-    assert total.render((7, 1499), "plain").prompt == "v0007+v1499="
-    assert int(total.render((7, 1499), "plain").answer) == v[7] + v[1499]
-    assert int(total.render((7, 1499), "reverse").answer[::-1]) == v[7] + v[1499]
-    assert fact.space == 15000 and total.space == 1500**2
+    assert total.render((7, 2, 5), "plain") == type(fact.render((42, 0), "plain"))("c0007+05=", f"{v[7] + 5:03d}")
+    assert int(total.render((1499, 0, 99), "reverse").answer[::-1]) == v[1499] + 99
+    assert fact.space == 15000 and total.space == 1500 * 10 * 100
 
 
 def test_fact_held_out_set_asks_trained_facts_in_new_phrasings():

@@ -31,8 +31,8 @@ Two skills are bound by capacity rather than by an algorithm a lucky seed finds:
 fixed table of key -> value facts (drawn once from the table's own seed, the same for every
 run), asked in one of several phrasings, so the held-out set asks known facts in phrasings
 training never paired them with (a small model cannot store a large table; a larger one can,
-at a few bits per parameter); and `factsum`, a composite over the same table that needs two
-facts and an addition (`v123+v456=` -> value of 123 + value of 456).
+at a few bits per parameter); and `factadd`, a composite over the same table that needs a
+fact and then an addition (`c123+45=` -> the value of key 123, plus 45).
 """
 
 from __future__ import annotations
@@ -386,46 +386,51 @@ class Facts(Skill):
 
 
 @dataclass(frozen=True)
-class FactSum(Skill):
-    """Composite over the `fact` table with the same options: `v042+v517=` -> the value of key 42
-    plus the value of key 517 (zero-padded to one digit more than a value). It needs both facts
-    stored and an addition, so its answer probability rises with what a model can store."""
+class FactAdd(Skill):
+    """Composite over the `fact` table (same `keys`, `values`, `phrasings`, `seed`): a fact,
+    then an addition, `c042+35=` -> the value of key 42 plus 35 (zero-padded to one digit
+    more than a value). Asked like a fact with `+b` appended, it needs the fact stored and the
+    addition done on it, so its answer probability rises with what a model can store."""
 
     keys: int = 1000
     values: int = 100
+    phrasings: int = 10
     seed: int = 0  # of the table: the same as the `fact` skill's to share its facts
-    kind: ClassVar[str] = "factsum"
+    kind: ClassVar[str] = "factadd"
     formats: ClassVar[tuple[str, ...]] = ("plain", "reverse")
-    description: ClassVar[str] = "composite: two facts of the table, added"
-    option_bounds: ClassVar[dict[str, tuple[int, int]]] = {
-        "keys": (1, 100_000), "values": (2, 1000), "seed": (0, 2**31 - 1)}
+    description: ClassVar[str] = "composite: a fact of the table, plus a number"
+    option_bounds: ClassVar[dict[str, tuple[int, int]]] = Facts.option_bounds
+
+    def _fact(self) -> Facts:
+        return Facts(self.keys, self.values, self.phrasings, self.seed)
 
     def sample(self, rng: np.random.Generator, count: int) -> np.ndarray:
-        return rng.integers(0, self.keys, size=(count, 2))
+        return np.concatenate([self._fact().sample(rng, count), rng.integers(0, self.values, size=(count, 1))], axis=1)
 
     @property
     def space(self) -> int:
-        return self.keys**2
+        return self.keys * self.phrasings * self.values
 
     def _answer_width(self) -> int:
         return _width(2 * self.values - 1)
 
     def max_length(self, fmt: str) -> int:
-        return 2 * (1 + _width(self.keys)) + 2 + self._answer_width()
+        return self._fact().max_length(fmt) + 1 + _width(self.values) + 1
 
     def render(self, problem: tuple[int, ...], fmt: str) -> Example:
-        a, b = problem
-        w = _width(self.keys)
-        total = int(fact_table(self.keys, self.values, self.seed)[[a, b]].sum())
-        return Example(f"v{_operand(a, w)}+v{_operand(b, w)}=", _reverse_or_plain(total, fmt, self._answer_width()))
+        key, phrasing, b = problem
+        fact = self._fact().render((key, phrasing), "plain")
+        total = int(fact.answer) + b
+        return Example(f"{fact.prompt[:-1]}+{_operand(b, _width(self.values))}=",
+                       _reverse_or_plain(total, fmt, self._answer_width()))
 
     def encode(self, problems: np.ndarray, fmt: str) -> Encoded:
-        a, b = problems[:, 0], problems[:, 1]
-        count, w, table = len(a), _width(self.keys), fact_table(self.keys, self.values, self.seed)
-        prompt = [literal("v", count), number(a, w), literal("+v", count), number(b, w), literal("=", count)]
-        return encoded(prompt, [number(table[a] + table[b], self._answer_width(), fmt == "reverse")])
-
+        key, phrasing, b = problems[:, 0], problems[:, 1], problems[:, 2]
+        count, fact = len(key), self._fact()
+        prompt = [Piece(LETTER_IDS[phrasing][:, None], np.ones(count, dtype=np.int64)), number(key, _width(self.keys)),
+                  literal("+", count), number(b, _width(self.values)), literal("=", count)]
+        return encoded(prompt, [number(fact.value(key) + b, self._answer_width(), fmt == "reverse")])
 
 SKILL_KINDS: dict[str, type[Skill]] = {
-    cls.kind: cls for cls in (Addition, Subtraction, MultiplyDigit, SortDigits, WordProblem, Facts, FactSum)
+    cls.kind: cls for cls in (Addition, Subtraction, MultiplyDigit, SortDigits, WordProblem, Facts, FactAdd)
 }
