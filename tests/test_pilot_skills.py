@@ -5,8 +5,9 @@ import pytest
 
 from forecast.pilot.data import IGNORE, collate, eval_problems, training_batch
 from forecast.pilot.recipes import Phase, RecipeSpec
-from forecast.pilot.skills import (SKILL_KINDS, Addition, Facts, FactAdd, MultiplyDigit, SortDigits, Subtraction, WordProblem,
-                                   fact_table)
+from forecast.pilot.facts import FactAdd, Facts, fact_table
+from forecast.pilot.kinds import SKILL_KINDS
+from forecast.pilot.skills import Addition, MultiplyDigit, SortDigits, Subtraction, WordProblem
 from forecast.pilot.vocab import decode, encode
 
 

@@ -6,7 +6,7 @@ Config file (TOML shown; JSON with the same structure works too):
     seeds = [0]                       # or --seeds K on the command line (seeds 0..K-1)
 
     [skills]                          # evaluated skills: name = {kind = ..., options}
-    add = { digits = 3 }              # kind defaults to the name: add, sub, mul1, sort, word
+    add = { digits = 3 }              # kind defaults to the name: add, sub, mul1, sort, word, fact, factadd
     word = { digits = 2 }
 
     [sizes]                           # model shapes: label = {layers, width, heads[, lr]}
@@ -50,7 +50,8 @@ import torch
 from forecast.errors import DataError, UsageError
 from forecast.pilot.model import ModelConfig
 from forecast.pilot.recipes import LABEL, RecipeSpec, parse_recipe
-from forecast.pilot.skills import SKILL_KINDS, Skill
+from forecast.pilot.kinds import SKILL_KINDS
+from forecast.pilot.skills import Skill
 from forecast.pilot.records import VAL_LOSS
 from forecast.pilot.trainer import EvalConfig, Progress, RunSpec, TrainConfig, train_runs
 from forecast.schema.pilot import LadderConfigJson
