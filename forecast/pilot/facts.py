@@ -15,7 +15,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from forecast.pilot.render import Encoded, Piece, encoded, literal, number
+from forecast.pilot.render import Encoded, Piece, encoded, literal, natural_length, number
 from forecast.pilot.skills import Example, Skill, _operand, _reverse_or_plain
 from forecast.pilot.vocab import encode as _encode_text
 
@@ -34,7 +34,7 @@ def fact_table(keys: int, values: int, seed: int) -> np.ndarray:
 
 def _width(count: int) -> int:
     """Decimal digits of the largest of `count` values 0..count-1."""
-    return len(str(max(count - 1, 0)))
+    return int(natural_length(np.array([max(count - 1, 0)]))[0])
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class Facts(Skill):
     formats: ClassVar[tuple[str, ...]] = ("plain", "reverse")
     description: ClassVar[str] = "recall of a fixed key -> value table (capacity-bound)"
     option_bounds: ClassVar[dict[str, tuple[int, int]]] = {
-        "keys": (1, 100_000), "values": (2, 1000), "phrasings": (1, 26), "seed": (0, 2**31 - 1)}
+        "keys": (1, 100_000), "values": (2, 10**6), "phrasings": (1, 26), "seed": (0, 2**31 - 1)}
 
     def __post_init__(self) -> None:
         if not (1 <= self.phrasings <= len(LETTER_IDS)) or self.keys < 1 or self.values < 2:
