@@ -115,8 +115,9 @@ def test_shipped_demo_add_is_grokked_by_every_pilot_the_largest_sooner():
 
 @pytest.mark.xfail(strict=True, reason="issue 26, not met: sub's grok at this scale is decided by the seed, not the "
                    "size: one seed of the 3.1K pilot groks it (1.96M tokens), one of the 25K never does; a fixed "
-                   "fact table (skill `fact`) probed instead is seed-decided too (25K: 0.53 vs 0.22, 58K: 0.59 vs "
-                   "0.39; docs/demo-ladder.md)")
+                   "fact table (skill `fact`) probed instead is seed-decided with 2-digit values (25K: 0.53 vs 0.22) "
+                   "and rises with size with 6-digit ones, yet the 25K pilot's seed 1 ends at 0.46 "
+                   "(docs/demo-ladder.md, probe J)")
 def test_shipped_demo_sub_is_grokked_by_the_larger_half_only():
     """Grain 2: `sub` not grokked within the budget by any pilot of the smaller half of the
     sizes, grokked by every pilot of the larger half."""
