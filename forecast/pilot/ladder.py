@@ -238,9 +238,9 @@ def _parse_skills(data: Any, file: str | Path) -> dict[str, Skill]:
             if allowed[key].type in (bool, "bool"):
                 if not isinstance(value, bool):
                     raise DataError(file, f"{where}.{key}", f"expected true or false, got {value!r}", f"write e.g. {key} = true")
-            elif not isinstance(value, int) or isinstance(value, bool) or not (
-                    (bounds := cls.option_bounds.get(key, (1, 9)))[0] <= value <= bounds[1]):
-                low, high = cls.option_bounds.get(key, (1, 9))
+                continue
+            low, high = cls.option_bounds.get(key, (1, 9))
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
                 raise DataError(file, f"{where}.{key}", f"expected a whole number from {low} to {high}, got {value!r}",
                                 f"write e.g. {key} = {getattr(cls(), key)}")
         skills[name] = cls(**options)
