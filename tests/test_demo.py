@@ -116,8 +116,8 @@ def test_shipped_demo_add_is_grokked_by_every_pilot_the_largest_sooner():
 @pytest.mark.xfail(strict=True, reason="issue 26, not met: sub's grok at this scale is decided by the seed, not the "
                    "size: one seed of the 3.1K pilot groks it (1.96M tokens), one of the 25K never does; a fixed "
                    "fact table (skill `fact`) probed instead is seed-decided with 2-digit values (25K: 0.53 vs 0.22) "
-                   "and rises with size with 6-digit ones, yet the 25K pilot's seed 1 ends at 0.46 "
-                   "(docs/demo-ladder.md, probe J)")
+                   "and holds it with 250 6-digit ones (probe K), whose 249K verification then misses it for both "
+                   "seeds (docs/demo-ladder.md); the shipped ladder is still this one")
 def test_shipped_demo_sub_is_grokked_by_the_larger_half_only():
     """Grain 2: `sub` not grokked within the budget by any pilot of the smaller half of the
     sizes, grokked by every pilot of the larger half."""
