@@ -5,7 +5,9 @@ import pytest
 
 from forecast.pilot.data import IGNORE, collate, eval_problems, training_batch
 from forecast.pilot.recipes import Phase, RecipeSpec
-from forecast.pilot.skills import SKILL_KINDS, Addition, MultiplyDigit, SortDigits, Subtraction, WordProblem
+from forecast.pilot.facts import FactAdd, Facts, fact_table
+from forecast.pilot.kinds import SKILL_KINDS
+from forecast.pilot.skills import Addition, MultiplyDigit, SortDigits, Subtraction, WordProblem
 from forecast.pilot.vocab import decode, encode
 
 
@@ -117,7 +119,9 @@ def test_loss_only_on_answer_tokens():
 
 @pytest.mark.parametrize("skill", [Addition(3), Addition(2, pad=True), Addition(1), SKILL_KINDS["sub"](3),
                                    SKILL_KINDS["sub"](2, pad=True), SKILL_KINDS["mul1"](3), SKILL_KINDS["mul1"](2, pad=True),
-                                   SortDigits(5), SKILL_KINDS["word"](2), SKILL_KINDS["word"](1), SKILL_KINDS["word"](2, pad=True)], ids=repr)
+                                   SortDigits(5), SKILL_KINDS["word"](2), SKILL_KINDS["word"](1), SKILL_KINDS["word"](2, pad=True),
+                                   Facts(), Facts(keys=37, values=7, phrasings=3, seed=5), FactAdd(), FactAdd(keys=12, values=10, phrasings=2)],
+                         ids=repr)
 def test_bulk_encoding_matches_rendered_text(skill):
     """`Skill.encode` (vectorised, used for training) writes exactly `encode(render(...))`
     for every format, zero operands and unequal operand lengths included."""
@@ -130,3 +134,49 @@ def test_bulk_encoding_matches_rendered_text(skill):
             ids = encode(example.prompt + example.answer + "$")
             assert encoded.lengths[i] == len(ids) and encoded.prompt_lengths[i] == len(example.prompt), (fmt, example)
             assert (encoded.ids[i, : len(ids)] == ids).all() and (encoded.ids[i, len(ids):] == 0).all(), (fmt, example)
+
+
+def test_facts_are_one_fixed_table_asked_in_phrasings():
+    """`fact` answers the table's value of the key whatever the phrasing; the table depends on
+    its own options only (not on any run's seed), and `factadd` adds a number to a value."""
+    fact, total = Facts(keys=1500, values=100, phrasings=10), FactAdd(keys=1500, values=100, phrasings=10)
+    table = fact_table(1500, 100, 0)
+    assert table.shape == (1500,) and table.min() >= 0 and table.max() <= 99 and len(set(table.tolist())) == 100
+    np.testing.assert_array_equal(table, fact_table(1500, 100, 0))
+    assert (table != fact_table(1500, 100, 1)).mean() > 0.9  # another table seed, other facts
+    v = {k: int(table[k]) for k in (7, 42, 1499)}
+    assert fact.render((42, 0), "plain") == type(fact.render((42, 0), "plain"))("a0042=", f"{v[42]:02d}")
+    assert {fact.render((42, p), "plain").answer for p in range(10)} == {f"{v[42]:02d}"}
+    assert fact.render((42, 9), "reverse").prompt == "j0042=" and fact.render((42, 9), "reverse").answer == f"{v[42]:02d}"[::-1]
+    assert total.render((7, 2, 5), "plain") == type(fact.render((42, 0), "plain"))("c0007+05=", f"{v[7] + 5:03d}")
+    assert int(total.render((1499, 0, 99), "reverse").answer[::-1]) == v[1499] + 99
+    assert fact.space == 15000 and total.space == 1500 * 10 * 100
+
+
+def test_fact_held_out_set_asks_trained_facts_in_new_phrasings():
+    """Held-out (key, phrasing) pairs never appear in training, yet every held-out key is
+    trained under some other phrasing: the held-out set scores stored facts, not guesses."""
+    fact = Facts(keys=50, values=100, phrasings=10)
+    held = eval_problems(fact, 40, seed=3)
+    recipe = RecipeSpec("r", {"fact": "plain"}, (Phase({"fact": 1.0}),))
+    prompts = set()
+    for step in range(1, 40):
+        batch = training_batch({"fact": fact}, recipe, {"fact": held}, seed=0, step=step, batch_size=64)
+        prompts |= {decode(row).split("=")[0] + "=" for row in batch.inputs.numpy()}
+    held_prompts = {fact.render(tuple(int(x) for x in p), "plain").prompt for p in held}
+    assert not prompts & held_prompts
+    assert {int(p[1:-1]) for p in held_prompts} <= {int(p[1:-1]) for p in prompts}
+
+
+def test_fact_options_are_checked_in_a_ladder_config(tmp_path):
+    from forecast.errors import DataError
+    from forecast.pilot.ladder import load_ladder
+
+    text = (tmp_path / "ok.toml")
+    base = ('name = "f"\n[skills]\nfact = {{ keys = {keys}, phrasings = 4 }}\n[sizes]\ns = {{ layers = 1, width = 16, heads = 2 }}\n'
+            '[[recipes]]\nlabel = "r"\nmix = {{ fact = 1 }}\n')
+    text.write_text(base.format(keys=1500))
+    assert load_ladder(text).skills["fact"] == Facts(keys=1500, phrasings=4)
+    text.write_text(base.format(keys=0))
+    with pytest.raises(DataError, match="keys.*from 1 to 100000"):
+        load_ladder(text)

@@ -21,7 +21,8 @@ from forecast.pilot.ladder import Ladder, load_ladder, parse_ladder, resolve_dev
 from forecast.pilot.model import GPT, ModelConfig
 from forecast.pilot.presets import preset_ladder, preset_names
 from forecast.pilot.recipes import Phase, RecipeSpec
-from forecast.pilot.skills import SKILL_KINDS, Skill
+from forecast.pilot.kinds import SKILL_KINDS
+from forecast.pilot.skills import Skill
 from forecast.pilot.sweep import RunStatus, SweepError, run_status, sweep_status, unfinished
 from forecast.pilot.ensemble import ensemble_groups
 from forecast.pilot.trainer import EvalConfig, Progress, RunSpec, TrainConfig, train_run, train_runs

@@ -6,7 +6,7 @@ Config file (TOML shown; JSON with the same structure works too):
     seeds = [0]                       # or --seeds K on the command line (seeds 0..K-1)
 
     [skills]                          # evaluated skills: name = {kind = ..., options}
-    add = { digits = 3 }              # kind defaults to the name: add, sub, mul1, sort, word
+    add = { digits = 3 }              # kind defaults to the name: add, sub, mul1, sort, word, fact, factadd
     word = { digits = 2 }
 
     [sizes]                           # model shapes: label = {layers, width, heads[, lr]}
@@ -50,7 +50,8 @@ import torch
 from forecast.errors import DataError, UsageError
 from forecast.pilot.model import ModelConfig
 from forecast.pilot.recipes import LABEL, RecipeSpec, parse_recipe
-from forecast.pilot.skills import SKILL_KINDS, Skill
+from forecast.pilot.kinds import SKILL_KINDS
+from forecast.pilot.skills import Skill
 from forecast.pilot.records import VAL_LOSS
 from forecast.pilot.trainer import EvalConfig, Progress, RunSpec, TrainConfig, train_runs
 from forecast.schema.pilot import LadderConfigJson
@@ -237,8 +238,11 @@ def _parse_skills(data: Any, file: str | Path) -> dict[str, Skill]:
             if allowed[key].type in (bool, "bool"):
                 if not isinstance(value, bool):
                     raise DataError(file, f"{where}.{key}", f"expected true or false, got {value!r}", f"write e.g. {key} = true")
-            elif not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 9:
-                raise DataError(file, f"{where}.{key}", f"expected a whole number from 1 to 9, got {value!r}", "write e.g. digits = 3")
+                continue
+            low, high = cls.option_bounds.get(key, (1, 9))
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise DataError(file, f"{where}.{key}", f"expected a whole number from {low} to {high}, got {value!r}",
+                                f"write e.g. {key} = {getattr(cls(), key)}")
         skills[name] = cls(**options)
     return skills
 

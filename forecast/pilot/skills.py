@@ -26,6 +26,9 @@ Other operations, in rough order of difficulty for a small transformer: sorting 
 (`sort`), subtraction (`sub`), multiplication by one digit (`mul1`), and a composite
 two-step word problem (`word`, a tiny GSM8K analogue: "has 12, gets 35, gives 7"), which
 needs an addition then a subtraction.
+
+Two more, a fixed table of facts and a composite over it (`fact`, `factadd`), are in
+`facts.py`.
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ class Skill(ABC):
     kind: ClassVar[str]
     formats: ClassVar[tuple[str, ...]]
     description: ClassVar[str]
+    option_bounds: ClassVar[dict[str, tuple[int, int]]] = {}
+    """Allowed range of each whole-number option in a config file (default 1 to 9)."""
 
     @abstractmethod
     def sample(self, rng: np.random.Generator, count: int) -> np.ndarray:
@@ -303,8 +308,3 @@ class WordProblem(Skill):
         else:
             answer = [number(a + b - c, w + 1 if self.pad else 0, fmt == "reverse")]
         return encoded(prompt, answer)
-
-
-SKILL_KINDS: dict[str, type[Skill]] = {
-    cls.kind: cls for cls in (Addition, Subtraction, MultiplyDigit, SortDigits, WordProblem)
-}
