@@ -79,6 +79,9 @@ REFERENCE_DISTANCES = (0.5, 1.5, 3.0, 4.5)
 """Target distances (e-folds) at which a candidate weighing `MIN_WEIGHT` is kept for forecasts (`keep_at_reach`)."""
 MAX_SHIFT = 4.0
 """The alignment searches shifts within ±this many e-folds of tokens."""
+SHIFTS = np.linspace(-MAX_SHIFT, MAX_SHIFT, 161)
+"""The shifts (e-folds of tokens) `holdout_items` tries; the middle one is exactly 0."""
+ZERO_SHIFT = int(np.flatnonzero(SHIFTS == 0.0)[0])
 
 
 def extrapolation_span(spec: Spec, fitted_sizes: Sequence[float]) -> float:
@@ -97,12 +100,12 @@ def holdout_items(cf: CandidateFit, held: Observations, noise: float, origin: in
                   distances: dict[int, float], span: float = 1.0) -> list[HoldoutItem]:
     """Score a candidate on every held-out run (`held`: the held-out size's checkpoints;
     `distances`: run index → distance; `span`: `extrapolation_span` of the fit)."""
-    shifts = np.linspace(-MAX_SHIFT, MAX_SHIFT, 161)
+    shifts = SHIFTS
     # every held-out run's points predicted at once, then reduced run by run
     order = np.argsort(held.run, kind="stable")
     run_of, tokens, accuracy = held.run[order], held.tokens[order], held.accuracy[order]
-    pred = cf.accuracy(cf.theta, held.params[order], tokens)[0]
     shifted = cf.accuracy(cf.theta, held.params[order][None, :], tokens[None, :] * np.exp(shifts)[:, None])
+    pred = shifted[ZERO_SHIFT]  # the unshifted prediction (exp(0) = 1: the same tokens)
     runs, starts, counts = np.unique(run_of, return_index=True, return_counts=True)
     per_run_mean = lambda v: np.add.reduceat(v, starts, axis=-1) / counts  # noqa: E731
     errors = per_run_mean(np.abs(shifted - accuracy[None, :]))  # (shifts, runs)
