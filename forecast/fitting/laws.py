@@ -19,6 +19,7 @@ as a fraction of the room above the floor; the grok threshold is half way up tha
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -74,8 +75,9 @@ class Law:
     fn: Callable[[Named, Inputs], Tensor]
     target: str = "accuracy"  # what it predicts: "accuracy" or "loss"
 
-    @property
+    @functools.cached_property
     def names(self) -> tuple[str, ...]:
+        """Parameter names, in order (computed once: read at every law evaluation)."""
         return tuple(p.name for p in self.params)
 
     @property

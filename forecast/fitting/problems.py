@@ -244,7 +244,12 @@ def weighted_order(problem: Problem, keep_below: float = 0.9) -> torch.Tensor | 
     left = int(weighted.sum(-1).max())
     if left >= keep_below * problem.points:
         return None
-    return torch.argsort((~weighted).to(torch.int8), dim=-1, stable=True)[:, :max(left, 1)]
+    # a stable partition (weighted columns first, each part in order), as a stable argsort of
+    # ~weighted would give, by each column's place: O(M) per row instead of a sort
+    ranks = torch.cumsum(weighted, -1) - 1
+    place = torch.where(weighted, ranks, weighted.sum(-1, keepdim=True) + torch.arange(weighted.shape[1]) - ranks - 1)
+    order = torch.empty_like(place).scatter_(-1, place, torch.arange(weighted.shape[1]).expand_as(place))
+    return order[:, :max(left, 1)]
 
 
 def gather_points(problem: Problem, order: torch.Tensor | None) -> Problem:
