@@ -212,7 +212,8 @@ def stack(problems: Sequence[Problem], repeats: Sequence[int], weights: Sequence
         for j, (p, r) in enumerate(zip(problems, repeats)):
             t = get(p) if per_row is None or per_row[j] is None else torch.as_tensor(per_row[j], dtype=dtype)
             t = t.expand(r, t.shape[1]) if t.shape[0] == 1 else t
-            blocks.append(t if constant else torch.nn.functional.pad(t, (0, wide - t.shape[1]), value=fill))
+            short = not constant and t.shape[1] < wide  # (padding nothing still costs a copy)
+            blocks.append(torch.nn.functional.pad(t, (0, wide - t.shape[1]), value=fill) if short else t)
         return torch.cat(blocks, dim=0)
 
     first = problems[0]
@@ -301,14 +302,15 @@ def draw_start(members: Sequence[Problem], thetas: Sequence[np.ndarray], repeats
         t = torch.as_tensor(np.clip(theta, p.law.lower, p.law.upper)[None, :], dtype=DTYPE)
         f = model(t)
         jac = forward_jacobian(model, t, f, torch.as_tensor(p.law.upper, dtype=DTYPE))
-        values.append(torch.nn.functional.pad(f, (0, width - f.shape[1])))
-        slopes.append(torch.nn.functional.pad(jac, (0, 0, 0, width - f.shape[1])))
-    counts = torch.as_tensor(list(repeats))
-    f0 = torch.cat(values).repeat_interleave(counts, 0)
-    j0 = torch.cat(slopes).repeat_interleave(counts, 0)
-    if order is not None:
-        f0 = torch.gather(f0, -1, order)
-        j0 = torch.gather(j0, 1, order[..., None].expand(*order.shape, j0.shape[-1]))
+        short = width - f.shape[1]
+        values.append(torch.nn.functional.pad(f, (0, short)) if short else f)
+        slopes.append(torch.nn.functional.pad(jac, (0, 0, 0, short)) if short else jac)
+    member = torch.arange(len(members)).repeat_interleave(torch.as_tensor(list(repeats)))  # each row's member
+    values, slopes = torch.cat(values), torch.cat(slopes)
+    if order is None:
+        f0, j0 = values[member], slopes[member]
+    else:  # picked straight from the members' values: no (R, M, P) copy before the gather
+        f0, j0 = values[member[:, None], order], slopes[member[:, None], order]
     target = stacked._target(stacked.y)
     scale = torch.ones_like(target) if stacked.log_residual else stacked.scale
     return (f0 - target) / scale, j0 / scale[..., None]
