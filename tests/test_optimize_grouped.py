@@ -126,6 +126,23 @@ def test_dropping_zero_weight_points_keeps_every_draws_solution():
     np.testing.assert_allclose(theta_s, theta_f, atol=1e-6)
 
 
+def test_weighted_order_is_the_stable_partition_weighted_first():
+    """Each row's weighted columns in order, then its unweighted ones in order (what a stable
+    argsort of "unweighted" gives), cut to the row with most weighted points."""
+    from forecast.fitting.problems import Problem, weighted_order
+
+    p = _sigmoid_problem(seeds=5, rng=np.random.default_rng(7), outliers=False)
+    weights = torch.tensor([[0, 2, 0, 1, 1, 0], [3, 0, 0, 0, 1, 1], [0, 0, 0, 0, 0, 1]], dtype=torch.float64)
+    problem = Problem(law=p.law, x={}, y=weights, scale=weights, weights=weights, delta=None)
+    expected = torch.tensor([[1, 3, 4], [0, 4, 5], [5, 0, 1]])
+    assert torch.equal(weighted_order(problem, keep_below=1.0), expected)
+    rng = np.random.default_rng(3)
+    w = torch.as_tensor(rng.poisson(0.7, (200, 37)).astype(float))
+    wide = Problem(law=p.law, x={}, y=w, scale=w, weights=w, delta=None)
+    reference = torch.argsort((w == 0).to(torch.int8), dim=-1, stable=True)[:, :int((w > 0).sum(-1).max())]
+    assert torch.equal(weighted_order(wide, keep_below=1.0), reference)
+
+
 def test_draws_started_from_one_jacobian_per_problem_solve_the_same_draws():
     """`draw_start` (the law and its differences once per problem, gathered to the draws)
     gives the residuals and Jacobian the solver would compute row by row, and the same
