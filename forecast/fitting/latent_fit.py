@@ -35,7 +35,7 @@ import numpy as np
 from forecast.errors import DataError
 from forecast.fitting.candidates import CandidateFit, Scales, Spec
 from forecast.fitting.latent import LatentFit, fit_latent, model_flops
-from forecast.fitting.pooling import level_fit
+from forecast.fitting.pooling import error_model, level_fit
 from forecast.fitting.reach import extrapolation_distance
 from forecast.fitting.results import Candidate
 from forecast.fitting.selection import HoldoutItem, effective_reach, prior_calibration, weigh
@@ -197,25 +197,6 @@ def latent_candidates(st) -> list[Candidate]:
     else:  # no family of the table had two sizes to hold one out: the priors
         st.weights, st.scores, st.calibration = {LATENT_SPEC: 1.0}, {}, prior_calibration()
     return [Candidate(fits[s], w, st.scores.get(s)) for s, w in st.weights.items()]
-
-
-def error_model(items: Sequence[HoldoutItem], floor: float | None = None) -> tuple[float, float]:
-    """(c, τ) of the error model err ~ N(0, c² + (τ·r)²) that best explains the hold-outs
-    (maximum likelihood over a grid; r their reach, e-folds, at least `MIN_REACH`; `floor`:
-    c given). A family's next model misses the shared law by a scatter of its own at any
-    distance (c: what the law does not know about the family) and by more the farther it
-    lies (τ). Read off each hold-out's error over its reach instead (`selection.weigh`'s
-    default), a near hold-out that missed would set a rate that makes far targets too
-    unsure; the noise alone would make them too sure."""
-    e2 = np.array([i.error for i in items]) ** 2
-    r2 = np.array([effective_reach(i.distance, 1.0) for i in items]) ** 2
-    top = math.sqrt(float(e2.mean())) + 1e-6
-    c = np.concatenate([[0.0], np.geomspace(1e-3, top, 50)]) if floor is None else np.array([floor])
-    tau = np.concatenate([[0.0], np.geomspace(1e-4, top / math.sqrt(float(r2.min())), 50)])
-    var = c[:, None, None] ** 2 + tau[None, :, None] ** 2 * r2[None, None, :] + 1e-8
-    loglik = -0.5 * np.sum(e2 / var + np.log(var), axis=2)
-    i, j = np.unravel_index(np.argmax(loglik), loglik.shape)
-    return float(c[i]), float(tau[j])
 
 
 def latent_note(families: Sequence[str], skills: Sequence[str]) -> Note:
