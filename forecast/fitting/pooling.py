@@ -34,6 +34,7 @@ from forecast.fitting.candidates import CandidateFit, Scales, Spec
 from forecast.errors import FitError
 from forecast.fitting.observations import BUDGET_RATIO, MODEL_SCATTER, Observations
 from forecast.fitting.reach import effective_reach, extrapolation_distance
+from forecast.fitting.results import HoldoutItem
 
 POOLED_SPEC = Spec("sigmoid_nd", "chance", "families")
 EDGE = 0.005
@@ -182,9 +183,10 @@ def error_model(items: Sequence[HoldoutItem], floor: float | None = None) -> tup
     (maximum likelihood over a grid; r their reach, e-folds, at least `reach.MIN_REACH`; `floor`:
     c given). A family's next model misses the shared law by a scatter of its own at any
     distance (c: what the law does not know about the family) and by more the farther it
-    lies (τ). Read off each hold-out's error over its reach instead (`selection.weigh`'s
-    default), a near hold-out that missed would set a rate that makes far targets too
-    unsure; the noise alone would make them too sure."""
+    lies (τ). The fits keep c, as the skill's noise (`beyond_scatter`, `latent_fit`), and read
+    the miss beyond it per hold-out over its reach, weighed at the target's reach
+    (`selection.at_reach`): one τ over all hold-outs is set by the distances where most of
+    them lie. Without c, near targets were too sure; with τ alone, far targets too."""
     e2 = np.array([i.error for i in items]) ** 2
     r2 = np.array([effective_reach(i.distance, 1.0) for i in items]) ** 2
     top = math.sqrt(float(e2.mean())) + 1e-6
