@@ -4,6 +4,7 @@ the forecast naming what it borrowed."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -78,6 +79,22 @@ def test_calibration_comes_from_each_family_s_largest_member_held_out(latent_fit
     assert sf.calibration.holdouts == len(FAMILIES)  # every family has ≥ 2 sizes here
     assert any(c.fit.spec == LATENT_SPEC for c in sf.candidates)
     assert sf.calibration.max_distance > 0
+
+
+def test_the_width_beyond_the_scatter_is_each_hold_out_s_own_miss():
+    """One family's largest member planted 15 points below its law on `mid`: beyond the
+    scatter c (the noise), each hold-out keeps its own miss, for a forecast to weigh at its
+    target's reach, not one rate per e-fold fitted to every hold-out at once."""
+    runs = _table(SIZES, np.random.default_rng(0))
+    top = max((r for r in runs if r.family == "d"), key=lambda r: r.params)
+    s = top.series["mid"]
+    top.series["mid"] = dataclasses.replace(s, accuracy=s.accuracy - 0.15)
+    (sf,) = fit(runs, options=FitOptions(draws=0, pool="latent")).select("c", skills=["mid"])
+    (latent,) = [c for c in sf.candidates if c.fit.spec == LATENT_SPEC]
+    record = latent.holdout.record
+    assert record and all(i.noise == pytest.approx(sf.noise) for i in record)
+    assert max(i.misfit for i in record) > 0.1
+    assert [i.misfit for i in record] == pytest.approx([math.sqrt(max(0.0, i.error**2 - sf.noise**2)) for i in record])
 
 
 def test_stored_and_loaded_with_what_was_borrowed(latent_fits, tmp_path):

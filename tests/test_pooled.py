@@ -105,3 +105,26 @@ def test_a_pooled_family_without_tokens_gets_no_grok_point_in_tokens(tmp_path):
     assert "no training tokens" in f["grok"]["note"] and f["confidence"] != "high"
     text = invoke("predict", "--params", "2e9", "--family", "small", "--fits", tmp_path / "fits").stdout
     assert "tokens unknown" in text and " 1 tokens" not in text and "before 1 " not in text
+
+
+def test_borrowed_hold_outs_split_a_planted_scatter_from_their_drift():
+    """Other families' hold-outs missing by N(0, c² + (τ·d)²), c = 4 points, τ = 1 point per
+    e-fold, at 1–6 e-folds: `beyond_scatter` raises the noise to c and keeps as drift only
+    each hold-out's miss beyond c (a miss within c drifts not at all; one far beyond keeps
+    nearly all its shift); a scatter below the noise changes nothing."""
+    from forecast.fitting.pooling import POOLED_SPEC, beyond_scatter
+    from forecast.fitting.selection import HoldoutItem
+
+    rng = np.random.default_rng(3)
+    d = rng.uniform(1.0, 6.0, 2000)
+    errors = rng.normal(0, np.sqrt(0.04**2 + (0.01 * d) ** 2))
+    items = [HoldoutItem(origin=i, distance=float(x), span=1.0, error=float(e), shift=1.0, noise=0.01)
+             for i, (x, e) in enumerate(zip(d, errors))]
+    split, noise = beyond_scatter({POOLED_SPEC: items}, 0.01)
+    assert noise == pytest.approx(0.04, rel=0.15)
+    kept = np.array([i.shift for i in split[POOLED_SPEC]])
+    small, large = np.abs(errors) <= noise, np.abs(errors) > 4 * noise
+    assert np.all(kept[small] == 0.0) and np.all(kept[large] > 0.95)
+    assert all(i.noise == noise for i in split[POOLED_SPEC])
+    same, unchanged = beyond_scatter({POOLED_SPEC: items}, 0.5)
+    assert unchanged == 0.5 and same[POOLED_SPEC] == items

@@ -32,7 +32,7 @@ from forecast.options import DEFAULT_DRAWS
 from forecast.fitting.laws import ACCURACY_LAWS, POOLED_LAWS
 from forecast.fitting.observations import PRIOR_NOISE, Observations, observations
 from forecast.threads import torch_threads
-from forecast.fitting.pooling import POOLED_SPEC, PoolContext, cross_family_items, fit_pooled
+from forecast.fitting.pooling import POOLED_SPEC, PoolContext, borrowed_items, fit_pooled
 from forecast.fitting.latent_fit import LatentContext, latent_candidates, latent_note, latent_why
 from forecast.fitting.results import Calibration, Candidate, HoldoutScore, PilotRun, SkillFit, match_skills, wants_all
 from forecast.runs.model import Run
@@ -277,8 +277,9 @@ def _fit_skills(runs: Sequence[Run], skills: Sequence[str], options: FitOptions,
     for st in live:
         if not st.checked and st.others:  # too few sizes of its own: borrow hold-outs too
             rolling_holdout([st], 1)
-            for spec, items in cross_family_items(st.obs, st.others, st.scales, st.noise, st.seed[-1]).items():
-                st.items.setdefault(spec, []).extend(dataclasses.replace(i, borrowed=True) for i in items)
+            borrowed, st.noise = borrowed_items(st.obs, st.others, st.scales, st.noise, st.seed[-1])
+            st.base = dataclasses.replace(st.base, noise=st.noise)  # a scatter at any distance (`beyond_scatter`)
+            st.items = {s: st.items.get(s, []) + borrowed.get(s, []) for s in dict.fromkeys([*st.items, *borrowed])}
     jobs: list[tuple[_Skill, Spec]] = []
     pooled: list[_Skill] = []
     for st in live:

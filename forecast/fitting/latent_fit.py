@@ -17,10 +17,15 @@ Calibration, as for a family's own laws, from hold-outs at the target's kind of 
 every family with two sizes or more has its largest member forecast from the table less
 that member (the law refitted, warm), by the latent law and by the level (its next smaller
 member carried over); their errors weigh the two (`selection.weigh`) and set the interval's
-width, as a scatter c at any distance (the skill's noise for this law) plus τ per e-fold of
-compute beyond the family's largest fitted member (`error_model`). A benchmark
-that other families crossed near the target's compute is then forecast on its sigmoid, with
-P(grok) and an interval as wide as the hold-outs, jumps included, missed by.
+width, as a scatter c at any distance (the skill's noise for this law, `error_model`) plus
+each hold-out's miss beyond c per e-fold of compute beyond the family's largest fitted
+member, which a forecast weighs by the closeness of each hold-out's reach to its own
+(`selection.at_reach`): a rate measured at the target's reach. (One rate τ fitted to every
+hold-out at once was set by the many at 2–3.5 e-folds, which missed least, and carried to
+targets beyond 3.5 e-folds made their 80% intervals cover 64.5% on the leaderboard, smallest
+half.) A benchmark that other families crossed near the target's compute is then forecast
+on its sigmoid, with P(grok) and an interval as wide as the hold-outs, jumps included,
+missed by.
 """
 
 from __future__ import annotations
@@ -35,10 +40,10 @@ import numpy as np
 from forecast.errors import DataError
 from forecast.fitting.candidates import CandidateFit, Scales, Spec
 from forecast.fitting.latent import LatentFit, fit_latent, model_flops
-from forecast.fitting.pooling import level_fit
+from forecast.fitting.pooling import error_model, level_fit
 from forecast.fitting.reach import extrapolation_distance
 from forecast.fitting.results import Candidate
-from forecast.fitting.selection import HoldoutItem, effective_reach, prior_calibration, weigh
+from forecast.fitting.selection import HoldoutItem, prior_calibration, weigh
 from forecast.fitting.status import Note, NoteCode
 from forecast.runs.model import Run
 
@@ -105,18 +110,15 @@ class LatentContext:
                             converged=True, at_bound=(), offset=float(lf.family_residual[lf.families.index(family), b]),
                             notes=(f"latent law over {len(lf.families)} families and {len(lf.skills)} benchmarks",))
 
-    def items(self, recipe: str, skill: str, noise: float,
-              rates: dict[Spec, float] | None = None) -> dict[Spec, list[HoldoutItem]]:
+    def items(self, recipe: str, skill: str, noise: float) -> dict[Spec, list[HoldoutItem]]:
         """Hold-out items of the latent law and of the level on `skill` (`noise`: its
-        noise, accuracy; `rates`: each law's error per e-fold beyond it, `error_model`,
-        else each item's own error beyond the noise)."""
+        noise, accuracy; each item's misfit its own error beyond the noise)."""
         out: dict[Spec, list[HoldoutItem]] = {LATENT_SPEC: [], Spec("level"): []}
         for h in self._fit(recipe)[1]:
             if skill not in h.latent:
                 continue
             for spec, error in ((LATENT_SPEC, h.latent[skill]), (Spec("level"), h.level[skill])):
-                misfit = math.sqrt(max(0.0, error**2 - noise**2)) if rates is None else \
-                    rates[spec] * effective_reach(h.distance, 1.0)
+                misfit = math.sqrt(max(0.0, error**2 - noise**2))
                 out[spec].append(HoldoutItem(origin=h.origin, distance=h.distance, span=1.0, error=error, shift=0.0,
                                              noise=noise, misfit=misfit, borrowed=True))
         return {s: v for s, v in out.items() if v}
@@ -187,8 +189,7 @@ def latent_candidates(st) -> list[Candidate]:
         floor, _ = error_model(items[LATENT_SPEC])
         st.noise = max(st.noise, floor)
         st.base = dataclasses.replace(st.base, noise=st.noise)
-        rates = {spec: error_model(v, st.noise)[1] for spec, v in items.items()}
-        items = context.items(recipe, st.skill, st.noise, rates)
+        items = context.items(recipe, st.skill, st.noise)  # each one's miss beyond it: a rate at the target's reach
     st.borrowed, st.borrowed_skills = context.borrowed(family, recipe, st.skill)
     fits = {LATENT_SPEC: context.candidate(family, recipe, st.skill, st.scales, st.obs.tokens_known),
             Spec("level"): level_fit(st.obs, st.scales)}
@@ -197,25 +198,6 @@ def latent_candidates(st) -> list[Candidate]:
     else:  # no family of the table had two sizes to hold one out: the priors
         st.weights, st.scores, st.calibration = {LATENT_SPEC: 1.0}, {}, prior_calibration()
     return [Candidate(fits[s], w, st.scores.get(s)) for s, w in st.weights.items()]
-
-
-def error_model(items: Sequence[HoldoutItem], floor: float | None = None) -> tuple[float, float]:
-    """(c, τ) of the error model err ~ N(0, c² + (τ·r)²) that best explains the hold-outs
-    (maximum likelihood over a grid; r their reach, e-folds, at least `MIN_REACH`; `floor`:
-    c given). A family's next model misses the shared law by a scatter of its own at any
-    distance (c: what the law does not know about the family) and by more the farther it
-    lies (τ). Read off each hold-out's error over its reach instead (`selection.weigh`'s
-    default), a near hold-out that missed would set a rate that makes far targets too
-    unsure; the noise alone would make them too sure."""
-    e2 = np.array([i.error for i in items]) ** 2
-    r2 = np.array([effective_reach(i.distance, 1.0) for i in items]) ** 2
-    top = math.sqrt(float(e2.mean())) + 1e-6
-    c = np.concatenate([[0.0], np.geomspace(1e-3, top, 50)]) if floor is None else np.array([floor])
-    tau = np.concatenate([[0.0], np.geomspace(1e-4, top / math.sqrt(float(r2.min())), 50)])
-    var = c[:, None, None] ** 2 + tau[None, :, None] ** 2 * r2[None, None, :] + 1e-8
-    loglik = -0.5 * np.sum(e2 / var + np.log(var), axis=2)
-    i, j = np.unravel_index(np.argmax(loglik), loglik.shape)
-    return float(c[i]), float(tau[j])
 
 
 def latent_note(families: Sequence[str], skills: Sequence[str]) -> Note:

@@ -23,6 +23,7 @@ families`; without it, families are never pooled.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ import numpy as np
 from forecast.fitting.candidates import CandidateFit, Scales, Spec
 from forecast.errors import FitError
 from forecast.fitting.observations import BUDGET_RATIO, MODEL_SCATTER, Observations
+from forecast.fitting.reach import effective_reach, extrapolation_distance
+from forecast.fitting.results import HoldoutItem
 
 POOLED_SPEC = Spec("sigmoid_nd", "chance", "families")
 EDGE = 0.005
@@ -153,7 +156,6 @@ def cross_family_items(target: Observations, others: Sequence[Observations], sca
     own sizes: each other family with ≥ 2 sizes has its largest predicted from its smaller
     ones (pooled with everyone else, the target family included) by the pooled law and by
     the level. Their errors at their distances calibrate the target's forecast."""
-    from forecast.fitting.reach import extrapolation_distance
     from forecast.fitting.selection import holdout_items
 
     items: dict[Spec, list] = {POOLED_SPEC: [], Spec("level"): []}
@@ -174,6 +176,58 @@ def cross_family_items(target: Observations, others: Sequence[Observations], sca
         for spec, cf in ((POOLED_SPEC, pooled), (Spec("level"), level_fit(inner, scales))):
             items[spec].extend(holdout_items(cf, held, noise, origin=k, distances=distances, span=1.0))
     return {s: v for s, v in items.items() if v}
+
+
+def error_model(items: Sequence[HoldoutItem], floor: float | None = None) -> tuple[float, float]:
+    """(c, τ) of the error model err ~ N(0, c² + (τ·r)²) that best explains the hold-outs
+    (maximum likelihood over a grid; r their reach, e-folds, at least `reach.MIN_REACH`; `floor`:
+    c given). A family's next model misses the shared law by a scatter of its own at any
+    distance (c: what the law does not know about the family) and by more the farther it
+    lies (τ). The fits keep c, as the skill's noise (`beyond_scatter`, `latent_fit`), and read
+    the miss beyond it per hold-out over its reach, weighed at the target's reach
+    (`selection.at_reach`): one τ over all hold-outs is set by the distances where most of
+    them lie. Without c, near targets were too sure; with τ alone, far targets too."""
+    e2 = np.array([i.error for i in items]) ** 2
+    r2 = np.array([effective_reach(i.distance, 1.0) for i in items]) ** 2
+    top = math.sqrt(float(e2.mean())) + 1e-6
+    c = np.concatenate([[0.0], np.geomspace(1e-3, top, 50)]) if floor is None else np.array([floor])
+    tau = np.concatenate([[0.0], np.geomspace(1e-4, top / math.sqrt(float(r2.min())), 50)])
+    var = c[:, None, None] ** 2 + tau[None, :, None] ** 2 * r2[None, None, :] + 1e-8
+    loglik = -0.5 * np.sum(e2 / var + np.log(var), axis=2)
+    i, j = np.unravel_index(np.argmax(loglik), loglik.shape)
+    return float(c[i]), float(tau[j])
+
+
+def beyond_scatter(items: dict[Spec, list], noise: float) -> tuple[dict[Spec, list], float]:
+    """The other families' hold-outs (`cross_family_items`) split into a scatter at any
+    distance and what grows with it; and the skill's noise (accuracy) raised to that scatter.
+
+    One family's offset is fixed by its own members, so the slope borrowed from the others
+    errs in proportion to the distance, but how far the family's next model falls from its
+    family's line (a new generation under an old name, a different data mix) does not shrink
+    with the distance. Read as a rate per e-fold alone, from hold-outs mostly farther out, it
+    made short-reach intervals too narrow. As for the latent law, the scatter c is
+    `error_model`'s on the pooled law's hold-outs and becomes the noise; each hold-out then
+    keeps only its miss beyond c as drift (its shift scaled by √(1 − c²/error²), 0 where c
+    explains it all), as its excess is its miss beyond the noise, so the rates per e-fold
+    are not counted twice."""
+    pooled = items.get(POOLED_SPEC, [])
+    c = error_model(pooled)[0] if len(pooled) >= 2 else 0.0
+    if c <= noise:
+        return items, noise
+
+    def part(i):
+        kept = math.sqrt(max(0.0, 1.0 - c**2 / i.worst**2)) if i.worst > 0 else 0.0
+        return dataclasses.replace(i, noise=c, shift=i.shift * kept)
+
+    return {s: [part(i) for i in v] for s, v in items.items()}, c
+
+
+def borrowed_items(target: Observations, others: Sequence[Observations], scales: Scales, noise: float,
+                   seed: int) -> tuple[dict[Spec, list], float]:
+    """`cross_family_items`, marked borrowed and split by `beyond_scatter`; and the noise."""
+    items, noise = beyond_scatter(cross_family_items(target, others, scales, noise, seed), noise)
+    return {s: [dataclasses.replace(i, borrowed=True) for i in v] for s, v in items.items()}, noise
 
 
 # ============================================================ recipes of one ladder: one shape, offsets
