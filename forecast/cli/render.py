@@ -298,7 +298,7 @@ def forecast_table(forecasts: Sequence[Any], title: str) -> Table:
         name = f"{f.family}/{f.recipe}" if recipes else f.family
         lead = (name, "unknown" if f.tokens_unknown or not math.isfinite(f.tokens) else format_count(f.tokens)) \
             if many else ()
-        law = "latent" if getattr(f, "borrowed", None) == "latent" else (f.law or "-").split("[")[0]
+        law = "latent" if f.borrowed == "latent" else (f.law or "-").split("[")[0]
         law += f" {f.path}" if f.path and f.path != "direct" else ""
         t.add_row(*lead, f.skill, str(f.status), interval_text(f.accuracy), grok, grok_flops, p, f.confidence or "-",
                   law)
