@@ -11,7 +11,7 @@ import typer
 from forecast.cli.common import (
     DrawsOpt, FamilyOpt, FitsDir, ForceOpt, SeedOpt, IntervalOpt, JsonOpt, PlanTokensPerParamOpt, PlotOpt, RecipeOpt, SkillOpt, TargetOpt,
     ThresholdOpt, TokensPerParamOpt, at_least, choice_check, console, fraction_check, log, output_dir, output_file,
-    list_check, plural, print_json, print_notes, quantity, size_option,
+    list_check, plural, print_json, print_notes, size_option,
 )
 from forecast.cli.losses import aggregate_table, loss_fit_table, loss_forecast_table, loss_plan_table
 from forecast.cli.render import backtest_table, fit_progress, fit_table, forecast_table, target_plan_text

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from forecast.cli.common import ForceOpt, at_least, JsonOpt, ThreadsOpt, console, log, output_dir, output_file, positive_int, print_json
+from forecast.cli.common import ForceOpt, at_least, JsonOpt, console, log, output_dir, output_file, positive_int, print_json
 from forecast.cli.render import forecast_table, pilot_table, pilot_progress, sweep_table
 from forecast.errors import DataError, UsageError
 from forecast.quantities import format_count, format_flops

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from forecast.cli.common import log, plural
 from forecast.quantities import format_count, format_flops
-from forecast.fitting.status import Note, shared_notes
+from forecast.fitting.status import Note
 
 
 def table(title: str, headers: Sequence[str], *, no_wrap: Sequence[str] = (), right: Sequence[str] = ()) -> Table:

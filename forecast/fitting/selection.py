@@ -46,7 +46,6 @@ from forecast.fitting.candidates import CandidateFit, Spec
 from forecast.fitting.laws import POOLED_LAWS
 from forecast.fitting.observations import Observations
 from forecast.quantities import format_count
-from forecast.fitting.reach import MIN_REACH, effective_reach  # noqa: F401 (re-exported)
 from forecast.fitting.results import Calibration, Candidate, HoldoutItem, HoldoutScore
 
 MIN_WEIGHT = 0.05

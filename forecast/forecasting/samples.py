@@ -32,8 +32,8 @@ import numpy as np
 from forecast.fitting.candidates import CandidateFit
 from forecast.errors import UsageError
 from forecast.fitting.results import Calibration, SkillFit
-from forecast.fitting.reach import extrapolation_distance
-from forecast.fitting.selection import at_reach, effective_reach, extrapolation_span, prior_calibration
+from forecast.fitting.reach import effective_reach, extrapolation_distance
+from forecast.fitting.selection import at_reach, extrapolation_span, prior_calibration
 
 SAMPLES = 4000
 """Monte-Carlo samples per forecast."""
